@@ -1,0 +1,271 @@
+"""Load a TOML search configuration into a frozen, validated SearchConfig.
+
+One loader for the CLI and the API. Sections: ``[search]``, ``[data]``, ``[training]`` and
+``[space]`` (see examples/quickstart.toml). Every mistake raises ConfigError naming the file,
+the field, the value and what is allowed; nothing is written anywhere before loading succeeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from nasforge.errors import ConfigError, NasforgeError
+from nasforge.objectives import Objective, parse_objectives
+from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
+from nasforge.searchspace.space import SearchSpace
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter or digit"
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "search": ("name", "budget", "objectives", "strategy", "strategy_options", "seed", "batch"),
+    "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
+             "input_shape", "root"),
+    "training": ("device", "latency_batch", "measure_latency", *HYPERPARAM_DEFAULTS),
+    "space": (),  # validated by assemble_space
+}
+DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
+MAX_BUDGET = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DataConfig:
+    dataset: str
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingConfig:
+    device: str = "auto"
+    latency_batch: int = 1
+    measure_latency: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """Everything a search needs, validated. `raw` is the (path-resolved) TOML as a dict,
+    stored with the search so that `nasforge resume NAME` can rebuild this config."""
+
+    name: str
+    budget: int
+    objectives: tuple[Objective, ...]
+    strategy: str
+    strategy_options: Mapping[str, object]
+    seed: int
+    batch: int
+    data: DataConfig
+    training: TrainingConfig
+    space: SearchSpace
+    raw: Mapping[str, object]
+
+    def with_overrides(self, *, name: str | None = None, budget: int | None = None,
+                       seed: int | None = None) -> SearchConfig:
+        """A copy with CLI overrides applied (and recorded in `raw`)."""
+        raw = copy.deepcopy(dict(self.raw))
+        search = dict(raw.get("search", {}))
+        for key, value in (("name", name), ("budget", budget), ("seed", seed)):
+            if value is not None:
+                search[key] = value
+        raw["search"] = search
+        return from_dict(raw, source="command line")
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, sort_keys=True)
+
+
+def load(path: str | Path) -> SearchConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {str(path)!r} does not exist; check the path "
+                          "(examples/quickstart.toml is a good start).") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {str(path)!r} cannot be read: {err}.") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err}). Fix the syntax at that line; "
+                          "strings need quotes, tables look like [search].") from None
+    return from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def from_dict(raw: Mapping[str, object], *, source: str = "config",
+              base_dir: Path | None = None) -> SearchConfig:
+    """Validate a config given as nested dicts (the parsed TOML, or one stored with a search)."""
+    raw = copy.deepcopy(dict(raw))
+    try:
+        return _build(raw, base_dir or Path.cwd())
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    except NasforgeError as err:  # SpaceError, UnknownNameError from registries
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
+    _check_keys(raw, tuple(SECTIONS), "the top level (sections)")
+    sections = {}
+    for name in SECTIONS:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table (a section), got {value!r}.")
+        sections[name] = value
+    for name in ("search", "data", "training"):
+        _check_keys(sections[name], SECTIONS[name], f"[{name}]")
+
+    search = sections["search"]
+    if "name" not in search:
+        raise ConfigError('[search] name is missing; add e.g. name = "my-search".')
+    name = _search_name(search["name"])
+    budget = _int(search, "search", "budget", 20, 1, MAX_BUDGET)
+    batch = _int(search, "search", "batch", 1, 1, 4096)
+    seed = _int(search, "search", "seed", 0, 0, 2**63 - 1)
+    objectives = parse_objectives(_list_of_str(search, "search", "objectives", ["accuracy:max"]))
+    strategy = search.get("strategy", "random")
+    from nasforge.strategies import STRATEGIES
+
+    if not isinstance(strategy, str):
+        raise ConfigError(f"[search] strategy must be a name, got {strategy!r}.")
+    STRATEGIES.get(strategy)
+    strategy_options = search.get("strategy_options", {})
+    if not isinstance(strategy_options, dict):
+        raise ConfigError("[search] strategy_options must be a table of option = value.")
+
+    data = _data_config(sections["data"], base_dir)
+    raw["data"] = {**sections["data"], "dataset": data.dataset,
+                   **({"root": data.options["root"]} if "root" in data.options else {})}
+
+    training_section = sections["training"]
+    device = training_section.get("device", "auto")
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ConfigError(f'[training] device = {device!r}; use "auto", "cpu", "cuda" or "cuda:N".')
+    measure_latency = training_section.get("measure_latency", True)
+    if not isinstance(measure_latency, bool):
+        raise ConfigError("[training] measure_latency must be true or false.")
+    training = TrainingConfig(device, _int(training_section, "training", "latency_batch", 1, 1,
+                                           65536), measure_latency)
+    space = _space(sections["space"], training_section)
+    return SearchConfig(name, budget, objectives, strategy,
+                        MappingProxyType(dict(strategy_options)), seed, batch, data, training,
+                        space, MappingProxyType(raw))
+
+
+def _space(section: dict[str, object], training: Mapping[str, object]) -> SearchSpace:
+    family_specs = {k: v for k, v in section.items()
+                    if isinstance(v, dict) and k not in SHARED_KEYS}
+    shared = {k: v for k, v in section.items() if k != "families" and k not in family_specs}
+    for key in HYPERPARAM_DEFAULTS:
+        if key in training:
+            if key in shared:
+                raise ConfigError(
+                    f"{key!r} is fixed in [training] and searched in [space]; remove one of them "
+                    "(fixed values go in [training], searched ranges or lists in [space])."
+                )
+            shared[key] = training[key]
+    families = section.get("families", ["mlp"])
+    if isinstance(families, str):
+        families = [families]
+    if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
+        raise ConfigError('[space] families must be a list of names, e.g. families = ["mlp"].')
+    space = assemble_space(families, shared, family_specs)
+    _check_layer_names(space)
+    return space
+
+
+def _check_layer_names(space: SearchSpace) -> None:
+    """Activation and norm names must be registered (checked now, not at training time)."""
+    from nasforge.searchspace.layers import ACTIVATIONS, NORMS
+
+    for key, registry in (("activation", ACTIVATIONS), ("norm", NORMS)):
+        for value in space.params[key].values():
+            if value not in registry:
+                raise ConfigError(f"[space] {key}: {registry.unknown_message(value)}")
+
+
+def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
+    dataset = section.get("dataset")
+    if not isinstance(dataset, str) or not dataset:
+        raise ConfigError('[data] dataset is missing; use a builtin ("digits", "mnist1d", '
+                          '"fashion-mnist") or "csv:PATH" / "npz:PATH".')
+    prefix, sep, path = dataset.partition(":")
+    if sep and prefix in ("csv", "npz"):
+        resolved = Path(path).expanduser()
+        dataset = f"{prefix}:{resolved if resolved.is_absolute() else (base_dir / resolved)}"
+    options = {k: section[k] for k in DATA_OPTION_KEYS if k in section}
+    if "root" in options:
+        root = Path(str(options["root"])).expanduser()
+        options["root"] = str(root if root.is_absolute() else base_dir / root)
+    fractions = {}
+    for key in ("val_fraction", "test_fraction"):
+        value = section.get(key, 0.2)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ConfigError(f"[data] {key} = {value!r}; use a fraction strictly between 0 and 1.")
+        fractions[key] = float(value)
+    if sum(fractions.values()) >= 1:
+        raise ConfigError("[data] val_fraction + test_fraction must be below 1 (data must remain "
+                          "for training).")
+    return DataConfig(dataset, options=options, **fractions)
+
+
+def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:
+    for key in section:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=2, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise ConfigError(f"Unknown field {key!r} in {where}.{hint} "
+                              f"Allowed: {', '.join(allowed)}.")
+
+
+def _int(section: Mapping[str, object], where: str, key: str, default: int, low: int,
+         high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"[{where}] {key} = {value!r}; use a whole number from {low} to {high}.")
+    return value
+
+
+def _list_of_str(section: Mapping[str, object], where: str, key: str,
+                 default: list[str]) -> list[str]:
+    value = section.get(key, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'[{where}] {key} must be a list of strings, e.g. ["accuracy:max"].')
+    return value
+
+
+def _search_name(value: object) -> str:
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", value):
+        raise ConfigError(f"[search] name = {value!r} is not a valid name; use {NAME_PATTERN_HELP}"
+                          " (at most 128 characters).")
+    return value
+
+
+def check_name(value: str) -> str:
+    """Validate a search name given on the command line."""
+    try:
+        return _search_name(value)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("[search] name", "--name")) from None
+
+
+__all__ = ["SearchConfig", "DataConfig", "TrainingConfig", "load", "from_dict", "check_name"]

@@ -1,0 +1,1 @@
+"""HOW a candidate is trained and measured: data, training loops, measurements, executors."""

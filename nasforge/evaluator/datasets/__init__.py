@@ -1,0 +1,1 @@
+"""Dataset loaders behind `nasforge.evaluator.data`: built-in datasets, user files, splitting."""

@@ -1,0 +1,184 @@
+"""The search loop: ask -> evaluate -> record -> tell, with a budget, resume and progress.
+
+One trial end to end: the strategy proposes an Architecture (`ask`), the store appends it as a
+RUNNING trial, the evaluator trains and measures it, the store records the result in one
+transaction (`finish`), and the strategy learns from it (`tell`).
+
+Resume: trials a killed run left RUNNING are moved back to WAITING and evaluated first; the
+strategy is rebuilt from its seed and replays the stored history, so nothing is lost and
+nothing is counted twice. The budget counts finished trials (COMPLETE, FAILED, PRUNED).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from nasforge.config import SearchConfig, from_dict
+from nasforge.errors import ConfigError, SearchNotFoundError
+from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.searchspace.architecture import Architecture
+from nasforge.store.base import Store
+from nasforge.strategies import make_strategy
+from nasforge.strategies.base import Strategy
+from nasforge.strategies.pareto import pareto_front
+
+logger = logging.getLogger(__name__)
+
+#: Config sections that must match the stored ones for a resume to be meaningful.
+RESUME_MUST_MATCH = ("data", "training", "space")
+
+
+class Evaluator(Protocol):
+    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+        """One finished result per architecture, in order; failures are FAILED results."""
+
+
+class SearchObserver(Protocol):
+    """Receives progress; the CLI renders it, tests record it. All methods optional."""
+
+    def on_start(self, search: SearchRecord, history: Sequence[TrialRecord]) -> None: ...
+    def on_trial(self, record: TrialRecord) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    name: str
+    complete: int
+    failed: int
+    pareto: tuple[int, ...]
+    exhausted: bool
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_evaluator(config: SearchConfig, cache_dir: Path | None = None) -> Evaluator:
+    """Load the data onto the device and make the local evaluator (raises before any write)."""
+    from nasforge.evaluator.data import load_dataset
+    from nasforge.evaluator.local import LocalEvaluator
+    from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.searchspace.assemble import check_space_fits
+
+    dataset = load_dataset(config.data.dataset, seed=config.seed,
+                           val_fraction=config.data.val_fraction,
+                           test_fraction=config.data.test_fraction,
+                           options=config.data.options, cache_dir=cache_dir)
+    check_space_fits(config.space, dataset.spec)
+    data = to_device(dataset, resolve_device(config.training.device))
+    return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
+                          measure_latency=config.training.measure_latency)
+
+
+def stored_config(store: Store, name: str) -> SearchConfig:
+    """The config a search was started with, as stored (for `nasforge resume NAME`)."""
+    record = store.get_search(name)
+    return from_dict(record.config, source=f"search {name!r} in {store.url}")
+
+
+class Search:
+    """Runs one search against a store. Constructor only stores its arguments."""
+
+    def __init__(self, config: SearchConfig, store: Store, evaluator: Evaluator, *,
+                 resume: bool = False, strategy: Strategy | None = None,
+                 observer: SearchObserver | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.evaluator = evaluator
+        self.resume = resume
+        self.strategy = strategy
+        self.observer = observer
+
+    def _open(self) -> SearchRecord:
+        config, store = self.config, self.store
+        if not self.resume:
+            return store.create_search(config.name, config.objectives, config.budget,
+                                       config.raw)
+        try:
+            record = store.get_search(config.name)
+        except SearchNotFoundError:
+            logger.info("no search %r to resume; starting it", config.name)
+            return store.create_search(config.name, config.objectives, config.budget,
+                                       config.raw)
+        _check_resumable(record, config)
+        if record.budget != config.budget:
+            record = store.set_budget(config.name, config.budget)
+        requeued = store.requeue(config.name)
+        if requeued:
+            logger.info("re-queued %d trial(s) left RUNNING: %s", len(requeued), requeued)
+        return store.get_search(config.name)
+
+    def run(self) -> SearchOutcome:
+        config, store = self.config, self.store
+        record = self._open()
+        strategy = self.strategy or make_strategy(config.strategy, config.space,
+                                                  config.objectives, config.seed,
+                                                  config.strategy_options)
+        history = store.trials(config.name)
+        strategy.tell(history)  # replay: the strategy continues where it stopped
+        finished = sum(1 for t in history if t.state.is_finished)
+        if self.observer:
+            self.observer.on_start(record, history)
+        worker, exhausted = worker_id(), False
+        while finished < record.budget:
+            want = min(config.batch, record.budget - finished)
+            trials = store.claim(config.name, want, worker)
+            if len(trials) < want:
+                archs = strategy.ask(want - len(trials))
+                new = store.add_trials(config.name, archs, TrialState.RUNNING, worker)
+                strategy.tell(new)
+                trials += new
+            if not trials:
+                exhausted = True
+                logger.info("the search space is exhausted after %d trials", finished)
+                break
+            finished += self._evaluate(trials, strategy)
+        trials = store.trials(config.name, [TrialState.COMPLETE])
+        front = pareto_front([t.metrics for t in trials], config.objectives)
+        counts = store.get_search(config.name).trial_counts
+        return SearchOutcome(config.name, counts.get("COMPLETE", 0), counts.get("FAILED", 0),
+                             tuple(trials[i].number for i in front), exhausted)
+
+    def _evaluate(self, trials: list[TrialRecord], strategy: Strategy) -> int:
+        try:
+            results = self.evaluator.evaluate([t.arch for t in trials])
+        except BaseException:
+            # Interrupted (Ctrl-C) or broken evaluator: hand the trials back for a resume.
+            self.store.requeue(self.config.name, [t.number for t in trials])
+            raise
+        if len(results) != len(trials):
+            raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
+        for trial, result in zip(trials, results):
+            record = self.store.finish(self.config.name, trial.number, result)
+            strategy.tell([record])
+            if self.observer:
+                self.observer.on_trial(record)
+        return len(trials)
+
+
+def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
+    stored = record.config
+    for section in RESUME_MUST_MATCH:
+        if _canonical(stored.get(section)) != _canonical(config.raw.get(section)):
+            raise ConfigError(
+                f"Cannot resume search {record.name!r}: its [{section}] differs from the one it "
+                f"was started with. Use `nasforge resume {record.name}` to continue with the "
+                "stored config, or start a new search with --name."
+            )
+    if [str(o) for o in record.objectives] != [str(o) for o in config.objectives]:
+        raise ConfigError(
+            f"Cannot resume search {record.name!r}: its objectives were "
+            f"{[str(o) for o in record.objectives]}, the config says "
+            f"{[str(o) for o in config.objectives]}. Start a new search with --name instead."
+        )
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,152 @@
+"""NetworkPlan -> nn.Sequential: the only place where plans become torch modules.
+
+Names (activations, norms, pool kinds) are resolved once, before any module is built: an
+unknown name raises the registry's `UnknownNameError` (with the nearest names) and no
+parameter is initialised. The resolved factories are then injected into the op builders,
+which never look up strings.
+
+The result has one module per plan op, in order: ``model[i]`` implements ``plan.ops[i]`` and
+its output has shape ``(N, *plan.shapes[i])``.
+
+Convolutions use 'same' padding with the op's stride, so a spatial size ``s`` becomes
+``ceil(s / stride)`` as the plan says. Odd kernels pad ``kernel // 2`` on both sides. Even
+kernels are supported with asymmetric zero padding, ``(kernel - 1) // 2`` before and
+``kernel // 2`` after (PyTorch's and TensorFlow's 'same' convention); their op module is then
+``nn.Sequential(ZeroPad, Conv)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from nasforge.errors import SpaceError
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.layers import ACTIVATIONS, NORMS, ActivationFactory, NormFactory
+from nasforge.searchspace.plan import (
+    Activation,
+    Conv,
+    DataSpec,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Linear,
+    NetworkPlan,
+    Norm,
+    Op,
+    Pool,
+)
+
+_POOLS: Mapping[tuple[str, int], type[nn.Module]] = {
+    ("max", 1): nn.MaxPool1d,
+    ("max", 2): nn.MaxPool2d,
+    ("avg", 1): nn.AvgPool1d,
+    ("avg", 2): nn.AvgPool2d,
+}
+_CONVS: Mapping[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+_PADS: Mapping[int, type[nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
+
+
+class GlobalAvgPool(nn.Module):
+    """(N, C, *spatial) -> (N, C): the mean over the `dims` spatial axes."""
+
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        self.dims = dims
+        self._axes = tuple(range(2, 2 + dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self._axes)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+def build_model(arch: Architecture, data: DataSpec) -> nn.Sequential:
+    """The freshly initialised network of `arch` for `data` (init draws from torch's global
+    generator: wrap in `nasforge.evaluator.seeding.seeded` for a reproducible init)."""
+    from nasforge.searchspace.families import plan_for
+
+    return build_from_plan(plan_for(arch, data))
+
+
+def build_from_plan(plan: NetworkPlan) -> nn.Sequential:
+    """One module per op of `plan`; input (N, *plan.input_shape) -> (N, *plan.output_shape).
+
+    Raises `UnknownNameError` for an unregistered activation or norm and `SpaceError` for an
+    op the builder cannot make (unknown pool kind, bad dims, a shape that collapses to zero),
+    in both cases before any module is built.
+    """
+    activations = {
+        op.kind: ACTIVATIONS.get(op.kind) for op in plan.ops if isinstance(op, Activation)
+    }
+    norms = {op.kind: NORMS.get(op.kind) for op in plan.ops if isinstance(op, Norm)}
+    _check(plan)
+    return nn.Sequential(*(_module(op, activations, norms) for op in plan.ops))
+
+
+def _check(plan: NetworkPlan) -> None:
+    if len(plan.ops) != len(plan.shapes):
+        raise SpaceError(
+            f"Plan of family {plan.family!r} has {len(plan.ops)} ops but "
+            f"{len(plan.shapes)} shapes; build plans with PlanBuilder."
+        )
+    for i, (op, shape) in enumerate(zip(plan.ops, plan.shapes)):
+        where = f"Op {i} ({type(op).__name__}) of the {plan.family!r} plan"
+        if any(d < 1 for d in shape):
+            raise SpaceError(
+                f"{where} reduces the shape to {shape}; use fewer or smaller pooling or "
+                "strided stages for this input size."
+            )
+        if isinstance(op, Pool) and (op.kind, op.dims) not in _POOLS:
+            raise SpaceError(
+                f"{where} is a {op.kind!r} pool over {op.dims} spatial axes; pools are 'max' "
+                "or 'avg' over 1 or 2 axes."
+            )
+        if isinstance(op, Conv) and (op.dims not in _CONVS or op.kernel < 1 or op.stride < 1):
+            raise SpaceError(
+                f"{where} has dims={op.dims}, kernel={op.kernel}, stride={op.stride}; "
+                "convolutions need dims 1 or 2 and a kernel and stride of at least 1."
+            )
+        if isinstance(op, Dropout) and not 0.0 <= op.p < 1.0:
+            raise SpaceError(f"{where} has dropout p={op.p}; use 0 <= p < 1.")
+
+
+def _module(
+    op: Op,
+    activations: Mapping[str, ActivationFactory],
+    norms: Mapping[str, NormFactory],
+) -> nn.Module:
+    if isinstance(op, Linear):
+        return nn.Linear(op.in_features, op.out_features, bias=op.bias)
+    if isinstance(op, Conv):
+        return _conv(op)
+    if isinstance(op, Norm):
+        return norms[op.kind](op.channels, op.dims)
+    if isinstance(op, Activation):
+        return activations[op.kind](op.channels, op.dims)
+    if isinstance(op, Dropout):
+        return nn.Dropout(op.p)
+    if isinstance(op, Pool):
+        return _POOLS[op.kind, op.dims](kernel_size=op.size, stride=op.size)
+    if isinstance(op, GlobalPool):
+        return GlobalAvgPool(op.dims)
+    if isinstance(op, Flatten):
+        return nn.Flatten()
+    raise SpaceError(
+        f"Plan op {op!r} has no builder; build_from_plan supports Flatten, Linear, Conv, "
+        "Norm, Activation, Dropout, Pool and GlobalPool."
+    )
+
+
+def _conv(op: Conv) -> nn.Module:
+    """'same' convolution: (N, C_in, *s) -> (N, C_out, *ceil(s / stride))."""
+    conv_cls = _CONVS[op.dims]
+    if op.kernel % 2 == 1:
+        return conv_cls(op.in_channels, op.out_channels, op.kernel, op.stride,
+                        padding=op.kernel // 2, bias=op.bias)
+    before, after = (op.kernel - 1) // 2, op.kernel // 2
+    conv = conv_cls(op.in_channels, op.out_channels, op.kernel, op.stride, padding=0, bias=op.bias)
+    return nn.Sequential(_PADS[op.dims]((before, after) * op.dims), conv)

@@ -1,0 +1,23 @@
+"""Network families: torch-free definitions of how an architecture becomes a network plan."""
+
+from __future__ import annotations
+
+from nasforge.registry import Registry
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.families.base import Family
+from nasforge.searchspace.families.cnn import CNNFamily
+from nasforge.searchspace.families.mlp import MLPFamily
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
+
+FAMILIES: Registry[Family] = Registry("family")
+FAMILIES.register("mlp", MLPFamily())
+FAMILIES.register("cnn", CNNFamily())
+
+
+def plan_for(arch: Architecture, data: DataSpec) -> NetworkPlan:
+    """The network plan of `arch` (its ``family`` value picks the family) on `data`."""
+    family = FAMILIES.get(str(arch.get("family", "mlp")))
+    return family.plan(arch, data)
+
+
+__all__ = ["FAMILIES", "Family", "plan_for"]

@@ -1,0 +1,105 @@
+"""The `cnn` family: convolutional stages (conv -> norm -> activation, then pooling) and a head.
+
+Works on sequences (C, L) with 1-D convolutions and images (C, H, W) with 2-D convolutions.
+The readout is global average pooling or flattening, then an optional hidden linear layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from nasforge.errors import SpaceError
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.families.base import FamilyView, check_keys, check_positive_ints
+from nasforge.searchspace.params import Param, param_from_spec
+from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.space import When
+
+POOLS = ("max", "avg", "none")
+READOUTS = ("global_avg", "flatten")
+
+DEFAULTS: dict[str, object] = {
+    "stages": {"low": 1, "high": 3},
+    "channels": [16, 32, 64],
+    "per_stage_channels": True,
+    "convs_per_stage": 1,
+    "kernel": [3, 5],
+    "pool": ["max", "avg"],
+    "readout": ["global_avg", "flatten"],
+    "head_width": [0, 64],
+}
+
+
+class CNNFamily:
+    """``cnn.stages`` stages of ``cnn.convs_per_stage`` convolutions with ``cnn.channels``
+    (or ``cnn.channels.i`` per stage) output channels and ``cnn.kernel`` kernels."""
+
+    name = "cnn"
+
+    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], dict[str, tuple[When, ...]]]:
+        check_keys(self.name, spec, tuple(DEFAULTS))
+        merged = {**DEFAULTS, **spec}
+        params: dict[str, Param] = {}
+        for key in ("stages", "convs_per_stage", "kernel", "head_width"):
+            params[key] = param_from_spec(merged[key], f"cnn.{key}")
+        for key in ("stages", "convs_per_stage", "kernel"):
+            check_positive_ints(params[key], f"cnn.{key}")
+        if any(k % 2 == 0 for k in params["kernel"].values()):  # type: ignore[operator]
+            raise SpaceError("[space.cnn] kernel sizes must be odd (3, 5, 7, ...) so that "
+                             "'same' padding keeps the shape.")
+        if any(not isinstance(v, int) or v < 0 for v in params["head_width"].values()):
+            raise SpaceError("[space.cnn] head_width must be integers >= 0 (0: no hidden layer).")
+        for key, allowed in (("pool", POOLS), ("readout", READOUTS)):
+            params[key] = param_from_spec(merged[key], f"cnn.{key}")
+            bad = [v for v in params[key].values() if v not in allowed]
+            if bad:
+                raise SpaceError(f"[space.cnn] {key} value(s) {bad} are not allowed; use some "
+                                 f"of {', '.join(allowed)}.")
+        channels = param_from_spec(merged["channels"], "cnn.channels")
+        check_positive_ints(channels, "cnn.channels")
+        per_stage = merged["per_stage_channels"]
+        if not isinstance(per_stage, bool):
+            raise SpaceError("[space.cnn] per_stage_channels must be true or false.")
+        conditions: dict[str, tuple[When, ...]] = {}
+        if per_stage:
+            stages = sorted(params["stages"].values())  # type: ignore[type-var]
+            for i in range(max(stages)):
+                params[f"channels.{i}"] = channels
+                more = tuple(s for s in stages if s > i)
+                if len(more) < len(stages):
+                    conditions[f"channels.{i}"] = (When("stages", more),)
+        else:
+            params["channels"] = channels
+        return params, conditions
+
+    def check_data(self, data: DataSpec) -> None:
+        if data.spatial_dims not in (1, 2):
+            raise SpaceError(
+                f"The cnn family needs sequence (C, L) or image (C, H, W) inputs, but dataset "
+                f"{data.name!r} has input shape {data.input_shape}. Use the mlp family, or give "
+                "[data] input_shape (e.g. [1, n_features]) to read the features as a signal."
+            )
+
+    def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
+        self.check_data(data)
+        view = FamilyView(self.name, arch)
+        norm, activation = str(view["norm"]), str(view["activation"])
+        kernel, pool = int(view["kernel"]), str(view["pool"])
+        plan = PlanBuilder(self.name, data.input_shape)
+        for stage in range(int(view["stages"])):
+            for _ in range(int(view["convs_per_stage"])):
+                plan.conv(int(view.per_index("channels", stage)), kernel, bias=norm == "none")
+                if norm != "none":
+                    plan.norm(norm)
+                plan.activation(activation)
+            if pool != "none" and min(plan.shape[1:]) >= 2:
+                plan.pool(pool, 2)
+        if view["readout"] == "global_avg":
+            plan.global_pool()
+        else:
+            plan.flatten()
+        plan.dropout(float(view.get("dropout", 0.0)))
+        head_width = int(view["head_width"])
+        if head_width:
+            plan.linear(head_width).activation(activation)
+        return plan.linear(data.num_outputs).build()

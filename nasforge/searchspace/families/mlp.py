@@ -1,0 +1,69 @@
+"""The `mlp` family: a stack of Linear -> norm -> activation -> dropout blocks and a head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from nasforge.errors import SpaceError
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.families.base import FamilyView, check_keys, check_positive_ints
+from nasforge.searchspace.params import Choice, IntRange, Param, param_from_spec
+from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.space import When
+
+DEFAULTS: dict[str, object] = {
+    "depth": {"low": 1, "high": 3},
+    "width": [32, 64, 128, 256],
+    "per_layer_width": False,
+}
+
+
+class MLPFamily:
+    """Hidden layers ``mlp.depth`` of width ``mlp.width`` (or ``mlp.width.i`` per layer)."""
+
+    name = "mlp"
+
+    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], dict[str, tuple[When, ...]]]:
+        check_keys(self.name, spec, tuple(DEFAULTS))
+        merged = {**DEFAULTS, **spec}
+        depth = param_from_spec(merged["depth"], "mlp.depth")
+        if not isinstance(depth, IntRange) and not (
+            isinstance(depth, Choice) and all(isinstance(v, int) for v in depth.options)
+        ):
+            raise SpaceError("[space.mlp] depth must be an integer, a list of integers or an "
+                             "integer range {low, high}.")
+        if min(depth.values()) < 0:  # type: ignore[type-var]
+            raise SpaceError("[space.mlp] depth must be >= 0 (0 means a linear model).")
+        width = param_from_spec(merged["width"], "mlp.width")
+        check_positive_ints(width, "mlp.width")
+        per_layer = merged["per_layer_width"]
+        if not isinstance(per_layer, bool):
+            raise SpaceError("[space.mlp] per_layer_width must be true or false.")
+        params: dict[str, Param] = {"depth": depth}
+        conditions: dict[str, tuple[When, ...]] = {}
+        if per_layer:
+            depths = sorted(depth.values())  # type: ignore[type-var]
+            for i in range(max(depths)):
+                params[f"width.{i}"] = width
+                deeper = tuple(d for d in depths if d > i)
+                if len(deeper) < len(depths):
+                    conditions[f"width.{i}"] = (When("depth", deeper),)
+        else:
+            params["width"] = width
+        return params, conditions
+
+    def check_data(self, data: DataSpec) -> None:
+        return None  # an MLP flattens any input
+
+    def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
+        view = FamilyView(self.name, arch)
+        plan = PlanBuilder(self.name, data.input_shape).flatten()
+        norm, activation = str(view["norm"]), str(view["activation"])
+        dropout = float(view.get("dropout", 0.0))
+        for i in range(int(view["depth"])):
+            plan.linear(int(view.per_index("width", i)), bias=norm == "none")
+            if norm != "none":
+                plan.norm(norm)
+            plan.activation(activation)
+            plan.dropout(dropout)
+        return plan.linear(data.num_outputs).build()

@@ -1,0 +1,32 @@
+"""Strategies propose candidates (ask) and learn from results (tell). Torch-free."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from nasforge.errors import ConfigError
+from nasforge.objectives import Objective
+from nasforge.registry import Registry
+from nasforge.searchspace.space import SearchSpace
+from nasforge.strategies.base import Strategy
+from nasforge.strategies.dedupe import Deduplicated
+from nasforge.strategies.random import RandomSearch
+
+StrategyFactory = Callable[..., Strategy]
+
+STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
+STRATEGIES.register("random", RandomSearch)
+
+
+def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,
+                  options: Mapping[str, object] | None = None) -> Strategy:
+    """Build a registered strategy, wrapped so that it never proposes a candidate twice."""
+    factory = STRATEGIES.get(name)
+    try:
+        inner = factory(space, tuple(objectives), seed, **dict(options or {}))
+    except TypeError as err:
+        raise ConfigError(f"[search] strategy_options for {name!r} are invalid: {err}.") from None
+    return Deduplicated(inner)
+
+
+__all__ = ["STRATEGIES", "Strategy", "Deduplicated", "RandomSearch", "make_strategy"]

@@ -1,0 +1,1 @@
+"""How people use nasforge: the command line (and, later, the dashboard)."""

@@ -1,0 +1,219 @@
+"""The `nasforge` command line: search, resume, list, show.
+
+Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
+one paragraph on stderr with exit code 2; nothing is written to the store before the config,
+the data and the storage URL have all been checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from nasforge.errors import NasforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="nasforge: neural architecture search and AutoML.")
+T = TypeVar("T")
+
+STORAGE_HELP = ("SQLAlchemy URL of the store (env NASFORGE_STORAGE; default "
+                "sqlite:///nasforge.db in the working directory).")
+Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
+
+
+def _storage(url: str | None) -> str:
+    from nasforge.store import DEFAULT_URL
+
+    return url or os.environ.get("NASFORGE_STORAGE") or DEFAULT_URL
+
+
+def _cache_dir() -> Path:
+    if "NASFORGE_CACHE_DIR" in os.environ:
+        return Path(os.environ["NASFORGE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nasforge"
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body; user errors become a message and exit code 2."""
+    try:
+        return action()
+    except NasforgeError as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
+          = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+
+
+def _search(config_obj: object, storage: str | None, resume: bool) -> None:
+    from nasforge.search import Search, build_evaluator
+    from nasforge.store import open_store
+    from nasforge.ui.progress import RichProgress
+
+    config = config_obj
+    evaluator = build_evaluator(config, cache_dir=_cache_dir())  # data errors before any write
+    store = open_store(_storage(storage))
+    console = Console()
+    try:
+        with RichProgress(console) as progress:
+            outcome = Search(config, store, evaluator, resume=resume, observer=progress).run()
+    finally:
+        store.close()
+    note = " (space exhausted)" if outcome.exhausted else ""
+    console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
+                  f"{outcome.failed} failed{note}; Pareto front: trials "
+                  f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.")
+
+
+@app.command()
+def search(
+    config: Annotated[Path, typer.Argument(help="TOML search configuration.")],
+    storage: Storage = None,
+    budget: Annotated[int | None, typer.Option(help="Number of trials (overrides the config).")]
+    = None,
+    name: Annotated[str | None, typer.Option(help="Search name (overrides the config).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (overrides the config).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search of this name if "
+                                         "it exists (keeps finished trials).")] = False,
+) -> None:
+    """Run a search described by a TOML config."""
+
+    def body() -> None:
+        from nasforge import config as config_module
+
+        loaded = config_module.load(config)
+        if name is not None:
+            config_module.check_name(name)
+        if any(v is not None for v in (name, budget, seed)):
+            loaded = loaded.with_overrides(name=name, budget=budget, seed=seed)
+        _search(loaded, storage, resume)
+
+    _run(body)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="Name of the search to continue.")],
+    storage: Storage = None,
+    budget: Annotated[int | None, typer.Option(help="New total number of trials.")] = None,
+) -> None:
+    """Continue a stopped or killed search with the config it was started with."""
+
+    def body() -> None:
+        from nasforge.search import stored_config
+        from nasforge.store import open_store
+
+        store = open_store(_storage(storage), create=False)
+        try:
+            record = store.get_search(name)
+            loaded = stored_config(store, name).with_overrides(budget=budget or record.budget)
+        finally:
+            store.close()
+        _search(loaded, storage, resume=True)
+
+    _run(body)
+
+
+@app.command("list")
+def list_searches(
+    storage: Storage = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the searches in a store."""
+
+    def body() -> None:
+        from nasforge.records import TrialState
+        from nasforge.store import open_store
+        from nasforge.ui.report import search_summary
+
+        store = open_store(_storage(storage), create=False)
+        try:
+            rows = [search_summary(s, store.trials(s.name, [TrialState.COMPLETE]))
+                    for s in store.list_searches()]
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table("name", "created", "budget", "complete", "failed", "running", "best")
+        for row in rows:
+            counts = row["counts"]
+            best = ", ".join(f"{k} {v['value']:.4g} (#{v['number']})"
+                             for k, v in row["best"].items())
+            table.add_row(row["name"], (row["created_at"] or "")[:19], str(row["budget"]),
+                          str(counts.get("COMPLETE", 0)), str(counts.get("FAILED", 0)),
+                          str(counts.get("RUNNING", 0) + counts.get("WAITING", 0)), best)
+        Console().print(table)
+
+    _run(body)
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="Search name.")],
+    storage: Storage = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a search: trials, metrics and the Pareto front."""
+
+    def body() -> None:
+        from nasforge.store import open_store
+        from nasforge.ui.report import search_report
+
+        store = open_store(_storage(storage), create=False)
+        try:
+            report = search_report(store.get_search(name), store.trials(name))
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+        else:
+            _print_report(report)
+
+    _run(body)
+
+
+def _print_report(report: dict) -> None:
+    console = Console()
+    objectives = report["objectives"]
+    console.print(f"[bold]{report['name']}[/]  objectives {', '.join(objectives)}  "
+                  f"budget {report['budget']}  {report['counts']}")
+    metrics = [o.split(":")[0] for o in objectives]
+    extra = [m for m in ("accuracy", "test_accuracy", "params", "latency_ms", "train_seconds")
+             if m not in metrics]
+    table = Table("#", "state", "pareto", "family", *metrics, *extra, "arch_id")
+    pareto = set(report["pareto"])
+    for trial in report["trials"]:
+        values = trial["metrics"]
+        cells = [_fmt(values.get(m)) for m in (*metrics, *extra)]
+        table.add_row(str(trial["number"]), trial["state"], "*" if trial["number"] in pareto
+                      else "", str(trial["arch"].get("family", "")), *cells, trial["arch_id"])
+    console.print(table)
+    for key, best in report["best"].items():
+        console.print(f"best {key}: trial {best['number']} ({best['value']:.4g})")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{int(value)}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    app()

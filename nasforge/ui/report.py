@@ -1,0 +1,86 @@
+"""What `nasforge show` and `nasforge list` print, as plain data (testable without a terminal).
+
+The keys of `search_report` are a public, stable API: name, objectives, trials (number, state,
+arch_id, arch, metrics) and pareto. Later features add keys; none are renamed or removed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from nasforge.objectives import Objective
+from nasforge.records import SearchRecord, TrialRecord, TrialState
+from nasforge.strategies.pareto import pareto_front
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def trial_payload(trial: TrialRecord) -> dict[str, object]:
+    return {
+        "number": trial.number,
+        "state": trial.state.value,
+        "arch_id": trial.arch_id,
+        "arch": dict(trial.arch.values),
+        "metrics": {k: _json_number(v) for k, v in trial.metrics.items()},
+        "error": trial.error,
+        "started_at": trial.started_at.isoformat() if trial.started_at else None,
+        "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
+    }
+
+
+def pareto_numbers(trials: Sequence[TrialRecord], objectives: Sequence[Objective]) -> list[int]:
+    """Numbers of the COMPLETE trials on the Pareto front of `objectives`."""
+    complete = [t for t in trials if t.state is TrialState.COMPLETE
+                and all(o.metric in t.metrics for o in objectives)]
+    return [complete[i].number for i in pareto_front([t.metrics for t in complete], objectives)]
+
+
+def best_trials(trials: Sequence[TrialRecord], objectives: Sequence[Objective]
+                ) -> dict[str, dict[str, object]]:
+    """For each objective, the COMPLETE trial with the best finite value."""
+    best: dict[str, dict[str, object]] = {}
+    for objective in objectives:
+        candidates = [t for t in trials if t.state is TrialState.COMPLETE
+                      and math.isfinite(t.metrics.get(objective.metric, math.nan))]
+        if candidates:
+            top = max(candidates, key=lambda t: objective.sign() * t.metrics[objective.metric])
+            best[str(objective)] = {"number": top.number,
+                                    "value": top.metrics[objective.metric]}
+    return best
+
+
+def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[str, object]:
+    return {
+        "name": search.name,
+        "objectives": [str(o) for o in search.objectives],
+        "budget": search.budget,
+        "created_at": search.created_at.isoformat() if search.created_at else None,
+        "counts": dict(search.trial_counts),
+        "best": best_trials(trials, search.objectives),
+        "pareto": pareto_numbers(trials, search.objectives),
+        "trials": [trial_payload(t) for t in trials],
+        "config": _plain(search.config),
+    }
+
+
+def search_summary(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[str, object]:
+    """One row of `nasforge list`."""
+    return {
+        "name": search.name,
+        "created_at": search.created_at.isoformat() if search.created_at else None,
+        "budget": search.budget,
+        "counts": dict(search.trial_counts),
+        "objectives": [str(o) for o in search.objectives],
+        "best": best_trials(trials, search.objectives),
+    }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
