@@ -93,7 +93,7 @@ def _check(plan: NetworkPlan) -> None:
             f"Plan of family {plan.family!r} has {len(plan.ops)} ops but "
             f"{len(plan.shapes)} shapes; build plans with PlanBuilder."
         )
-    for i, (op, shape) in enumerate(zip(plan.ops, plan.shapes)):
+    for i, (op, shape) in enumerate(zip(plan.ops, plan.shapes, strict=True)):
         where = f"Op {i} ({type(op).__name__}) of the {plan.family!r} plan"
         if any(d < 1 for d in shape):
             raise SpaceError(

@@ -1,0 +1,228 @@
+"""Dataset registry -> preloaded, split numpy arrays + DataSpec (torch-free).
+
+    load_dataset("digits", seed=0)                       # built-in: digits, mnist1d, fashion-mnist
+    load_dataset("csv:data/iris.csv", seed=0, options={"target": "species"}, base_dir=cfg_dir)
+    load_dataset("npz:signals.npz", seed=0, options={"task": "regression"})
+
+Lifecycle: name -> loader (registry or csv:/npz: prefix) -> RawData (all samples, raw labels)
+-> labels encoded (task decided) -> seeded stratified split -> features scaled (images: fixed
+pixel scale; tabular: standardised with train statistics) -> frozen `Dataset` of read-only
+float32 arrays. `evaluator.tensors.to_device` moves it onto a torch device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from nasforge.errors import DataError, UnknownNameError
+from nasforge.evaluator.datasets import builtin, files
+from nasforge.evaluator.datasets.base import DatasetLoader, LoadContext, RawData, resolve_path
+from nasforge.evaluator.datasets.labels import TASKS, encode_labels
+from nasforge.evaluator.datasets.split import check_fractions, split_indices
+from nasforge.registry import Registry
+from nasforge.searchspace.plan import DataSpec
+
+logger = logging.getLogger(__name__)
+
+_SHAPE_OPTIONS = frozenset({"task", "num_classes", "input_shape"})
+DATASETS: Registry[DatasetLoader] = Registry("dataset")
+DATASETS.register("digits", DatasetLoader(
+    builtin.load_digits, description="scikit-learn 8x8 digits, 1797 images, 10 classes"))
+DATASETS.register("mnist1d", DatasetLoader(
+    builtin.load_mnist1d, description="MNIST-1D signals (1, 40), 4000/1000 split, generated"))
+DATASETS.register("fashion-mnist", DatasetLoader(
+    builtin.load_fashion_mnist, frozenset({"root"}),
+    description="Fashion-MNIST 28x28 images, 60000/10000 split, from IDX files"))
+
+# User files by prefix: "csv:PATH", "npz:PATH" (kept out of DATASETS: they are not names).
+FILE_FORMATS: Mapping[str, DatasetLoader] = MappingProxyType({
+    "csv": DatasetLoader(files.load_csv, _SHAPE_OPTIONS | {"target"},
+                         description="CSV with a header row"),
+    "npz": DatasetLoader(files.load_npz, _SHAPE_OPTIONS,
+                         description="numpy .npz with arrays x, y (x_test, y_test)"),
+})
+OPTIONS = frozenset({"target", "task", "num_classes", "input_shape", "root"})
+_NO_OPTIONS: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Dataset:
+    """Preloaded, split data. x_*: float32 (N, *spec.input_shape), read-only; y_*: (N,) int64
+    class codes (classification) or float32 targets (regression). `classes` names the class
+    codes when known."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    spec: DataSpec
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        y_dtype = np.int64 if self.spec.task == "classification" else np.float32
+        for part in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            if x.dtype != np.float32 or x.shape[1:] != self.spec.input_shape:
+                raise DataError(f"x_{part} must be float32 of shape (N, "
+                                f"*{self.spec.input_shape}); got {x.dtype} {x.shape}.")
+            if y.dtype != y_dtype or y.shape != (len(x),):
+                raise DataError(f"y_{part} must be {np.dtype(y_dtype)} of shape ({len(x)},); "
+                                f"got {y.dtype} {y.shape}.")
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.spec.name!r}, {self.spec.task}, input_shape="
+                f"{self.spec.input_shape}, outputs={self.spec.num_outputs}, train="
+                f"{len(self.y_train)}, val={len(self.y_val)}, test={len(self.y_test)})")
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Registered built-in names plus the file prefixes, for help texts."""
+    return DATASETS.names() + tuple(f"{prefix}:PATH" for prefix in FILE_FORMATS)
+
+
+def _resolve_loader(name: str, base_dir: Path) -> tuple[DatasetLoader, Path | None]:
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix.strip().lower() in FILE_FORMATS:
+        if not rest.strip():
+            raise DataError(f"Dataset {name!r} names no file; write {prefix}:path/to/file.")
+        return FILE_FORMATS[prefix.strip().lower()], resolve_path(rest.strip(), base_dir)
+    try:
+        return DATASETS.get(name), None
+    except UnknownNameError as exc:
+        suffix = Path(name).suffix.lower().lstrip(".")
+        hint = f" Did you mean '{suffix}:{name}'?" if suffix in FILE_FORMATS else ""
+        raise UnknownNameError(
+            f"{exc}{hint} For your own data use 'csv:PATH' or 'npz:PATH' "
+            f"(relative to the config file)."
+        ) from None
+
+
+def _check_options(name: str, loader: DatasetLoader, options: Mapping[str, object]) -> None:
+    unknown = sorted(set(options) - loader.options)
+    if unknown:
+        allowed = ", ".join(sorted(loader.options)) or "none"
+        misplaced = [k for k in unknown if k in OPTIONS]
+        why = " (not used by this dataset)" if misplaced and len(misplaced) == len(unknown) else ""
+        raise DataError(f"Unknown data option(s) {', '.join(map(repr, unknown))} for dataset "
+                        f"{name!r}{why}. Allowed options: {allowed}.")
+    task = options.get("task", "auto")
+    if task not in TASKS:
+        raise DataError(f"task = {task!r} is unknown; use one of {', '.join(TASKS)}.")
+    num_classes = options.get("num_classes")
+    if num_classes is not None and (isinstance(num_classes, bool)
+                                    or not isinstance(num_classes, int) or num_classes < 2):
+        raise DataError(f"num_classes = {num_classes!r} must be an integer >= 2.")
+    shape = options.get("input_shape")
+    if shape is not None and (isinstance(shape, (str, bytes)) or not isinstance(shape, (list, tuple))
+                              or not 1 <= len(shape) <= 3
+                              or any(isinstance(d, bool) or not isinstance(d, int) or d < 1
+                                     for d in shape)):
+        raise DataError(f"input_shape = {shape!r} must be a list of 1 to 3 positive integers, "
+                        f"e.g. [1, 12] for a 1-channel signal of length 12.")
+    target = options.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (str, int))):
+        raise DataError(f"target = {target!r} must be a column name or an integer index.")
+
+
+def _scale(raw: RawData, idx: np.ndarray | None, part: np.ndarray,
+           stats: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """float32 copy of `part[idx]`: times pixel_scale, or standardised with `stats`."""
+    x = part if idx is None else part[idx]
+    if raw.pixel_scale is not None:
+        return np.multiply(x, raw.pixel_scale, dtype=np.float32)
+    assert stats is not None
+    mean, std = stats
+    return ((x - mean) / std).astype(np.float32)
+
+
+def _train_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per column of (N, F) data, per channel of (N, C, ...) data; std 0 -> 1."""
+    axes = (0,) if x_train.ndim == 2 else (0, *range(2, x_train.ndim))
+    mean = x_train.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = x_train.std(axis=axes, keepdims=True, dtype=np.float64)
+    std[~(std > 1e-12)] = 1.0
+    return mean, std
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def load_dataset(
+    name: str,
+    *,
+    seed: int,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    options: Mapping[str, object] = _NO_OPTIONS,
+    base_dir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> Dataset:
+    """Load `name` and split it with `seed` (same seed -> same split).
+
+    Without a predefined test split, validation and test take `val_fraction` and
+    `test_fraction` of all samples; with one (mnist1d, fashion-mnist, npz with x_test),
+    `test_fraction` is ignored and validation takes `val_fraction` of the training samples.
+    `options`: target, task, num_classes, input_shape (csv/npz), root (fashion-mnist).
+    Relative paths resolve against `base_dir` (default: the working directory); `cache_dir`
+    holds generated data (mnist1d), None disables caching.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DataError(f"seed = {seed!r} must be an integer.")
+    check_fractions(val_fraction, test_fraction)
+    started = time.perf_counter()
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    loader, path = _resolve_loader(name, base)
+    _check_options(name, loader, options)
+    ctx = LoadContext(name, MappingProxyType(dict(options)), base,
+                      None if cache_dir is None else Path(cache_dir), path)
+    raw = loader.load(ctx)
+    shape = tuple(options.get("input_shape") or raw.x.shape[1:])  # type: ignore[arg-type]
+    if math.prod(shape) != math.prod(raw.x.shape[1:]):
+        raise DataError(
+            f"input_shape = {list(shape)} does not fit samples of shape "
+            f"{tuple(raw.x.shape[1:])} ({math.prod(raw.x.shape[1:])} values each, "
+            f"{math.prod(shape)} wanted). Choose a shape whose product is "
+            f"{math.prod(raw.x.shape[1:])}."
+        )
+
+    n = len(raw.y)
+    y_all = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
+    labels = encode_labels(
+        y_all, task=str(options.get("task", raw.task)), label_name=raw.label_name,
+        num_classes=options.get("num_classes", raw.num_classes),  # type: ignore[arg-type]
+        source=raw.source, classes=raw.classes,
+    )
+    split = split_indices(
+        labels.codes[:n], seed=int(seed), val_fraction=val_fraction,
+        test_fraction=test_fraction, stratify=labels.task == "classification",
+        predefined_test=raw.x_test is not None,
+    )
+    x_train_raw = raw.x[split.train]
+    stats = _train_stats(x_train_raw) if raw.pixel_scale is None else None
+    if split.test is None:
+        assert raw.x_test is not None
+        x_test, y_test = _scale(raw, None, raw.x_test, stats), labels.codes[n:]
+    else:
+        x_test, y_test = _scale(raw, split.test, raw.x, stats), labels.codes[split.test]
+    xs = [_scale(raw, None, x_train_raw, stats), _scale(raw, split.val, raw.x, stats), x_test]
+
+    xs = [x.reshape(len(x), *shape) for x in xs]
+    ys = [labels.codes[split.train], labels.codes[split.val], y_test]
+    spec = DataSpec(shape, labels.num_outputs, labels.task, name)
+    dataset = Dataset(*(_readonly(a) for a in (xs[0], ys[0], xs[1], ys[1], xs[2], ys[2])),
+                      spec=spec, classes=labels.classes)
+    logger.info("loaded %r in %.2f s", dataset, time.perf_counter() - started)
+    return dataset

@@ -1,0 +1,279 @@
+"""The training loop for one candidate, on tensors already on the device.
+
+Lifecycle of one call: seed -> (optimizer, schedule) -> epochs of [shuffle, steps, one host
+read of train and validation metrics, divergence check] -> test metrics -> `TrainOutcome`.
+
+Batches are index slices of the preloaded tensors with a permutation drawn from a
+`torch.Generator` seeded with `seed` (the same batch order on every device); no DataLoader,
+no per-sample work. The last partial batch is kept, except that a lone final sample joins the
+batch before it (batch norm cannot train on one sample). The step loop never reads a value
+back to the host: per-step losses stay on the device and are reduced once per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
+from nasforge.evaluator.seeding import seeded
+from nasforge.records import CurvePoint
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("cosine", "constant")
+TASKS = ("classification", "regression")
+EVAL_BATCH = 4096
+
+LossFn = Callable[..., torch.Tensor]
+
+
+class Diverged(NasforgeError):
+    """Training produced a non-finite loss; the candidate is a failure, not a crash."""
+
+    def __init__(self, epoch: int, loss: float, split: str = "train") -> None:
+        super().__init__(
+            f"training diverged at epoch {epoch} ({split} loss {loss}); "
+            "lower the learning rate or add normalization"
+        )
+        self.epoch, self.loss, self.split = epoch, loss, split
+
+    def __reduce__(self) -> tuple[type[Diverged], tuple[int, float, str]]:
+        return (type(self), (self.epoch, self.loss, self.split))  # picklable across processes
+
+
+class TrainData(Protocol):
+    """Preloaded tensors on one device (e.g. `nasforge.evaluator.tensors.DeviceData`).
+
+    x_*: (N, *input_shape) float; y_*: (N,) int64 class indices for classification,
+    (N,) or (N, num_outputs) float targets for regression.
+    """
+
+    @property
+    def x_train(self) -> torch.Tensor: ...
+    @property
+    def y_train(self) -> torch.Tensor: ...
+    @property
+    def x_val(self) -> torch.Tensor: ...
+    @property
+    def y_val(self) -> torch.Tensor: ...
+    @property
+    def x_test(self) -> torch.Tensor: ...
+    @property
+    def y_test(self) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingParams:
+    """How one candidate is trained. `optimizer`: "sgd" (momentum 0.9, Nesterov), "adam" or
+    "adamw"; `schedule`: "cosine" (per step, from `lr` to 0) or "constant"."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 10
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _real("lr", self.lr, positive=True))
+        object.__setattr__(self, "weight_decay", _real("weight_decay", self.weight_decay))
+        object.__setattr__(self, "batch_size", _count("batch_size", self.batch_size))
+        object.__setattr__(self, "epochs", _count("epochs", self.epochs))
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+
+    @classmethod
+    def from_arch(cls, arch: Mapping[str, object]) -> TrainingParams:
+        """Read the keys lr, weight_decay, batch_size, epochs, optimizer, schedule (absent
+        keys take the defaults); an invalid value raises `SpaceError` naming the key."""
+        keys = ("lr", "weight_decay", "batch_size", "epochs", "optimizer", "schedule")
+        try:
+            return cls(**{key: arch[key] for key in keys if key in arch})  # type: ignore[arg-type]
+        except ConfigError as err:
+            raise SpaceError(f"Architecture value {err}") from None
+
+
+def _real(name: str, value: object, *, positive: bool = False) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and (value > 0 if positive else value >= 0):  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
+    need = "a positive" if positive else "a non-negative"
+    raise ConfigError(f"{name!r}={value!r} is invalid; it must be {need} finite number.")
+
+
+def _count(name: str, value: object) -> int:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and float(value).is_integer() and value >= 1:  # type: ignore[arg-type]
+        return int(value)  # type: ignore[arg-type]
+    raise ConfigError(f"{name!r}={value!r} is invalid; it must be a positive integer.")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"{name!r}={value!r} is invalid; choose one of {allowed}.")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    """The learning curve (one point per epoch, epochs counted from 1, with train_loss,
+    val_loss and, for classification, val_accuracy) and the final metrics. Accuracies are
+    None for regression; test metrics are None when the test split is empty."""
+
+    curve: tuple[CurvePoint, ...]
+    train_loss: float
+    val_loss: float
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    seconds: float
+    epochs: int
+
+
+def train_candidate(
+    model: nn.Module, data: TrainData, params: TrainingParams, *, seed: int, task: str
+) -> TrainOutcome:
+    """Train `model` in place on `data` and evaluate it; torch's global RNG state is unchanged.
+
+    The same seed on the same device gives the same curve (bit-identical on CPU). Raises
+    `Diverged` when an epoch's train or validation loss is not finite.
+    """
+    _choice("task", task, TASKS)
+    classification = task == "classification"
+    x, y = data.x_train, _targets(data.y_train, classification, "train")
+    x_val, y_val = data.x_val, _targets(data.y_val, classification, "validation")
+    if len(x) == 0 or len(x_val) == 0:
+        raise DataError("Training needs non-empty train and validation splits.")
+    device = x.device
+    loss_fn: LossFn = F.cross_entropy if classification else F.mse_loss
+    starts = _batch_starts(len(x), params.batch_size)
+    ends = [*starts[1:], len(x)]
+    counts = [end - start for start, end in zip(starts, ends, strict=True)]
+    sizes = torch.tensor(counts, dtype=torch.float32, device=device)
+    lrs = _lr_table(params, len(starts) * params.epochs)
+    begin = time.perf_counter()
+    curve: list[CurvePoint] = []
+    with seeded(seed, device):
+        model.to(device)
+        optimizer = _optimizer(model, params)
+        groups = optimizer.param_groups
+        order = torch.Generator().manual_seed(seed)
+        step = 0
+        for epoch in range(1, params.epochs + 1):
+            model.train()
+            perm = torch.randperm(len(x), generator=order).to(device)
+            losses = []
+            for start, end in zip(starts, ends, strict=True):
+                idx = perm[start:end]
+                loss = loss_fn(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+                if lrs:
+                    step += 1
+                    for group in groups:
+                        group["lr"] = lrs[step]
+            with torch.inference_mode():
+                train_sum = torch.dot(torch.stack(losses), sizes)
+                val = _sums(model, x_val, y_val, loss_fn, classification)
+                values = torch.stack([train_sum, *val]).tolist()  # the epoch's one host read
+            point = {"train_loss": values[0] / len(x), "val_loss": values[1] / y_val.numel()}
+            if classification:
+                point["val_accuracy"] = values[2] / len(y_val)
+            _check_finite(epoch, point)
+            logger.debug("epoch %d: %s", epoch, point)
+            curve.append(CurvePoint(epoch, point))
+        test_loss, test_accuracy = _test_metrics(model, data, loss_fn, classification)
+    last = curve[-1].metrics
+    return TrainOutcome(
+        curve=tuple(curve),
+        train_loss=last["train_loss"],
+        val_loss=last["val_loss"],
+        val_accuracy=last.get("val_accuracy"),
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        seconds=time.perf_counter() - begin,
+        epochs=params.epochs,
+    )
+
+
+def _targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
+    """(N,) int64 class indices, or (N, k) float32 regression targets."""
+    if classification:
+        if y.ndim != 1 or y.is_floating_point():
+            raise DataError(
+                f"Classification {split} targets must be (N,) integer class indices, "
+                f"got shape {tuple(y.shape)} and dtype {y.dtype}."
+            )
+        return y.long()
+    return y.float().reshape(len(y), -1)
+
+
+def _batch_starts(n: int, batch_size: int) -> list[int]:
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()  # a lone last sample joins the previous batch
+    return starts
+
+
+def _lr_table(params: TrainingParams, steps: int) -> list[float]:
+    """Learning rate after each step for the cosine schedule ([] for constant)."""
+    if params.schedule == "constant":
+        return []
+    return [0.5 * params.lr * (1.0 + math.cos(math.pi * t / steps)) for t in range(steps + 1)]
+
+
+def _optimizer(model: nn.Module, params: TrainingParams) -> torch.optim.Optimizer:
+    weights, lr, decay = list(model.parameters()), params.lr, params.weight_decay
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(weights, lr=lr, momentum=0.9, nesterov=True, weight_decay=decay)
+    if params.optimizer == "adam":
+        return torch.optim.Adam(weights, lr=lr, weight_decay=decay)
+    return torch.optim.AdamW(weights, lr=lr, weight_decay=decay)
+
+
+def _sums(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, classification: bool
+) -> list[torch.Tensor]:
+    """[summed loss, number correct (classification)] over a split, as device scalars."""
+    model.eval()
+    with torch.inference_mode():
+        loss_sum = torch.zeros((), device=x.device)
+        correct = torch.zeros((), device=x.device)
+        for start in range(0, len(x), EVAL_BATCH):
+            out = model(x[start : start + EVAL_BATCH])
+            target = y[start : start + EVAL_BATCH]
+            loss_sum += loss_fn(out, target, reduction="sum")
+            if classification:
+                correct += (out.argmax(dim=1) == target).sum()
+    return [loss_sum, correct] if classification else [loss_sum]
+
+
+def _check_finite(epoch: int, point: Mapping[str, float]) -> None:
+    for split in ("train", "val"):
+        loss = point[f"{split}_loss"]
+        if not math.isfinite(loss):
+            raise Diverged(epoch, loss, "train" if split == "train" else "validation")
+
+
+def _test_metrics(
+    model: nn.Module, data: TrainData, loss_fn: LossFn, classification: bool
+) -> tuple[float | None, float | None]:
+    if len(data.x_test) == 0:
+        return None, None
+    y = _targets(data.y_test, classification, "test")
+    with torch.inference_mode():
+        values = torch.stack(_sums(model, data.x_test, y, loss_fn, classification)).tolist()
+    return values[0] / y.numel(), (values[1] / len(y) if classification else None)
