@@ -127,9 +127,11 @@ class Search:
         if self.observer:
             self.observer.on_start(record, history)
         worker, exhausted = worker_id(), False
+        waiting = record.trial_counts.get(TrialState.WAITING.value, 0)
         while finished < record.budget:
             want = min(config.batch, record.budget - finished)
-            trials = store.claim(config.name, want, worker)
+            trials = store.claim(config.name, want, worker) if waiting else []
+            waiting = waiting - len(trials) if len(trials) == want else 0
             if len(trials) < want:
                 archs = strategy.ask(want - len(trials))
                 new = store.add_trials(config.name, archs, TrialState.RUNNING, worker)

@@ -107,6 +107,12 @@ def _resolve_loader(name: str, base_dir: Path) -> tuple[DatasetLoader, Path | No
         ) from None
 
 
+def _is_shape(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and 1 <= len(value) <= 3 and all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value
+    )
+
+
 def _check_options(name: str, loader: DatasetLoader, options: Mapping[str, object]) -> None:
     unknown = sorted(set(options) - loader.options)
     if unknown:
@@ -123,10 +129,7 @@ def _check_options(name: str, loader: DatasetLoader, options: Mapping[str, objec
                                     or not isinstance(num_classes, int) or num_classes < 2):
         raise DataError(f"num_classes = {num_classes!r} must be an integer >= 2.")
     shape = options.get("input_shape")
-    if shape is not None and (isinstance(shape, (str, bytes)) or not isinstance(shape, (list, tuple))
-                              or not 1 <= len(shape) <= 3
-                              or any(isinstance(d, bool) or not isinstance(d, int) or d < 1
-                                     for d in shape)):
+    if shape is not None and not _is_shape(shape):
         raise DataError(f"input_shape = {shape!r} must be a list of 1 to 3 positive integers, "
                         f"e.g. [1, 12] for a 1-channel signal of length 12.")
     target = options.get("target")
@@ -139,7 +142,10 @@ def _scale(raw: RawData, idx: np.ndarray | None, part: np.ndarray,
     """float32 copy of `part[idx]`: times pixel_scale, or standardised with `stats`."""
     x = part if idx is None else part[idx]
     if raw.pixel_scale is not None:
-        return np.multiply(x, raw.pixel_scale, dtype=np.float32)
+        out = x.astype(np.float32)  # cast, then scale in place: ~10x faster than np.multiply
+        if raw.pixel_scale != 1.0:
+            out *= np.float32(raw.pixel_scale)
+        return out
     assert stats is not None
     mean, std = stats
     return ((x - mean) / std).astype(np.float32)
@@ -182,6 +188,7 @@ def load_dataset(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise DataError(f"seed = {seed!r} must be an integer.")
     check_fractions(val_fraction, test_fraction)
+    options = _NO_OPTIONS if options is None else options
     started = time.perf_counter()
     base = Path.cwd() if base_dir is None else Path(base_dir)
     loader, path = _resolve_loader(name, base)

@@ -17,7 +17,7 @@ kernels are supported with asymmetric zero padding, ``(kernel - 1) // 2`` before
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -39,14 +39,14 @@ from nasforge.searchspace.plan import (
     Pool,
 )
 
-_POOLS: Mapping[tuple[str, int], type[nn.Module]] = {
+_POOLS: Mapping[tuple[str, int], Callable[..., nn.Module]] = {
     ("max", 1): nn.MaxPool1d,
     ("max", 2): nn.MaxPool2d,
     ("avg", 1): nn.AvgPool1d,
     ("avg", 2): nn.AvgPool2d,
 }
-_CONVS: Mapping[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
-_PADS: Mapping[int, type[nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
+_CONVS: Mapping[int, Callable[..., nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+_PADS: Mapping[int, Callable[..., nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
 
 
 class GlobalAvgPool(nn.Module):

@@ -157,7 +157,7 @@ def list_searches(
             table.add_row(row["name"], (row["created_at"] or "")[:19], str(row["budget"]),
                           str(counts.get("COMPLETE", 0)), str(counts.get("FAILED", 0)),
                           str(counts.get("RUNNING", 0) + counts.get("WAITING", 0)), best)
-        Console().print(table)
+        _wide_console().print(table)
 
     _run(body)
 
@@ -187,8 +187,14 @@ def show(
     _run(body)
 
 
-def _print_report(report: dict) -> None:
+def _wide_console() -> Console:
+    """Tables stay readable when piped (Rich would assume 80 columns)."""
     console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _print_report(report: dict) -> None:
+    console = _wide_console()
     objectives = report["objectives"]
     console.print(f"[bold]{report['name']}[/]  objectives {', '.join(objectives)}  "
                   f"budget {report['budget']}  {report['counts']}")

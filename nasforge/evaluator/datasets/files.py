@@ -94,7 +94,8 @@ def load_csv(ctx: LoadContext) -> RawData:
     finite = np.isfinite(x)
     if not finite.all():
         per_column = (~finite).sum(axis=0)
-        names = [f"{c!r} ({n})" for c, n in zip(features.columns, per_column) if n]
+        names = [f"{c!r} ({n})" for c, n in zip(features.columns, per_column, strict=True)
+                 if n]
         raise DataError(
             f"{path}: {int(per_column.sum())} empty, NaN or infinite feature values in "
             f"column(s) {', '.join(names[:_MAX_LISTED])}"

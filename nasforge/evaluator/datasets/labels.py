@@ -52,32 +52,34 @@ def encode_labels(
     where = f"{source}: " if source else ""
     kind = y.dtype.kind
     if kind not in "biufOUS":
-        raise DataError(f"{where}{label_name} have unsupported dtype {y.dtype}.")
+        raise DataError(f"{where}unsupported label dtype {y.dtype} in {label_name}.")
     textual = kind in "OUS"
     if kind == "f" and not np.isfinite(y).all():
         raise DataError(
-            f"{where}{label_name} hold {int((~np.isfinite(y)).sum())} NaN or infinite values; "
+            f"{where}{int((~np.isfinite(y)).sum())} NaN or infinite labels in {label_name}; "
             f"remove those samples or fill in their labels."
         )
-    if task == "auto":
+    detected = task == "auto"
+    if detected:
         numeric_whole = kind in "biu" or (kind == "f" and _is_whole(y))
         task = "classification" if (textual or numeric_whole or num_classes) else "regression"
         if task == "classification" and not textual and num_classes is None and len(y) \
                 and y.max() >= MAX_AUTO_CLASSES:
             raise DataError(
-                f"{where}{label_name} are whole numbers up to {_example(np.array([y.max()]))}, "
+                f"{where}labels in {label_name} are whole numbers up to {y.max().item()}, "
                 f"too many to be classes; set task = \"regression\" (or task = "
                 f"\"classification\" with num_classes) in the [data] section."
             )
-        logger.debug("%s%s: task detected as %s", where, label_name, task)
     if task == "regression":
         if textual:
             raise DataError(
-                f"{where}{label_name} are not numeric (e.g. {_example(y)}); regression needs "
-                f"numeric targets. Use task = \"classification\" for categories."
+                f"{where}labels in {label_name} are not numeric (e.g. {_example(y)}); "
+                f"regression needs numeric targets. Use task = \"classification\" for categories."
             )
         if num_classes is not None:
             raise DataError(f"{where}num_classes is set but task is regression; remove one.")
+        if detected:
+            logger.info("%s%s: task auto-detected as regression", where, label_name)
         return Labels(np.asarray(y, dtype=np.float32), "regression", 1)
     if task != "classification":
         raise DataError(f"task = {task!r} is unknown; use one of {', '.join(TASKS)}.")
@@ -87,7 +89,7 @@ def encode_labels(
         k = len(names)
         if num_classes is not None and k > num_classes:
             raise DataError(
-                f"{where}label column out of range: {label_name} have {k} distinct labels "
+                f"{where}label column out of range: {k} distinct labels in {label_name} "
                 f"but num_classes = {num_classes}. Raise num_classes or fix the labels."
             )
         classes = tuple(str(n) for n in names)
@@ -96,21 +98,21 @@ def encode_labels(
         if kind == "f" and not _is_whole(y):
             bad = y[y != np.round(y)]
             raise DataError(
-                f"{where}{label_name} hold non-integer values (e.g. {_example(bad)}); class "
+                f"{where}non-integer labels in {label_name} (e.g. {_example(bad)}); class "
                 f"labels must be integers 0..K-1. Set task = \"regression\" for values."
             )
         codes = y.astype(np.int64)
         low = int(codes.min()) if len(codes) else 0
         if low < 0:
             raise DataError(
-                f"{where}label column out of range: {label_name} hold the negative value {low}; "
+                f"{where}label column out of range: negative value {low} in {label_name}; "
                 f"class labels must be integers 0..K-1. Remap the labels, or set "
                 f"task = \"regression\" if they are values."
             )
         high = int(codes.max()) if len(codes) else 0
         if num_classes is not None and high >= num_classes:
             raise DataError(
-                f"{where}label column out of range: {label_name} hold the value {high}, but "
+                f"{where}label column out of range: value {high} in {label_name}, but "
                 f"num_classes = {num_classes} allows labels 0..{num_classes - 1}. Raise "
                 f"num_classes or fix the labels."
             )
@@ -119,12 +121,15 @@ def encode_labels(
     present = np.unique(codes)
     if len(present) < 2 or k < 2:
         raise DataError(
-            f"{where}{label_name} hold {len(present)} distinct class(es); classification needs "
+            f"{where}only {len(present)} distinct class(es) in {label_name}; classification needs "
             f"at least 2."
         )
     if len(present) < k:
         logger.warning("%s%s: %d of %d classes have no samples", where, label_name,
                        k - len(present), k)
+    if detected:
+        logger.info("%s%s: task auto-detected as classification with %d classes", where,
+                    label_name, k)
     if classes and len(classes) != k:
         classes = ()
     return Labels(codes, "classification", k, classes)

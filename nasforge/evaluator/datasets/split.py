@@ -91,11 +91,11 @@ def split_indices(
         n_test = np.zeros_like(sizes)
     else:
         n_test = _allocate(sizes, _count(test_fraction, n), sizes - 1, rng)
-    n_val = _allocate(sizes - n_test, _count(val_fraction, n - int(n_test.sum())),
+    n_val = _allocate(sizes - n_test, _count(val_fraction, n),
                       sizes - n_test - 1, rng)
-    test = [g[:t] for g, t in zip(groups, n_test)]
-    val = [g[t:t + v] for g, t, v in zip(groups, n_test, n_val)]
-    train = [g[t + v:] for g, t, v in zip(groups, n_test, n_val)]
+    test = [g[:t] for g, t in zip(groups, n_test, strict=True)]
+    val = [g[t:t + v] for g, t, v in zip(groups, n_test, n_val, strict=True)]
+    train = [g[t + v:] for g, t, v in zip(groups, n_test, n_val, strict=True)]
     parts = {name: np.sort(np.concatenate(p)).astype(np.int64)
              for name, p in (("train", train), ("validation", val), ("test", test))}
     empty = [name for name, idx in parts.items() if len(idx) == 0

@@ -1,0 +1,236 @@
+"""Open a store database: validate the URL, make the engine, bring the schema to head.
+
+SQLite connections get ``busy_timeout``, ``foreign_keys=ON`` and ``synchronous=NORMAL`` on
+every connect; the file is switched to WAL once when opened (journal mode is stored in the
+file, and a database we refuse must not be touched). SQLAlchemy emits BEGIN itself (the
+pysqlite recipe): ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
+the busy timeout instead of failing with "database is locked", and plain ``BEGIN`` for reads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+from nasforge.errors import StoreError
+from nasforge.store.dberrors import safe_url, translate_errors
+from nasforge.store.schema import SCHEMA_REVISION
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = "e.g. sqlite:///nasforge.db or postgresql+psycopg://user@host/db"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "nasforge_write"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
+_PG_MIGRATION_LOCK = 0x6E6173666F726765  # "nasforge": serialises concurrent upgrades
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An open database: its engine, the engines for reads and for writes (options of the
+    first, sharing its pool and its event listeners), and its kind."""
+
+    engine: Engine
+    read: Engine
+    write: Engine
+    backend: str
+    memory: bool
+
+
+def _bad_url(url: str, what: str) -> StoreError:
+    return StoreError(f"The store URL {safe_url(url)!r} {what}; use a URL like {EXAMPLES}.")
+
+
+def parse_url(url: str) -> URL:
+    """Validate `url` without touching any file or server; StoreError says what is wrong."""
+    if not isinstance(url, str):
+        raise StoreError(f"The store URL must be a string, got {type(url).__name__}; use a "
+                         f"URL like {EXAMPLES}.")
+    if not url.strip():
+        raise StoreError(f"The store URL is empty; use a URL like {EXAMPLES}.")
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise _bad_url(url, "is malformed (expected DATABASE[+DRIVER]://...)") from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        near = difflib.get_close_matches(backend, SUPPORTED_BACKENDS, n=1, cutoff=0.5)
+        guess = f" (did you mean {near[0]!r}?)" if near else ""
+        raise _bad_url(url, f"names the unknown database {backend!r}{guess}; nasforge "
+                            "stores results in SQLite or PostgreSQL")
+    try:
+        dialect = parsed.get_dialect()
+    except exc.NoSuchModuleError:
+        raise _bad_url(url, f"names the unknown driver {parsed.get_driver_name()!r} "
+                            f"for {backend}") from None
+    if getattr(dialect, "is_async", False):
+        raise _bad_url(url, f"names the asyncio driver {parsed.get_driver_name()!r}; "
+                            "nasforge needs a synchronous driver")
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        driver = dialect.driver
+        package = _PACKAGES.get(driver, driver)
+        raise StoreError(
+            f"The store URL {safe_url(url)!r} needs the database driver {driver!r}, which is "
+            f"not installed ({err}); pip install '{package}', or use a driver you have. URLs "
+            f"look like {EXAMPLES}."
+        ) from None
+    return parsed
+
+
+def _is_memory(parsed: URL) -> bool:
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+
+
+def _check_sqlite_file(url: str, parsed: URL, create: bool) -> None:
+    if parsed.query.get("uri") in ("true", "1"):
+        return  # a sqlite3 URI filename: the driver decides
+    path = Path(str(parsed.database))
+    if path.is_dir():
+        raise StoreError(f"The store {safe_url(url)} points at the folder {path}, not a file; "
+                         f"name a file, {EXAMPLES}.")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"There is no store at {path}; run `nasforge search` first or "
+                             "pass --storage.")
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise StoreError(f"The store {safe_url(url)} cannot be created: the folder "
+                             f"{folder.absolute()} does not exist; create it or choose "
+                             f"another path, {EXAMPLES}.")
+
+
+def _sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str, parsed: URL) -> Opened:
+    """The engine for a validated URL (no connection made yet)."""
+    backend = parsed.get_backend_name()
+    memory = backend == "sqlite" and _is_memory(parsed)
+    kwargs: dict[str, Any] = {}
+    if memory:
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif backend == "sqlite":
+        kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}, "pool_size": 8,
+                  "max_overflow": 24}
+    else:
+        kwargs = {"pool_pre_ping": True}
+    with translate_errors(url, "cannot be opened"):
+        engine = create_engine(parsed, **kwargs)
+    if backend == "sqlite":
+        _sqlite_listeners(engine)
+        read = engine
+    else:  # several SELECTs of one read see one snapshot
+        read = engine.execution_options(isolation_level="REPEATABLE READ")
+    write = engine.execution_options(**{WRITE_OPTION: True})
+    return Opened(engine, read, write, backend, memory)
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _known(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    try:
+        return script.get_revision(revision) is not None
+    except (RevisionError, CommandError):
+        return False
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+def _newer(url: str, revision: str) -> StoreError:
+    return StoreError(
+        f"The store {safe_url(url)} has schema revision {revision!r}, which this nasforge "
+        f"does not know (it knows up to {SCHEMA_REVISION!r}): it was written by a newer "
+        "nasforge. Upgrade nasforge to open it; the store was left unchanged."
+    )
+
+
+def _check_revision(url: str, revision: str | None, create: bool) -> None:
+    if revision is None and not create:
+        raise StoreError(f"There is no nasforge store at {safe_url(url)}; run `nasforge "
+                         "search` first or pass --storage.")
+    if revision not in (None, SCHEMA_REVISION) and not _known(revision):
+        raise _newer(url, revision)
+
+
+def migrate(url: str, db: Opened, create: bool) -> None:
+    """Bring the schema to head; refuse (unchanged) a database from a newer nasforge."""
+    with translate_errors(url, "cannot be opened"):
+        with db.read.connect() as conn:
+            revision = current_revision(conn)
+        _check_revision(url, revision, create)
+        if db.backend == "sqlite" and not db.memory:
+            raw = db.read.raw_connection()
+            try:
+                mode = raw.driver_connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            finally:
+                raw.close()
+            if mode and str(mode[0]).lower() != "wal":
+                log.warning("Store %s stays in journal mode %s (WAL refused).",
+                            safe_url(url), mode[0])
+        if revision == SCHEMA_REVISION:
+            return
+        with db.write.begin() as conn:
+            if db.backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": _PG_MIGRATION_LOCK})
+            revision = current_revision(conn)  # again: another process may have upgraded
+            _check_revision(url, revision, create)
+            if revision != SCHEMA_REVISION:
+                log.info("Upgrading store %s from revision %s to %s.", safe_url(url),
+                         revision, SCHEMA_REVISION)
+                _upgrade(conn)
+
+
+def open_database(url: str, create: bool) -> Opened:
+    """Validate `url`, make the engine and bring the schema to head (see module docstring)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
+        _check_sqlite_file(url, parsed, create)
+    db = make_engine(url, parsed)
+    try:
+        migrate(url, db, create)
+    except BaseException:
+        db.engine.dispose()
+        raise
+    return db

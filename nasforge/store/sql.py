@@ -1,0 +1,359 @@
+"""SQLStore: the Store protocol on SQLAlchemy Core, for SQLite (default) and PostgreSQL.
+
+Every method is one short transaction. Writes on SQLite begin with ``BEGIN IMMEDIATE`` (one
+writer at a time, others wait on the busy timeout); on PostgreSQL they lock the rows they
+change (``FOR UPDATE``; ``SKIP LOCKED`` in `claim`) so parallel workers never collide.
+See `nasforge.store.base` for the contract and `nasforge.store.schema` for the tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from nasforge.errors import SearchExistsError, SearchNotFoundError, StoreError
+from nasforge.objectives import Objective
+from nasforge.records import CurvePoint, EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.searchspace.architecture import Architecture
+from nasforge.store import rows as R
+from nasforge.store.dberrors import safe_url, translate_errors
+from nasforge.store.engine import open_database
+from nasforge.store.schema import curve_points, searches, trial_metrics, trials
+
+_RUNNING = TrialState.RUNNING.value
+_WAITING = TrialState.WAITING.value
+_SEARCH_ID = select(searches.c.id).where(searches.c.name == bindparam("name"))
+_NEXT_NUMBER = select(func.coalesce(func.max(trials.c.number), -1) + 1).where(
+    trials.c.search_id == bindparam("sid"))
+_INSERT_TRIAL = insert(trials)
+_INSERT_METRIC = insert(trial_metrics)
+_INSERT_POINT = insert(curve_points)
+_TRIAL_COLS = (trials.c.id, trials.c.number, trials.c.arch_json, trials.c.state,
+               trials.c.error, trials.c.worker, trials.c.created_at, trials.c.started_at,
+               trials.c.finished_at)
+_TRIAL_BY_NUMBER = select(*_TRIAL_COLS).where(trials.c.search_id == bindparam("sid"),
+                                              trials.c.number == bindparam("number"))
+_FINISH = (update(trials)
+           .where(trials.c.id == bindparam("tid"), trials.c.state == _RUNNING)
+           .values(state=bindparam("state"), error=bindparam("error"),
+                   finished_at=bindparam("now"), heartbeat_at=bindparam("now")))
+_COUNTS = (select(trials.c.search_id, trials.c.state, func.count())
+           .group_by(trials.c.search_id, trials.c.state))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_name(what: str, name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > R.NAME_LENGTH:
+        raise StoreError(f"The {what} {name!r} must be a non-empty string of at most "
+                         f"{R.NAME_LENGTH} characters.")
+    return name
+
+
+def _check_budget(budget: object) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise StoreError(f"The budget {budget!r} must be a whole number of trials >= 1.")
+    return budget
+
+
+class SQLStore:
+    """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
+
+    `url` has its password hidden. With ``create=False`` a missing store is an error rather
+    than being created. Thread-safe: one instance may serve many threads.
+    """
+
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.url = safe_url(url) if isinstance(url, str) else repr(url)
+        self._closed = False
+        db = open_database(url, create)
+        self._engine, self._read, self._write = db.engine, db.read, db.write
+        self._pg = db.backend == "postgresql"
+        # one shared in-memory connection: serialise its users
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if db.memory else contextlib.nullcontext())
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url!r})"
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for tests and tools; keep to the methods otherwise)."""
+        return self._engine
+
+    @contextlib.contextmanager
+    def _tx(self, write: bool) -> Iterator[Connection]:
+        if self._closed:
+            raise StoreError(f"The store {self.url} is closed; open it again with "
+                             "open_store(url).")
+        with self._lock, translate_errors(self.url), (
+                self._write if write else self._read).begin() as conn:
+            yield conn
+
+    # searches ----------------------------------------------------------------
+    def _search_id(self, conn: Connection, name: str, lock: bool = False) -> int:
+        stmt = _SEARCH_ID.with_for_update(key_share=True) if lock and self._pg else _SEARCH_ID
+        sid = conn.execute(stmt, {"name": name}).scalar()
+        if sid is None:
+            raise self._not_found(conn, name)
+        return int(sid)
+
+    def _not_found(self, conn: Connection, name: str) -> SearchNotFoundError:
+        names = conn.execute(select(searches.c.name)).scalars().all()
+        if not names:
+            return SearchNotFoundError(
+                f"There is no search named {name!r} in the store {self.url}; it holds no "
+                "searches yet. Start one with `nasforge search`.")
+        ranked = sorted(names, key=lambda n: -difflib.SequenceMatcher(None, name, n).ratio())
+        shown = ", ".join(repr(n) for n in ranked[:20])
+        more = f" and {len(ranked) - 20} more" if len(ranked) > 20 else ""
+        return SearchNotFoundError(
+            f"There is no search named {name!r} in the store {self.url}. Searches there "
+            f"(nearest first): {shown}{more}. Use one of these names or pass --storage.")
+
+    def _counts(self, conn: Connection, sid: int | None) -> dict[int, dict[str, int]]:
+        stmt = _COUNTS if sid is None else _COUNTS.where(trials.c.search_id == sid)
+        counts: dict[int, dict[str, int]] = {}
+        for search_id, state, count in conn.execute(stmt):
+            counts.setdefault(search_id, {})[state] = int(count)
+        return counts
+
+    def create_search(self, name: str, objectives: Sequence[Objective], budget: int,
+                      config: Mapping[str, object]) -> SearchRecord:
+        """Create a search; SearchExistsError if the name is taken."""
+        _check_name("search name", name)
+        objs = R.check_objectives(objectives)
+        row = {"name": name, "objectives": R.dump_objectives(objs),
+               "budget": _check_budget(budget), "config": R.dump_config(config),
+               "created_at": _now()}
+        exists = SearchExistsError(
+            f"A search named {name!r} already exists in the store {self.url}; pass --resume "
+            "to continue it, or choose another --name.")
+        try:
+            with self._tx(write=True) as conn:
+                if conn.execute(_SEARCH_ID, {"name": name}).first() is not None:
+                    raise exists
+                conn.execute(insert(searches), row)
+        except IntegrityError as err:  # a concurrent create on PostgreSQL
+            raise exists from err
+        return SearchRecord(name, objs, row["budget"], json.loads(row["config"]),
+                            row["created_at"], {})
+
+    def get_search(self, name: str) -> SearchRecord:
+        """The search with its trial counts per state; SearchNotFoundError if absent."""
+        with self._tx(write=False) as conn:
+            return self._get_search(conn, name)
+
+    def _get_search(self, conn: Connection, name: str) -> SearchRecord:
+        row = conn.execute(select(searches).where(searches.c.name == name)).first()
+        if row is None:
+            raise self._not_found(conn, name)
+        return R.search_record(row, self._counts(conn, row.id).get(row.id, {}))
+
+    def list_searches(self) -> list[SearchRecord]:
+        """Every search, oldest first, with trial counts."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(select(searches).order_by(searches.c.created_at,
+                                                          searches.c.id)).all()
+            counts = self._counts(conn, None)
+        return [R.search_record(row, counts.get(row.id, {})) for row in rows]
+
+    def set_budget(self, name: str, budget: int) -> SearchRecord:
+        """Change the budget of a search (to extend it on resume)."""
+        _check_budget(budget)
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name, lock=True)
+            conn.execute(update(searches).where(searches.c.id == sid).values(budget=budget))
+            return self._get_search(conn, name)
+
+    # trials ------------------------------------------------------------------
+    def add_trials(self, name: str, archs: Sequence[Architecture],
+                   state: TrialState = TrialState.WAITING,
+                   worker: str | None = None) -> list[TrialRecord]:
+        """Append trials (WAITING, or RUNNING when the caller evaluates them itself).
+
+        RUNNING trials get `started_at` and `worker`; WAITING ones get them when claimed.
+        """
+        state = TrialState(state)
+        if state not in (TrialState.WAITING, TrialState.RUNNING):
+            raise StoreError(f"New trials are WAITING or RUNNING, not {state.value}; add them "
+                             "RUNNING and `finish` them with the result.")
+        archs = list(archs)
+        for arch in archs:
+            if not isinstance(arch, Architecture):
+                raise TypeError(f"add_trials takes Architecture values, got {arch!r}.")
+        running = state is TrialState.RUNNING
+        if running and worker is not None:
+            _check_name("worker", worker)
+        now = _now()
+        started = now if running else None
+        who = worker if running else None
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name, lock=True)  # PostgreSQL: serialise numbering
+            first = int(conn.execute(_NEXT_NUMBER, {"sid": sid}).scalar_one())
+            if archs:
+                conn.execute(_INSERT_TRIAL, [
+                    {"search_id": sid, "number": first + i, "arch_json": arch.json,
+                     "arch_id": arch.arch_id, "state": state.value, "error": None,
+                     "worker": who, "created_at": now, "started_at": started,
+                     "finished_at": None, "heartbeat_at": started}
+                    for i, arch in enumerate(archs)])
+        return [TrialRecord(name, first + i, arch, state, created_at=now, started_at=started,
+                            worker=who) for i, arch in enumerate(archs)]
+
+    def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:
+        """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""
+        if worker is not None:
+            _check_name("worker", worker)
+        if n < 1:
+            return []
+        now = _now()
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name)
+            stmt = (select(*_TRIAL_COLS)
+                    .where(trials.c.search_id == sid, trials.c.state == _WAITING)
+                    .order_by(trials.c.number).limit(n))
+            if self._pg:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = conn.execute(stmt).all()
+            if rows:
+                conn.execute(update(trials)
+                             .where(trials.c.id.in_([r.id for r in rows]))
+                             .values(state=_RUNNING, worker=worker, started_at=now,
+                                     heartbeat_at=now))
+        return [R.trial_record(name, r, state=TrialState.RUNNING, worker=worker,
+                               started_at=now) for r in rows]
+
+    def finish(self, name: str, number: int, result: EvalResult) -> TrialRecord:
+        """Record the result of a RUNNING trial: state, metrics, curve, error, in one
+        transaction. StoreError (and nothing changed) if the trial is not RUNNING."""
+        if not isinstance(result, EvalResult):
+            raise TypeError(f"finish takes an EvalResult, got {result!r}.")
+        curve = R.check_curve(result.curve)
+        metric_rows = R.metric_rows(result.metrics)
+        now = _now()
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name)
+            stmt = _TRIAL_BY_NUMBER.with_for_update() if self._pg else _TRIAL_BY_NUMBER
+            row = conn.execute(stmt, {"sid": sid, "number": number}).first()
+            if row is None:
+                raise self._no_trial(name, number)
+            if row.state != _RUNNING:
+                raise self._not_running(name, number, row.state, "finished")
+            done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
+                                          "error": result.error, "now": now})
+            if done.rowcount != 1:  # cannot happen under the lock; never write half
+                raise self._not_running(name, number, "changed", "finished")
+            if metric_rows:
+                conn.execute(_INSERT_METRIC, [{"trial_id": row.id, **m} for m in metric_rows])
+            points = R.curve_rows(row.id, curve)
+            if points:
+                conn.execute(_INSERT_POINT, points)
+        return R.trial_record(name, row, state=result.state, metrics=result.metrics,
+                              curve=curve, error=result.error, finished_at=now)
+
+    def _no_trial(self, name: str, number: int) -> StoreError:
+        return StoreError(f"Search {name!r} in the store {self.url} has no trial {number!r}; "
+                          "trial numbers start at 0 (see `nasforge show`).")
+
+    @staticmethod
+    def _not_running(name: str, number: int, state: str, verb: str) -> StoreError:
+        if state in (s.value for s in TrialState if s.is_finished):
+            why = "finished trials are immutable"
+        else:
+            why = "only RUNNING trials can be " + verb
+        return StoreError(f"Trial {number} of search {name!r} is {state}, not RUNNING: {why}. "
+                          "Nothing was changed.")
+
+    def requeue(self, name: str, numbers: Iterable[int] | None = None) -> list[int]:
+        """Move RUNNING trials (all of the search, or those numbered) back to WAITING;
+        returns the numbers moved. StoreError (and nothing moved) if a number is missing
+        or finished; numbered trials that are already WAITING are left as they are."""
+        wanted = None if numbers is None else sorted({int(n) for n in numbers})
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name)
+            where = [trials.c.search_id == sid, trials.c.state == _RUNNING]
+            if wanted is not None:
+                if not wanted:
+                    return []
+                stmt = select(trials.c.number, trials.c.state).where(
+                    trials.c.search_id == sid, trials.c.number.in_(wanted))
+                found = dict(conn.execute(stmt.with_for_update() if self._pg else stmt).all())
+                for number in wanted:
+                    if number not in found:
+                        raise self._no_trial(name, number)
+                    if TrialState(found[number]).is_finished:
+                        raise self._not_running(name, number, found[number], "re-queued")
+                where.append(trials.c.number.in_(wanted))
+            moved = conn.execute(
+                update(trials).where(*where)
+                .values(state=_WAITING, worker=None, started_at=None, heartbeat_at=None)
+                .returning(trials.c.number)).scalars().all()
+        return sorted(moved)
+
+    def trials(self, name: str, states: Iterable[TrialState] | None = None,
+               with_curves: bool = False) -> list[TrialRecord]:
+        """Trials of a search ordered by number, optionally filtered by state. Metrics come
+        in one query; curves only when asked for (they are the bulk of the data)."""
+        wanted = None if states is None else sorted({TrialState(s).value for s in states})
+        with self._tx(write=False) as conn:
+            sid = self._search_id(conn, name)
+            where = [trials.c.search_id == sid]
+            if wanted is not None:
+                where.append(trials.c.state.in_(wanted))
+            rows = conn.execute(select(*_TRIAL_COLS).where(*where)
+                                .order_by(trials.c.number)).all()
+            if not rows:
+                return []
+            metrics = R.group_metrics(conn.execute(
+                select(trial_metrics.c.trial_id, trial_metrics.c.name, trial_metrics.c.value)
+                .join(trials, trials.c.id == trial_metrics.c.trial_id).where(*where)))
+            curves: dict[int, tuple[CurvePoint, ...]] = {}
+            if with_curves:
+                curves = R.group_curves(conn.execute(
+                    select(curve_points.c.trial_id, curve_points.c.epoch, curve_points.c.name,
+                           curve_points.c.value)
+                    .join(trials, trials.c.id == curve_points.c.trial_id).where(*where)
+                    .order_by(curve_points.c.trial_id, curve_points.c.epoch)))
+        return [R.trial_record(name, r, metrics=metrics.get(r.id, {}),
+                               curve=curves.get(r.id, ())) for r in rows]
+
+    def trial(self, name: str, number: int) -> TrialRecord:
+        """One trial with its metrics and curve; StoreError if absent."""
+        with self._tx(write=False) as conn:
+            sid = self._search_id(conn, name)
+            row: Row[Any] | None = conn.execute(
+                _TRIAL_BY_NUMBER, {"sid": sid, "number": number}).first()
+            if row is None:
+                raise self._no_trial(name, number)
+            metrics = R.group_metrics(conn.execute(
+                select(trial_metrics.c.trial_id, trial_metrics.c.name, trial_metrics.c.value)
+                .where(trial_metrics.c.trial_id == row.id)))
+            curves = R.group_curves(conn.execute(
+                select(curve_points.c.trial_id, curve_points.c.epoch, curve_points.c.name,
+                       curve_points.c.value)
+                .where(curve_points.c.trial_id == row.id).order_by(curve_points.c.epoch)))
+        return R.trial_record(name, row, metrics=metrics.get(row.id, {}),
+                              curve=curves.get(row.id, ()))
+
+    def close(self) -> None:
+        """Release the connections; later calls raise StoreError. Closing twice is fine."""
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()

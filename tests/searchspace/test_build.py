@@ -1,0 +1,166 @@
+"""build_from_plan: shapes, MACs and name resolution, over many random plans."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nasforge.errors import SpaceError, UnknownNameError
+from nasforge.evaluator.seeding import seeded
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.build import build_from_plan, build_model
+from nasforge.searchspace.layers import ACTIVATIONS, NORMS
+from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+
+N_PLANS = 60
+
+
+def _supports(kind: str, dims: int) -> bool:
+    try:
+        NORMS.get(kind)(4, dims)
+    except SpaceError:
+        return False
+    return True
+
+
+def random_plan(rng: np.random.Generator) -> NetworkPlan:
+    """A random valid plan over flat, sequence or image inputs, odd and even kernels."""
+    dims = int(rng.integers(0, 3))
+    shape = (int(rng.integers(1, 20)),) if dims == 0 else (
+        int(rng.integers(1, 5)), *(int(rng.integers(1, 13)) for _ in range(dims)))
+    b = PlanBuilder("random", shape)
+    for _ in range(int(rng.integers(0, 5)) if dims else 0):
+        step = rng.choice(["conv", "conv", "norm", "act", "pool", "dropout"])
+        if step == "conv":
+            b.conv(int(rng.integers(1, 6)), int(rng.integers(1, 7)), int(rng.integers(1, 4)),
+                   bias=bool(rng.integers(0, 2)))
+        elif step == "norm":
+            b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, dims)])))
+        elif step == "act":
+            b.activation(str(rng.choice(ACTIVATIONS.names())))
+        elif step == "pool" and min(b.shape[1:]) >= 2:
+            b.pool(str(rng.choice(["max", "avg"])), int(rng.integers(1, min(b.shape[1:]) + 1)))
+        elif step == "dropout":
+            b.dropout(0.5)
+    if dims:
+        b.global_pool() if rng.integers(0, 2) else b.flatten()
+    for _ in range(int(rng.integers(0, 3))):
+        b.linear(int(rng.integers(1, 9)), bias=bool(rng.integers(0, 2)))
+        b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, 0)])))
+        b.activation(str(rng.choice(ACTIVATIONS.names())))
+    return b.linear(int(rng.integers(1, 5))).build()
+
+
+PLANS = [random_plan(np.random.default_rng(i)) for i in range(N_PLANS)]
+
+
+def _forward(model: nn.Module, plan: NetworkPlan) -> torch.Tensor:
+    x = torch.randn((3, *plan.input_shape), generator=torch.Generator().manual_seed(0))
+    model.eval()  # eval: instance norm and batch norm accept any spatial size
+    with torch.no_grad():
+        return model(x)
+
+
+def test_random_plans_cover_the_interesting_cases() -> None:
+    kernels = {op.kernel % 2 for p in PLANS for op in p.ops if type(op).__name__ == "Conv"}
+    kinds = {type(op).__name__ for p in PLANS for op in p.ops}
+    assert kernels == {0, 1}
+    assert {"Conv", "Pool", "GlobalPool", "Flatten", "Norm", "Activation", "Dropout"} <= kinds
+
+
+@pytest.mark.parametrize("index", range(N_PLANS))
+def test_built_shapes_follow_the_plan(index: int) -> None:
+    plan = PLANS[index]
+    with seeded(index):
+        model = build_from_plan(plan)
+    assert len(model) == len(plan.ops)
+    observed: list[tuple[int, ...]] = []
+    for module in model:
+        module.register_forward_hook(lambda m, i, out: observed.append(tuple(out.shape[1:])))
+    out = _forward(model, plan)
+    assert tuple(out.shape) == (3, *plan.output_shape)
+    assert observed == list(plan.shapes)
+
+
+@pytest.mark.parametrize("index", range(N_PLANS))
+def test_plan_macs_match_a_hook_count(index: int) -> None:
+    plan = PLANS[index]
+    with seeded(index):
+        model = build_from_plan(plan)
+    counted: list[int] = []
+
+    def count(module: nn.Module, inputs: object, out: torch.Tensor) -> None:
+        positions = math.prod(out.shape[2:]) if isinstance(module, nn.Conv1d | nn.Conv2d) else 1
+        counted.append(module.weight.numel() * positions)
+
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
+            module.register_forward_hook(count)
+    _forward(model, plan)
+    assert sum(counted) == plan.macs
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_same_padding_for_odd_and_even_kernels(dims: int, kernel: int, stride: int) -> None:
+    for size in range(1, 10):
+        plan = PlanBuilder("c", (2, *(size,) * dims)).conv(3, kernel, stride).build()
+        out = _forward(build_from_plan(plan), plan)
+        assert tuple(out.shape[1:]) == plan.output_shape, (size, kernel, stride)
+
+
+def test_even_kernels_pad_the_extra_row_after() -> None:
+    plan = PlanBuilder("c", (1, 6)).conv(1, 2, bias=False).build()
+    model = build_from_plan(plan)
+    conv = model[0][1]
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[1.0, 10.0]]]))
+    out = model(torch.arange(1.0, 7.0).view(1, 1, 6))
+    # padding (0 before, 1 after): out[i] = x[i] + 10 x[i+1]
+    torch.testing.assert_close(out.flatten(), torch.tensor([21.0, 32, 43, 54, 65, 6]))
+
+
+def test_unknown_names_raise_before_any_module_is_built() -> None:
+    plan = (PlanBuilder("mlp", (4,)).linear(8).norm("batch").activation("relux").linear(2)
+            .build())
+    state = torch.get_rng_state()
+    with pytest.raises(UnknownNameError, match="Did you mean 'relu'"):
+        build_from_plan(plan)
+    assert torch.equal(state, torch.get_rng_state())  # no Linear was initialised
+    plan = PlanBuilder("mlp", (4,)).linear(8).norm("bach").linear(2).build()
+    with pytest.raises(UnknownNameError, match="Unknown norm 'bach'"):
+        build_from_plan(plan)
+
+
+def test_impossible_plans_are_space_errors() -> None:
+    collapsed = PlanBuilder("cnn", (2, 4, 4)).pool("max", 8).global_pool().linear(2).build()
+    with pytest.raises(SpaceError, match="reduces the shape"):
+        build_from_plan(collapsed)
+    odd_pool = PlanBuilder("cnn", (2, 4, 4)).pool("median", 2).flatten().linear(2).build()
+    with pytest.raises(SpaceError, match="'max' or 'avg'"):
+        build_from_plan(odd_pool)
+
+
+def test_global_pool_averages_spatial_axes() -> None:
+    plan = PlanBuilder("cnn", (3, 4, 5)).global_pool().build()
+    x = torch.randn(2, 3, 4, 5)
+    torch.testing.assert_close(build_from_plan(plan)(x), x.mean(dim=(2, 3)))
+
+
+def test_build_model_goes_through_the_family_plan() -> None:
+    arch = Architecture({"family": "mlp", "mlp.depth": 2, "mlp.width": 16, "activation": "gelu",
+                         "norm": "batch", "dropout": 0.1})
+    spec = DataSpec((1, 8, 8), 10)
+    with seeded(0):
+        model = build_model(arch, spec)
+    with seeded(0):
+        again = build_model(arch, spec)
+    for a, b in zip(model.parameters(), again.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert model(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+    assert sum(isinstance(m, nn.GELU) for m in model) == 2
