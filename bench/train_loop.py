@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,7 +31,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nasforge.evaluator.data import load_dataset  # noqa: E402
 from nasforge.evaluator.seeding import seeded  # noqa: E402
+from nasforge.evaluator.tensors import DeviceData, to_device  # noqa: E402
 from nasforge.evaluator.train import (  # noqa: E402
     FUSED_DEVICES,
     TrainingParams,
@@ -44,31 +45,12 @@ from nasforge.searchspace.plan import PlanBuilder  # noqa: E402
 LR, BATCH, SEED = 3e-3, 64, 0
 
 
-@dataclass(frozen=True)
-class Tensors:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
+def load_digits(device: torch.device) -> DeviceData:
+    """digits through nasforge's own loader: the same split and tensors the evaluator uses."""
+    return to_device(load_dataset("digits", seed=SEED), device)
 
 
-def load_digits(device: torch.device) -> Tensors:
-    from sklearn.datasets import load_digits as sk_digits
-
-    x, y = sk_digits(return_X_y=True)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
-    x_all = torch.tensor(x, dtype=torch.float32)[order] / 16.0
-    y_all = torch.tensor(y, dtype=torch.int64)[order]
-    cut = [0, len(x) - 600, len(x) - 300, len(x)]
-    parts = []
-    for lo, hi in zip(cut[:-1], cut[1:], strict=True):
-        parts += [x_all[lo:hi].contiguous().to(device), y_all[lo:hi].to(device)]
-    return Tensors(*parts)
-
-
-def minimal_loop(model: nn.Module, d: Tensors, epochs: int, fused: bool) -> float:
+def minimal_loop(model: nn.Module, d: DeviceData, epochs: int, fused: bool) -> float:
     """The plain PyTorch loop; returns the final validation accuracy."""
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0, fused=fused)
     n = len(d.x_train)
@@ -112,8 +94,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     data = load_digits(device)
-    plan = (PlanBuilder("mlp", (64,)).linear(128).activation("relu").linear(128)
-            .activation("relu").linear(10).build())
+    plan = (PlanBuilder("mlp", data.spec.input_shape).flatten().linear(128).activation("relu")
+            .linear(128).activation("relu").linear(10).build())
     with seeded(SEED, device):
         initial = build_from_plan(plan).to(device)
     params = TrainingParams(lr=LR, batch_size=BATCH, epochs=args.epochs, optimizer="adamw",
@@ -152,7 +134,8 @@ def main() -> None:
     medians = {name: statistics.median(t) for name, t in times.items()}
     print(json.dumps({
         "benchmark": "train_loop",
-        "dataset": "sklearn digits (1197 train / 300 val / 300 test)",
+        "dataset": (f"digits via nasforge.evaluator.data ({len(data.x_train)} train / "
+                    f"{len(data.x_val)} val / {len(data.x_test)} test)"),
         "model": "mlp 64-128-128-10 relu",
         "optimizer": "adamw", "schedule": "cosine per step", "lr": LR, "batch_size": BATCH,
         "epochs": args.epochs, "repeats": args.repeats,

@@ -7,16 +7,14 @@ the field, the value and what is allowed; nothing is written anywhere before loa
 
 from __future__ import annotations
 
-import copy
-import difflib
 import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, did_you_mean
+from nasforge.frozen import freeze, thaw
 from nasforge.objectives import Objective, parse_objectives
 from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
 from nasforge.searchspace.space import SearchSpace
@@ -47,7 +45,7 @@ class DataConfig:
     options: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "options", freeze(self.options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +75,15 @@ class SearchConfig:
     def with_overrides(self, *, name: str | None = None, budget: int | None = None,
                        seed: int | None = None) -> SearchConfig:
         """A copy with CLI overrides applied (and recorded in `raw`)."""
-        raw = copy.deepcopy(dict(self.raw))
-        search = dict(raw.get("search", {}))
+        raw = thaw(self.raw)
+        search = raw.setdefault("search", {})
         for key, value in (("name", name), ("budget", budget), ("seed", seed)):
             if value is not None:
                 search[key] = value
-        raw["search"] = search
         return from_dict(raw, source="command line")
 
     def to_json(self) -> str:
-        return json.dumps(self.raw, sort_keys=True)
+        return json.dumps(thaw(self.raw), sort_keys=True)
 
 
 def load(path: str | Path) -> SearchConfig:
@@ -110,7 +107,7 @@ def load(path: str | Path) -> SearchConfig:
 def from_dict(raw: Mapping[str, object], *, source: str = "config",
               base_dir: Path | None = None) -> SearchConfig:
     """Validate a config given as nested dicts (the parsed TOML, or one stored with a search)."""
-    raw = copy.deepcopy(dict(raw))
+    raw = thaw(raw)
     try:
         return _build(raw, base_dir or Path.cwd())
     except ConfigError as err:
@@ -163,8 +160,8 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
                                            65536), measure_latency)
     space = _space(sections["space"], training_section)
     return SearchConfig(name, budget, objectives, strategy,
-                        MappingProxyType(dict(strategy_options)), seed, batch, data, training,
-                        space, MappingProxyType(raw))
+                        freeze(strategy_options), seed, batch, data, training,
+                        space, freeze(raw))
 
 
 def _space(section: dict[str, object], training: Mapping[str, object]) -> SearchSpace:
@@ -227,9 +224,7 @@ def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
 def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:
     for key in section:
         if key not in allowed:
-            near = difflib.get_close_matches(key, allowed, n=2, cutoff=0.5)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise ConfigError(f"Unknown field {key!r} in {where}.{hint} "
+            raise ConfigError(f"Unknown field {key!r} in {where}.{did_you_mean(key, allowed, 2)} "
                               f"Allowed: {', '.join(allowed)}.")
 
 

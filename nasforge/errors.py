@@ -5,6 +5,15 @@ Every message says what was wrong and how to fix it; the CLI prints it and exits
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(name: object, candidates: Iterable[str], n: int = 3) -> str:
+    """' Did you mean \'a\', \'b\'?' for the candidates nearest to `name`, or \'\'."""
+    near = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.5)
+    return f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+
 
 class NasforgeError(Exception):
     """Root of every error nasforge raises on purpose."""

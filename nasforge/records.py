@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from nasforge.frozen import freeze
 from nasforge.objectives import Objective
 from nasforge.searchspace.architecture import Architecture
 
@@ -116,7 +117,7 @@ class SearchRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
-        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "config", freeze(self.config))
         object.__setattr__(self, "trial_counts", MappingProxyType(dict(self.trial_counts)))
 
     @property

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar, overload
 
-from nasforge.errors import UnknownNameError
+from nasforge.errors import UnknownNameError, did_you_mean
 
 T = TypeVar("T")
 
@@ -45,10 +44,8 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: object) -> str:
-        near = difflib.get_close_matches(str(name), self.names(), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
         return (
-            f"Unknown {self.kind} {name!r}.{hint} "
+            f"Unknown {self.kind} {name!r}.{did_you_mean(name, self.names())} "
             f"Registered {self.kind}s: {', '.join(self.names())}."
         )
 

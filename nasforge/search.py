@@ -22,6 +22,7 @@ from typing import Protocol
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, SearchNotFoundError
+from nasforge.frozen import thaw
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store.base import Store
@@ -157,7 +158,7 @@ class Search:
             raise
         if len(results) != len(trials):
             raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
-        for trial, result in zip(trials, results):
+        for trial, result in zip(trials, results, strict=True):
             record = self.store.finish(self.config.name, trial.number, result)
             strategy.tell([record])
             if self.observer:
@@ -183,4 +184,4 @@ def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
 
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(thaw(value), sort_keys=True)

@@ -27,11 +27,10 @@ from torch import nn
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
 from nasforge.evaluator.seeding import seeded
 from nasforge.records import CurvePoint
+from nasforge.searchspace.assemble import OPTIMIZERS, SCHEDULES
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "constant")
 TASKS = ("classification", "regression")
 EVAL_BATCH = 4096
 FUSED_DEVICES = ("cpu", "cuda")

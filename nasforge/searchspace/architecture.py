@@ -14,11 +14,10 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Union
 
 from nasforge.errors import SpaceError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 def _canonical_scalar(name: str, value: object) -> Scalar:

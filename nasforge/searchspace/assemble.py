@@ -9,10 +9,9 @@ A plain value is a constant, a list a choice, ``{low, high, log}`` a range.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 
-from nasforge.errors import SpaceError
+from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.families import FAMILIES
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec
@@ -59,10 +58,9 @@ def assemble_space(families: Sequence[str], shared: Mapping[str, object],
             )
     for key in shared:
         if key not in SHARED_KEYS:
-            near = difflib.get_close_matches(key, SHARED_KEYS, n=2, cutoff=0.5)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
             raise SpaceError(
-                f"[space] has an unknown key {key!r}.{hint} Allowed keys: families, "
+                f"[space] has an unknown key {key!r}.{did_you_mean(key, SHARED_KEYS, 2)} "
+                "Allowed keys: families, "
                 f"{', '.join(SHARED_KEYS)}, and one [space.<family>] table per family."
             )
 
@@ -76,7 +74,8 @@ def assemble_space(families: Sequence[str], shared: Mapping[str, object],
         in_family = When("family", (name,))
         for key, param in family_params.items():
             params[f"{name}.{key}"] = param
-            own = tuple(When(f"{name}.{c.parent}", c.values) for c in family_conditions.get(key, ()))
+            own = tuple(When(f"{name}.{c.parent}", c.values)
+                        for c in family_conditions.get(key, ()))
             conditions[f"{name}.{key}"] = (in_family, *own) if len(families) > 1 else own
     return SearchSpace(params, {k: v for k, v in conditions.items() if v})
 

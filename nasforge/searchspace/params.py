@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 
 from nasforge.errors import SpaceError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 #: Standard deviation of a numeric mutation, in encoded (unit-interval) coordinates.
 MUTATION_SIGMA = 0.15
@@ -33,7 +33,8 @@ class Param(Protocol):
         """Every value, in order (finite parameters only)."""
 
     def validate(self, value: object, name: str) -> Scalar:
-        """Return `value` in canonical type, or raise SpaceError naming `name` and what is allowed."""
+        """Return `value` in canonical type, or raise SpaceError naming `name` and what is
+        allowed."""
 
     def sample(self, rng: np.random.Generator) -> Scalar: ...
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 from nasforge.errors import DataError
 
@@ -115,7 +114,7 @@ class GlobalPool:
     dims: int
 
 
-Op = Union[Flatten, Linear, Conv, Norm, Activation, Dropout, Pool, GlobalPool]
+Op = Flatten | Linear | Conv | Norm | Activation | Dropout | Pool | GlobalPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +134,7 @@ class NetworkPlan:
     def macs(self) -> int:
         """Multiply-accumulates of one forward pass for one sample (linear and conv layers)."""
         total = 0
-        for op, shape in zip(self.ops, self.shapes):
+        for op, shape in zip(self.ops, self.shapes, strict=True):
             if isinstance(op, Linear):
                 total += op.in_features * op.out_features
             elif isinstance(op, Conv):
@@ -176,7 +175,8 @@ class PlanBuilder:
         (features,) = self.shape
         return self._add(Linear(features, out_features, bias), (out_features,))
 
-    def conv(self, out_channels: int, kernel: int, stride: int = 1, bias: bool = True) -> PlanBuilder:
+    def conv(self, out_channels: int, kernel: int, stride: int = 1,
+             bias: bool = True) -> PlanBuilder:
         channels, *spatial = self.shape
         out = tuple(-(-s // stride) for s in spatial)  # 'same' padding, ceil division
         return self._add(Conv(len(spatial), channels, out_channels, kernel, stride, bias),

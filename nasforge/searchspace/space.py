@@ -8,7 +8,6 @@ children, so one pass in that order decides which parameters are active.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +16,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from nasforge.errors import SpaceError
+from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
 from nasforge.searchspace.params import Choice, Param, option_key
 
@@ -63,7 +62,8 @@ class SearchSpace:
             for clause in clauses:
                 if clause.parent not in params:
                     raise SpaceError(
-                        f"Parameter {name!r} depends on {clause.parent!r}, which is not in the space."
+                        f"Parameter {name!r} depends on {clause.parent!r}, which is not in "
+                        "the space."
                     )
                 parent = params[clause.parent]
                 for value in clause.values:
@@ -200,7 +200,7 @@ class SearchSpace:
                 f"{len(self.params)} parameters ({', '.join(self.params)})."
             )
         assigned: dict[str, Scalar] = {}
-        for u, (name, param) in zip(vector, self.params.items()):
+        for u, (name, param) in zip(vector, self.params.items(), strict=True):
             if self.is_active(name, assigned):
                 assigned[name] = param.decode(float(u))
         return Architecture(assigned)
@@ -212,10 +212,8 @@ class SearchSpace:
         unknown = [k for k in values if k not in self.params]
         if unknown:
             name = unknown[0]
-            near = difflib.get_close_matches(name, list(self.params), n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
             raise SpaceError(
-                f"Parameter {name!r} is not in the search space.{hint} "
+                f"Parameter {name!r} is not in the search space.{did_you_mean(name, self.params)} "
                 f"The space has: {', '.join(self.params)}."
             )
         assigned: dict[str, Scalar] = {}

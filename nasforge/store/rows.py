@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from nasforge.errors import StoreError
+from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -73,7 +74,7 @@ def dump_config(config: Mapping[str, object]) -> str:
     if not isinstance(config, Mapping):
         raise StoreError(f"A search config must be a mapping, got {type(config).__name__}.")
     try:
-        return json.dumps(dict(config), default=_plain)
+        return json.dumps(thaw(config), default=_plain)
     except (TypeError, ValueError) as err:
         raise StoreError(f"The search config cannot be stored as JSON: {err}; keep it to "
                          "strings, numbers, booleans, lists and mappings.") from None

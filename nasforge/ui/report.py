@@ -7,8 +7,9 @@ arch_id, arch, metrics) and pareto. Later features add keys; none are renamed or
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord, TrialState
 from nasforge.strategies.pareto import pareto_front
@@ -62,7 +63,7 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
         "best": best_trials(trials, search.objectives),
         "pareto": pareto_numbers(trials, search.objectives),
         "trials": [trial_payload(t) for t in trials],
-        "config": _plain(search.config),
+        "config": thaw(search.config),
     }
 
 
@@ -77,10 +78,3 @@ def search_summary(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[
         "best": best_trials(trials, search.objectives),
     }
 
-
-def _plain(value: object) -> object:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

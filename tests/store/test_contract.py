@@ -15,6 +15,7 @@ from sqlalchemy import event
 from store_helpers import OBJECTIVES, Backend, arch
 
 from nasforge.errors import SearchExistsError, SearchNotFoundError, StoreError
+from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -56,7 +57,9 @@ def test_create_get_list_searches(store: SQLStore) -> None:
     got = store.get_search("b")
     assert got == made
     assert got.objectives == OBJECTIVES and got.budget == 10
-    assert dict(got.config) == {"space": {"width": [8, 16]}, "x": 1.5}
+    assert thaw(got.config) == {"space": {"width": [8, 16]}, "x": 1.5}
+    with pytest.raises(TypeError):  # deeply frozen: a snapshot cannot be edited
+        got.config["space"]["width"] = [1]  # type: ignore[index]
     assert got.created_at.tzinfo is not None and got.created_at.utcoffset().total_seconds() == 0
     assert before <= got.created_at <= datetime.now(timezone.utc)
     assert dict(got.trial_counts) == {}

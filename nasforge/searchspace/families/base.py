@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from nasforge.errors import SpaceError
+from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
 from nasforge.searchspace.params import Param
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import When
+
+#: Conditions of a family's parameters, by parameter name.
+Conditions = dict[str, tuple[When, ...]]
 
 #: Parameters every family reads from the top level of the space (not family-prefixed).
 SHARED_LAYER_PARAMS = ("activation", "norm", "dropout")
@@ -23,7 +26,7 @@ SHARED_LAYER_PARAMS = ("activation", "norm", "dropout")
 class Family(Protocol):
     name: str
 
-    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], dict[str, tuple[When, ...]]]:
+    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         """The family's parameters and their conditions from its `[space.<family>]` table
         (defaults where keys are absent; unknown keys raise SpaceError listing the allowed)."""
 
@@ -64,15 +67,26 @@ class FamilyView:
         return self.arch[name] if name in self.arch else self[key]
 
 
-def check_keys(family: str, spec: Mapping[str, object], allowed: tuple[str, ...]) -> None:
-    import difflib
+def per_index_params(key: str, param: Param, count_key: str, count: Param
+                     ) -> tuple[dict[str, Param], Conditions]:
+    """Parameters `key.0`, `key.1`, ... one per possible index of `count_key`; `key.i` exists
+    only when the count is above i (e.g. `width.2` only when `depth >= 3`)."""
+    counts = sorted(count.values())  # type: ignore[type-var]
+    params: dict[str, Param] = {}
+    conditions: Conditions = {}
+    for i in range(max(counts)):
+        params[f"{key}.{i}"] = param
+        above = tuple(c for c in counts if c > i)
+        if len(above) < len(counts):
+            conditions[f"{key}.{i}"] = (When(count_key, above),)
+    return params, conditions
 
+
+def check_keys(family: str, spec: Mapping[str, object], allowed: tuple[str, ...]) -> None:
     for key in spec:
         if key not in allowed:
-            near = difflib.get_close_matches(key, allowed, n=2, cutoff=0.5)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
             raise SpaceError(
-                f"[space.{family}] has an unknown key {key!r}.{hint} "
+                f"[space.{family}] has an unknown key {key!r}.{did_you_mean(key, allowed, 2)} "
                 f"Allowed keys: {', '.join(allowed)}."
             )
 

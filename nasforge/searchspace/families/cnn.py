@@ -10,10 +10,15 @@ from collections.abc import Mapping
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.families.base import FamilyView, check_keys, check_positive_ints
+from nasforge.searchspace.families.base import (
+    Conditions,
+    FamilyView,
+    check_keys,
+    check_positive_ints,
+    per_index_params,
+)
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
-from nasforge.searchspace.space import When
 
 POOLS = ("max", "avg", "none")
 READOUTS = ("global_avg", "flatten")
@@ -36,7 +41,7 @@ class CNNFamily:
 
     name = "cnn"
 
-    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], dict[str, tuple[When, ...]]]:
+    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         check_keys(self.name, spec, tuple(DEFAULTS))
         merged = {**DEFAULTS, **spec}
         params: dict[str, Param] = {}
@@ -60,17 +65,10 @@ class CNNFamily:
         per_stage = merged["per_stage_channels"]
         if not isinstance(per_stage, bool):
             raise SpaceError("[space.cnn] per_stage_channels must be true or false.")
-        conditions: dict[str, tuple[When, ...]] = {}
-        if per_stage:
-            stages = sorted(params["stages"].values())  # type: ignore[type-var]
-            for i in range(max(stages)):
-                params[f"channels.{i}"] = channels
-                more = tuple(s for s in stages if s > i)
-                if len(more) < len(stages):
-                    conditions[f"channels.{i}"] = (When("stages", more),)
-        else:
-            params["channels"] = channels
-        return params, conditions
+        if not per_stage:
+            return {**params, "channels": channels}, {}
+        per_stage, conditions = per_index_params("channels", channels, "stages", params["stages"])
+        return {**params, **per_stage}, conditions
 
     def check_data(self, data: DataSpec) -> None:
         if data.spatial_dims not in (1, 2):

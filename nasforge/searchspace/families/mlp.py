@@ -6,10 +6,15 @@ from collections.abc import Mapping
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.families.base import FamilyView, check_keys, check_positive_ints
+from nasforge.searchspace.families.base import (
+    Conditions,
+    FamilyView,
+    check_keys,
+    check_positive_ints,
+    per_index_params,
+)
 from nasforge.searchspace.params import Choice, IntRange, Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
-from nasforge.searchspace.space import When
 
 DEFAULTS: dict[str, object] = {
     "depth": {"low": 1, "high": 3},
@@ -23,7 +28,7 @@ class MLPFamily:
 
     name = "mlp"
 
-    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], dict[str, tuple[When, ...]]]:
+    def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         check_keys(self.name, spec, tuple(DEFAULTS))
         merged = {**DEFAULTS, **spec}
         depth = param_from_spec(merged["depth"], "mlp.depth")
@@ -39,18 +44,10 @@ class MLPFamily:
         per_layer = merged["per_layer_width"]
         if not isinstance(per_layer, bool):
             raise SpaceError("[space.mlp] per_layer_width must be true or false.")
-        params: dict[str, Param] = {"depth": depth}
-        conditions: dict[str, tuple[When, ...]] = {}
-        if per_layer:
-            depths = sorted(depth.values())  # type: ignore[type-var]
-            for i in range(max(depths)):
-                params[f"width.{i}"] = width
-                deeper = tuple(d for d in depths if d > i)
-                if len(deeper) < len(depths):
-                    conditions[f"width.{i}"] = (When("depth", deeper),)
-        else:
-            params["width"] = width
-        return params, conditions
+        if not per_layer:
+            return {"depth": depth, "width": width}, {}
+        widths, conditions = per_index_params("width", width, "depth", depth)
+        return {"depth": depth, **widths}, conditions
 
     def check_data(self, data: DataSpec) -> None:
         return None  # an MLP flattens any input
