@@ -42,7 +42,7 @@ class Evaluator(Protocol):
 
 
 class SearchObserver(Protocol):
-    """Receives progress; the CLI renders it, tests record it. All methods optional."""
+    """Receives progress: the CLI renders it, tests record it."""
 
     def on_start(self, search: SearchRecord, history: Sequence[TrialRecord]) -> None: ...
     def on_trial(self, record: TrialRecord) -> None: ...

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from nasforge.config import SearchConfig
 from nasforge.errors import NasforgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -59,12 +60,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
 
 
-def _search(config_obj: object, storage: str | None, resume: bool) -> None:
+def _search(config: SearchConfig, storage: str | None, resume: bool) -> None:
     from nasforge.search import Search, build_evaluator
     from nasforge.store import open_store
     from nasforge.ui.progress import RichProgress
 
-    config = config_obj
     evaluator = build_evaluator(config, cache_dir=_cache_dir())  # data errors before any write
     store = open_store(_storage(storage))
     console = Console()
