@@ -71,6 +71,11 @@ def _search(config: SearchConfig, storage: str | None, resume: bool) -> None:
     try:
         with RichProgress(console) as progress:
             outcome = Search(config, store, evaluator, resume=resume, observer=progress).run()
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            f"interrupted: finished trials are kept; continue with `nasforge resume "
+            f"{config.name} --storage {store.url}`")
+        raise typer.Exit(code=130) from None
     finally:
         store.close()
     note = " (space exhausted)" if outcome.exhausted else ""
