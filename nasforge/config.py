@@ -1,8 +1,10 @@
 """Load a TOML search configuration into a frozen, validated SearchConfig.
 
-One loader for the CLI and the API. Sections: ``[search]``, ``[data]``, ``[training]`` and
-``[space]`` (see examples/quickstart.toml). Every mistake raises ConfigError naming the file,
-the field, the value and what is allowed; nothing is written anywhere before loading succeeds.
+One loader for the CLI and the API, torch-free. Sections: ``[search]``, ``[data]``,
+``[training]`` and ``[space]`` (see examples/quickstart.toml). Every mistake raises ConfigError
+naming the file, the field, the value and what is allowed. What can only be checked against
+the data (layer names and layouts, objectives against the task's metrics) is checked by
+`nasforge.search.build_evaluator`; both happen before anything is written anywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from nasforge.frozen import freeze, thaw
 from nasforge.objectives import Objective, parse_objectives
 from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
 from nasforge.searchspace.space import SearchSpace
+from nasforge.strategies import make_strategy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -136,11 +139,8 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     seed = _int(search, "search", "seed", 0, 0, 2**63 - 1)
     objectives = parse_objectives(_list_of_str(search, "search", "objectives", ["accuracy:max"]))
     strategy = search.get("strategy", "random")
-    from nasforge.strategies import STRATEGIES
-
     if not isinstance(strategy, str):
         raise ConfigError(f"[search] strategy must be a name, got {strategy!r}.")
-    STRATEGIES.get(strategy)
     strategy_options = search.get("strategy_options", {})
     if not isinstance(strategy_options, dict):
         raise ConfigError("[search] strategy_options must be a table of option = value.")
@@ -159,6 +159,8 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     training = TrainingConfig(device, _int(training_section, "training", "latency_batch", 1, 1,
                                            65536), measure_latency)
     space = _space(sections["space"], training_section)
+    # build the strategy once: an unknown name or a bad option fails here, before any write
+    make_strategy(strategy, space, objectives, seed, strategy_options)
     return SearchConfig(name, budget, objectives, strategy,
                         freeze(strategy_options), seed, batch, data, training,
                         space, freeze(raw))
@@ -181,19 +183,7 @@ def _space(section: dict[str, object], training: Mapping[str, object]) -> Search
         families = [families]
     if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
         raise ConfigError('[space] families must be a list of names, e.g. families = ["mlp"].')
-    space = assemble_space(families, shared, family_specs)
-    _check_layer_names(space)
-    return space
-
-
-def _check_layer_names(space: SearchSpace) -> None:
-    """Activation and norm names must be registered (checked now, not at training time)."""
-    from nasforge.searchspace.layers import ACTIVATIONS, NORMS
-
-    for key, registry in (("activation", ACTIVATIONS), ("norm", NORMS)):
-        for value in space.params[key].values():
-            if value not in registry:
-                raise ConfigError(f"[space] {key}: {registry.unknown_message(value)}")
+    return assemble_space(families, shared, family_specs)
 
 
 def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:

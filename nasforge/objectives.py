@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, did_you_mean
 
 DIRECTIONS = ("max", "min")
 
@@ -54,6 +54,17 @@ def parse_objectives(texts: Iterable[str]) -> tuple[Objective, ...]:
     if len(set(metrics)) != len(metrics):
         raise ConfigError(f"Objectives {metrics} name a metric twice; list each metric once.")
     return objectives
+
+
+def check_objectives(objectives: Sequence[Objective], metrics: Sequence[str], task: str) -> None:
+    """Every objective must name a metric the evaluator reports for this task."""
+    for objective in objectives:
+        if objective.metric not in metrics:
+            raise ConfigError(
+                f"Objective {str(objective)!r} names a metric that is not measured for a {task} "
+                f"task.{did_you_mean(objective.metric, metrics)} Measured metrics: "
+                f"{', '.join(sorted(metrics))}."
+            )
 
 
 def objective_matrix(metrics: Sequence[Mapping[str, float]],

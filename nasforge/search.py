@@ -11,7 +11,6 @@ nothing is counted twice. The budget counts finished trials (COMPLETE, FAILED, P
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -22,7 +21,6 @@ from typing import Protocol
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, SearchNotFoundError
-from nasforge.frozen import thaw
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store.base import Store
@@ -32,8 +30,10 @@ from nasforge.strategies.pareto import pareto_front
 
 logger = logging.getLogger(__name__)
 
-#: Config sections that must match the stored ones for a resume to be meaningful.
-RESUME_MUST_MATCH = ("data", "training", "space")
+#: What must match the stored config for a resume to continue the same search (the budget
+#: may change; the seed also fixes the data split).
+RESUME_MUST_MATCH = ("data", "training", "space", "objectives", "seed", "strategy",
+                     "strategy_options", "batch")
 
 
 class Evaluator(Protocol):
@@ -62,18 +62,26 @@ def worker_id() -> str:
 
 
 def build_evaluator(config: SearchConfig, cache_dir: Path | None = None) -> Evaluator:
-    """Load the data onto the device and make the local evaluator (raises before any write)."""
+    """Load the data, check the space and objectives against it, move it to the device and
+    make the local evaluator. Raises NasforgeError on bad input, before any write."""
     from nasforge.evaluator.data import load_dataset
-    from nasforge.evaluator.local import LocalEvaluator
+    from nasforge.evaluator.local import LocalEvaluator, metric_names
     from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.objectives import check_objectives
     from nasforge.searchspace.assemble import check_space_fits
+    from nasforge.searchspace.build import check_buildable
 
     dataset = load_dataset(config.data.dataset, seed=config.seed,
                            val_fraction=config.data.val_fraction,
                            test_fraction=config.data.test_fraction,
                            options=config.data.options, cache_dir=cache_dir)
     check_space_fits(config.space, dataset.spec)
-    data = to_device(dataset, resolve_device(config.training.device))
+    check_buildable(config.space, dataset.spec, seed=config.seed)
+    device = resolve_device(config.training.device)
+    check_objectives(config.objectives, metric_names(
+        dataset.spec.task, measure_latency=config.training.measure_latency, device=device),
+        dataset.spec.task)
+    data = to_device(dataset, device)
     return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
                           measure_latency=config.training.measure_latency)
 
@@ -167,21 +175,12 @@ class Search:
 
 
 def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
-    stored = record.config
-    for section in RESUME_MUST_MATCH:
-        if _canonical(stored.get(section)) != _canonical(config.raw.get(section)):
+    previous = from_dict(record.config, source=f"the stored config of {record.name!r}")
+    for field in RESUME_MUST_MATCH:
+        if getattr(previous, field) != getattr(config, field):
+            where = f"[{field}]" if field in ("data", "training", "space") else f"[search] {field}"
             raise ConfigError(
-                f"Cannot resume search {record.name!r}: its [{section}] differs from the one it "
+                f"Cannot resume search {record.name!r}: its {where} differs from the one it "
                 f"was started with. Use `nasforge resume {record.name}` to continue with the "
                 "stored config, or start a new search with --name."
             )
-    if [str(o) for o in record.objectives] != [str(o) for o in config.objectives]:
-        raise ConfigError(
-            f"Cannot resume search {record.name!r}: its objectives were "
-            f"{[str(o) for o in record.objectives]}, the config says "
-            f"{[str(o) for o in config.objectives]}. Start a new search with --name instead."
-        )
-
-
-def _canonical(value: object) -> str:
-    return json.dumps(thaw(value), sort_keys=True)

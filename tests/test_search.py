@@ -144,3 +144,25 @@ def test_observer_sees_history_and_each_trial(store):
     Search(config(budget=2), store, FakeEvaluator()).run()
     Search(config(budget=4), store, FakeEvaluator(), resume=True, observer=Recorder()).run()
     assert seen == {"start": ("s", 2), "trials": [2, 3]}
+
+
+def test_resuming_a_long_search_keeps_proposing(tmp_path):
+    """A rebuilt random strategy replays 150 known candidates before a new one: resuming must
+    not mistake that for an exhausted space."""
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    raw = {**RAW, "space": {**RAW["space"], "lr": {"low": 1e-4, "high": 1e-1, "log": True}}}
+    first = from_dict({**raw, "search": {**raw["search"], "budget": 150}})
+    Search(first, store, FakeEvaluator()).run()
+    outcome = Search(first.with_overrides(budget=160), store, FakeEvaluator(), resume=True).run()
+    assert not outcome.exhausted and outcome.complete == 160
+    assert len({t.arch_id for t in store.trials("s")}) == 160
+    store.close()
+
+
+def test_resume_refuses_another_seed_or_strategy_options_but_takes_a_new_budget(store):
+    Search(config(budget=1), store, FakeEvaluator()).run()
+    with pytest.raises(ConfigError, match=r"\[search\] seed differs"):
+        Search(config(budget=2, seed=7), store, FakeEvaluator(), resume=True).run()
+    # an explicit default equals an omitted one; a new budget extends the search
+    Search(config(budget=2, seed=0), store, FakeEvaluator(), resume=True).run()
+    assert len(store.trials("s")) == 2

@@ -27,6 +27,7 @@ from nasforge.evaluator.train import Diverged, TrainData, TrainingParams, train_
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.build import build_from_plan
+from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,6 @@ class LocalEvaluator:
         return EvalResult.failed(reason)
 
     def _run(self, arch: Architecture, seed: int, device: torch.device) -> EvalResult:
-        from nasforge.searchspace.families import plan_for
-
         spec = self.data.spec
         params = TrainingParams.from_arch(arch)
         plan = plan_for(arch, spec)
@@ -116,6 +115,19 @@ class LocalEvaluator:
             )
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve)
+
+
+def metric_names(task: str, *, measure_latency: bool = True,
+                 device: torch.device | None = None) -> tuple[str, ...]:
+    """The metrics `LocalEvaluator` reports for a task: what objectives may name."""
+    names = ["loss", "test_loss", "train_loss", "params", "macs", "train_seconds", "epochs"]
+    if task == "classification":
+        names += ["accuracy", "test_accuracy"]
+    if measure_latency:
+        names.append("latency_ms")
+    if device is not None and device.type == "cuda":
+        names.append("peak_memory_mb")
+    return tuple(names)
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

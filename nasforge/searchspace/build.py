@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS, ActivationFactory, NormFactory
 from nasforge.searchspace.plan import (
     Activation,
@@ -38,6 +40,7 @@ from nasforge.searchspace.plan import (
     Op,
     Pool,
 )
+from nasforge.searchspace.space import SearchSpace
 
 _POOLS: Mapping[tuple[str, int], Callable[..., nn.Module]] = {
     ("max", 1): nn.MaxPool1d,
@@ -64,11 +67,43 @@ class GlobalAvgPool(nn.Module):
         return f"dims={self.dims}"
 
 
+def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> None:
+    """Refuse, before anything is trained or stored, a space whose layers cannot be built:
+    an unregistered activation or norm name, or one that its families would use on inputs it
+    does not support (instance norm after an MLP's linear layers, for example)."""
+    choices = {key: list(space.params[key].values()) for key, registry
+               in (("activation", ACTIVATIONS), ("norm", NORMS)) if key in space}
+    for key, registry in (("activation", ACTIVATIONS), ("norm", NORMS)):
+        for value in choices.get(key, ()):
+            if value not in registry:
+                raise SpaceError(f"[space] {key}: {registry.unknown_message(value)}")
+    rng = np.random.default_rng(seed)
+    examples: dict[object, Architecture] = {}
+    for _ in range(200):  # one architecture of each family
+        arch = space.sample(rng)
+        examples.setdefault(arch.get("family"), arch)
+    layouts: set[tuple[str, str, str, int]] = set()
+    for family, arch in examples.items():
+        for activation in choices.get("activation", [None]):
+            for norm in choices.get("norm", [None]):
+                plan = plan_for(arch.replace(activation=activation, norm=norm), data)
+                layouts.update((str(family), type(op).__name__.lower(), op.kind, op.dims)
+                               for op in plan.ops if isinstance(op, Norm | Activation))
+    for family, what, kind, dims in sorted(layouts):
+        factory = NORMS.get(kind) if what == "norm" else ACTIVATIONS.get(kind)
+        try:
+            factory(4, dims)
+        except SpaceError as err:
+            raise SpaceError(
+                f"The {family} family applies {what} {kind!r} to inputs with {dims} spatial "
+                f"axes, which it does not support ({err}). Remove {kind!r} from [space] {what}, "
+                f"or drop the {family} family."
+            ) from None
+
+
 def build_model(arch: Architecture, data: DataSpec) -> nn.Sequential:
     """The freshly initialised network of `arch` for `data` (init draws from torch's global
     generator: wrap in `nasforge.evaluator.seeding.seeded` for a reproducible init)."""
-    from nasforge.searchspace.families import plan_for
-
     return build_from_plan(plan_for(arch, data))
 
 

@@ -148,7 +148,7 @@ class IntRange:
     def __post_init__(self) -> None:
         for field_name in ("low", "high", "step"):
             value = getattr(self, field_name)
-            if not _is_number(value) or int(value) != value:
+            if not _is_number(value) or not math.isfinite(value) or int(value) != value:
                 raise SpaceError(f"IntRange {field_name}={value!r} must be an integer.")
             object.__setattr__(self, field_name, int(value))
         if self.low > self.high:

@@ -15,8 +15,10 @@ logger = logging.getLogger(__name__)
 class Deduplicated:
     """Filters out candidates already proposed or already in the history.
 
-    The inner strategy is asked again for replacements, up to `max_rounds` times per `ask`;
-    when it keeps proposing known candidates (the space is nearly exhausted), `ask` returns
+    The inner strategy is asked again for replacements. A strategy rebuilt from its seed
+    re-proposes its history first (random search replays its sample sequence), so the number
+    of rounds allowed grows with the history: `max_rounds` plus one per known candidate. When
+    the inner strategy still proposes nothing new (a finite space is exhausted), `ask` returns
     fewer than asked for, and the search loop ends.
     """
 
@@ -27,7 +29,7 @@ class Deduplicated:
 
     def ask(self, n: int) -> list[Architecture]:
         fresh: list[Architecture] = []
-        for _ in range(self.max_rounds):
+        for _ in range(self.max_rounds + len(self.seen)):
             if len(fresh) >= n:
                 break
             proposals = self.inner.ask(n - len(fresh))
@@ -38,8 +40,7 @@ class Deduplicated:
                     self.seen.add(arch.arch_id)
                     fresh.append(arch)
         if len(fresh) < n:
-            logger.info("only %d new candidates found after %d rounds (space nearly exhausted)",
-                        len(fresh), self.max_rounds)
+            logger.info("only %d new candidates found (space nearly exhausted)", len(fresh))
         return fresh
 
     def tell(self, records: Sequence[TrialRecord]) -> None:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from nasforge.config import SearchConfig
 from nasforge.errors import NasforgeError
@@ -49,7 +50,9 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except NasforgeError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        # the message is plain text: "[space]" in it must not be read as Rich markup
+        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(err)),
+                                   highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 
@@ -125,7 +128,8 @@ def resume(
         store = open_store(_storage(storage), create=False)
         try:
             record = store.get_search(name)
-            loaded = stored_config(store, name).with_overrides(budget=budget or record.budget)
+            loaded = stored_config(store, name).with_overrides(
+                budget=record.budget if budget is None else budget)
         finally:
             store.close()
         _search(loaded, storage, resume=True)

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from nasforge.records import SearchRecord, TrialRecord, TrialState
 
@@ -51,7 +52,8 @@ class RichProgress:
     def on_trial(self, record: TrialRecord) -> None:
         self._count(record)
         if record.state is TrialState.FAILED:
-            self.console.print(f"[yellow]trial {record.number} failed:[/] {record.error}")
+            self.console.print(Text.assemble((f"trial {record.number} failed: ", "yellow"),
+                                             str(record.error)), highlight=False)
         self.progress.update(self.task, advance=1, status=self._status())
 
     def _count(self, record: TrialRecord) -> None:

@@ -90,6 +90,14 @@ def test_cnn_refuses_flat_features_with_a_fix():
     (["mlp"], {}, {"cnn": {}}, r"\[space.cnn\] is given but 'cnn' is not in"),
     (["mlp"], {}, {"mlp": {"width": [10**9]}}, "absurdly large"),
     (["mlp"], {}, {"mlp": {"depth": {"low": 4, "high": 1}}}, "inverted"),
+    (["mlp"], {}, {"mlp": {"depth": 100_000}}, "absurdly large"),
+    (["mlp"], {}, {"mlp": {"depth": True}}, "whole numbers"),
+    (["mlp"], {}, {"mlp": {"depth": {"low": 0, "high": float("nan"), "type": "int"}}},
+     "must be an integer"),
+    (["mlp"], {}, {"mlp": {"width": {"low": 8, "high": float("inf"), "type": "int"}}},
+     "must be an integer"),
+    (["cnn"], {}, {"cnn": {"head_width": [True]}}, "whole numbers"),
+    (["cnn"], {}, {"cnn": {"stages": 50}}, "absurdly large"),
     (["cnn"], {}, {"cnn": {"kernel": [2, 3]}}, "odd"),
     (["mlp"], {"optimizer": ["adamw", "lbfgs"]}, {}, r"optimizer \['lbfgs'\]"),
     (["mlp"], {"epochs": 0}, {}, "epochs must be whole numbers"),
@@ -98,3 +106,11 @@ def test_cnn_refuses_flat_features_with_a_fix():
 def test_space_errors_name_the_problem(families, shared, specs, message):
     with pytest.raises((SpaceError, UnknownNameError), match=message):
         assemble_space(families, shared, specs)
+
+
+def test_a_linear_mlp_has_no_width():
+    space = assemble_space(["mlp"], {}, {"mlp": {"depth": {"low": 0, "high": 2}}})
+    archs = [space.sample(np.random.default_rng(s)) for s in range(40)]
+    assert {("mlp.width" in a) for a in archs if a["mlp.depth"] == 0} == {False}
+    assert {("mlp.width" in a) for a in archs if a["mlp.depth"] > 0} == {True}
+    assert "mlp.width" not in assemble_space(["mlp"], {}, {"mlp": {"depth": 0}}).params

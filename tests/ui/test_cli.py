@@ -133,3 +133,20 @@ def test_reading_commands_on_missing_things(tmp_path, write_config):
     assert invoke("search", str(write_config(budget=1)), "--storage", url).exit_code == 0
     result = invoke("show", "tinny", "--storage", url)
     assert result.exit_code == 2 and "tiny" in result.stderr
+
+
+def test_brackets_in_messages_are_printed_verbatim(tmp_path, write_config):
+    path = write_config()
+    path.write_text(path.read_text().replace("[space.mlp]", "[space.mlp]\nwidht = 3"))
+    result = invoke("search", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == 2 and "[space.mlp] has an unknown key 'widht'" in result.stderr
+    odd = write_config(dataset="csv:[/]x.csv", name="odd.toml")
+    result = invoke("search", str(odd), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == 2 and "[/]x.csv" in result.stderr, result.output
+
+
+def test_resume_budget_zero_is_refused(tmp_path, write_config):
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(write_config(budget=1)), "--storage", url).exit_code == 0
+    result = invoke("resume", "tiny", "--storage", url, "--budget", "0")
+    assert result.exit_code == 2 and "budget = 0" in result.stderr, result.output

@@ -91,16 +91,22 @@ def check_keys(family: str, spec: Mapping[str, object], allowed: tuple[str, ...]
             )
 
 
+#: Upper bounds of structural integers: beyond these a candidate can only hang or run out of
+#: memory, so the space refuses them up front.
 MAX_WIDTH = 65_536
+MAX_DEPTH = 64
+MAX_STAGES = 16
+MAX_KERNEL = 31
 
 
-def check_positive_ints(param: Param, name: str, maximum: int = MAX_WIDTH) -> None:
-    """Refuse non-integers, values < 1 and absurd sizes (a width of 10**9 would only OOM)."""
-    if param.size is None or any(not isinstance(v, int) or isinstance(v, bool) or v < 1
+def check_ints(param: Param, name: str, low: int = 1, high: int = MAX_WIDTH) -> None:
+    """Refuse non-integers (booleans too), values below `low` and absurd sizes above `high`."""
+    if param.size is None or any(not isinstance(v, int) or isinstance(v, bool) or v < low
                                  for v in param.values()):
-        raise SpaceError(f"[space] {name} must be positive integers (a list or an integer range).")
-    if max(param.values()) > maximum:  # type: ignore[type-var]
+        raise SpaceError(f"[space] {name} must be whole numbers >= {low} (a value, a list or an "
+                         "integer range {low, high}).")
+    if max(param.values()) > high:  # type: ignore[type-var]
         raise SpaceError(
             f"[space] {name} allows {max(param.values())}, which is absurdly large for this "
-            f"setting (at most {maximum}); use a smaller range."
+            f"setting (at most {high}); use a smaller range."
         )

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import (
+    MAX_KERNEL,
+    MAX_STAGES,
     Conditions,
     FamilyView,
+    check_ints,
     check_keys,
-    check_positive_ints,
     per_index_params,
 )
 from nasforge.searchspace.params import Param, param_from_spec
@@ -47,13 +49,13 @@ class CNNFamily:
         params: dict[str, Param] = {}
         for key in ("stages", "convs_per_stage", "kernel", "head_width"):
             params[key] = param_from_spec(merged[key], f"cnn.{key}")
-        for key in ("stages", "convs_per_stage", "kernel"):
-            check_positive_ints(params[key], f"cnn.{key}")
+        check_ints(params["stages"], "cnn.stages", high=MAX_STAGES)
+        check_ints(params["convs_per_stage"], "cnn.convs_per_stage", high=MAX_STAGES)
+        check_ints(params["kernel"], "cnn.kernel", high=MAX_KERNEL)
+        check_ints(params["head_width"], "cnn.head_width", low=0)  # 0: no hidden layer
         if any(k % 2 == 0 for k in params["kernel"].values()):  # type: ignore[operator]
             raise SpaceError("[space.cnn] kernel sizes must be odd (3, 5, 7, ...) so that "
                              "'same' padding keeps the shape.")
-        if any(not isinstance(v, int) or v < 0 for v in params["head_width"].values()):
-            raise SpaceError("[space.cnn] head_width must be integers >= 0 (0: no hidden layer).")
         for key, allowed in (("pool", POOLS), ("readout", READOUTS)):
             params[key] = param_from_spec(merged[key], f"cnn.{key}")
             bad = [v for v in params[key].values() if v not in allowed]
@@ -61,7 +63,7 @@ class CNNFamily:
                 raise SpaceError(f"[space.cnn] {key} value(s) {bad} are not allowed; use some "
                                  f"of {', '.join(allowed)}.")
         channels = param_from_spec(merged["channels"], "cnn.channels")
-        check_positive_ints(channels, "cnn.channels")
+        check_ints(channels, "cnn.channels")
         per_stage = merged["per_stage_channels"]
         if not isinstance(per_stage, bool):
             raise SpaceError("[space.cnn] per_stage_channels must be true or false.")

@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import (
+    MAX_DEPTH,
     Conditions,
     FamilyView,
+    check_ints,
     check_keys,
-    check_positive_ints,
     per_index_params,
 )
-from nasforge.searchspace.params import Choice, IntRange, Param, param_from_spec
+from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.space import When
 
 DEFAULTS: dict[str, object] = {
     "depth": {"low": 1, "high": 3},
@@ -32,20 +34,19 @@ class MLPFamily:
         check_keys(self.name, spec, tuple(DEFAULTS))
         merged = {**DEFAULTS, **spec}
         depth = param_from_spec(merged["depth"], "mlp.depth")
-        if not isinstance(depth, IntRange) and not (
-            isinstance(depth, Choice) and all(isinstance(v, int) for v in depth.options)
-        ):
-            raise SpaceError("[space.mlp] depth must be an integer, a list of integers or an "
-                             "integer range {low, high}.")
-        if min(depth.values()) < 0:  # type: ignore[type-var]
-            raise SpaceError("[space.mlp] depth must be >= 0 (0 means a linear model).")
+        check_ints(depth, "mlp.depth", low=0, high=MAX_DEPTH)  # 0: a linear model
         width = param_from_spec(merged["width"], "mlp.width")
-        check_positive_ints(width, "mlp.width")
+        check_ints(width, "mlp.width")
         per_layer = merged["per_layer_width"]
         if not isinstance(per_layer, bool):
             raise SpaceError("[space.mlp] per_layer_width must be true or false.")
         if not per_layer:
-            return {"depth": depth, "width": width}, {}
+            hidden = tuple(d for d in depth.values() if d >= 1)  # type: ignore[operator]
+            if not hidden:  # a linear model has no width
+                return {"depth": depth}, {}
+            # without hidden layers the width means nothing: it exists only when depth >= 1
+            conditions = {"width": (When("depth", hidden),)} if 0 in depth.values() else {}
+            return {"depth": depth, "width": width}, conditions
         widths, conditions = per_index_params("width", width, "depth", depth)
         return {"depth": depth, **widths}, conditions
 
