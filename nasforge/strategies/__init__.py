@@ -1,4 +1,8 @@
-"""Strategies propose candidates (ask) and learn from results (tell). Torch-free."""
+"""Strategies propose candidates (ask) and learn from results (tell). Torch-free.
+
+Every registered factory is called as ``factory(space, objectives, seed, **options)`` and
+returns a `Strategy`; `make_strategy` wraps it in `Deduplicated`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ StrategyFactory = Callable[..., Strategy]
 
 STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
 STRATEGIES.register("random", RandomSearch)
+# --- registrations: one block per strategy module, each added by the module's author ---
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,
