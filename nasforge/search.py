@@ -21,6 +21,7 @@ from typing import Protocol
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, SearchNotFoundError
+from nasforge.frozen import thaw
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store.base import Store
@@ -175,12 +176,24 @@ class Search:
 
 
 def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
-    previous = from_dict(record.config, source=f"the stored config of {record.name!r}")
-    for field in RESUME_MUST_MATCH:
-        if getattr(previous, field) != getattr(config, field):
+    now = {field: getattr(config, field) for field in RESUME_MUST_MATCH}
+    try:
+        previous_config = from_dict(record.config, source=f"the stored config of {record.name!r}")
+        previous = {field: getattr(previous_config, field) for field in RESUME_MUST_MATCH}
+    except ConfigError:
+        # a config built in code (benchmarks, tests) rather than from TOML: compare it whole
+        previous, now = _without_budget(record.config), _without_budget(config.raw)
+    for field in previous:
+        if previous[field] != now.get(field):
             where = f"[{field}]" if field in ("data", "training", "space") else f"[search] {field}"
             raise ConfigError(
                 f"Cannot resume search {record.name!r}: its {where} differs from the one it "
                 f"was started with. Use `nasforge resume {record.name}` to continue with the "
                 "stored config, or start a new search with --name."
             )
+
+
+def _without_budget(raw: object) -> dict:
+    plain = thaw(raw)
+    plain.get("search", {}).pop("budget", None)
+    return plain

@@ -46,18 +46,18 @@ class Architecture(Mapping[str, Scalar]):
     are equal wherever they were made.
     """
 
-    values: Mapping[str, Scalar]
+    mapping: Mapping[str, Scalar]
     json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.values, Mapping):
-            raise SpaceError(f"Architecture values must be a mapping, got {type(self.values)}.")
+        if not isinstance(self.mapping, Mapping):
+            raise SpaceError(f"Architecture values must be a mapping, got {type(self.mapping)}.")
         clean = {}
-        for name in sorted(self.values):
+        for name in sorted(self.mapping):
             if not isinstance(name, str):
                 raise SpaceError(f"Architecture parameter names must be strings, got {name!r}.")
-            clean[name] = _canonical_scalar(name, self.values[name])
-        object.__setattr__(self, "values", MappingProxyType(clean))
+            clean[name] = _canonical_scalar(name, self.mapping[name])
+        object.__setattr__(self, "mapping", MappingProxyType(clean))
         canonical = json.dumps(clean, sort_keys=True, separators=(",", ":"), allow_nan=False)
         object.__setattr__(self, "json", canonical)
 
@@ -78,7 +78,7 @@ class Architecture(Mapping[str, Scalar]):
 
     def replace(self, **changes: Scalar | None) -> Architecture:
         """A copy with some values changed; a value of None removes that parameter."""
-        merged = dict(self.values)
+        merged = dict(self.mapping)
         for name, value in changes.items():
             if value is None:
                 merged.pop(name, None)
@@ -87,13 +87,13 @@ class Architecture(Mapping[str, Scalar]):
         return Architecture(merged)
 
     def __getitem__(self, name: str) -> Scalar:
-        return self.values[name]
+        return self.mapping[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.mapping)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.mapping)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Architecture) and other.json == self.json

@@ -160,7 +160,7 @@ class SearchSpace:
         chosen = set(rng.choice(len(mutable), size=min(n, len(mutable)), replace=False).tolist())
         changed = {mutable[i]: self.params[mutable[i]].mutate(arch[mutable[i]], rng)
                    for i in sorted(chosen)}
-        return self._repair({**arch.values, **changed}, rng)
+        return self._repair({**arch, **changed}, rng)
 
     def crossover(self, a: Architecture, b: Architecture, rng: np.random.Generator) -> Architecture:
         """Uniform crossover: each active parameter comes from either parent at random."""
@@ -208,7 +208,7 @@ class SearchSpace:
     # ------------------------------------------------------------------ validation
     def validate(self, arch: Architecture | Mapping[str, object]) -> Architecture:
         """Return `arch` as an Architecture of this space, or raise SpaceError saying why."""
-        values = arch.values if isinstance(arch, Architecture) else dict(arch)
+        values = dict(arch)
         unknown = [k for k in values if k not in self.params]
         if unknown:
             name = unknown[0]
@@ -228,7 +228,7 @@ class SearchSpace:
                 )
             if active:
                 assigned[name] = param.validate(values[name], name)
-        if isinstance(arch, Architecture) and assigned == dict(arch.values):
+        if isinstance(arch, Architecture) and assigned == dict(arch):
             return arch
         return Architecture(assigned)
 

@@ -24,7 +24,7 @@ def trial_payload(trial: TrialRecord) -> dict[str, object]:
         "number": trial.number,
         "state": trial.state.value,
         "arch_id": trial.arch_id,
-        "arch": dict(trial.arch.values),
+        "arch": dict(trial.arch),
         "metrics": {k: _json_number(v) for k, v in trial.metrics.items()},
         "error": trial.error,
         "started_at": trial.started_at.isoformat() if trial.started_at else None,

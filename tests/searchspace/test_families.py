@@ -41,7 +41,7 @@ def test_mlp_plan_and_macs_by_hand():
 def test_mlp_per_layer_widths():
     space = assemble_space(["mlp"], {}, {"mlp": {"per_layer_width": True,
                                                  "depth": {"low": 1, "high": 3}}})
-    arch = space.validate({**space.sample(np.random.default_rng(0)).values, "mlp.depth": 3,
+    arch = space.validate({**space.sample(np.random.default_rng(0)), "mlp.depth": 3,
                            "mlp.width.0": 32, "mlp.width.1": 64, "mlp.width.2": 128})
     widths = [op.out_features for op in plan_for(arch, IMAGE).ops if isinstance(op, Linear)]
     assert widths == [32, 64, 128, 10]

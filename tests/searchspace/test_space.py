@@ -126,7 +126,7 @@ def test_arch_id_is_canonical():
     with pytest.raises(SpaceError, match="finite"):
         Architecture({"x": float("nan")})
     with pytest.raises(TypeError):
-        a.values["a"] = "y"  # type: ignore[index]
+        a.mapping["a"] = "y"  # type: ignore[index]
 
 
 def test_arch_id_is_stable_in_a_fresh_process():
