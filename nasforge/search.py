@@ -131,8 +131,8 @@ class Search:
         strategy = self.strategy or make_strategy(config.strategy, config.space,
                                                   config.objectives, config.seed,
                                                   config.strategy_options)
-        history = store.trials(config.name)
-        strategy.tell(history)  # replay: the strategy continues where it stopped
+        history = store.trials(config.name, with_curves=True)
+        strategy.tell(history)  # replay (curves too: halving reads them): continue where it stopped
         finished = sum(1 for t in history if t.state.is_finished)
         if self.observer:
             self.observer.on_start(record, history)

@@ -21,6 +21,21 @@ StrategyFactory = Callable[..., Strategy]
 STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
 STRATEGIES.register("random", RandomSearch)
 # --- registrations: one block per strategy module, each added by the module's author ---
+from nasforge.strategies.halving import halving_strategy  # noqa: E402
+from nasforge.strategies.nni_tuners import nni_strategy  # noqa: E402  (imports NNI lazily)
+
+STRATEGIES.register("halving", halving_strategy)  # ASHA around any strategy, epochs as rungs
+STRATEGIES.register("nni", nni_strategy)  # optional extra: pip install 'nasforge[nni]'
+from nasforge.strategies import bayesian as _bayesian  # noqa: E402
+
+STRATEGIES.register("bayesian", _bayesian.bayesian)  # Optuna TPE (MOTPE for several objectives)
+STRATEGIES.register("tpe", _bayesian.tpe)
+STRATEGIES.register("gp", _bayesian.gp)
+STRATEGIES.register("cmaes", _bayesian.cmaes)
+STRATEGIES.register("nsga2", _bayesian.nsga2)
+from nasforge.strategies.evolution import RegularizedEvolution  # noqa: E402
+
+STRATEGIES.register("evolution", RegularizedEvolution)
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,

@@ -1,4 +1,4 @@
-"""The `nasforge` command line: search, resume, list, show.
+"""The `nasforge` command line: search, resume, list, show, benchmark.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -61,6 +61,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
           = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+    # Optuna (the bayesian strategies) logs every trial at INFO on its own handler
+    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _search(config: SearchConfig, storage: str | None, resume: bool) -> None:
@@ -195,6 +197,72 @@ def show(
 
     _run(body)
 
+
+
+@app.command()
+def benchmark(
+    name: Annotated[str, typer.Argument(help="Table benchmark: nb201 or fcnet.")],
+    dataset: Annotated[str | None, typer.Option(
+        help="nb201: cifar10, cifar100, imagenet; fcnet: protein, naval, parkinsons, slice "
+             "(default: the first).")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="Strategy, or several separated by commas (random,evolution,bayesian).")]
+    = "random",
+    budget: Annotated[int, typer.Option(help="Trials per run.")] = 100,
+    repeats: Annotated[int, typer.Option(help="Runs per strategy (seeds 0..repeats-1).")] = 10,
+    objectives: Annotated[str | None, typer.Option(
+        help="Comma-separated metric:direction (default: accuracy:max on nb201, loss:min on "
+             "fcnet); e.g. accuracy:max,params:min.")] = None,
+    strategy_option: Annotated[list[str] | None, typer.Option(
+        "--strategy-option", help="key=value for every strategy, or strategy.key=value for "
+        "one; repeat the option for several.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare strategies on a published benchmark table against exact baselines (the
+    optimum, random search's exact expected best, the exact Pareto front)."""
+
+    def body() -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from nasforge import benchmark as harness
+        from nasforge.evaluator.tabular import DATASETS
+
+        names = [s.strip() for s in strategy.split(",")]
+        chosen = dataset or (DATASETS[name][0] if name in DATASETS else "")
+        options = harness.parse_strategy_options(strategy_option or [], names)
+        kwargs = dict(budget=budget, repeats=repeats, strategy_options=options,
+                      objectives=[o for o in (objectives or "").split(",") if o.strip()])
+        stderr = Console(stderr=True)
+        if not stderr.is_terminal:
+            report = harness.run_benchmark(name, chosen, names, **kwargs)
+        else:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          MofNCompleteColumn(), console=stderr, transient=True) as bar:
+                tasks: dict[str, object] = {}
+
+                def advance(strategy_name: str, done: int, total: int) -> None:
+                    if strategy_name not in tasks:
+                        tasks[strategy_name] = bar.add_task(strategy_name, total=total)
+                    bar.update(tasks[strategy_name], completed=done)
+
+                report = harness.run_benchmark(name, chosen, names, progress=advance, **kwargs)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        console = _wide_console()
+        baseline = (f"random search's exact expectation {report['random_expectation']:.5g}"
+                    if report["random_expectation"] is not None else
+                    f"exact front hypervolume {report['front_hypervolume']:.5g}")
+        console.print(f"[bold]{report['benchmark']}/{report['dataset']}[/]  objectives "
+                      f"{', '.join(report['objectives'])}  budget {report['budget']}  repeats "
+                      f"{report['repeats']}  optimum {report['optimum']:.5g}  {baseline}")
+        headers, rows = harness.summary_table(report)
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+    _run(body)
 
 def _wide_console() -> Console:
     """Tables stay readable when piped (Rich would assume 80 columns)."""
