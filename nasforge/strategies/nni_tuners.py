@@ -42,6 +42,7 @@ import importlib
 import logging
 import math
 import random
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -278,6 +279,7 @@ def nni_strategy(space: SearchSpace, objectives: Sequence[Objective], seed: int,
             raise ConfigError(f"{INSTALL_HINT}.") from None
         extra = f" (pip install '{spec.needs}')" if spec.needs else ""
         raise ConfigError(f"NNI's {name} tuner cannot be imported: {err}{extra}.") from None
+    _quiet_nni_stdout()
     problem = spec.check() if spec.check is not None else None
     if problem:
         raise ConfigError(f"{problem}.")
@@ -295,3 +297,15 @@ def nni_strategy(space: SearchSpace, objectives: Sequence[Objective], seed: int,
                               f"tuners, which deduplicate by grid search; {name} does not.")
         instance.dedup = _keep  # set by update_search_space, so replaced after it
     return strategy
+
+
+def _quiet_nni_stdout() -> None:
+    """NNI attaches a handler printing to stdout when imported; library output must never go
+    to stdout (it would corrupt `--json`), so drop it and let records propagate to the
+    application's handlers like any other library's."""
+    for name in ("nni", ""):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if getattr(handler, "stream", None) is sys.stdout:
+                logger.removeHandler(handler)
+    logging.getLogger("nni").propagate = True

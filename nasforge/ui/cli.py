@@ -61,8 +61,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
           = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
-    # Optuna (the bayesian strategies) logs every trial at INFO on its own handler
-    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.WARNING)
+    # Optuna (the bayesian strategies) and NNI log every trial at INFO
+    for library in ("optuna", "nni"):
+        logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _search(config: SearchConfig, storage: str | None, resume: bool) -> None:
