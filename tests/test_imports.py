@@ -31,3 +31,21 @@ def test_loading_a_config_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=__file__.rsplit("/tests/", 1)[0])
     assert out.stdout.strip() == "False"
+
+
+def _loaded_after_import(imports: str, candidates: tuple[str, ...]) -> list[str]:
+    code = (f"import sys, {imports}; "
+            f"print(','.join(m for m in {candidates!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_the_tabular_evaluator_is_torch_free_and_imports_no_strategy():
+    assert _loaded_after_import("nasforge.evaluator.tabular",
+                                ("torch", "sqlalchemy", "nasforge.strategies")) == []
+
+
+def test_nasforge_never_imports_nni_or_optuna_at_import_time():
+    assert _loaded_after_import("nasforge, nasforge.strategies, nasforge.config, nasforge.search",
+                                ("nni", "optuna")) == []

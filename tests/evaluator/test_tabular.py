@@ -5,7 +5,6 @@ issue's numbers on the real NB201 table)."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 import sys
 from types import MappingProxyType
 
@@ -270,10 +269,3 @@ def test_anytime_curve_is_monotone_and_ends_at_the_optimum(nb201):
     assert curve[-1] == pytest.approx(nb201.optimum("params:min"))
     assert curve[0] == pytest.approx(np.mean(nb201.values("params")))
 
-
-def test_the_tabular_evaluator_is_torch_free_and_imports_no_strategy():
-    code = ("import sys, nasforge.evaluator.tabular; print(sorted(m for m in ('torch', "
-            "'sqlalchemy', 'nasforge.strategies') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
