@@ -138,7 +138,8 @@ def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, bu
     primary = parsed[0]
     optimum = bench.optimum(primary)
     multi = len(parsed) > 1
-    expectation = None if multi else bench.random_expectation(primary, budget)
+    # with several objectives best, regret and this baseline refer to the first objective
+    expectation = bench.random_expectation(primary, budget)
     front_hv = front_hypervolume(bench, parsed) if multi else None
     results = {}
     for name in strategies:
