@@ -9,7 +9,6 @@ the data (layer names and layouts, objectives against the task's metrics) is che
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,8 +84,6 @@ class SearchConfig:
                 search[key] = value
         return from_dict(raw, source="command line")
 
-    def to_json(self) -> str:
-        return json.dumps(thaw(self.raw), sort_keys=True)
 
 
 def load(path: str | Path) -> SearchConfig:

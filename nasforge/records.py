@@ -8,7 +8,6 @@ abandoned and re-queued).
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,9 +73,6 @@ class EvalResult:
     def failed(cls, reason: str, metrics: Mapping[str, float] | None = None) -> EvalResult:
         return cls(TrialState.FAILED, metrics or {}, (), reason)
 
-    @property
-    def has_nan(self) -> bool:
-        return any(not math.isfinite(v) for v in self.metrics.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,9 +43,6 @@ class DataSpec:
         """0 for flat features, 1 for (C, L) sequences, 2 for (C, H, W) images."""
         return len(self.input_shape) - 1
 
-    @property
-    def num_features(self) -> int:
-        return math.prod(self.input_shape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
-from nasforge.searchspace.params import Choice, Param, option_key
+from nasforge.searchspace.params import Param, option_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,10 +256,6 @@ class SearchSpace:
             for name, param in self.params.items()
         }
 
-    @staticmethod
-    def constant(values: Mapping[str, Scalar]) -> SearchSpace:
-        """A space of exactly one architecture (handy in tests and for retraining)."""
-        return SearchSpace({k: Choice((v,)) for k, v in values.items()})
 
 
 def _parents_first(params: Mapping[str, Param],

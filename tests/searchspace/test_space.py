@@ -143,3 +143,14 @@ def test_arch_id_is_stable_in_a_fresh_process():
     assert json.loads(out.stdout) == [a.arch_id for a in archs]
     # a fixed value pins the hash itself: printf %s '{"family":"mlp","mlp.depth":2}' | sha256sum
     assert Architecture({"family": "mlp", "mlp.depth": 2}).arch_id == "5061a58a72b8b91a"
+
+
+def test_nb201_cell_string_follows_the_benchmark_edge_order():
+    from nasforge.searchspace.cells import EDGE_PARAMS, nb201_space, nb201_string
+
+    ops = ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "none",
+           "avg_pool_3x3"]  # edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
+    arch = nb201_space().validate({"family": "cell", **dict(zip(EDGE_PARAMS, ops, strict=True))})
+    assert nb201_string(arch) == ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+"
+                                  "|skip_connect~0|none~1|avg_pool_3x3~2|")
+    assert nb201_space().size == 5**6

@@ -100,8 +100,3 @@ def resolve_path(raw: str | Path, base_dir: Path, what: str = "Data file") -> Pa
             f"the directory of the config file."
         )
     return path
-
-
-def source_size(x: np.ndarray) -> str:
-    """'1797 samples of shape (64,)' for messages and logs."""
-    return f"{len(x)} samples of shape {tuple(x.shape[1:])}"

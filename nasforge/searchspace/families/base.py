@@ -19,8 +19,6 @@ from nasforge.searchspace.space import When
 #: Conditions of a family's parameters, by parameter name.
 Conditions = dict[str, tuple[When, ...]]
 
-#: Parameters every family reads from the top level of the space (not family-prefixed).
-SHARED_LAYER_PARAMS = ("activation", "norm", "dropout")
 
 
 class Family(Protocol):
