@@ -13,8 +13,11 @@ from collections.abc import Mapping, Sequence
 
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.families import FAMILIES
+from nasforge.searchspace.families.base import Conditions, per_index_params
+from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec
+from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_KEYS, QUANT_STEPS, check_bits
 from nasforge.searchspace.space import SearchSpace, When
 
 LAYER_DEFAULTS: dict[str, object] = {
@@ -37,7 +40,9 @@ SCHEDULES = ("cosine", "constant")
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1 << 20
 
-SHARED_KEYS = (*LAYER_DEFAULTS, *HYPERPARAM_DEFAULTS)
+SHARED_KEYS = (*LAYER_DEFAULTS, *HYPERPARAM_DEFAULTS, *QUANT_KEYS)
+#: A family-table key read here rather than by the family (see `_per_layer_bits`).
+PER_LAYER_BITS = "per_layer_bits"
 
 
 def assemble_space(families: Sequence[str], shared: Mapping[str, object],
@@ -68,16 +73,93 @@ def assemble_space(families: Sequence[str], shared: Mapping[str, object],
     conditions: dict[str, tuple[When, ...]] = {}
     for key, default in {**LAYER_DEFAULTS, **HYPERPARAM_DEFAULTS}.items():
         params[key] = param_from_spec(shared.get(key, default), key)
+    # quantization keys join the space only when given, so float spaces keep their arch_ids
+    params.update({key: param_from_spec(shared[key], key) for key in QUANT_KEYS
+                   if key in shared})
     _check_training(params)
+    _check_quantization(params)
+    conditions.update(_activation_condition(params, explicit="activation" in shared))
     for name in families:
-        family_params, family_conditions = FAMILIES.get(name).params(family_specs.get(name, {}))
+        spec = dict(family_specs.get(name, {}))
+        per_layer = spec.pop(PER_LAYER_BITS, False)
+        family_params, family_conditions = FAMILIES.get(name).params(spec)
+        if per_layer is not False:
+            _per_layer_bits(name, per_layer, params, family_params, family_conditions)
         in_family = When("family", (name,))
         for key, param in family_params.items():
             params[f"{name}.{key}"] = param
             own = tuple(When(f"{name}.{c.parent}", c.values)
                         for c in family_conditions.get(key, ()))
             conditions[f"{name}.{key}"] = (in_family, *own) if len(families) > 1 else own
-    return SearchSpace(params, {k: v for k, v in conditions.items() if v})
+    canonical = [c for name in families
+                 if (c := FAMILIES.get(name).canonicalizer(family_specs.get(name, {})))]
+    if len(canonical) > 1:
+        raise SpaceError(f"Families {families} each canonicalise their architectures; a space "
+                         "takes at most one such family.")
+    return SearchSpace(params, {k: v for k, v in conditions.items() if v},
+                       canonicalize=canonical[0] if canonical else None)
+
+
+def _activation_condition(params: dict[str, Param], explicit: bool
+                          ) -> dict[str, tuple[When, ...]]:
+    """A norm-activation layer (EvoNorm) subsumes the activation: the activation exists only
+    for the other norms, and not at all when every norm choice is one."""
+    norms = list(params["norm"].values())
+    plain = tuple(n for n in norms if n not in NORM_ACTIVATIONS)
+    if len(plain) == len(norms):
+        return {}
+    if plain:
+        return {"activation": (When("norm", plain),)}
+    if explicit and params["activation"].size != 1:
+        raise SpaceError(
+            f"[space] activation is searched, but every norm choice ({', '.join(map(str, norms))})"
+            " is a normalization-activation layer that replaces the activation; remove "
+            "activation from [space] or add a plain norm such as \"batch\"."
+        )
+    del params["activation"]
+    return {}
+
+
+def _per_layer_bits(family: str, flag: object, shared: Mapping[str, Param],
+                    params: dict[str, Param], conditions: Conditions) -> None:
+    """``per_layer_bits = true``: ``weight_bits.i`` / ``act_bits.i`` for every block i of the
+    family (hidden layer, stage), with the choices of the global key, which keeps governing
+    the other layers (the output layer, the head)."""
+    if not isinstance(flag, bool):
+        raise SpaceError(f"[space.{family}] {PER_LAYER_BITS} must be true or false.")
+    if not flag:
+        return
+    count_key = FAMILIES.get(family).layer_count_key
+    if count_key is None:
+        raise SpaceError(f"[space.{family}] {PER_LAYER_BITS}: the {family} family has no "
+                         "per-layer bit widths; remove the key and use [space] weight_bits.")
+    keys = [k for k in ("weight_bits", "act_bits") if k in shared]
+    if not keys:
+        raise SpaceError(f"[space.{family}] {PER_LAYER_BITS} = true needs weight_bits or "
+                         "act_bits in [space], e.g. weight_bits = [8, 4, 2].")
+    for key in keys:
+        per_index, per_conditions = per_index_params(key, shared[key], count_key,
+                                                     params[count_key])
+        params.update(per_index)
+        conditions.update(per_conditions)
+
+
+def _check_quantization(params: Mapping[str, Param]) -> None:
+    for key in ("weight_bits", "act_bits"):
+        if key in params:
+            if params[key].size is None:
+                raise SpaceError(f"[space] {key} must be a bit width or a list of them "
+                                 f"({', '.join(map(str, BIT_WIDTHS))}), not a range.")
+            for value in params[key].values():
+                check_bits(value, f"[space] {key}")
+    if "quant_step" in params:
+        bad = [v for v in params["quant_step"].values() if v not in QUANT_STEPS]
+        if bad:
+            raise SpaceError(f"[space] quant_step {bad} is unknown; use "
+                             f"{' or '.join(QUANT_STEPS)} (learned: LSQ step sizes).")
+    if "keep_ends_8bit" in params and any(
+            not isinstance(v, bool) for v in params["keep_ends_8bit"].values()):
+        raise SpaceError("[space] keep_ends_8bit must be true, false or [true, false].")
 
 
 def check_space_fits(space: SearchSpace, data: DataSpec) -> None:

@@ -27,8 +27,11 @@ from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS, ActivationFactory, NormFactory
+from nasforge.searchspace.layers.quant import QuantConv1d, QuantConv2d, QuantLinear
 from nasforge.searchspace.plan import (
     Activation,
+    Branch,
+    Cell,
     Conv,
     DataSpec,
     Dropout,
@@ -39,7 +42,10 @@ from nasforge.searchspace.plan import (
     Norm,
     Op,
     Pool,
+    Residual,
+    iter_ops,
 )
+from nasforge.searchspace.quantization import FLOAT_BITS
 from nasforge.searchspace.space import SearchSpace
 
 _POOLS: Mapping[tuple[str, int], Callable[..., nn.Module]] = {
@@ -49,6 +55,7 @@ _POOLS: Mapping[tuple[str, int], Callable[..., nn.Module]] = {
     ("avg", 2): nn.AvgPool2d,
 }
 _CONVS: Mapping[int, Callable[..., nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+_QUANT_CONVS: Mapping[int, Callable[..., nn.Module]] = {1: QuantConv1d, 2: QuantConv2d}
 _PADS: Mapping[int, Callable[..., nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
 
 
@@ -114,10 +121,10 @@ def build_from_plan(plan: NetworkPlan) -> nn.Sequential:
     op the builder cannot make (unknown pool kind, bad dims, a shape that collapses to zero),
     in both cases before any module is built.
     """
-    activations = {
-        op.kind: ACTIVATIONS.get(op.kind) for op in plan.ops if isinstance(op, Activation)
-    }
-    norms = {op.kind: NORMS.get(op.kind) for op in plan.ops if isinstance(op, Norm)}
+    every = list(iter_ops(plan.ops, plan.shapes))
+    activations = {op.kind: ACTIVATIONS.get(op.kind) for op, _ in every
+                   if isinstance(op, Activation)}
+    norms = {op.kind: NORMS.get(op.kind) for op, _ in every if isinstance(op, Norm)}
     _check(plan)
     return nn.Sequential(*(_module(op, activations, norms) for op in plan.ops))
 
@@ -128,7 +135,7 @@ def _check(plan: NetworkPlan) -> None:
             f"Plan of family {plan.family!r} has {len(plan.ops)} ops but "
             f"{len(plan.shapes)} shapes; build plans with PlanBuilder."
         )
-    for i, (op, shape) in enumerate(zip(plan.ops, plan.shapes, strict=True)):
+    for i, (op, shape) in enumerate(iter_ops(plan.ops, plan.shapes)):
         where = f"Op {i} ({type(op).__name__}) of the {plan.family!r} plan"
         if any(d < 1 for d in shape):
             raise SpaceError(
@@ -140,13 +147,50 @@ def _check(plan: NetworkPlan) -> None:
                 f"{where} is a {op.kind!r} pool over {op.dims} spatial axes; pools are 'max' "
                 "or 'avg' over 1 or 2 axes."
             )
-        if isinstance(op, Conv) and (op.dims not in _CONVS or op.kernel < 1 or op.stride < 1):
+        if isinstance(op, Conv) and (op.dims not in _CONVS or op.kernel < 1 or op.stride < 1
+                                     or op.dilation < 1 or op.groups < 1
+                                     or op.in_channels % op.groups
+                                     or op.out_channels % op.groups):
             raise SpaceError(
-                f"{where} has dims={op.dims}, kernel={op.kernel}, stride={op.stride}; "
-                "convolutions need dims 1 or 2 and a kernel and stride of at least 1."
+                f"{where} has dims={op.dims}, kernel={op.kernel}, stride={op.stride}, "
+                f"dilation={op.dilation}, groups={op.groups}; convolutions need dims 1 or 2, "
+                "kernel, stride and dilation of at least 1, and groups dividing the channels."
             )
         if isinstance(op, Dropout) and not 0.0 <= op.p < 1.0:
             raise SpaceError(f"{where} has dropout p={op.p}; use 0 <= p < 1.")
+
+
+class CellModule(nn.Module):
+    """A DAG cell (see `plan.Cell`): (N, C, *s) -> (N, C, *s).
+
+    `edges["j_i"]` computes edge j <- i; node j is the sum of its edges, node 0 the input.
+    """
+
+    def __init__(self, op: Cell, edges: Mapping[tuple[int, int], nn.Module]) -> None:
+        super().__init__()
+        self.nodes = op.nodes
+        self.edges = nn.ModuleDict({f"{to}_{source}": m for (to, source), m in edges.items()})
+        self._incoming = [[(source, f"{to}_{source}") for (t, source) in edges if t == to]
+                          for to in range(op.nodes)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for to in range(1, self.nodes):
+            terms = [self.edges[key](nodes[source]) for source, key in self._incoming[to]]
+            nodes.append(torch.stack(terms).sum(0) if len(terms) > 1 else
+                         terms[0] if terms else torch.zeros_like(x))
+        return nodes[-1]
+
+
+class ResidualModule(nn.Module):
+    """main(x) + shortcut(x) (an empty shortcut is the identity)."""
+
+    def __init__(self, main: nn.Module, shortcut: nn.Module) -> None:
+        super().__init__()
+        self.main, self.shortcut = main, shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x) + self.shortcut(x)
 
 
 def _module(
@@ -154,8 +198,17 @@ def _module(
     activations: Mapping[str, ActivationFactory],
     norms: Mapping[str, NormFactory],
 ) -> nn.Module:
+    def branch(part: Branch) -> nn.Module:
+        if not part.ops:
+            return nn.Identity()
+        return nn.Sequential(*(_module(o, activations, norms) for o in part.ops))
+
     if isinstance(op, Linear):
-        return nn.Linear(op.in_features, op.out_features, bias=op.bias)
+        if op.weight_bits == op.act_bits == FLOAT_BITS:
+            return nn.Linear(op.in_features, op.out_features, bias=op.bias)
+        return QuantLinear(op.in_features, op.out_features, bias=op.bias,
+                           weight_bits=op.weight_bits, act_bits=op.act_bits,
+                           learned_step=op.learned_step)
     if isinstance(op, Conv):
         return _conv(op)
     if isinstance(op, Norm):
@@ -165,23 +218,43 @@ def _module(
     if isinstance(op, Dropout):
         return nn.Dropout(op.p)
     if isinstance(op, Pool):
-        return _POOLS[op.kind, op.dims](kernel_size=op.size, stride=op.size)
+        return _pool(op)
     if isinstance(op, GlobalPool):
         return GlobalAvgPool(op.dims)
     if isinstance(op, Flatten):
         return nn.Flatten()
+    if isinstance(op, Cell):
+        return CellModule(op, {(e.to, e.source): branch(e.branch) for e in op.edges})
+    if isinstance(op, Residual):
+        return ResidualModule(branch(op.main), branch(op.shortcut))
     raise SpaceError(
         f"Plan op {op!r} has no builder; build_from_plan supports Flatten, Linear, Conv, "
-        "Norm, Activation, Dropout, Pool and GlobalPool."
+        "Norm, Activation, Dropout, Pool, GlobalPool, Cell and Residual."
     )
+
+
+def _pool(op: Pool) -> nn.Module:
+    if not op.stride:
+        return _POOLS[op.kind, op.dims](kernel_size=op.size, stride=op.size)
+    if op.size % 2 == 0:
+        raise SpaceError(f"An overlapping {op.kind} pool needs an odd window, got {op.size}.")
+    extra = {"count_include_pad": False} if op.kind == "avg" else {}
+    return _POOLS[op.kind, op.dims](kernel_size=op.size, stride=op.stride,
+                                    padding=op.size // 2, **extra)
 
 
 def _conv(op: Conv) -> nn.Module:
     """'same' convolution: (N, C_in, *s) -> (N, C_out, *ceil(s / stride))."""
-    conv_cls = _CONVS[op.dims]
-    if op.kernel % 2 == 1:
-        return conv_cls(op.in_channels, op.out_channels, op.kernel, op.stride,
-                        padding=op.kernel // 2, bias=op.bias)
-    before, after = (op.kernel - 1) // 2, op.kernel // 2
-    conv = conv_cls(op.in_channels, op.out_channels, op.kernel, op.stride, padding=0, bias=op.bias)
+    quantized = not op.weight_bits == op.act_bits == FLOAT_BITS
+    conv_cls = _QUANT_CONVS[op.dims] if quantized else _CONVS[op.dims]
+    bits = ({"weight_bits": op.weight_bits, "act_bits": op.act_bits,
+             "learned_step": op.learned_step} if quantized else {})
+    span = op.dilation * (op.kernel - 1) + 1
+    common = {"stride": op.stride, "dilation": op.dilation, "groups": op.groups,
+              "bias": op.bias, **bits}
+    if span % 2 == 1:
+        return conv_cls(op.in_channels, op.out_channels, op.kernel, padding=span // 2,
+                        **common)
+    before, after = (span - 1) // 2, span // 2
+    conv = conv_cls(op.in_channels, op.out_channels, op.kernel, padding=0, **common)
     return nn.Sequential(_PADS[op.dims]((before, after) * op.dims), conv)

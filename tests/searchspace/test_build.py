@@ -16,17 +16,51 @@ from nasforge.searchspace.assemble import assemble_space
 from nasforge.searchspace.build import build_from_plan, build_model
 from nasforge.searchspace.families import FAMILIES, plan_for
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS
-from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.plan import (
+    Cell,
+    CellEdge,
+    Conv,
+    DataSpec,
+    NetworkPlan,
+    PlanBuilder,
+    Residual,
+    iter_ops,
+)
+from nasforge.searchspace.quantization import BIT_WIDTHS, FLOAT, LayerBits
 
 N_PLANS = 60
 
 
-def _supports(kind: str, dims: int) -> bool:
+def _supports(kind: str, dims: int, channels: int = 4) -> bool:
     try:
-        NORMS.get(kind)(4, dims)
+        NORMS.get(kind)(channels, dims)
     except SpaceError:
         return False
     return True
+
+
+def _bits(rng: np.random.Generator) -> LayerBits:
+    if rng.integers(0, 2):
+        return FLOAT
+    return LayerBits(int(rng.choice(BIT_WIDTHS)), int(rng.choice(BIT_WIDTHS)),
+                     bool(rng.integers(0, 2)))
+
+
+def _random_branch(b: PlanBuilder, rng: np.random.Generator) -> PlanBuilder:
+    """Shape-keeping ops for a cell edge or a residual branch."""
+    part = b.sub()
+    channels = b.shape[0]
+    for _ in range(int(rng.integers(0, 3))):
+        step = rng.choice(["conv", "sep", "pool", "act"])
+        if step == "conv":
+            part.conv(channels, 3, dilation=int(rng.integers(1, 3)), bias=False, bits=_bits(rng))
+        elif step == "sep":
+            part.conv(channels, 3, groups=channels, bias=False).conv(channels, 1, bias=False)
+        elif step == "pool":
+            part.pool(str(rng.choice(["max", "avg"])), 3, stride=1)
+        else:
+            part.activation("relu")
+    return part
 
 
 def random_plan(rng: np.random.Generator) -> NetworkPlan:
@@ -36,12 +70,20 @@ def random_plan(rng: np.random.Generator) -> NetworkPlan:
         int(rng.integers(1, 5)), *(int(rng.integers(1, 13)) for _ in range(dims)))
     b = PlanBuilder("random", shape)
     for _ in range(int(rng.integers(0, 5)) if dims else 0):
-        step = rng.choice(["conv", "conv", "norm", "act", "pool", "dropout"])
+        step = rng.choice(["conv", "conv", "norm", "act", "pool", "dropout", "cell",
+                           "residual"])
         if step == "conv":
             b.conv(int(rng.integers(1, 6)), int(rng.integers(1, 7)), int(rng.integers(1, 4)),
-                   bias=bool(rng.integers(0, 2)))
+                   bias=bool(rng.integers(0, 2)), bits=_bits(rng))
         elif step == "norm":
-            b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, dims)])))
+            b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, dims, b.shape[0])])))
+        elif step == "cell":
+            edges = tuple(CellEdge(to, source, "random", _random_branch(b, rng).branch())
+                          for to in range(1, 4) for source in range(to) if rng.integers(0, 2))
+            b.cell(4, edges)
+        elif step == "residual":
+            b.residual(_random_branch(b, rng), None if rng.integers(0, 2) else
+                       b.sub().conv(b.shape[0], 1, bias=False))
         elif step == "act":
             b.activation(str(rng.choice(ACTIVATIONS.names())))
         elif step == "pool" and min(b.shape[1:]) >= 2:
@@ -51,8 +93,8 @@ def random_plan(rng: np.random.Generator) -> NetworkPlan:
     if dims:
         b.global_pool() if rng.integers(0, 2) else b.flatten()
     for _ in range(int(rng.integers(0, 3))):
-        b.linear(int(rng.integers(1, 9)), bias=bool(rng.integers(0, 2)))
-        b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, 0)])))
+        b.linear(int(rng.integers(1, 9)), bias=bool(rng.integers(0, 2)), bits=_bits(rng))
+        b.norm(str(rng.choice([k for k in NORMS.names() if _supports(k, 0, b.shape[0])])))
         b.activation(str(rng.choice(ACTIVATIONS.names())))
     return b.linear(int(rng.integers(1, 5))).build()
 
@@ -71,7 +113,17 @@ def test_random_plans_cover_the_interesting_cases() -> None:
     kernels = {op.kernel % 2 for p in PLANS for op in p.ops if type(op).__name__ == "Conv"}
     kinds = {type(op).__name__ for p in PLANS for op in p.ops}
     assert kernels == {0, 1}
-    assert {"Conv", "Pool", "GlobalPool", "Flatten", "Norm", "Activation", "Dropout"} <= kinds
+    assert {"Conv", "Pool", "GlobalPool", "Flatten", "Norm", "Activation", "Dropout", "Cell",
+            "Residual"} <= kinds
+    inner = [op for p in PLANS for op, _ in iter_ops(p.ops, p.shapes)
+             if isinstance(op, Cell | Residual)]
+    inside = {type(o).__name__ for op in inner for o, _ in iter_ops((op,), ((1,),))} - {
+        "Cell", "Residual"}
+    assert {"Conv", "Pool", "Activation"} <= inside  # composites hold real ops
+    assert any(isinstance(op, Conv) and op.groups > 1 for p in PLANS
+               for op, _ in iter_ops(p.ops, p.shapes))
+    bits = {(op.weight_bits, op.act_bits) for p in PLANS for op, _ in p.layers()}
+    assert {w for w, _ in bits} == set(BIT_WIDTHS) and {a for _, a in bits} == set(BIT_WIDTHS)
 
 
 @pytest.mark.parametrize("index", range(N_PLANS))
@@ -94,6 +146,7 @@ def test_plan_macs_match_a_hook_count(index: int) -> None:
     with seeded(index):
         model = build_from_plan(plan)
     assert _hook_macs(model, plan.input_shape) == plan.macs
+    assert plan.params == sum(p.numel() for p in model.parameters())
 
 
 def _hook_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nasforge.registry import Registry
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import Family
+from nasforge.searchspace.families.cell import CellFamily
 from nasforge.searchspace.families.cnn import CNNFamily
 from nasforge.searchspace.families.mlp import MLPFamily
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
@@ -12,6 +13,7 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan
 FAMILIES: Registry[Family] = Registry("family")
 FAMILIES.register("mlp", MLPFamily())
 FAMILIES.register("cnn", CNNFamily())
+FAMILIES.register("cell", CellFamily())
 
 
 def plan_for(arch: Architecture, data: DataSpec) -> NetworkPlan:

@@ -12,9 +12,10 @@ from typing import Protocol
 
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
+from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.params import Param
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
-from nasforge.searchspace.space import When
+from nasforge.searchspace.space import Canonicalizer, When
 
 #: Conditions of a family's parameters, by parameter name.
 Conditions = dict[str, tuple[When, ...]]
@@ -23,10 +24,17 @@ Conditions = dict[str, tuple[When, ...]]
 
 class Family(Protocol):
     name: str
+    #: The parameter counting the blocks that get their own bit widths with
+    #: ``per_layer_bits = true`` (e.g. "depth"); None: the family has no per-layer widths.
+    layer_count_key: str | None
 
     def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         """The family's parameters and their conditions from its `[space.<family>]` table
         (defaults where keys are absent; unknown keys raise SpaceError listing the allowed)."""
+
+    def canonicalizer(self, spec: Mapping[str, object]) -> Canonicalizer | None:
+        """A function mapping the family's assignments to one canonical form per distinct
+        network (the cell family: isomorphic cells), or None where every assignment is."""
 
     def check_data(self, data: DataSpec) -> None:
         """Raise SpaceError when this family cannot fit `data` (e.g. a CNN on flat features)."""
@@ -51,6 +59,21 @@ class FamilyView:
         raise SpaceError(
             f"Architecture for family {self.family!r} has no parameter {name!r} (nor {key!r}); "
             "it does not come from this family's space."
+        )
+
+    @property
+    def activation(self) -> str | None:
+        """The activation; None where the norm is a norm-activation layer that subsumes it
+        (the space then has no activation for this architecture)."""
+        value = self.get("activation", None)  # type: ignore[arg-type]
+        if value is not None:
+            return str(value)
+        if self.get("norm", "none") in NORM_ACTIVATIONS:
+            return None
+        raise SpaceError(
+            f"Architecture for family {self.family!r} has no activation, and its norm "
+            f"{self.get('norm', 'none')!r} is not a norm-activation layer "
+            f"({', '.join(sorted(NORM_ACTIVATIONS))}); add an activation to the space."
         )
 
     def get(self, key: str, default: Scalar) -> Scalar:

@@ -21,6 +21,7 @@ from nasforge.searchspace.families.base import (
 )
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.quantization import layer_bits
 
 POOLS = ("max", "avg", "none")
 READOUTS = ("global_avg", "flatten")
@@ -42,6 +43,7 @@ class CNNFamily:
     (or ``cnn.channels.i`` per stage) output channels and ``cnn.kernel`` kernels."""
 
     name = "cnn"
+    layer_count_key = "stages"  # per-layer bit widths: one per stage
 
     def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         check_keys(self.name, spec, tuple(DEFAULTS))
@@ -72,6 +74,9 @@ class CNNFamily:
         per_stage, conditions = per_index_params("channels", channels, "stages", params["stages"])
         return {**params, **per_stage}, conditions
 
+    def canonicalizer(self, spec: Mapping[str, object]) -> None:
+        return None  # every assignment is its own canonical form
+
     def check_data(self, data: DataSpec) -> None:
         if data.spatial_dims not in (1, 2):
             raise SpaceError(
@@ -83,15 +88,15 @@ class CNNFamily:
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         self.check_data(data)
         view = FamilyView(self.name, arch)
-        norm, activation = str(view["norm"]), str(view["activation"])
+        norm, activation = str(view["norm"]), view.activation
         kernel, pool = int(view["kernel"]), str(view["pool"])
         plan = PlanBuilder(self.name, data.input_shape)
         for stage in range(int(view["stages"])):
-            for _ in range(int(view["convs_per_stage"])):
-                plan.conv(int(view.per_index("channels", stage)), kernel, bias=norm == "none")
-                if norm != "none":
-                    plan.norm(norm)
-                plan.activation(activation)
+            for conv in range(int(view["convs_per_stage"])):
+                bits = layer_bits(view.get, stage, first=stage == conv == 0, last=False)
+                plan.conv(int(view.per_index("channels", stage)), kernel, bias=norm == "none",
+                          bits=bits)
+                plan.norm_activation(norm, activation)
             if pool != "none" and min(plan.shape[1:]) >= 2:
                 plan.pool(pool, 2)
         if view["readout"] == "global_avg":
@@ -101,5 +106,8 @@ class CNNFamily:
         plan.dropout(float(view.get("dropout", 0.0)))
         head_width = int(view["head_width"])
         if head_width:
-            plan.linear(head_width).activation(activation)
-        return plan.linear(data.num_outputs).build()
+            plan.linear(head_width, bits=layer_bits(view.get, None, first=False, last=False))
+            # after a norm-activation layer (EvoNorm) the head uses it as its nonlinearity
+            plan.activation(activation) if activation is not None else plan.norm(norm)
+        bits = layer_bits(view.get, None, first=False, last=True)
+        return plan.linear(data.num_outputs, bits=bits).build()

@@ -16,6 +16,7 @@ from nasforge.searchspace.families.base import (
 )
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.quantization import layer_bits
 from nasforge.searchspace.space import When
 
 DEFAULTS: dict[str, object] = {
@@ -29,6 +30,7 @@ class MLPFamily:
     """Hidden layers ``mlp.depth`` of width ``mlp.width`` (or ``mlp.width.i`` per layer)."""
 
     name = "mlp"
+    layer_count_key = "depth"  # per-layer bit widths: one per hidden layer
 
     def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         check_keys(self.name, spec, tuple(DEFAULTS))
@@ -50,18 +52,22 @@ class MLPFamily:
         widths, conditions = per_index_params("width", width, "depth", depth)
         return {"depth": depth, **widths}, conditions
 
+    def canonicalizer(self, spec: Mapping[str, object]) -> None:
+        return None  # every assignment is its own canonical form
+
     def check_data(self, data: DataSpec) -> None:
         return None  # an MLP flattens any input
 
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         view = FamilyView(self.name, arch)
         plan = PlanBuilder(self.name, data.input_shape).flatten()
-        norm, activation = str(view["norm"]), str(view["activation"])
+        norm, activation = str(view["norm"]), view.activation
         dropout = float(view.get("dropout", 0.0))
-        for i in range(int(view["depth"])):
-            plan.linear(int(view.per_index("width", i)), bias=norm == "none")
-            if norm != "none":
-                plan.norm(norm)
-            plan.activation(activation)
+        depth = int(view["depth"])
+        for i in range(depth):
+            bits = layer_bits(view.get, i, first=i == 0, last=False)
+            plan.linear(int(view.per_index("width", i)), bias=norm == "none", bits=bits)
+            plan.norm_activation(norm, activation)
             plan.dropout(dropout)
-        return plan.linear(data.num_outputs).build()
+        bits = layer_bits(view.get, None, first=depth == 0, last=True)
+        return plan.linear(data.num_outputs, bits=bits).build()

@@ -1,0 +1,199 @@
+"""Quantization-aware training: fake quantizers and the Linear / Conv layers that use them.
+
+The levels and grids are defined torch-free in `nasforge.searchspace.quantization`. Every
+quantizer is a fake quantizer: the forward pass rounds values onto the grid (and back to
+float), the backward pass lets gradients through unchanged inside the grid's range (the
+straight-through estimator). PyTorch's native fused operators do the work:
+
+- weights, 2-8 bits: `torch.fake_quantize_per_channel_affine`, symmetric, scale
+  ``max|w| / qmax`` per output channel (every weight inside the range, so every gradient
+  passes); learned step (LSQ, Esser et al. 2020): `torch._fake_quantize_learnable_per_channel_
+  affine` with one learnable scale per output channel;
+- activations, 1-8 bits: `torch.fused_moving_avg_obs_fake_quant` (observer and fake
+  quantization in one kernel; the observer updates only in training mode), affine per
+  tensor; learned step (LSQ+): `torch._fake_quantize_learnable_per_tensor_affine` with a
+  learnable scale and offset initialised from the first training batch;
+- 1-bit weights: sign(w) x mean|w| per output channel; 16 bits: a round trip through bf16.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.searchspace.quantization import (
+    BF16_BITS,
+    FLOAT_BITS,
+    act_grid,
+    check_bits,
+    weight_grid,
+)
+
+_EPS = 1e-8
+#: Weight of the newest batch in the moving-average min/max of an activation observer.
+OBSERVER_AVERAGING = 0.01
+
+
+def _straight_through(x: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
+    """`rounded` in the forward pass, the identity's gradient in the backward pass."""
+    return x + (rounded - x).detach()
+
+
+def _bf16_round(x: torch.Tensor) -> torch.Tensor:
+    return _straight_through(x, x.detach().to(torch.bfloat16).to(x.dtype))
+
+
+class WeightQuant(nn.Module):
+    """Fake-quantizes a weight (C_out, ...) to `bits`; holds the LSQ scales when learned."""
+
+    def __init__(self, bits: int, weight: torch.Tensor, learned_step: bool = False) -> None:
+        super().__init__()
+        self.bits = check_bits(bits, "weight bits")
+        self.learned_step = learned_step and 2 <= bits <= 8
+        self._axes = tuple(range(1, weight.dim()))
+        if 2 <= bits <= 8:
+            self.qmin, self.qmax = weight_grid(bits)
+            channels = weight.shape[0]
+            self.register_buffer("zero_point", torch.zeros(channels, dtype=torch.int32),
+                                 persistent=False)
+            if self.learned_step:
+                with torch.no_grad():  # LSQ init: 2 mean|w| / sqrt(qmax) per channel
+                    init = 2 * weight.abs().mean(dim=self._axes) / math.sqrt(self.qmax)
+                self.scale = nn.Parameter(init.clamp_min(_EPS))
+                self.register_buffer("zero_point_float", torch.zeros(channels),
+                                     persistent=False)
+                self._grad_factor = 1.0 / math.sqrt(weight[0].numel() * self.qmax)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.bits == FLOAT_BITS:
+            return w
+        if self.bits == BF16_BITS:
+            return _bf16_round(w)
+        if self.bits == 1:
+            alpha = w.detach().abs().mean(dim=self._axes, keepdim=True)
+            return _straight_through(w, torch.where(w >= 0, alpha, -alpha))
+        if self.learned_step:
+            return torch._fake_quantize_learnable_per_channel_affine(
+                w, self.scale, self.zero_point_float, 0, self.qmin, self.qmax,
+                self._grad_factor)
+        scale = w.detach().abs().amax(dim=self._axes).clamp_min_(_EPS).div_(self.qmax)
+        return torch.fake_quantize_per_channel_affine(w, scale, self.zero_point, 0,
+                                                      self.qmin, self.qmax)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, learned_step={self.learned_step}"
+
+
+class ActQuant(nn.Module):
+    """Fake-quantizes activations (N, ...) per tensor to `bits` (32: the identity)."""
+
+    def __init__(self, bits: int, learned_step: bool = False) -> None:
+        super().__init__()
+        self.bits = check_bits(bits, "activation bits")
+        self.learned_step = learned_step and bits <= 8
+        if bits > 8:
+            return
+        self.qmin, self.qmax = act_grid(bits)
+        if self.learned_step:
+            self.scale = nn.Parameter(torch.ones(1))
+            self.offset = nn.Parameter(torch.zeros(1))  # the zero point, learned (LSQ+)
+            self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+            self._ready = False
+            return
+        self.register_buffer("running_min", torch.tensor(math.inf))
+        self.register_buffer("running_max", torch.tensor(-math.inf))
+        self.register_buffer("scale", torch.ones(1))
+        self.register_buffer("zero_point", torch.zeros(1, dtype=torch.int32))
+        self.register_buffer("_on", torch.ones(1, dtype=torch.long), persistent=False)
+        self.register_buffer("_off", torch.zeros(1, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bits == FLOAT_BITS:
+            return x
+        if self.bits == BF16_BITS:
+            return _bf16_round(x)
+        dtype = x.dtype
+        x = x.float()
+        if self.learned_step:
+            if not self._ready and self.training:
+                self._initialize(x)
+            y = torch._fake_quantize_learnable_per_tensor_affine(
+                x, self.scale, self.offset, self.qmin, self.qmax, self._grad_factor(x))
+        else:
+            observe = self._on if self.training else self._off
+            y = torch.fused_moving_avg_obs_fake_quant(
+                x, observe, self._on, self.running_min, self.running_max, self.scale,
+                self.zero_point, OBSERVER_AVERAGING, self.qmin, self.qmax, -1, False, False)
+        return y.to(dtype)
+
+    def _grad_factor(self, x: torch.Tensor) -> float:
+        return 1.0 / math.sqrt(max(1, x[0].numel()) * self.qmax)
+
+    @torch.no_grad()
+    def _initialize(self, x: torch.Tensor) -> None:
+        """Scale and offset from the first training batch's range (stays on the device)."""
+        low, high = torch.aminmax(x.detach())
+        low, high = low.clamp(max=0.0), high.clamp(min=0.0)  # the grid always holds zero
+        scale = ((high - low) / (self.qmax - self.qmin)).clamp_min(_EPS)
+        self.scale.copy_(scale.reshape(1))
+        self.offset.copy_((self.qmin - low / scale).reshape(1))
+        self.initialized.fill_(True)
+        self._ready = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if self.learned_step:
+            self._ready = bool(self.initialized)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, learned_step={self.learned_step}"
+
+
+class QuantLinear(nn.Linear):
+    """nn.Linear whose input and weight are fake-quantized: (N, in) -> (N, out)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 weight_bits: int = FLOAT_BITS, act_bits: int = FLOAT_BITS,
+                 learned_step: bool = False) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        self.input_quant = ActQuant(act_bits, learned_step)
+        self.weight_quant = WeightQuant(weight_bits, self.weight, learned_step)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.input_quant(x), self.weight_quant(self.weight), self.bias)
+
+
+class _QuantConv:
+    """Mixin: the input and weight of an nn.ConvNd are fake-quantized before the convolution."""
+
+    def _setup_quant(self, weight_bits: int, act_bits: int, learned_step: bool) -> None:
+        self.input_quant = ActQuant(act_bits, learned_step)
+        self.weight_quant = WeightQuant(weight_bits, self.weight, learned_step)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(self.input_quant(x), self.weight_quant(self.weight),
+                                  self.bias)
+
+
+class QuantConv1d(_QuantConv, nn.Conv1d):
+    """(N, C_in, L) -> (N, C_out, L'), quantization-aware."""
+
+    def __init__(self, *args: object, weight_bits: int = FLOAT_BITS,
+                 act_bits: int = FLOAT_BITS, learned_step: bool = False,
+                 **kwargs: object) -> None:
+        nn.Conv1d.__init__(self, *args, **kwargs)  # type: ignore[arg-type]
+        self._setup_quant(weight_bits, act_bits, learned_step)
+
+
+class QuantConv2d(_QuantConv, nn.Conv2d):
+    """(N, C_in, H, W) -> (N, C_out, H', W'), quantization-aware."""
+
+    def __init__(self, *args: object, weight_bits: int = FLOAT_BITS,
+                 act_bits: int = FLOAT_BITS, learned_step: bool = False,
+                 **kwargs: object) -> None:
+        nn.Conv2d.__init__(self, *args, **kwargs)  # type: ignore[arg-type]
+        self._setup_quant(weight_bits, act_bits, learned_step)
+
