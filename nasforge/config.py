@@ -32,7 +32,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "search": ("name", "budget", "objectives", "strategy", "strategy_options", "seed", "batch"),
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
-    "training": ("device", "latency_batch", "measure_latency", *HYPERPARAM_DEFAULTS),
+    "training": ("device", "latency_batch", "throughput_batch", "measure_latency",
+                 *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space
 }
 DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
@@ -55,6 +56,7 @@ class TrainingConfig:
     device: str = "auto"
     latency_batch: int = 1
     measure_latency: bool = True
+    throughput_batch: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +155,10 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     measure_latency = training_section.get("measure_latency", True)
     if not isinstance(measure_latency, bool):
         raise ConfigError("[training] measure_latency must be true or false.")
-    training = TrainingConfig(device, _int(training_section, "training", "latency_batch", 1, 1,
-                                           65536), measure_latency)
+    training = TrainingConfig(
+        device, _int(training_section, "training", "latency_batch", 1, 1, 65536),
+        measure_latency,
+        _int(training_section, "training", "throughput_batch", 256, 1, 65536))
     space = _space(sections["space"], training_section)
     # build the strategy once: an unknown name or a bad option fails here, before any write
     make_strategy(strategy, space, objectives, seed, strategy_options)

@@ -84,6 +84,7 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None) -> Eval
         dataset.spec.task)
     data = to_device(dataset, device)
     return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
+                          throughput_batch=config.training.throughput_batch,
                           measure_latency=config.training.measure_latency)
 
 

@@ -8,7 +8,10 @@ FAILED result with a one-line reason; the batch goes on. KeyboardInterrupt alway
 Metrics (a public API; names are stable): ``accuracy`` (final-epoch validation accuracy,
 classification only), ``loss`` (final validation loss), ``test_accuracy`` (classification),
 ``test_loss``, ``train_loss`` (last epoch), ``params``, ``macs`` (per sample, from the plan),
-``latency_ms`` (when measured), ``train_seconds``, ``epochs``; on CUDA also
+``bops`` (bit operations per sample: MACs x weight bits x activation bits, from the plan),
+``size_bits`` (weights at their bit width, other parameters at 32), ``latency_ms`` (median
+forward time at ``latency_batch``) and ``throughput`` (samples per second at
+``throughput_batch``) when measured, ``train_seconds``, ``epochs``; on CUDA also
 ``peak_memory_mb`` (peak allocated memory while training).
 """
 
@@ -51,11 +54,13 @@ class LocalEvaluator:
         *,
         seed: int,
         latency_batch: int = 1,
+        throughput_batch: int = 256,
         measure_latency: bool = True,
     ) -> None:
         self.data = data
         self.seed = seed
         self.latency_batch = latency_batch
+        self.throughput_batch = throughput_batch
         self.measure_latency = measure_latency
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -94,11 +99,14 @@ class LocalEvaluator:
             model = build_from_plan(plan).to(device)
         measure.reset_peak_memory(device)
         outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task)
+        params = measure.count_params(model)
         metrics: dict[str, float] = {
             "loss": outcome.val_loss,
             "train_loss": outcome.train_loss,
-            "params": measure.count_params(model),
+            "params": params,
+            "size_bits": plan.size_bits_for(params),
             "macs": plan.macs,
+            "bops": plan.bops,
             "train_seconds": outcome.seconds,
             "epochs": outcome.epochs,
         }
@@ -113,6 +121,10 @@ class LocalEvaluator:
             metrics["latency_ms"] = measure.measure_latency(
                 model, plan.input_shape, device, batch_size=self.latency_batch
             )
+            batch_ms = measure.measure_latency(
+                model, plan.input_shape, device, batch_size=self.throughput_batch
+            )
+            metrics["throughput"] = self.throughput_batch / (batch_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve)
 
@@ -120,11 +132,12 @@ class LocalEvaluator:
 def metric_names(task: str, *, measure_latency: bool = True,
                  device: torch.device | None = None) -> tuple[str, ...]:
     """The metrics `LocalEvaluator` reports for a task: what objectives may name."""
-    names = ["loss", "test_loss", "train_loss", "params", "macs", "train_seconds", "epochs"]
+    names = ["loss", "test_loss", "train_loss", "params", "macs", "bops", "size_bits",
+             "train_seconds", "epochs"]
     if task == "classification":
         names += ["accuracy", "test_accuracy"]
     if measure_latency:
-        names.append("latency_ms")
+        names += ["latency_ms", "throughput"]
     if device is not None and device.type == "cuda":
         names.append("peak_memory_mb")
     return tuple(names)

@@ -18,7 +18,8 @@ from nasforge.searchspace.plan import DataSpec
 
 FEATURES, CLASSES = 8, 3
 CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "train_loss",
-                          "params", "macs", "latency_ms", "train_seconds", "epochs"}
+                          "params", "macs", "bops", "size_bits", "latency_ms", "throughput",
+                          "train_seconds", "epochs"}
 
 
 def blobs(n: int = 300, *, task: str = "classification") -> DeviceData:
@@ -47,6 +48,9 @@ def test_a_good_mlp_reaches_high_accuracy_with_every_metric() -> None:
     assert result.metrics["accuracy"] > 0.9 and result.metrics["test_accuracy"] > 0.9
     assert result.metrics["params"] == FEATURES * 32 + 32 + 32 * CLASSES + CLASSES
     assert result.metrics["macs"] == FEATURES * 32 + 32 * CLASSES
+    assert result.metrics["bops"] == result.metrics["macs"] * 32 * 32  # float32
+    assert result.metrics["size_bits"] == result.metrics["params"] * 32
+    assert result.metrics["throughput"] > 0
     assert result.metrics["epochs"] == 2 and len(result.curve) == 2
     assert result.metrics["loss"] == result.curve[-1].metrics["val_loss"]
     assert result.metrics["latency_ms"] > 0 and result.metrics["train_seconds"] > 0
@@ -57,7 +61,7 @@ def test_regression_metrics_have_no_accuracy() -> None:
     (result,) = evaluator.evaluate([arch(lr=3e-3)])
     assert result.state is TrialState.COMPLETE, result.error
     assert set(result.metrics) == CLASSIFICATION_METRICS - {"accuracy", "test_accuracy",
-                                                            "latency_ms"}
+                                                            "latency_ms", "throughput"}
 
 
 def test_a_diverging_candidate_fails_and_the_next_completes() -> None:

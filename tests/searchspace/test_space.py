@@ -154,3 +154,165 @@ def test_nb201_cell_string_follows_the_benchmark_edge_order():
     assert nb201_string(arch) == ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+"
                                   "|skip_connect~0|none~1|avg_pool_3x3~2|")
     assert nb201_space().size == 5**6
+
+
+# ---------------------------------------------------------------------- canonicalised spaces
+CELL_OPS = ("none", "skip_connect", "nor_conv_3x3")
+
+
+def cell_space(canonicalize=None) -> SearchSpace:
+    """A 4-node cell over 3 operations: 729 encodings, 261 distinct networks."""
+    from nasforge.searchspace.cells import EDGE_PARAMS, canonical_cell
+
+    fn = canonicalize or (lambda v: canonical_cell(v, 4))
+    return SearchSpace({name: Choice(CELL_OPS) for name in EDGE_PARAMS}, canonicalize=fn)
+
+
+def is_canonical(arch: Architecture) -> bool:
+    from nasforge.searchspace.cells import canonical_cell
+
+    return isinstance(arch, Architecture) and Architecture(canonical_cell(arch, 4)) == arch
+
+
+def raw_cells() -> list[Architecture]:
+    return list(SearchSpace(cell_space().params).enumerate())
+
+
+@given(seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=50, deadline=None)
+def test_canonical_space_hands_out_canonical_architectures(seed):
+    space, rng = cell_space(), np.random.default_rng(seed)
+    a, b = space.sample(rng), space.sample(rng)
+    m = space.mutate(a, rng)
+    c = space.crossover(a, b, rng)
+    d = space.decode(rng.random(len(space)))
+    assert all(is_canonical(x) for x in (a, b, m, c, d))
+    assert m != a
+    assert all(space.validate(x) is x for x in (a, m, c, d))
+    assert space.decode(space.encode(a)) == a
+
+
+def test_mutate_leaves_every_canonical_cell_even_the_empty_one():
+    space, rng = cell_space(), np.random.default_rng(0)
+    empty = space.validate({name: "none" for name in space.params})
+    assert all(space.mutate(empty, rng) != empty for _ in range(300))
+    for arch in space.enumerate():
+        assert all(space.mutate(arch, rng, n=n) != arch for n in (1, 2))
+    raw = Architecture({**empty, "cell.edge_1_0": "nor_conv_3x3"})  # a dead edge: not canonical
+    assert space.mutate(raw, rng) != empty and is_canonical(space.mutate(raw, rng))
+
+
+def test_mutate_gives_up_after_bounded_tries_when_nothing_else_exists():
+    calls = []
+
+    def collapse(values):
+        calls.append(1)
+        return {k: "none" for k in values}  # every assignment is the same network
+
+    space = cell_space(collapse)
+    arch = space.sample(np.random.default_rng(0))
+    calls.clear()
+    assert space.mutate(arch, np.random.default_rng(1)) == arch == space.validate(arch)
+    assert 0 < len(calls) <= 30  # MUTATE_TRIES repairs (+ one validate), not an endless loop
+    assert space.size == 1
+
+
+def test_validate_accepts_and_canonicalises_valid_non_canonical_values():
+    space = cell_space()
+    raw = {"cell.edge_1_0": "nor_conv_3x3", "cell.edge_2_0": "none", "cell.edge_2_1": "none",
+           "cell.edge_3_0": "skip_connect", "cell.edge_3_1": "none", "cell.edge_3_2": "none"}
+    arch = space.validate(raw)
+    assert arch == Architecture({**raw, "cell.edge_1_0": "none"})  # 1<-0 leads nowhere
+    assert space.validate(arch) is arch and space.validate(Architecture(raw)) == arch
+    with pytest.raises(SpaceError, match="not one of its choices"):
+        space.validate({**raw, "cell.edge_3_2": "max_pool_3x3"})
+    with pytest.raises(SpaceError, match="'cell.edge_3_2' is missing"):
+        space.validate({k: v for k, v in raw.items() if k != "cell.edge_3_2"})
+
+
+def test_enumerate_yields_each_canonical_architecture_once_and_size_counts_them():
+    from nasforge.searchspace.cells import canonical_cell
+
+    space = cell_space()
+    archs = list(space.enumerate())
+    expected = {Architecture(canonical_cell(a, 4)) for a in raw_cells()}
+    assert len(archs) == len(set(archs)) == len(expected) == 261 == space.size
+    assert set(archs) == expected and all(is_canonical(a) for a in archs)
+    assert space.raw_size == 729 == len(raw_cells())
+    assert space.size == 261  # cached, still exact
+
+
+def test_size_of_large_or_continuous_canonical_spaces_is_none():
+    from nasforge.searchspace.cells import CellCanonicalizer, cell_edges, edge_param
+    from nasforge.searchspace.space import COUNT_LIMIT
+
+    big = SearchSpace({edge_param(j, i): Choice(("none", "a", "b", "c", "d"))
+                       for j, i in cell_edges(5)}, canonicalize=CellCanonicalizer(5))
+    assert big.raw_size == 5**10 > COUNT_LIMIT and big.size is None
+    mixed = SearchSpace({**cell_space().params, "lr": FloatRange(1e-3, 1e-1)},
+                        canonicalize=cell_space().canonicalize)
+    assert mixed.raw_size is None and mixed.size is None
+    assert is_canonical(Architecture({k: v for k, v in mixed.sample(np.random.default_rng(0))
+                                      .items() if k != "lr"}))
+
+
+def test_deduplicated_random_search_exhausts_the_distinct_cells():
+    from nasforge.strategies import Deduplicated, RandomSearch
+
+    space = cell_space()
+    strategy = Deduplicated(RandomSearch(space, seed=0))
+    proposed: list[Architecture] = []
+    while batch := strategy.ask(64):
+        proposed += batch
+    assert len(proposed) == len(set(proposed)) == space.size == 261
+    assert set(proposed) == set(space.enumerate())
+    assert strategy.ask(3) == []
+
+
+def test_bayesian_stops_when_every_distinct_cell_is_proposed():
+    pytest.importorskip("optuna")
+    from nasforge.objectives import parse_objectives
+    from nasforge.searchspace.cells import EDGE_PARAMS, CellCanonicalizer
+    from nasforge.strategies import make_strategy
+
+    space = SearchSpace({name: Choice(("none", "nor_conv_3x3")) for name in EDGE_PARAMS},
+                        canonicalize=CellCanonicalizer(4))
+    strategy = make_strategy("tpe", space, parse_objectives(["accuracy:max"]), seed=0)
+    proposed = [a for _ in range(10) for a in strategy.ask(4)]
+    assert all(is_canonical(a) for a in proposed) and len(set(proposed)) == len(proposed)
+    assert len(proposed) == space.size == 14
+    assert strategy.inner.ask(1) == []  # the exact size tells it the space is exhausted
+
+
+def test_canonical_spaces_compare_describe_and_check_their_function():
+    from nasforge.searchspace.cells import EDGE_PARAMS, CellCanonicalizer, nb201_space
+
+    params = {name: Choice(CELL_OPS) for name in EDGE_PARAMS}
+    one = SearchSpace(params, canonicalize=CellCanonicalizer(4))
+    assert one == SearchSpace(params, canonicalize=CellCanonicalizer(4))
+    assert one != SearchSpace(params) and nb201_space() == nb201_space()
+    assert nb201_space().canonicalize is None and nb201_space().size == 5**6
+    assert one.describe()["@canonicalize"] == {"canonical": "cell", "nodes": 4, "family": "cell"}
+    assert "@canonicalize" not in SearchSpace(params).describe()
+    assert "cell_space" in cell_space().describe()["@canonicalize"]["function"]
+    with pytest.raises(SpaceError, match="not callable"):
+        SearchSpace(params, canonicalize="yes")  # type: ignore[arg-type]
+    broken = SearchSpace(params, canonicalize=lambda v: {**v, "cell.edge_1_0": "max_pool"})
+    with pytest.raises(SpaceError, match="canonicalize function.*outside the space"):
+        broken.sample(np.random.default_rng(0))
+
+
+def test_a_multi_family_space_canonicalises_only_its_cells():
+    from nasforge.searchspace.cells import EDGE_PARAMS, CellCanonicalizer
+
+    space = SearchSpace({"family": Choice(("mlp", "cell")), "mlp.depth": IntRange(1, 3),
+                         **{name: Choice(CELL_OPS) for name in EDGE_PARAMS}},
+                        {"mlp.depth": (When("family", ("mlp",)),),
+                         **{name: (When("family", ("cell",)),) for name in EDGE_PARAMS}},
+                        canonicalize=CellCanonicalizer(4))
+    assert space.size == 3 + 261 and space.raw_size == 3 + 729
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(100)]
+    assert {a["family"] for a in archs} == {"mlp", "cell"}
+    assert all(is_canonical(Architecture({k: v for k, v in a.items() if k != "family"}))
+               for a in archs if a["family"] == "cell")

@@ -25,9 +25,8 @@ from nasforge.searchspace.architecture import Architecture, Scalar
 from nasforge.searchspace.cells import (
     NB201_OPS,
     CellCanonicalizer,
-    canonical_cell,
     cell_edges,
-    edge_param,
+    cell_graph,
 )
 from nasforge.searchspace.families.base import (
     MAX_STAGES,
@@ -105,7 +104,7 @@ class CellFamily:
         if nodes is None:
             raise SpaceError("Architecture of family 'cell' has no cell.edge_j_i parameters; "
                              "it does not come from a cell space.")
-        cell = canonical_cell(arch, nodes, NAME)  # only edges on input -> output paths
+        live = cell_graph(arch, nodes, NAME, pruned=True)  # edges on input -> output paths
         view = FamilyView(self.name, arch)
         norm, activation = str(view["norm"]), view.activation
         ctx = EdgeContext(activation, norm, layer_bits(view.get, None, first=False, last=False))
@@ -122,8 +121,8 @@ class CellFamily:
             for _ in range(int(view["cells_per_stage"])):
                 edges = tuple(
                     CellEdge(to, source, op, CELL_OPS.get(op)(plan.sub(), ctx).branch())
-                    for to, source in cell_edges(nodes)
-                    if (op := str(cell[edge_param(to, source, NAME)])) != NONE)
+                    for to, source in cell_edges(nodes) if live.has_edge(source, to)
+                    and (op := live.edges[source, to]["op"]) != NONE)
                 plan.cell(nodes, edges)
         plan.norm_activation(norm, activation).global_pool()
         plan.dropout(float(view.get("dropout", 0.0)))
