@@ -269,10 +269,12 @@ class NetworkPlan:
     @property
     def size_bits(self) -> int | None:
         """Model size in bits: Linear and Conv weights at their bit width, every other
-        parameter at 32 bits; None where `params` is."""
+        parameter at 32 bits; None where `params` is (see `size_bits_for`)."""
         params = self.params
-        if params is None:
-            return None
+        return None if params is None else self.size_bits_for(params)
+
+    def size_bits_for(self, params: int) -> int:
+        """The size in bits of this plan's model when it has `params` parameters in all."""
         weights = [(weight_count(op), op.weight_bits) for op, _ in self.layers()]
         return sum(n * bits for n, bits in weights) + (params - sum(n for n, _ in weights)) * 32
 

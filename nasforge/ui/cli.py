@@ -1,4 +1,4 @@
-"""The `nasforge` command line: search, resume, list, show, benchmark.
+"""The `nasforge` command line: search, resume, list, show, benchmark, layers.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -264,6 +264,39 @@ def benchmark(
         console.print(table)
 
     _run(body)
+
+@app.command()
+def layers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List what a search space may contain: activations, norms, bit widths, families and
+    cell operations (the names [space] accepts)."""
+
+    def body() -> None:
+        from nasforge.searchspace.catalog import layer_catalog
+
+        catalog = layer_catalog()
+        if as_json:
+            typer.echo(json.dumps(catalog, indent=2))
+            return
+        console = _wide_console()
+        details = catalog["details"]
+        for kind, key in (("activation", "activations"), ("norm", "norms"),
+                          ("family", "families"), ("cell op", "cell_ops")):
+            table = Table(kind, "what", *(["inputs"] if key == "norms" else []),
+                          title=f"[space] {key}")
+            for name, entry in details[key].items():
+                extra = [", ".join(entry["layouts"])] if key == "norms" else []
+                table.add_row(name, entry["summary"], *extra)
+            console.print(table)
+        console.print(f"[bold]bit widths[/] (weight_bits, act_bits): "
+                      f"{', '.join(map(str, catalog['quantization']))}  "
+                      f"(32 float, 16 bfloat16, 1 binary); quant_step: "
+                      f"{', '.join(catalog['quant_steps'])}; norm-activation layers (they "
+                      f"replace the activation): {', '.join(catalog['norm_activations'])}")
+
+    _run(body)
+
 
 def _wide_console() -> Console:
     """Tables stay readable when piped (Rich would assume 80 columns)."""

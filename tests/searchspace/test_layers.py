@@ -39,6 +39,7 @@ def _check_contract(registry: Registry, name: str, dims: int) -> None:
     x = _input(dims)
     y = module(x)
     assert y.shape == x.shape
+    assert x.dtype == y.dtype == torch.float32  # float32 in, float32 out: no promotion
     assert torch.isfinite(y).all()
     y.pow(2).sum().backward()  # squared: a plain sum of a normalized output has zero gradient
     assert x.grad is not None and torch.isfinite(x.grad).all()
@@ -61,6 +62,25 @@ def test_activation_contract(name: str, dims: int) -> None:
 @pytest.mark.parametrize("name", NORMS.names())
 def test_norm_contract(name: str, dims: int) -> None:
     _check_contract(NORMS, name, dims)
+
+
+@pytest.mark.parametrize("dims", [0, 2])
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_activation_runs_in_bfloat16(name: str, dims: int) -> None:
+    reference = _build(ACTIVATIONS, name, dims)
+    module = _build(ACTIVATIONS, name, dims).to(torch.bfloat16)
+    x = _input(dims).detach().to(torch.bfloat16).requires_grad_(True)
+    y = module(x)
+    assert y.dtype == torch.bfloat16 and y.shape == x.shape
+    assert torch.isfinite(y).all()
+    y.float().pow(2).sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.bfloat16
+    assert torch.isfinite(x.grad).all()
+    for pname, param in module.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), pname
+    # the same function as in float32, to bfloat16's precision (8 significant bits)
+    expected = reference(x.detach().float())
+    torch.testing.assert_close(y.float(), expected, rtol=0.03, atol=0.03)
 
 
 def test_required_names_are_registered() -> None:

@@ -71,34 +71,41 @@ def none(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
 
 @CELL_OPS.register("skip_connect")
 def skip_connect(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """Identity."""
     return b
 
 
 @CELL_OPS.register("nor_conv_1x1")
 def nor_conv_1x1(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """act, 1x1 conv, norm."""
     return _conv(b, ctx, 1)
 
 
 @CELL_OPS.register("nor_conv_3x3")
 def nor_conv_3x3(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """act, 3x3 conv, norm."""
     return _conv(b, ctx, 3)
 
 
 @CELL_OPS.register("sep_conv_3x3")
 def sep_conv_3x3(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """act, 3x3 depthwise conv, 1x1 pointwise conv, norm."""
     return _conv(b, ctx, 3, separable=True)
 
 
 @CELL_OPS.register("dil_conv_3x3")
 def dil_conv_3x3(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """act, 3x3 depthwise conv (dilation 2), 1x1 pointwise conv, norm."""
     return _conv(b, ctx, 3, separable=True, dilation=2)
 
 
 @CELL_OPS.register("avg_pool_3x3")
 def avg_pool_3x3(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """3x3 average pooling, stride 1."""
     return b.pool("avg", 3, stride=1)
 
 
 @CELL_OPS.register("max_pool_3x3")
 def max_pool_3x3(b: PlanBuilder, ctx: EdgeContext) -> PlanBuilder:
+    """3x3 max pooling, stride 1."""
     return b.pool("max", 3, stride=1)

@@ -4,7 +4,8 @@
 (N, C, L), 2 for (N, C, H, W). Every norm keeps the input shape. A factory that does not
 support a `dims` raises `SpaceError` naming the norm and the input layout.
 
-Which norms have parameters (this matters to parameter counts and to codegen):
+Which norms have parameters (this matters to parameter counts and to codegen; the counts are
+also in the torch-free `nasforge.searchspace.layer_facts`):
 
 ==========  ==============================================  ===========================
 name        what                                            parameters / buffers
@@ -16,7 +17,17 @@ layer       per-sample over (C, *spatial), per-channel      2C affine
             GroupNorm(1, C))
 group       GroupNorm, up to 32 groups of channels          2C affine
 instance    InstanceNorm over spatial axes (dims >= 1)      2C affine, no running stats
+rms         RMSNorm over the channels of each position      C weight, no bias
+ibn         IBN-Net: InstanceNorm on the first half of the  2C affine + the batch
+            channels, BatchNorm on the rest (dims >= 1)     half's running stats
+evonorm_b0  EvoNorm-B0 norm-activation, batch variance      3C (v, gamma, beta) +
+            and instance variance (dims >= 1)               running variance
+evonorm_s0  EvoNorm-S0 norm-activation, x sigmoid(v x)      3C (v, gamma, beta)
+            over group std (gcd(32, C) groups)
 ==========  ==============================================  ===========================
+
+evonorm_b0 and evonorm_s0 are normalization-*activation* layers: they stand for the norm and
+the activation after it (`layer_facts.NORM_ACTIVATIONS`).
 """
 
 from __future__ import annotations
@@ -28,6 +39,9 @@ from torch import nn
 
 from nasforge.errors import SpaceError
 from nasforge.registry import Registry
+from nasforge.searchspace.layers.evonorm import EvoNormB0, EvoNormS0, s0_groups
+from nasforge.searchspace.layers.ibn import IBN
+from nasforge.searchspace.layers.rms import ChannelRMSNorm
 
 NormFactory = Callable[[int, int], nn.Module]
 
@@ -36,13 +50,12 @@ NORMS: Registry[NormFactory] = Registry("norm")
 _LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
 
 
-def _unsupported(name: str, dims: int, supported: tuple[int, ...]) -> SpaceError:
+def _unsupported(name: str, dims: int, supported: tuple[int, ...],
+                 hint: str = "Choose another norm for this layer.") -> SpaceError:
     layout = _LAYOUTS.get(dims, f"{dims} spatial axes")
     allowed = ", ".join(_LAYOUTS[d] for d in supported)
-    return SpaceError(
-        f"Norm {name!r} does not support {layout} inputs; it works on {allowed}. "
-        "Choose another norm for this layer."
-    )
+    return SpaceError(f"Norm {name!r} does not support {layout} inputs; it works on {allowed}. "
+                      + hint)
 
 
 @NORMS.register("none")
@@ -101,3 +114,51 @@ def instance(channels: int, dims: int) -> nn.Module:
     if dims == 2:
         return nn.InstanceNorm2d(channels, affine=True)
     raise _unsupported("instance", dims, (1, 2))
+
+
+@NORMS.register("rms")
+def rms(channels: int, dims: int) -> nn.Module:
+    """RMSNorm over the channel axis of each sample (and position), eps 1e-6.
+
+    Parameters: weight (C), no bias, no buffers.
+    """
+    if dims not in (0, 1, 2):
+        raise _unsupported("rms", dims, (0, 1, 2))
+    return ChannelRMSNorm(channels, eps=1e-6)
+
+
+@NORMS.register("ibn")
+def ibn(channels: int, dims: int) -> nn.Module:
+    """IBN-Net: affine InstanceNorm on the first max(1, C // 2) channels, BatchNorm on the rest.
+
+    Parameters: 2C; buffers: the batch half's running statistics. Needs spatial axes.
+    """
+    if dims not in (1, 2):
+        raise _unsupported("ibn", dims, (1, 2))
+    return IBN(channels, dims)
+
+
+@NORMS.register("evonorm_b0")
+def evonorm_b0(channels: int, dims: int) -> nn.Module:
+    """EvoNorm-B0 normalization-activation (replaces norm + activation), eps 1e-5.
+
+    Parameters: v, gamma, beta (3C); buffer: running variance (momentum 0.1). Needs spatial
+    axes for its instance variance.
+    """
+    if dims not in (1, 2):
+        raise _unsupported("evonorm_b0", dims, (1, 2),
+                           "Its instance variance needs spatial axes; use 'evonorm_s0' for "
+                           "MLP layers.")
+    return EvoNormB0(channels)
+
+
+@NORMS.register("evonorm_s0")
+def evonorm_s0(channels: int, dims: int) -> nn.Module:
+    """EvoNorm-S0 normalization-activation (replaces norm + activation), eps 1e-5.
+
+    Parameters: v, gamma, beta (3C); no buffers. gcd(32, C) groups, fewer where a group
+    would hold a single value (see `EvoNormS0`).
+    """
+    if dims not in (0, 1, 2):
+        raise _unsupported("evonorm_s0", dims, (0, 1, 2))
+    return EvoNormS0(channels, s0_groups(channels, dims))

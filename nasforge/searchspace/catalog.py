@@ -1,0 +1,63 @@
+"""What a search space may contain: the registered layers, bit widths, families, cell ops.
+
+`layer_catalog()` is what `nasforge layers --json` prints. Each entry of the detailed lists
+names the choice and says, in one line, what it is (the first line of its docstring).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from nasforge.errors import SpaceError
+from nasforge.registry import Registry
+from nasforge.searchspace.families import FAMILIES
+from nasforge.searchspace.families.cell_ops import CELL_OPS
+from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
+from nasforge.searchspace.layers import ACTIVATIONS, NORMS
+from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_STEPS
+
+#: Input layouts by spatial axes, as the norm factories name them.
+LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
+
+
+def layer_catalog() -> dict[str, object]:
+    """Names by kind (keys ``activations``, ``norms``, ``quantization`` (bit widths),
+    ``families``, ``cell_ops``), plus ``norm_activations``, ``quant_steps`` and ``details``:
+    per kind, ``{name: {"summary": ..., ...}}`` (norms also list the layouts they accept)."""
+    return {
+        "activations": list(ACTIVATIONS.names()),
+        "norms": list(NORMS.names()),
+        "norm_activations": sorted(NORM_ACTIVATIONS),
+        "quantization": list(BIT_WIDTHS),
+        "quant_steps": list(QUANT_STEPS),
+        "families": list(FAMILIES.names()),
+        "cell_ops": list(CELL_OPS.names()),
+        "details": {
+            "activations": _summaries(ACTIVATIONS),
+            "norms": {name: {**entry, "layouts": _layouts(name)}
+                      for name, entry in _summaries(NORMS).items()},
+            "families": _summaries(FAMILIES),
+            "cell_ops": _summaries(CELL_OPS),
+        },
+    }
+
+
+def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
+    out = {}
+    for name in registry.names():
+        entry = registry.get(name)
+        doc = inspect.getdoc(entry if callable(entry) and inspect.isfunction(entry)
+                             else type(entry)) or ""
+        out[name] = {"summary": doc.splitlines()[0] if doc else ""}
+    return out
+
+
+def _layouts(norm: str) -> list[str]:
+    accepted = []
+    for dims, layout in LAYOUTS.items():
+        try:
+            NORMS.get(norm)(4, dims)
+        except SpaceError:
+            continue
+        accepted.append(layout)
+    return accepted
