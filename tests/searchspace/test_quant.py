@@ -16,6 +16,10 @@ from nasforge.searchspace.layers.quant import (
     QuantLinear,
     WeightQuant,
 )
+from nasforge.searchspace.layers.quant_cpu import (
+    LearnedStepPerChannel,
+    symmetric_per_channel,
+)
 from nasforge.searchspace.quantization import (
     BIT_WIDTHS,
     FLOAT,
@@ -185,3 +189,34 @@ def test_layer_bits_policy_keeps_the_ends_at_eight_bits() -> None:
     values.update(keep_ends_8bit=False, weight_bits=32, act_bits=16)
     assert layer_bits(get, None, first=True, last=True) == LayerBits(32, 16)
     assert layer_bits(lambda key, default: default, None, True, True) == FLOAT
+
+
+def test_cpu_weight_paths_equal_the_native_operators() -> None:
+    """The CPU fast paths compute what PyTorch's fake-quant operators compute (on CUDA the
+    native operators themselves run)."""
+    w = _randn(16, 8, 3).mul_(3).requires_grad_(True)
+    for bits in (2, 4, 8):
+        qmin, qmax = weight_grid(bits)
+        scale = w.detach().abs().amax(dim=(1, 2)).div(qmax)
+        zero = torch.zeros(16, dtype=torch.int32)
+        native = torch.fake_quantize_per_channel_affine(w.detach(), scale, zero, 0, qmin, qmax)
+        assert torch.equal(symmetric_per_channel(w, scale, qmin, qmax).detach(), native)
+
+    grad_out = _randn(16, 8, 3, seed=3)
+    scale = torch.full((16,), 0.4, requires_grad=True)  # some weights fall outside the range
+    results = []
+    for fn in ("native", "fast"):
+        w.grad, scale.grad = None, None
+        if fn == "native":
+            out = torch._fake_quantize_learnable_per_channel_affine(
+                w, scale, torch.zeros(16), 0, -7, 7, 0.05)
+        else:
+            out = LearnedStepPerChannel.apply(w, scale, -7, 7, 0.05)
+        out.backward(grad_out)
+        results.append((out.detach(), w.grad.clone(), scale.grad.clone()))
+    (a_out, a_w, a_s), (b_out, b_w, b_s) = results
+    torch.testing.assert_close(b_out, a_out)
+    torch.testing.assert_close(b_w, a_w)
+    torch.testing.assert_close(b_s, a_s, rtol=1e-4, atol=1e-4)
+    assert (a_w == 0).any()  # the case of weights outside the range was exercised
+
