@@ -26,6 +26,7 @@ from torch import nn
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families import plan_for
+from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS, ActivationFactory, NormFactory
 from nasforge.searchspace.layers.quant import QuantConv1d, QuantConv2d, QuantLinear
 from nasforge.searchspace.plan import (
@@ -55,6 +56,8 @@ _POOLS: Mapping[tuple[str, int], Callable[..., nn.Module]] = {
     ("avg", 2): nn.AvgPool2d,
 }
 _CONVS: Mapping[int, Callable[..., nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+#: Architectures of each family that `check_buildable` plans with every norm.
+EXAMPLES_PER_FAMILY = 12
 _QUANT_CONVS: Mapping[int, Callable[..., nn.Module]] = {1: QuantConv1d, 2: QuantConv2d}
 _PADS: Mapping[int, Callable[..., nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
 
@@ -85,26 +88,37 @@ def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> Non
             if value not in registry:
                 raise SpaceError(f"[space] {key}: {registry.unknown_message(value)}")
     rng = np.random.default_rng(seed)
-    examples: dict[object, Architecture] = {}
-    for _ in range(200):  # one architecture of each family
+    examples: dict[object, list[Architecture]] = {}
+    for _ in range(400):  # several architectures of each family: heads, readouts, depths
         arch = space.sample(rng)
-        examples.setdefault(arch.get("family"), arch)
+        family = examples.setdefault(arch.get("family"), [])
+        if len(family) < EXAMPLES_PER_FAMILY and arch not in family:
+            family.append(arch)
+    activations = choices.get("activation", [None])
     layouts: set[tuple[str, str, str, int]] = set()
-    for family, arch in examples.items():
-        for activation in choices.get("activation", [None]):
+    for family, archs in examples.items():
+        for arch in archs:
             for norm in choices.get("norm", [None]):
+                # where activations go does not depend on which one: plan the first
+                activation = None if norm in NORM_ACTIVATIONS else activations[0]
                 plan = plan_for(arch.replace(activation=activation, norm=norm), data)
-                layouts.update((str(family), type(op).__name__.lower(), op.kind, op.dims)
-                               for op in plan.ops if isinstance(op, Norm | Activation))
+                for op, _ in iter_ops(plan.ops, plan.shapes):
+                    if isinstance(op, Norm):
+                        layouts.add((str(family), "norm", op.kind, op.dims))
+                    elif isinstance(op, Activation):
+                        layouts.update((str(family), "activation", str(kind), op.dims)
+                                       for kind in activations if kind is not None)
     for family, what, kind, dims in sorted(layouts):
         factory = NORMS.get(kind) if what == "norm" else ACTIVATIONS.get(kind)
         try:
             factory(4, dims)
         except SpaceError as err:
+            where = (" (flat features: the mlp family's hidden layers, or the cnn family's "
+                     "head, which [space.cnn] head_width = 0 removes)" if dims == 0 else "")
             raise SpaceError(
                 f"The {family} family applies {what} {kind!r} to inputs with {dims} spatial "
-                f"axes, which it does not support ({err}). Remove {kind!r} from [space] {what}, "
-                f"or drop the {family} family."
+                f"axes{where}, which it does not support ({err}). Remove {kind!r} from "
+                f"[space] {what}, or drop the {family} family."
             ) from None
 
 

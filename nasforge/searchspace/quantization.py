@@ -12,8 +12,9 @@ bits   meaning (training is quantization-aware: fake quantization, straight-thro
 2-8    integers: weights symmetric per output channel on ``-(2^(b-1)-1) .. 2^(b-1)-1``
        (2 bits: ternary), activations affine per tensor on ``0 .. 2^b - 1`` with a
        zero point (scale from a moving-average min/max, or learned: LSQ)
-1      binary: weights sign(w) x mean|w| per output channel (BWN); activations two levels
-       on the observed range (sign, for a range symmetric about zero)
+1      binary: weights sign(w) x mean|w| per output channel (BWN); activations the two
+       ends of the observed (moving-average) range, cut at its midpoint: sign(x) for a
+       range symmetric about zero, {0, max} after a ReLU
 =====  ===================================================================================
 
 A space searches them with the ``[space]`` keys ``weight_bits`` and ``act_bits`` (globally),
@@ -79,7 +80,7 @@ def weight_grid(bits: int) -> tuple[int, int]:
 
 
 def act_grid(bits: int) -> tuple[int, int]:
-    """Integer range of an affine activation quantizer with `bits` in 1..8."""
+    """Integer range of an affine activation quantizer with `bits` in 2..8."""
     return 0, 2**bits - 1
 
 
@@ -107,6 +108,7 @@ def layer_bits(get: Lookup, index: int | None, first: bool, last: bool) -> Layer
 
 
 def learned_step_params(weight_bits: int, act_bits: int, out_channels: int) -> int:
-    """Extra parameters of a learned-step (LSQ) layer: one scale per output channel for an
-    integer weight, a scale and an offset for an integer input activation."""
-    return (out_channels if 2 <= weight_bits <= 8 else 0) + (2 if act_bits <= 8 else 0)
+    """Extra parameters of a learned-step (LSQ) layer: one scale per output channel for a
+    2-8 bit weight, a scale and an offset for a 2-8 bit input activation (binary ones have
+    no step to learn)."""
+    return (out_channels if 2 <= weight_bits <= 8 else 0) + (2 if 2 <= act_bits <= 8 else 0)

@@ -48,6 +48,7 @@ def test_integer_weights_land_on_the_symmetric_grid_per_channel(bits: int) -> No
     scale = w.detach().abs().amax(dim=(1, 2)) / qmax
     levels = q.detach() / scale[:, None, None]
     torch.testing.assert_close(levels, levels.round(), atol=1e-4, rtol=0)
+    assert torch.equal(q.detach(), levels.round() * scale[:, None, None])  # exactly on it
     assert levels.round().min() >= qmin and levels.round().max() <= qmax
     # the largest weight of every channel is kept exactly: the range is used in full
     torch.testing.assert_close(q.detach().abs().amax(dim=(1, 2)), w.detach().abs().amax(dim=(1, 2)))
@@ -77,13 +78,11 @@ def test_sixteen_bits_round_through_bfloat16_and_thirty_two_is_the_identity() ->
     assert ActQuant(32)(x) is x and WeightQuant(32, x)(x) is x
 
 
-@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("bits", [2, 4, 8])
 def test_activations_land_on_the_affine_grid_and_pass_gradients_inside_the_range(
         bits: int) -> None:
     quant = ActQuant(bits).train()
-    x = _randn(64, 10)
-    # one bit holds {0, s}: meant for non-negative inputs (after ReLU); the grid holds zero
-    x = (x.abs() if bits == 1 else x).requires_grad_(True)
+    x = _randn(64, 10).requires_grad_(True)
     y = quant(x)
     qmin, qmax = act_grid(bits)
     levels = y.detach() / quant.scale + quant.zero_point
@@ -95,6 +94,25 @@ def test_activations_land_on_the_affine_grid_and_pass_gradients_inside_the_range
     inside = (unclamped >= qmin) & (unclamped <= qmax)
     assert inside.float().mean() > 0.95  # the observer's first batch sets the range
     torch.testing.assert_close(x.grad, inside.float())
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_binary_activations_take_the_two_ends_of_the_range(relu: bool) -> None:
+    quant = ActQuant(1).train()
+    x = _randn(256, 8)
+    x = (x.relu() if relu else x).requires_grad_(True)
+    y = quant(x)
+    low, high = x.detach().min(), x.detach().max()
+    assert set(y.detach().unique().tolist()) == {low.item(), high.item()}
+    above = x.detach() >= (low + high) / 2
+    assert torch.equal(y.detach() == high, above)
+    share = above.float().mean()
+    assert (0 < share < 0.1) if relu else (0.3 < share < 0.7)  # symmetric: about sign(x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.ones_like(x))  # every value inside the range
+    quant.eval()
+    outside = quant(torch.tensor([[10.0 * high.item(), 10.0 * low.item() - 1.0]]))
+    torch.testing.assert_close(outside, torch.stack([high, low]).view(1, 2))
 
 
 def test_the_activation_observer_learns_in_training_only() -> None:
@@ -111,6 +129,7 @@ def test_the_activation_observer_learns_in_training_only() -> None:
 
 def test_learned_steps_initialise_from_data_and_get_gradients() -> None:
     x = _randn(32, 6)
+    assert not ActQuant(1, learned_step=True).learned_step  # binary: nothing to learn
     quant = ActQuant(4, learned_step=True).train()
     y = quant(x.requires_grad_(True))
     assert bool(quant.initialized)

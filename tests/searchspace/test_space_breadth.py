@@ -166,6 +166,7 @@ def test_cell_dead_edges_are_not_built_and_equivalent_cells_share_an_id() -> Non
 def test_cell_space_settings_are_checked() -> None:
     for table, message in (({"ops": ["nor_conv_3x3", "conv9x9"]}, "Unknown cell op"),
                            ({"nodes": 9}, "nodes"), ({"ops": []}, "non-empty"),
+                           ({"ops": ["none"]}, "ignore their input"),
                            ({"per_layer_bits": True}, "no per-layer bit widths")):
         with pytest.raises(SpaceError, match=message):
             assemble_space(["cell"], {"weight_bits": 8}, {"cell": table})
@@ -234,3 +235,12 @@ def test_every_sampled_architecture_of_the_full_space_builds_and_trains_a_step(
             assert param.grad is not None and torch.isfinite(param.grad).all(), (name, arch)
         torch.optim.SGD(model.parameters(), lr=0.01).step()
         assert torch.isfinite(model.eval()(x)).all(), arch
+
+
+def test_group_norm_on_features_normalizes_groups_of_at_least_two() -> None:
+    for channels in (2, 16, 32, 48, 64):
+        layer = NORMS.get("group")(channels, 0)
+        assert channels // layer.num_groups >= 2
+        out = layer(torch.randn(5, channels, generator=torch.Generator().manual_seed(0)))
+        assert out.std(dim=1).min() > 0.5  # not a constant
+    assert NORMS.get("group")(64, 2).num_groups == 32

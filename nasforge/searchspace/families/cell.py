@@ -76,6 +76,9 @@ class CellFamily:
         for op in ops:
             if op not in CELL_OPS:
                 raise SpaceError(f"[space.cell] ops: {CELL_OPS.unknown_message(op)}")
+        if all(op == NONE for op in ops):
+            raise SpaceError('[space.cell] ops = ["none"] gives cells without edges, networks '
+                             'that ignore their input; add operations such as "nor_conv_3x3".')
         params: dict[str, Param] = {}
         for key in ("channels", "stages", "cells_per_stage"):
             params[key] = param_from_spec(merged[key], f"cell.{key}")

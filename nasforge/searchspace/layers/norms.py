@@ -94,13 +94,18 @@ def layer(channels: int, dims: int) -> nn.Module:
 
 @NORMS.register("group")
 def group(channels: int, dims: int) -> nn.Module:
-    """GroupNorm with gcd(32, C) groups (32 groups when C is a multiple of 32).
+    """GroupNorm with gcd(32, C) groups (32 groups when C is a multiple of 32); on (N, C)
+    inputs at most C / 2 groups, so that every group normalizes at least two values (one value
+    a group would make the output a constant).
 
     Parameters: weight and bias (2C).
     """
     if dims not in (0, 1, 2):
         raise _unsupported("group", dims, (0, 1, 2))
-    return nn.GroupNorm(math.gcd(32, channels), channels)
+    groups = math.gcd(32, channels)  # a power of two: halving keeps it a divisor of C
+    while dims == 0 and groups > 1 and channels // groups < 2:
+        groups //= 2
+    return nn.GroupNorm(groups, channels)
 
 
 @NORMS.register("instance")

@@ -11,11 +11,13 @@ loop, five times slower on a 256 x 256 weight):
   ``max|w| / qmax`` per output channel (every weight inside the range, so every gradient
   passes); learned step (LSQ, Esser et al. 2020): `torch._fake_quantize_learnable_per_channel_
   affine` with one learnable scale per output channel;
-- activations, 1-8 bits: `torch.fused_moving_avg_obs_fake_quant` (observer and fake
+- activations, 2-8 bits: `torch.fused_moving_avg_obs_fake_quant` (observer and fake
   quantization in one kernel; the observer updates only in training mode), affine per
   tensor; learned step (LSQ+): `torch._fake_quantize_learnable_per_tensor_affine` with a
   learnable scale and offset initialised from the first training batch;
-- 1-bit weights: sign(w) x mean|w| per output channel; 16 bits: a round trip through bf16.
+- 1-bit weights: sign(w) x mean|w| per output channel; 1-bit activations: the moving-average
+  min and max of the range, cut at its midpoint (sign, for a symmetric range), clipped
+  straight-through gradient; 16 bits: a round trip through bf16.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ OBSERVER_AVERAGING = 0.01
 
 
 def _straight_through(x: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
-    """`rounded` in the forward pass, the identity's gradient in the backward pass."""
-    return x + (rounded - x).detach()
+    """`rounded` exactly in the forward pass (x - x.detach() is an exact zero), the
+    identity's gradient in the backward pass."""
+    return rounded + (x - x.detach())
 
 
 def _bf16_round(x: torch.Tensor) -> torch.Tensor:
@@ -81,9 +84,11 @@ class WeightQuant(nn.Module):
         if self.bits == 1:
             d = w.detach()
             alpha = d.abs().mean(dim=self._axes, keepdim=True)
-            return w + torch.copysign(alpha.expand_as(d), d).sub_(d)  # +-alpha, sign(+0) = +
+            return _straight_through(w, torch.copysign(alpha.expand_as(d), d))  # +0 -> +alpha
         cuda = w.device.type == "cuda"
         if self.learned_step:
+            with torch.no_grad():
+                self.scale.clamp_(min=_EPS)  # a step size stays positive (torch.ao does too)
             if cuda:
                 return torch._fake_quantize_learnable_per_channel_affine(
                     w, self.scale, self.zero_point_float, 0, self.qmin, self.qmax,
@@ -106,8 +111,12 @@ class ActQuant(nn.Module):
     def __init__(self, bits: int, learned_step: bool = False) -> None:
         super().__init__()
         self.bits = check_bits(bits, "activation bits")
-        self.learned_step = learned_step and bits <= 8
+        self.learned_step = learned_step and 2 <= bits <= 8
         if bits > 8:
+            return
+        if bits == 1:  # binary: the two ends of the observed range, cut at its midpoint
+            self.register_buffer("running_min", torch.tensor(math.inf))
+            self.register_buffer("running_max", torch.tensor(-math.inf))
             return
         self.qmin, self.qmax = act_grid(bits)
         if self.learned_step:
@@ -130,9 +139,13 @@ class ActQuant(nn.Module):
             return _bf16_round(x)
         dtype = x.dtype
         x = x.float()
-        if self.learned_step:
+        if self.bits == 1:
+            y = self._binary(x)
+        elif self.learned_step:
             if not self._ready and self.training:
                 self._initialize(x)
+            with torch.no_grad():
+                self.scale.clamp_(min=_EPS)  # a step size stays positive (torch.ao does too)
             y = torch._fake_quantize_learnable_per_tensor_affine(
                 x, self.scale, self.offset, self.qmin, self.qmax, self._grad_factor(x))
         else:
@@ -141,6 +154,22 @@ class ActQuant(nn.Module):
                 x, observe, self._on, self.running_min, self.running_max, self.scale,
                 self.zero_point, OBSERVER_AVERAGING, self.qmin, self.qmax, -1, False, False)
         return y.to(dtype)
+
+    def _binary(self, x: torch.Tensor) -> torch.Tensor:
+        """Two levels, the moving-average min and max (the first batch sets them), cut at
+        their midpoint: sign(x) for a range symmetric about zero, {0, max} after a ReLU.
+        The gradient passes inside the range (clipped straight-through estimator); no host
+        synchronisation."""
+        if self.training:
+            with torch.no_grad():
+                low, high = torch.aminmax(x)
+                for running, new in ((self.running_min, low), (self.running_max, high)):
+                    running.copy_(torch.where(torch.isinf(running), new,
+                                              running.lerp(new, OBSERVER_AVERAGING)))
+        low, high = self.running_min, self.running_max
+        clipped = x.clamp(low, high)
+        levels = torch.where(x.detach() >= (low + high) / 2, high, low)
+        return _straight_through(clipped, levels)
 
     def _grad_factor(self, x: torch.Tensor) -> float:
         return 1.0 / math.sqrt(max(1, x[0].numel()) * self.qmax)

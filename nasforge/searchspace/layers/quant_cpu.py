@@ -21,8 +21,7 @@ def symmetric_per_channel(w: torch.Tensor, scale: torch.Tensor, qmin: int,
     shape = (-1,) + (1,) * (w.dim() - 1)
     d = w.detach()
     step = scale.reshape(shape)
-    offset = torch.round(d * (1.0 / step)).clamp_(qmin, qmax).mul_(step).sub_(d)
-    return w + offset
+    return torch.round(d * (1.0 / step)).clamp_(qmin, qmax).mul_(step) + (w - d)
 
 
 class LearnedStepPerChannel(torch.autograd.Function):
