@@ -131,3 +131,13 @@ def check_ints(param: Param, name: str, low: int = 1, high: int = MAX_WIDTH) -> 
             f"[space] {name} allows {max(param.values())}, which is absurdly large for this "
             f"setting (at most {high}); use a smaller range."
         )
+
+
+def require_spatial(family: str, data: DataSpec) -> None:
+    """Refuse flat features for a family that convolves (its inputs need spatial axes)."""
+    if data.spatial_dims not in (1, 2):
+        raise SpaceError(
+            f"The {family} family needs sequence (C, L) or image (C, H, W) inputs, but dataset "
+            f"{data.name!r} has input shape {data.input_shape}. Use the mlp family, or give "
+            "[data] input_shape (e.g. [1, n_features]) to read the features as a signal."
+        )

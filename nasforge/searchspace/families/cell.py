@@ -34,6 +34,7 @@ from nasforge.searchspace.families.base import (
     FamilyView,
     check_ints,
     check_keys,
+    require_spatial,
 )
 from nasforge.searchspace.families.cell_ops import CELL_OPS, NONE, EdgeContext
 from nasforge.searchspace.params import Choice, Param, param_from_spec
@@ -90,12 +91,7 @@ class CellFamily:
         return {**params, **edges}, {}
 
     def check_data(self, data: DataSpec) -> None:
-        if data.spatial_dims not in (1, 2):
-            raise SpaceError(
-                f"The cell family needs sequence (C, L) or image (C, H, W) inputs, but dataset "
-                f"{data.name!r} has input shape {data.input_shape}. Use the mlp family, or give "
-                "[data] input_shape (e.g. [1, n_features]) to read the features as a signal."
-            )
+        require_spatial(self.name, data)
 
     def canonicalizer(self, spec: Mapping[str, object]) -> CellCanonicalizer:
         """Maps every cell of the space to its canonical form (other families untouched)."""

@@ -18,6 +18,7 @@ from nasforge.searchspace.families.base import (
     check_ints,
     check_keys,
     per_index_params,
+    require_spatial,
 )
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
@@ -78,12 +79,7 @@ class CNNFamily:
         return None  # every assignment is its own canonical form
 
     def check_data(self, data: DataSpec) -> None:
-        if data.spatial_dims not in (1, 2):
-            raise SpaceError(
-                f"The cnn family needs sequence (C, L) or image (C, H, W) inputs, but dataset "
-                f"{data.name!r} has input shape {data.input_shape}. Use the mlp family, or give "
-                "[data] input_shape (e.g. [1, n_features]) to read the features as a signal."
-            )
+        require_spatial(self.name, data)
 
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         self.check_data(data)
