@@ -279,11 +279,29 @@ class NetworkPlan:
         return sum(n * bits for n, bits in weights) + (params - sum(n for n, _ in weights)) * 32
 
     def signature(self) -> tuple[object, ...]:
-        """The structure without sizes: plans with equal signatures can be stacked (fused)."""
-        return tuple(
-            (type(op).__name__, getattr(op, "kind", None), getattr(op, "dims", None))
-            for op in self.ops
-        )
+        """The structure without sizes: plans with equal signatures can be stacked (fused).
+
+        Every field of every op except its feature and channel counts (kinds, dims, kernels,
+        strides, groups, dilations, bit widths, dropout rates), composite ops opened."""
+        return _signature(self.ops)
+
+
+_SIZE_FIELDS = frozenset({"in_features", "out_features", "in_channels", "out_channels",
+                          "channels"})
+
+
+def _signature(ops: tuple[Op, ...]) -> tuple[object, ...]:
+    def one(op: Op) -> tuple[object, ...]:
+        if isinstance(op, Cell):
+            return ("Cell", op.nodes, op.dims, tuple(
+                (e.to, e.source, e.op, _signature(e.branch.ops)) for e in op.edges))
+        if isinstance(op, Residual):
+            return ("Residual", _signature(op.main.ops), _signature(op.shortcut.ops))
+        fields = tuple((name, getattr(op, name)) for name in op.__slots__  # type: ignore
+                       if name not in _SIZE_FIELDS)
+        return (type(op).__name__, *fields)
+
+    return tuple(one(op) for op in ops)
 
 
 class PlanBuilder:

@@ -244,3 +244,17 @@ def test_group_norm_on_features_normalizes_groups_of_at_least_two() -> None:
         out = layer(torch.randn(5, channels, generator=torch.Generator().manual_seed(0)))
         assert out.std(dim=1).min() > 0.5  # not a constant
     assert NORMS.get("group")(64, 2).num_groups == 32
+
+
+def test_plan_signatures_keep_structure_and_drop_sizes() -> None:
+    narrow = plan_for(_mlp(**{"mlp.width": 16}), IMAGE)
+    wide = plan_for(_mlp(**{"mlp.width": 64}), IMAGE)
+    assert narrow.signature() == wide.signature()
+    assert plan_for(_mlp(weight_bits=4), IMAGE).signature() != narrow.signature()
+    assert plan_for(_mlp(activation="gelu"), IMAGE).signature() != narrow.signature()
+    a = Architecture(_cell_values(edge_1_0="nor_conv_3x3", edge_3_1="skip_connect"))
+    b = Architecture(_cell_values(edge_1_0="nor_conv_1x1", edge_3_1="skip_connect"))
+    wider = Architecture({**_cell_values(edge_1_0="nor_conv_3x3", edge_3_1="skip_connect"),
+                          "cell.channels": 8})
+    assert plan_for(a, IMAGE).signature() != plan_for(b, IMAGE).signature()
+    assert plan_for(a, IMAGE).signature() == plan_for(wider, IMAGE).signature()
