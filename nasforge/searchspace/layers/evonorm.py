@@ -64,7 +64,8 @@ class EvoNormB0(_EvoNorm):
 
 
 def s0_groups(channels: int, dims: int) -> int:
-    """EvoNorm-S0's group count: gcd(32, C), fewer on (N, C) so each group has 2 values.
+    """The group count of EvoNorm-S0 and of group norm: gcd(32, C), fewer on (N, C) so each
+    group has 2 values.
 
     With spatial axes (dims >= 1) every group also spans the positions, so gcd(32, C) groups
     are kept; the layer merges groups at run time if the positions are too few (see

@@ -32,7 +32,6 @@ the activation after it (`layer_facts.NORM_ACTIVATIONS`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from torch import nn
@@ -102,10 +101,7 @@ def group(channels: int, dims: int) -> nn.Module:
     """
     if dims not in (0, 1, 2):
         raise _unsupported("group", dims, (0, 1, 2))
-    groups = math.gcd(32, channels)  # a power of two: halving keeps it a divisor of C
-    while dims == 0 and groups > 1 and channels // groups < 2:
-        groups //= 2
-    return nn.GroupNorm(groups, channels)
+    return nn.GroupNorm(s0_groups(channels, dims), channels)
 
 
 @NORMS.register("instance")
