@@ -90,8 +90,8 @@ class TrainingParams:
         object.__setattr__(self, "weight_decay", _real("weight_decay", self.weight_decay))
         object.__setattr__(self, "batch_size", _count("batch_size", self.batch_size))
         object.__setattr__(self, "epochs", _count("epochs", self.epochs))
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
 
     @classmethod
     def from_arch(cls, arch: Mapping[str, object]) -> TrainingParams:
@@ -119,7 +119,7 @@ def _count(name: str, value: object) -> int:
     raise ConfigError(f"{name!r}={value!r} is invalid; it must be a positive integer.")
 
 
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ConfigError(f"{name!r}={value!r} is invalid; choose one of {allowed}.")
@@ -150,19 +150,19 @@ def train_candidate(
     `Diverged` when an epoch's train or validation loss is not finite. The model is moved to
     the data's device and left there, trained, in eval mode.
     """
-    _choice("task", task, TASKS)
+    check_choice("task", task, TASKS)
     classification = task == "classification"
-    x, y = data.x_train, _targets(data.y_train, classification, "train")
-    x_val, y_val = data.x_val, _targets(data.y_val, classification, "validation")
+    x, y = data.x_train, checked_targets(data.y_train, classification, "train")
+    x_val, y_val = data.x_val, checked_targets(data.y_val, classification, "validation")
     if len(x) == 0 or len(x_val) == 0:
         raise DataError("Training needs non-empty train and validation splits.")
     device = x.device
     loss_fn: LossFn = F.cross_entropy if classification else F.mse_loss
-    starts = _batch_starts(len(x), params.batch_size)
+    starts = batch_starts(len(x), params.batch_size)
     ends = [*starts[1:], len(x)]
     counts = [end - start for start, end in zip(starts, ends, strict=True)]
     sizes = torch.tensor(counts, dtype=torch.float32, device=device)
-    lrs = _lr_table(params, len(starts) * params.epochs)
+    lrs = lr_table(params, len(starts) * params.epochs)
     begin = time.perf_counter()
     curve: list[CurvePoint] = []
     with seeded(seed, device):
@@ -210,7 +210,7 @@ def train_candidate(
     )
 
 
-def _targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
+def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
     """(N,) int64 class indices, or (N, k) float32 regression targets."""
     if classification:
         if y.ndim != 1 or y.is_floating_point():
@@ -222,14 +222,14 @@ def _targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
     return y.float().reshape(len(y), -1)
 
 
-def _batch_starts(n: int, batch_size: int) -> list[int]:
+def batch_starts(n: int, batch_size: int) -> list[int]:
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()  # a lone last sample joins the previous batch
     return starts
 
 
-def _lr_table(params: TrainingParams, steps: int) -> list[float]:
+def lr_table(params: TrainingParams, steps: int) -> list[float]:
     """Learning rate after each step for the cosine schedule ([] for constant)."""
     if params.schedule == "constant":
         return []
@@ -279,7 +279,7 @@ def _test_metrics(
 ) -> tuple[float | None, float | None]:
     if len(data.x_test) == 0:
         return None, None
-    y = _targets(data.y_test, classification, "test")
+    y = checked_targets(data.y_test, classification, "test")
     with torch.inference_mode():
         values = torch.stack(_sums(model, data.x_test, y, loss_fn, classification)).tolist()
     return values[0] / y.numel(), (values[1] / len(y) if classification else None)

@@ -14,7 +14,7 @@ from nasforge.evaluator.train import (
     Diverged,
     TrainingParams,
     TrainOutcome,
-    _lr_table,
+    lr_table,
     train_candidate,
 )
 from nasforge.searchspace.architecture import Architecture
@@ -142,10 +142,10 @@ def test_a_lone_last_sample_joins_the_previous_batch() -> None:
 
 
 def test_cosine_schedule_goes_from_lr_to_zero() -> None:
-    table = _lr_table(TrainingParams(lr=0.1), 10)
+    table = lr_table(TrainingParams(lr=0.1), 10)
     assert table[0] == 0.1 and table[-1] == pytest.approx(0.0, abs=1e-12)
     assert table == sorted(table, reverse=True)
-    assert _lr_table(TrainingParams(lr=0.1, schedule="constant"), 10) == []
+    assert lr_table(TrainingParams(lr=0.1, schedule="constant"), 10) == []
 
 
 def test_params_from_arch_defaults_and_values() -> None:

@@ -1,0 +1,275 @@
+"""Horizontally fused training: M same-shaped MLP candidates trained as one stacked model.
+
+Lifecycle of one call: check the plans stack (same `signature()`, same shapes, same batch
+size, epochs, optimizer and schedule) -> build each model under `seeded(seed)` (exactly the
+initial weights `LocalEvaluator` would train) -> stack them (`fused_stack.StackedMLP`) ->
+epochs of [per-model shuffles, steps, one host read of every model's train and validation
+metrics, per-model divergence check] -> test metrics -> one `FusedResult` per candidate.
+
+Each model sees exactly the batches `train_candidate` would give it with its own seed (a
+permutation per epoch from `torch.Generator().manual_seed(seed)`, the same batch starts, a lone
+last sample joined to the batch before it). The optimizer is written over the stacked (M, P)
+parameters with per-model learning-rate and weight-decay columns (M, 1): AdamW and Adam with
+torch's update formulas, SGD with Nesterov momentum 0.9; the per-step cosine schedule of
+`train_candidate` per model. A model whose epoch loss is not finite is reported `Diverged`
+(as `train_candidate` would raise) and dropped from the stack; the others go on unchanged.
+
+Agreement with `train_candidate` is to float rounding (the reference uses torch's fused
+optimizer kernels and per-model matmuls): tests assert rtol 1e-4, atol 1e-5.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.errors import DataError
+from nasforge.evaluator.fused_stack import FusionError, StackedMLP, check_fusable
+from nasforge.evaluator.seeding import seeded
+from nasforge.evaluator.train import (
+    EVAL_BATCH,
+    TASKS,
+    Diverged,
+    TrainData,
+    TrainingParams,
+    TrainOutcome,
+    batch_starts,
+    check_choice,
+    checked_targets,
+    lr_table,
+)
+from nasforge.records import CurvePoint
+from nasforge.searchspace.build import build_from_plan
+from nasforge.searchspace.plan import NetworkPlan
+
+__all__ = ["FusedResult", "FusionError", "check_compatible", "train_fused"]
+
+logger = logging.getLogger(__name__)
+
+BETAS, EPS, MOMENTUM = (0.9, 0.999), 1e-8, 0.9
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FusedResult:
+    """One candidate's result: its model (trained weights, eval mode, on the data's device)
+    and either `outcome` (what `train_candidate` returns) or `error` (the `Diverged` that
+    `train_candidate` would raise)."""
+
+    model: nn.Sequential
+    outcome: TrainOutcome | None
+    error: Diverged | None
+
+
+def check_compatible(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams]) -> None:
+    """Raise `FusionError` unless all candidates can be trained as one stacked model."""
+    if not plans or len(plans) != len(params):
+        raise FusionError(f"Fused training needs one TrainingParams per plan and at least one "
+                          f"plan, got {len(plans)} plans and {len(params)} params.")
+    first, p0 = plans[0], params[0]
+    check_fusable(first, "candidate 0")
+    for i, (plan, p) in enumerate(zip(plans, params, strict=True)):
+        why = ""
+        if plan.signature() != first.signature():
+            why = "its layer structure (plan signature) differs"
+        elif plan.input_shape != first.input_shape or plan.shapes != first.shapes:
+            why = f"its layer sizes differ ({plan.shapes} vs {first.shapes})"
+        else:
+            for key in ("batch_size", "epochs", "optimizer", "schedule"):
+                if getattr(p, key) != getattr(p0, key):
+                    why = f"its {key} differs ({getattr(p, key)!r} vs {getattr(p0, key)!r})"
+                    break
+        if why:
+            raise FusionError(
+                f"Candidate {i} cannot be fused with candidate 0: {why}. Fuse only candidates "
+                "with equal plans (signature and sizes) and equal batch_size, epochs, "
+                "optimizer and schedule; lr, weight_decay and seed may differ."
+            )
+
+
+def train_fused(
+    plans: Sequence[NetworkPlan],
+    data: TrainData,
+    params: Sequence[TrainingParams],
+    *,
+    seeds: Sequence[int],
+    task: str,
+) -> list[FusedResult]:
+    """Build and train candidate i (plan, params, seed) for every i as one stacked model.
+
+    Results are in order. `TrainOutcome.seconds` is the fused wall time divided by the number
+    of candidates (each one's share). Raises `FusionError` for plans that cannot be fused,
+    `DataError` for empty or malformed splits; torch's global RNG state is unchanged.
+    """
+    check_choice("task", task, TASKS)
+    check_compatible(plans, params)
+    if len(seeds) != len(plans):
+        raise FusionError(f"Fused training needs one seed per plan, got {len(seeds)} seeds "
+                          f"for {len(plans)} plans.")
+    classification = task == "classification"
+    x, y = data.x_train, checked_targets(data.y_train, classification, "train")
+    x_val, y_val = data.x_val, checked_targets(data.y_val, classification, "validation")
+    if len(x) == 0 or len(x_val) == 0:
+        raise DataError("Training needs non-empty train and validation splits.")
+    device, p0, count = x.device, params[0], len(plans)
+    models = []
+    for plan, seed in zip(plans, seeds, strict=True):
+        with seeded(seed, device):
+            models.append(build_from_plan(plan).to(device))
+    begin = time.perf_counter()
+    stack = StackedMLP.from_models(models)
+    starts = batch_starts(len(x), p0.batch_size)
+    ends = [*starts[1:], len(x)]
+    sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
+                         dtype=torch.float32, device=device)
+    total = len(starts) * p0.epochs
+    lrs = torch.tensor([lr_table(p, total) or [p.lr] * (total + 1) for p in params],
+                       dtype=torch.float32, device=device)  # (M, steps + 1)
+    decay = torch.tensor([[p.weight_decay] for p in params], device=device)  # (M, 1)
+    optimizer = _StackedOptimizer(p0.optimizer, stack.flat)
+    orders = [torch.Generator().manual_seed(seed) for seed in seeds]
+    active = list(range(count))  # candidate index of each stack slot
+    curves: list[list[CurvePoint]] = [[] for _ in range(count)]
+    errors: dict[int, Diverged] = {}
+    step = 0
+    for epoch in range(1, p0.epochs + 1):
+        perms = torch.stack([torch.randperm(len(x), generator=orders[c]) for c in active])
+        perms = perms.to(device)
+        losses = []
+        for start, end in zip(starts, ends, strict=True):
+            idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
+            shape = (stack.size, end - start)
+            xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
+            yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
+            per_model = _losses(stack.forward(xb, True), yb, classification)
+            grads = torch.autograd.grad(per_model.sum(), stack.leaves())
+            grad = torch.cat([g.reshape(stack.size, -1) for g in grads], dim=1)
+            optimizer.step(stack.flat, grad, lrs[:, step : step + 1], decay)
+            stack.steps += 1
+            losses.append(per_model.detach())
+            step += 1
+        with torch.inference_mode():
+            train_sum = sizes @ torch.stack(losses)  # (M,)
+            val = _sums(stack, x_val, y_val, classification)
+            values = torch.stack([train_sum, *val], dim=1).tolist()  # the epoch's host read
+        dropped = []
+        for slot, (cand, row) in enumerate(zip(active, values, strict=True)):
+            point = {"train_loss": row[0] / len(x), "val_loss": row[1] / y_val.numel()}
+            if classification:
+                point["val_accuracy"] = row[2] / len(y_val)
+            curves[cand].append(CurvePoint(epoch, point))
+            for split in ("train", "val"):
+                if not math.isfinite(point[f"{split}_loss"]):
+                    errors[cand] = Diverged(epoch, point[f"{split}_loss"],
+                                            "train" if split == "train" else "validation")
+                    dropped.append(slot)
+                    break
+        if dropped:
+            for slot in dropped:
+                logger.debug("fused candidate %d: %s", active[slot], errors[active[slot]])
+                stack.write_back(slot, models[active[slot]])
+            keep = [s for s in range(len(active)) if s not in dropped]
+            active = [active[s] for s in keep]
+            if not active:
+                break
+            index = torch.tensor(keep, device=device)
+            stack.keep(index)
+            optimizer.keep(index)
+            lrs, decay = lrs.index_select(0, index), decay.index_select(0, index)
+    tests: list[tuple[float | None, float | None]] = [(None, None)] * len(active)
+    if active and len(data.x_test):
+        y_test = checked_targets(data.y_test, classification, "test")
+        with torch.inference_mode():
+            rows = torch.stack(_sums(stack, data.x_test, y_test, classification), 1).tolist()
+        tests = [(r[0] / y_test.numel(), r[1] / len(y_test) if classification else None)
+                 for r in rows]
+    for slot, cand in enumerate(active):
+        stack.write_back(slot, models[cand])
+    seconds = (time.perf_counter() - begin) / count
+    results = []
+    for cand, model in enumerate(models):
+        model.eval()
+        if cand in errors:
+            results.append(FusedResult(model, None, errors[cand]))
+            continue
+        last = curves[cand][-1].metrics
+        test_loss, test_accuracy = tests[active.index(cand)]
+        results.append(FusedResult(model, TrainOutcome(
+            curve=tuple(curves[cand]), train_loss=last["train_loss"],
+            val_loss=last["val_loss"], val_accuracy=last.get("val_accuracy"),
+            test_loss=test_loss, test_accuracy=test_accuracy, seconds=seconds,
+            epochs=p0.epochs), None))
+    return results
+
+
+def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
+    """(M, B, K) outputs and (M, B) classes or (M, B, k) targets -> (M,) mean losses."""
+    if classification:  # cross entropy, as logsumexp - picked logit (faster than log_softmax)
+        picked = out.gather(2, y.unsqueeze(2)).squeeze(2)
+        return (torch.logsumexp(out, 2) - picked).mean(1)
+    return (out - y).square().mean(dim=(1, 2))
+
+
+def _sums(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, classification: bool
+          ) -> list[torch.Tensor]:
+    """[summed loss (M,), number correct (M,) (classification)] over a split, in eval mode."""
+    m = stack.size
+    loss_sum = torch.zeros(m, device=x.device)
+    correct = torch.zeros(m, device=x.device)
+    for start in range(0, len(x), EVAL_BATCH):
+        chunk = x[start : start + EVAL_BATCH]
+        out = stack.forward(chunk.unsqueeze(0).expand(m, *chunk.shape), False)
+        target = y[start : start + EVAL_BATCH]
+        b = len(target)
+        if classification:
+            loss_sum += F.cross_entropy(out.reshape(m * b, -1), target.repeat(m),
+                                        reduction="none").view(m, b).sum(1)
+            correct += (out.argmax(dim=2) == target).sum(1)
+        else:
+            loss_sum += (out - target).square().sum(dim=(1, 2))
+    return [loss_sum, correct] if classification else [loss_sum]
+
+
+class _StackedOptimizer:
+    """AdamW / Adam / SGD (Nesterov, momentum 0.9) over a (M, P) tensor, with (M, 1) learning
+    rates and weight decays; the math of torch.optim's single-tensor updates."""
+
+    def __init__(self, kind: str, flat: torch.Tensor) -> None:
+        self.kind = kind
+        self.count = 0
+        self.first = torch.zeros_like(flat)  # exp_avg, or the momentum buffer for SGD
+        self.second = torch.zeros_like(flat) if kind != "sgd" else None
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.first = self.first.index_select(0, index)
+        if self.second is not None:
+            self.second = self.second.index_select(0, index)
+
+    @torch.no_grad()
+    def step(self, p: torch.Tensor, grad: torch.Tensor, lr: torch.Tensor,
+             decay: torch.Tensor) -> None:
+        """Update `p` (M, P) in place from `grad` (M, P); lr, decay: (M, 1)."""
+        self.count += 1
+        if self.kind == "sgd":
+            grad = grad.addcmul(p, decay)
+            self.first.mul_(MOMENTUM).add_(grad)
+            p.sub_(lr * grad.add_(self.first, alpha=MOMENTUM))
+            return
+        if self.kind == "adamw":
+            p.mul_(1 - lr * decay)
+        else:
+            grad = grad.addcmul(p, decay)
+        beta1, beta2 = BETAS
+        assert self.second is not None
+        self.first.lerp_(grad, 1 - beta1)
+        self.second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        correction1 = 1 - beta1**self.count
+        correction2_sqrt = math.sqrt(1 - beta2**self.count)
+        denom = (self.second.sqrt() / correction2_sqrt).add_(EPS)
+        p.sub_(self.first / denom * (lr / correction1))
