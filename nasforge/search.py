@@ -17,7 +17,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, SearchNotFoundError
@@ -29,6 +29,9 @@ from nasforge.strategies import make_strategy
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.pareto import pareto_front
 
+if TYPE_CHECKING:
+    from nasforge.evaluator.data import Dataset
+
 logger = logging.getLogger(__name__)
 
 #: What must match the stored config for a resume to continue the same search (the budget
@@ -38,6 +41,10 @@ RESUME_MUST_MATCH = ("data", "training", "space", "objectives", "seed", "strateg
 
 
 class Evaluator(Protocol):
+    """Evaluates a batch. An evaluator may also have `slots` (int): how many candidates it
+    runs at once (a worker pool's size); the search then asks for max(batch, slots) per
+    round. Without it, 1."""
+
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
         """One finished result per architecture, in order; failures are FAILED results."""
 
@@ -62,12 +69,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_evaluator(config: SearchConfig, cache_dir: Path | None = None) -> Evaluator:
-    """Load the data, check the space and objectives against it, move it to the device and
-    make the local evaluator. Raises NasforgeError on bad input, before any write."""
+def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
+    """Load the data and check the space and objectives against it (host arrays, no device).
+    Raises NasforgeError on bad input, before any write."""
     from nasforge.evaluator.data import load_dataset
-    from nasforge.evaluator.local import LocalEvaluator, metric_names
-    from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.evaluator.local import metric_names
+    from nasforge.evaluator.tensors import resolve_device
     from nasforge.objectives import check_objectives
     from nasforge.searchspace.assemble import check_space_fits
     from nasforge.searchspace.build import check_buildable
@@ -82,10 +89,71 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None) -> Eval
     check_objectives(config.objectives, metric_names(
         dataset.spec.task, measure_latency=config.training.measure_latency, device=device),
         dataset.spec.task)
-    data = to_device(dataset, device)
+    return dataset
+
+
+def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
+                    dataset: Dataset | None = None) -> Evaluator:
+    """Load the data (unless `dataset`, from `load_checked`, is given), check the space and
+    objectives against it, move it to the device and make the local evaluator. Raises
+    NasforgeError on bad input, before any write."""
+    from nasforge.evaluator.local import LocalEvaluator
+    from nasforge.evaluator.tensors import resolve_device, to_device
+
+    if dataset is None:
+        dataset = load_checked(config, cache_dir)
+    data = to_device(dataset, resolve_device(config.training.device))
     return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
                           throughput_batch=config.training.throughput_batch,
                           measure_latency=config.training.measure_latency)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorRecipe:
+    """What a worker process needs to build its own evaluator: the config as plain values
+    (`SearchConfig.raw`, path-resolved) and either the checked dataset itself (host arrays,
+    sent once to each worker: no reload, no dataset imports there) or the dataset cache to
+    load it from. Picklable; calling it returns `build_evaluator`'s evaluator."""
+
+    raw: dict
+    cache_dir: str | None = None
+    dataset: Dataset | None = None
+
+    @classmethod
+    def of(cls, config: SearchConfig, cache_dir: Path | None = None,
+           dataset: Dataset | None = None) -> EvaluatorRecipe:
+        return cls(thaw(config.raw), None if cache_dir is None else str(cache_dir), dataset)
+
+    def __call__(self) -> Evaluator:
+        config = from_dict(self.raw, source="the search config (in a worker)")
+        return build_evaluator(config, None if self.cache_dir is None else Path(self.cache_dir),
+                               dataset=self.dataset)
+
+
+def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
+                  evaluator: Evaluator | None = None, dataset: Dataset | None = None
+                  ) -> Evaluator:
+    """`workers` = 1: `evaluator` (or a new `build_evaluator`) run inline; > 1: a
+    `WorkerPool` of that many processes, each building its evaluator from the config (and
+    `dataset`, when given, instead of loading it). On CUDA ("auto"/"cuda"), workers spread
+    round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
+    all share GPU N. Close it with `.close()`."""
+    from nasforge.evaluator.executor import InlineExecutor, WorkerPool
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
+                          "in this process, N > 1 in N worker processes).")
+    if workers == 1:
+        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset))
+    from nasforge.evaluator.tensors import resolve_device
+
+    gpus = 0
+    device = resolve_device(config.training.device)
+    if device.type == "cuda" and device.index is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return WorkerPool(workers, EvaluatorRecipe.of(config, cache_dir, dataset), gpus=gpus)
 
 
 def stored_config(store: Store, name: str) -> SearchConfig:
@@ -139,8 +207,10 @@ class Search:
             self.observer.on_start(record, history)
         worker, exhausted = worker_id(), False
         waiting = record.trial_counts.get(TrialState.WAITING.value, 0)
+        # at least one candidate per evaluation slot (worker), so no worker idles in a round
+        per_round = max(config.batch, int(getattr(self.evaluator, "slots", 1)))
         while finished < record.budget:
-            want = min(config.batch, record.budget - finished)
+            want = min(per_round, record.budget - finished)
             trials = store.claim(config.name, want, worker) if waiting else []
             waiting = waiting - len(trials) if len(trials) == want else 0
             if len(trials) < want:

@@ -166,3 +166,23 @@ def test_resume_refuses_another_seed_or_strategy_options_but_takes_a_new_budget(
     # an explicit default equals an omitted one; a new budget extends the search
     Search(config(budget=2, seed=0), store, FakeEvaluator(), resume=True).run()
     assert len(store.trials("s")) == 2
+
+
+def test_a_round_asks_for_one_candidate_per_evaluation_slot(store):
+    class Slotted(FakeEvaluator):
+        slots = 4
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        def evaluate(self, archs):
+            self.batches.append(len(archs))
+            return super().evaluate(archs)
+
+    evaluator = Slotted()
+    Search(config(budget=6), store, evaluator).run()
+    assert evaluator.batches == [4, 2]
+    evaluator = Slotted()  # batch above the slots wins
+    Search(config(budget=6, batch=5, name="t"), store, evaluator).run()
+    assert evaluator.batches == [5, 1]

@@ -30,6 +30,10 @@ T = TypeVar("T")
 STORAGE_HELP = ("SQLAlchemy URL of the store (env NASFORGE_STORAGE; default "
                 "sqlite:///nasforge.db in the working directory).")
 Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
+WORKERS_HELP = ("Evaluate candidates in N worker processes (1: in this process). Each round "
+                "asks the strategy for max(batch, N) candidates; each worker uses "
+                "cores / N threads, or one GPU per worker on CUDA.")
+Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP)]
 
 
 def _storage(url: str | None) -> str:
@@ -66,23 +70,33 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _search(config: SearchConfig, storage: str | None, resume: bool) -> None:
-    from nasforge.search import Search, build_evaluator
+def _check_workers(workers: int) -> None:
+    if workers < 1:
+        raise NasforgeError(f"--workers {workers}: use a whole number >= 1 (1 evaluates in "
+                            "this process, N > 1 in N worker processes).")
+
+
+def _search(config: SearchConfig, storage: str | None, resume: bool, workers: int = 1) -> None:
+    from nasforge.search import Search, load_checked, make_executor
     from nasforge.store import open_store
     from nasforge.ui.progress import RichProgress
 
-    evaluator = build_evaluator(config, cache_dir=_cache_dir())  # data errors before any write
+    _check_workers(workers)
+    dataset = load_checked(config, cache_dir=_cache_dir())  # data errors before any write
+    # workers > 1: each worker gets the checked dataset and builds its own evaluator
+    executor = make_executor(config, workers, _cache_dir(), dataset=dataset)
     store = open_store(_storage(storage))
     console = Console()
     try:
         with RichProgress(console) as progress:
-            outcome = Search(config, store, evaluator, resume=resume, observer=progress).run()
+            outcome = Search(config, store, executor, resume=resume, observer=progress).run()
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"interrupted: finished trials are kept; continue with `nasforge resume "
             f"{config.name} --storage {store.url}`")
         raise typer.Exit(code=130) from None
     finally:
+        executor.close()
         store.close()
     note = " (space exhausted)" if outcome.exhausted else ""
     console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
@@ -100,18 +114,20 @@ def search(
     seed: Annotated[int | None, typer.Option(help="Seed (overrides the config).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search of this name if "
                                          "it exists (keeps finished trials).")] = False,
+    workers: Workers = 1,
 ) -> None:
     """Run a search described by a TOML config."""
 
     def body() -> None:
         from nasforge import config as config_module
 
+        _check_workers(workers)
         loaded = config_module.load(config)
         if name is not None:
             config_module.check_name(name)
         if any(v is not None for v in (name, budget, seed)):
             loaded = loaded.with_overrides(name=name, budget=budget, seed=seed)
-        _search(loaded, storage, resume)
+        _search(loaded, storage, resume, workers)
 
     _run(body)
 
@@ -121,6 +137,7 @@ def resume(
     name: Annotated[str, typer.Argument(help="Name of the search to continue.")],
     storage: Storage = None,
     budget: Annotated[int | None, typer.Option(help="New total number of trials.")] = None,
+    workers: Workers = 1,
 ) -> None:
     """Continue a stopped or killed search with the config it was started with."""
 
@@ -128,6 +145,7 @@ def resume(
         from nasforge.search import stored_config
         from nasforge.store import open_store
 
+        _check_workers(workers)
         store = open_store(_storage(storage), create=False)
         try:
             record = store.get_search(name)
@@ -135,7 +153,7 @@ def resume(
                 budget=record.budget if budget is None else budget)
         finally:
             store.close()
-        _search(loaded, storage, resume=True)
+        _search(loaded, storage, resume=True, workers=workers)
 
     _run(body)
 

@@ -150,3 +150,48 @@ def test_resume_budget_zero_is_refused(tmp_path, write_config):
     assert invoke("search", str(write_config(budget=1)), "--storage", url).exit_code == 0
     result = invoke("resume", "tiny", "--storage", url, "--budget", "0")
     assert result.exit_code == 2 and "budget = 0" in result.stderr, result.output
+
+
+TIMING_METRICS = {"train_seconds", "latency_ms", "throughput"}
+
+
+def _without_timing(report: dict) -> list[tuple]:
+    return [(t["number"], t["arch_id"], t["state"],
+             {k: v for k, v in t["metrics"].items() if k not in TIMING_METRICS})
+            for t in report["trials"]]
+
+
+@pytest.mark.slow
+def test_workers_2_completes_the_budget_like_an_inline_run(tmp_path, write_config):
+    import torch
+
+    from nasforge.evaluator.executor import threads_per_worker
+
+    config = str(write_config(budget=4, epochs=1))
+    pooled = f"sqlite:///{tmp_path / 'pool.db'}"
+    result = invoke("search", config, "--storage", pooled, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "4 complete, 0 failed" in result.stdout
+    report = show_json(pooled)
+    assert [t["state"] for t in report["trials"]] == ["COMPLETE"] * 4
+    assert len({t["arch_id"] for t in report["trials"]}) == 4
+
+    inline = f"sqlite:///{tmp_path / 'inline.db'}"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_per_worker(2))  # bitwise equality needs the same threads
+    try:
+        assert invoke("search", config, "--storage", inline, "--workers", "1").exit_code == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert _without_timing(report) == _without_timing(show_json(inline))
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_bad_worker_counts_exit_2_and_write_nothing(tmp_path, write_config, workers):
+    db = tmp_path / "w.db"
+    result = invoke("search", str(write_config()), "--storage", f"sqlite:///{db}",
+                    "--workers", workers)
+    assert result.exit_code == 2 and "--workers" in result.stderr, result.output
+    assert "whole number >= 1" in result.stderr and not db.exists()
+    result = invoke("resume", "tiny", "--storage", f"sqlite:///{db}", "--workers", workers)
+    assert result.exit_code == 2 and "whole number >= 1" in result.stderr, result.output
