@@ -10,6 +10,13 @@ and its own lr / weight decay. "sequential" builds each model under its seed and
 itself). Both evaluate validation every epoch and test at the end. Runs are interleaved (the
 order alternates each repeat) after one untimed warm-up of each. Prints one JSON object with
 the medians and `speedup` = sequential / fused (CPU target >= 8).
+
+`policy` (skip with --no-policy): per bucket, `LocalEvaluator` with a fresh `FusedPolicy`
+(fused="auto": its timing probe included in the time) vs `LocalEvaluator(fused=False)`
+(sequential), latency measurement off, interleaved repeats, medians: tiny_mlp (the headline
+bucket), wide_mlp (8 x 64-512-512-10) and large_mlp (4 x 64-1024-1024-1024-10 at batch 256:
+compute-bound, the policy must keep it sequential). Target: policy / sequential >= 0.95 in
+every bucket.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
 from nasforge.evaluator.fused import train_fused  # noqa: E402
+from nasforge.evaluator.fused_policy import FusedPolicy  # noqa: E402
+from nasforge.evaluator.local import LocalEvaluator  # noqa: E402
 from nasforge.evaluator.seeding import seeded  # noqa: E402
 from nasforge.evaluator.tensors import to_device  # noqa: E402
 from nasforge.evaluator.train import TrainingParams, train_candidate  # noqa: E402
+from nasforge.searchspace.architecture import Architecture  # noqa: E402
 from nasforge.searchspace.build import build_from_plan  # noqa: E402
 from nasforge.searchspace.plan import PlanBuilder  # noqa: E402
 
@@ -44,6 +54,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--policy-repeats", type=int, default=5)
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy buckets")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,6 +96,13 @@ def main() -> None:
             sync()
             times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
+    policy = {} if args.no_policy else {
+        name: policy_bucket(data, m_, depth, width, batch, epochs, args.policy_repeats, sync)
+        for name, (m_, depth, width, batch, epochs) in {
+            "tiny_mlp": (m, 1, args.width, 64, args.epochs),
+            "wide_mlp": (8, 2, 512, 64, args.epochs),
+            "large_mlp": (4, 3, 1024, 256, args.epochs),
+        }.items()}
     gap = max(abs(a - b) for a, b in zip(accuracy["sequential"], accuracy["fused"], strict=True))
     print(json.dumps({
         "benchmark": "fused",
@@ -98,12 +117,60 @@ def main() -> None:
         "target_speedup_cpu": 8.0,
         "max_val_accuracy_gap": gap,
         "seconds": {k: [round(s, 5) for s in v] for k, v in times.items()},
+        "policy": policy,
+        "policy_min_speedup": min((b["speedup"] for b in policy.values()), default=None),
+        "target_policy_min_speedup": 0.95,
         "device": str(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version()},
     }, indent=2))
+
+
+def policy_bucket(data: object, m: int, depth: int, width: int, batch: int, epochs: int,
+                  repeats: int, sync: object) -> dict[str, object]:
+    """LocalEvaluator with the auto policy (fresh per run: probe included) vs sequential."""
+    archs = [Architecture({  # type: ignore[arg-type]
+        "family": "mlp", "mlp.depth": depth, "mlp.width": width, "activation": "relu",
+        "norm": "none", "dropout": 0.0, "lr": 1e-3 * (1 + 9 * i / max(m - 1, 1)),
+        "weight_decay": 0.01 * (i % 4), "epochs": epochs, "batch_size": batch,
+        "optimizer": "adamw", "schedule": "cosine"}) for i in range(m)]
+    policies: list[FusedPolicy] = []
+
+    def auto() -> None:
+        policies.append(FusedPolicy())
+        LocalEvaluator(data, seed=0, fused=policies[-1],  # type: ignore[arg-type]
+                       measure_latency=False).evaluate(archs)
+
+    def sequential() -> None:
+        LocalEvaluator(data, seed=0, fused=False,  # type: ignore[arg-type]
+                       measure_latency=False).evaluate(archs)
+
+    runs = {"sequential": sequential, "policy": auto}
+    for fn in runs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(repeats):
+        for name in (list(runs) if r % 2 == 0 else reversed(list(runs))):
+            sync()  # type: ignore[operator]
+            start = time.perf_counter()
+            runs[name]()
+            sync()  # type: ignore[operator]
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    decisions = [d for policy in policies for d in policy.decisions.values()]
+    timing = next(iter(policies[-1].timings.values()), None)
+    return {
+        "model": f"mlp 64-{'-'.join([str(width)] * depth)}-10 relu", "candidates": m,
+        "batch_size": batch, "epochs": epochs,
+        "fused_chosen": f"{sum(decisions)}/{len(decisions)} runs",
+        "probe_per_step_seconds": None if timing is None else {
+            "fused": timing.fused, "sequential": timing.sequential},
+        "median_seconds": {k: round(v, 5) for k, v in medians.items()},
+        "speedup": round(medians["sequential"] / medians["policy"], 3),
+        "seconds": {k: [round(s, 5) for s in v] for k, v in times.items()},
+    }
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ from nasforge.records import CurvePoint
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
 
-__all__ = ["FusedResult", "FusionError", "check_compatible", "train_fused"]
+__all__ = ["FusedResult", "FusionError", "StackedOptimizer", "check_compatible", "fused_step",
+           "train_fused"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def train_fused(
     lrs = torch.tensor([lr_table(p, total) or [p.lr] * (total + 1) for p in params],
                        dtype=torch.float32, device=device)  # (M, steps + 1)
     decay = torch.tensor([[p.weight_decay] for p in params], device=device)  # (M, 1)
-    optimizer = _StackedOptimizer(p0.optimizer, stack.flat)
+    optimizer = StackedOptimizer(p0.optimizer, stack.flat)
     orders = [torch.Generator().manual_seed(seed) for seed in seeds]
     active = list(range(count))  # candidate index of each stack slot
     curves: list[list[CurvePoint]] = [[] for _ in range(count)]
@@ -144,15 +145,8 @@ def train_fused(
         losses = []
         for start, end in zip(starts, ends, strict=True):
             idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
-            shape = (stack.size, end - start)
-            xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
-            yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
-            per_model = _losses(stack.forward(xb, True), yb, classification)
-            grads = torch.autograd.grad(per_model.sum(), stack.leaves())
-            grad = torch.cat([g.reshape(stack.size, -1) for g in grads], dim=1)
-            optimizer.step(stack.flat, grad, lrs[:, step : step + 1], decay)
-            stack.steps += 1
-            losses.append(per_model.detach())
+            losses.append(fused_step(stack, optimizer, x, y, idx, lrs[:, step : step + 1],
+                                     decay, classification))
             step += 1
         with torch.inference_mode():
             train_sum = sizes @ torch.stack(losses)  # (M,)
@@ -208,6 +202,22 @@ def train_fused(
     return results
 
 
+def fused_step(stack: StackedMLP, optimizer: StackedOptimizer, x: torch.Tensor,
+               y: torch.Tensor, idx: torch.Tensor, lr: torch.Tensor, decay: torch.Tensor,
+               classification: bool) -> torch.Tensor:
+    """One training step of every stacked model on its batch: `idx` (M * B,) model-major row
+    indices into x / y; lr, decay (M, 1). Returns the (M,) batch losses (detached)."""
+    shape = (stack.size, len(idx) // stack.size)
+    xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
+    yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
+    per_model = _losses(stack.forward(xb, True), yb, classification)
+    grads = torch.autograd.grad(per_model.sum(), stack.leaves())
+    grad = torch.cat([g.reshape(stack.size, -1) for g in grads], dim=1)
+    optimizer.step(stack.flat, grad, lr, decay)
+    stack.steps += 1
+    return per_model.detach()
+
+
 def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
     """(M, B, K) outputs and (M, B) classes or (M, B, k) targets -> (M,) mean losses."""
     if classification:  # cross entropy, as logsumexp - picked logit (faster than log_softmax)
@@ -236,7 +246,7 @@ def _sums(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, classification: b
     return [loss_sum, correct] if classification else [loss_sum]
 
 
-class _StackedOptimizer:
+class StackedOptimizer:
     """AdamW / Adam / SGD (Nesterov, momentum 0.9) over a (M, P) tensor, with (M, 1) learning
     rates and weight decays; the math of torch.optim's single-tensor updates."""
 

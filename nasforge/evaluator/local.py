@@ -13,25 +13,46 @@ classification only), ``loss`` (final validation loss), ``test_accuracy`` (class
 forward time at ``latency_batch``) and ``throughput`` (samples per second at
 ``throughput_batch``) when measured, ``train_seconds``, ``epochs``; on CUDA also
 ``peak_memory_mb`` (peak allocated memory while training).
+
+Fused training (`fused`): `evaluate` groups the candidates whose plans stack
+(`fused.check_compatible`: same signature and sizes, same batch size, epochs, optimizer and
+schedule) into buckets and trains a bucket of two or more as one stacked model
+(`fused.train_fused`); other candidates (buckets of one, cnn / cell / quantized / dropout plans)
+go through the sequential path. "auto" (the default) asks a `FusedPolicy` (a timing probe per
+bucket, cached in this evaluator) whether fusing pays; True fuses every bucket; False never
+fuses. Fused candidates report the same metrics, measured on each one's own extracted model;
+``train_seconds`` is its share of the bucket's wall time (wall / M) and on CUDA
+``peak_memory_mb`` the bucket's peak. Results agree with sequential training to float rounding
+(rtol 1e-4, atol 1e-5). If the fused run itself raises, the bucket is retried sequentially.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
-from nasforge.errors import NasforgeError
+from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
+from nasforge.evaluator.fused import FusedResult, check_compatible, train_fused
+from nasforge.evaluator.fused_policy import FusedPolicy
+from nasforge.evaluator.fused_stack import check_fusable
 from nasforge.evaluator.seeding import candidate_seed, seeded
-from nasforge.evaluator.train import Diverged, TrainData, TrainingParams, train_candidate
+from nasforge.evaluator.train import (
+    Diverged,
+    TrainData,
+    TrainingParams,
+    TrainOutcome,
+    train_candidate,
+)
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.families import plan_for
-from nasforge.searchspace.plan import DataSpec
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +66,24 @@ class EvalData(TrainData, Protocol):
     def spec(self) -> DataSpec: ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A candidate ready for training: its index in the batch, seed, params and plan."""
+
+    index: int
+    arch: Architecture
+    seed: int
+    params: TrainingParams
+    plan: NetworkPlan
+
+
 class LocalEvaluator:
-    """Evaluates architectures sequentially on the device that holds `data`."""
+    """Evaluates architectures on the device that holds `data`, fusing stackable buckets.
+
+    `fused`: "auto" (a per-bucket timing probe decides), True (always fuse compatible buckets),
+    False (never), or a `FusedPolicy` to use (e.g. with an injected probe). Stored as given;
+    validated and resolved on the first `evaluate`.
+    """
 
     def __init__(
         self,
@@ -56,22 +93,99 @@ class LocalEvaluator:
         latency_batch: int = 1,
         throughput_batch: int = 256,
         measure_latency: bool = True,
+        fused: bool | str | FusedPolicy = "auto",
     ) -> None:
         self.data = data
         self.seed = seed
         self.latency_batch = latency_batch
         self.throughput_batch = throughput_batch
         self.measure_latency = measure_latency
+        self.fused = fused
+        self._policy: FusedPolicy | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
         """One result per architecture, in order; failures are FAILED results, not raises."""
-        return [self._evaluate_one(arch) for arch in archs]
+        mode = self._fused_mode()
+        results: list[EvalResult | None] = [None] * len(archs)
+        if mode is not False and len(archs) > 1:
+            for bucket in self._buckets(archs):
+                if len(bucket) > 1 and (mode is True or self._use_fused(bucket)):
+                    for item, result in zip(bucket, self._evaluate_fused(bucket), strict=True):
+                        results[item.index] = result
+        return [result if result is not None else self._evaluate_one(arch)
+                for arch, result in zip(archs, results, strict=True)]
+
+    def _fused_mode(self) -> bool | FusedPolicy:
+        if isinstance(self.fused, FusedPolicy):
+            return self.fused
+        if self.fused is True or self.fused is False:
+            return self.fused
+        if self.fused == "auto":
+            if self._policy is None:
+                self._policy = FusedPolicy()
+            return self._policy
+        raise ConfigError(f"fused={self.fused!r} is invalid; choose 'auto', True, False or a "
+                          "FusedPolicy.")
+
+    def _use_fused(self, bucket: list[_Prepared]) -> bool:
+        policy = self._fused_mode()
+        assert isinstance(policy, FusedPolicy)
+        return policy.use_fused([c.plan for c in bucket], self.data,
+                                [c.params for c in bucket], self.data.spec.task)
+
+    def _buckets(self, archs: Sequence[Architecture]) -> list[list[_Prepared]]:
+        """Candidates that fused training accepts, grouped by what must match to stack."""
+        buckets: dict[tuple[object, ...], list[_Prepared]] = {}
+        for index, arch in enumerate(archs):
+            try:
+                params = TrainingParams.from_arch(arch)
+                plan = plan_for(arch, self.data.spec)
+                check_fusable(plan, f"candidate {arch.arch_id}")
+            except Exception:  # invalid or not fusable: the sequential path reports it
+                continue
+            key = (plan.signature(), plan.input_shape, plan.shapes, params.batch_size,
+                   params.epochs, params.optimizer, params.schedule)
+            seed = candidate_seed(self.seed, arch.arch_id)
+            buckets.setdefault(key, []).append(_Prepared(index, arch, seed, params, plan))
+        return list(buckets.values())
+
+    def _evaluate_fused(self, bucket: list[_Prepared]) -> list[EvalResult | None]:
+        """Fused results in bucket order; None (train sequentially) if the fused run raised."""
+        device = self.data.x_train.device
+        plans, params = [c.plan for c in bucket], [c.params for c in bucket]
+        try:
+            check_compatible(plans, params)
+            measure.reset_peak_memory(device)
+            trained = train_fused(plans, self.data, params, seeds=[c.seed for c in bucket],
+                                  task=self.data.spec.task)
+        except Exception:
+            logger.warning("Fused training of %d candidates failed; training them one by one",
+                           len(bucket), exc_info=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return [None] * len(bucket)
+        peak = measure.peak_memory_mb(device)
+        return [self._guarded(c.arch, lambda c=c, r=r: self._fused_result(c, r, peak))
+                for c, r in zip(bucket, trained, strict=True)]
+
+    def _fused_result(self, item: _Prepared, result: FusedResult,
+                      peak: float | None) -> EvalResult:
+        if result.error is not None:
+            raise result.error
+        assert result.outcome is not None
+        return self._result(item.arch, item.plan, result.model, result.outcome, peak)
 
     def _evaluate_one(self, arch: Architecture) -> EvalResult:
         device = self.data.x_train.device
+        return self._guarded(arch, lambda: self._run(arch, candidate_seed(self.seed,
+                                                                          arch.arch_id), device))
+
+    def _guarded(self, arch: Architecture, run: Callable[[], EvalResult]) -> EvalResult:
+        """`run()`, or a FAILED result with a one-line reason for what it raised."""
+        device = self.data.x_train.device
         out_of_memory = False
         try:
-            return self._run(arch, candidate_seed(self.seed, arch.arch_id), device)
+            return run()
         except NasforgeError as err:  # Diverged, SpaceError, UnknownNameError, DataError, ...
             what = "diverged" if isinstance(err, Diverged) else "is invalid"
             logger.warning("Candidate %s %s: %s", arch.arch_id, what, err)
@@ -99,6 +213,12 @@ class LocalEvaluator:
             model = build_from_plan(plan).to(device)
         measure.reset_peak_memory(device)
         outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task)
+        return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device))
+
+    def _result(self, arch: Architecture, plan: NetworkPlan, model: torch.nn.Module,
+                outcome: TrainOutcome, peak: float | None) -> EvalResult:
+        """Metrics of a trained candidate, measured on its own model."""
+        device = self.data.x_train.device
         params = measure.count_params(model)
         metrics: dict[str, float] = {
             "loss": outcome.val_loss,
@@ -114,7 +234,7 @@ class LocalEvaluator:
             "accuracy": outcome.val_accuracy,
             "test_loss": outcome.test_loss,
             "test_accuracy": outcome.test_accuracy,
-            "peak_memory_mb": measure.peak_memory_mb(device),
+            "peak_memory_mb": peak,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         if self.measure_latency:

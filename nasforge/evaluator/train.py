@@ -167,7 +167,7 @@ def train_candidate(
     curve: list[CurvePoint] = []
     with seeded(seed, device):
         model.to(device)
-        optimizer = _optimizer(model, params, device)
+        optimizer = make_optimizer(model, params, device)
         groups = optimizer.param_groups
         order = torch.Generator().manual_seed(seed)
         step = 0
@@ -236,7 +236,7 @@ def lr_table(params: TrainingParams, steps: int) -> list[float]:
     return [0.5 * params.lr * (1.0 + math.cos(math.pi * t / steps)) for t in range(steps + 1)]
 
 
-def _optimizer(
+def make_optimizer(
     model: nn.Module, params: TrainingParams, device: torch.device
 ) -> torch.optim.Optimizer:
     """The optimizer; fused kernels (one update for all tensors) on CPU and CUDA."""

@@ -1,0 +1,195 @@
+"""When to fuse: a short timing probe per bucket decides fused or sequential training.
+
+Lifecycle: `FusedPolicy.use_fused(plans, data, params, task)` -> bucket key (plan signature,
+sizes, batch size, optimizer, M) -> cached decision, or `probe` (a few training steps of the
+stacked model vs the same steps of one candidate alone, times M, on the real data) -> fused iff
+the probe says fused is at least `margin` times faster -> cached for the policy's lifetime.
+
+The probe costs at most a few percent of the bucket's estimated sequential training time
+(`budget`); a bucket too short to pay for one trains sequentially. It trains its own
+throw-away copies (built under a fixed seed inside `seeded`, which
+restores torch's RNG state) on fixed, unshuffled batches: it never touches the candidates'
+models, their seeds or any generator, so results are bit-identical whether it ran or not.
+A probe that raises (e.g. out of memory) decides "sequential".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nasforge.evaluator.fused import StackedOptimizer, fused_step
+from nasforge.evaluator.fused_stack import StackedMLP
+from nasforge.evaluator.seeding import seeded
+from nasforge.evaluator.train import (
+    TrainData,
+    TrainingParams,
+    batch_starts,
+    checked_targets,
+    make_optimizer,
+)
+from nasforge.searchspace.build import build_from_plan
+from nasforge.searchspace.plan import NetworkPlan
+
+__all__ = ["FusedPolicy", "ProbeTiming", "bucket_key", "probe_steps"]
+
+logger = logging.getLogger(__name__)
+
+PROBE_SEED = 0
+#: Per-step MACs of one candidate above which a device is compute-bound: fusing cannot win
+#: there (stacked matmuls are no faster than one after another), so such buckets are not
+#: probed. Measured on a 2-core CPU: 8 x 64-512-512-10 at batch 64 (~6e7) still probes.
+MAX_STEP_MACS: dict[str, float] = {"cpu": 3e8}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTiming:
+    """Seconds per training step: `fused` for all M stacked models, `sequential` for M
+    candidates one after another (one candidate's time scaled by M)."""
+
+    fused: float
+    sequential: float
+
+
+Probe = Callable[[Sequence[NetworkPlan], TrainData, Sequence[TrainingParams], str], ProbeTiming]
+Timer = Callable[[], float]
+
+
+def bucket_key(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams]) -> Hashable:
+    """What the timing of a bucket depends on: structure, sizes, batch, optimizer, M."""
+    plan, p = plans[0], params[0]
+    return (plan.signature(), plan.input_shape, plan.shapes, p.batch_size, p.optimizer,
+            len(plans))
+
+
+def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[TrainingParams],
+                task: str, *, steps: int = 2, rounds: int = 3, budget: float = 0.02,
+                min_steps: int = 20, max_step_macs: float | None = None,
+                timer: Timer = time.perf_counter) -> ProbeTiming:
+    """Time `steps` training steps of the stacked bucket vs one candidate alone (x M).
+
+    Candidates with fewer than `min_steps` training steps each, or (compute-bound) more than
+    `max_step_macs` multiply-accumulates per training step (forward and backward, about
+    3 x plan MACs x batch; default `MAX_STEP_MACS` for the device type, None: no limit) are
+    not probed (fused = inf: fusing cannot pay, or not enough to pay for a probe).
+    Otherwise an untimed warm-up step of one candidate alone, then one timed step estimates
+    the bucket's sequential training time (that step x M x the steps of training); the probe
+    spends at most `budget` of that estimate. If a fused warm-up step (estimated at M such
+    steps) would not fit, fused = inf; if the first timed round would not fit after it, the
+    fused warm-up time (an overestimate) stands for fused. Otherwise up to `rounds`
+    interleaved timings while they fit (the budget follows the fastest alone step so far),
+    the minimum of each (the least noisy), per step.
+    Uses copies of plan 0 built under `PROBE_SEED`: no candidate's model or generator is
+    touched and torch's global RNG state is unchanged.
+    """
+    m, p0 = len(plans), params[0]
+    classification = task == "classification"
+    x, device = data.x_train, data.x_train.device
+    total_steps = len(batch_starts(len(x), p0.batch_size)) * p0.epochs
+    limit = MAX_STEP_MACS.get(device.type) if max_step_macs is None else max_step_macs
+    step_macs = 3 * plans[0].macs * min(p0.batch_size, len(x))
+    if total_steps < min_steps or (limit is not None and step_macs > limit):
+        return ProbeTiming(math.inf, 0.0)
+    y = checked_targets(data.y_train, classification, "train")
+    idx = torch.arange(min(p0.batch_size, len(x)), device=device)
+    with seeded(PROBE_SEED, device):
+        alone = build_from_plan(plans[0]).to(device)
+    alone.train()
+    optimizer = make_optimizer(alone, p0, device)
+    loss_fn = F.cross_entropy if classification else F.mse_loss
+
+    def alone_steps(count: int = steps) -> None:
+        for _ in range(count):  # train_candidate's step, lr update included
+            loss = loss_fn(alone(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for group in optimizer.param_groups:
+                group["lr"] = p0.lr
+
+    def timed(fn: Callable[[], None]) -> float:
+        _sync(device)
+        start = timer()
+        fn()
+        _sync(device)
+        return timer() - start
+
+    spent = timed(lambda: alone_steps(1))  # warm-up
+    one = timed(lambda: alone_steps(1))
+    spent += one
+
+    def allowed() -> float:  # from the fastest alone step so far (warm-up steps run slow)
+        return budget * one * m * total_steps
+
+    if spent + m * one > allowed():
+        return ProbeTiming(math.inf, one * m)
+    with seeded(PROBE_SEED, device):
+        stacked = build_from_plan(plans[0]).to(device)
+    stack = StackedMLP.from_models([stacked] * m)
+    stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
+    lr = torch.tensor([[p.lr] for p in params], device=device)
+    decay = torch.tensor([[p.weight_decay] for p in params], device=device)
+    stacked_idx = idx.repeat(m)
+
+    def fused_steps(count: int = steps) -> None:
+        for _ in range(count):
+            fused_step(stack, stacked_optimizer, x, y, stacked_idx, lr, decay, classification)
+
+    warm = timed(lambda: fused_steps(1))
+    spent += warm
+    fused_times: list[float] = []
+    while len(fused_times) < rounds and spent + (warm + one) * steps <= allowed():
+        fused_times.append(timed(fused_steps) / steps)
+        alone_time = timed(alone_steps) / steps
+        spent += (fused_times[-1] + alone_time) * steps
+        warm, one = min(warm, fused_times[-1]), min(one, alone_time)
+    if not fused_times:
+        return ProbeTiming(warm, one * m)
+    return ProbeTiming(min(fused_times), one * m)
+
+
+class FusedPolicy:
+    """Per-bucket fused-or-sequential decisions, cached per `bucket_key` in this instance.
+
+    `probe`: measures a bucket (default `probe_steps`; inject a fake for deterministic tests);
+    `margin`: fuse only when the probe's fused time is at least this many times smaller than
+    sequential (a guard against probe noise: choosing sequential is never slower).
+    """
+
+    def __init__(self, probe: Probe = probe_steps, *, margin: float = 1.1) -> None:
+        self.probe = probe
+        self.margin = margin
+        self.decisions: dict[Hashable, bool] = {}
+        self.timings: dict[Hashable, ProbeTiming] = {}
+
+    def use_fused(self, plans: Sequence[NetworkPlan], data: TrainData,
+                  params: Sequence[TrainingParams], task: str) -> bool:
+        """True to train this bucket fused; probes once per bucket key."""
+        if len(plans) < 2:
+            return False
+        key = bucket_key(plans, params)
+        if key not in self.decisions:
+            try:
+                timing = self.probe(plans, data, params, task)
+            except Exception:
+                logger.warning("Fused-training probe failed; training the bucket sequentially",
+                               exc_info=True)
+                self.decisions[key] = False
+                return False
+            self.timings[key] = timing
+            self.decisions[key] = timing.fused * self.margin < timing.sequential
+            logger.debug("bucket of %d: fused %.4fs vs sequential %.4fs per step -> %s",
+                         len(plans), timing.fused, timing.sequential,
+                         "fused" if self.decisions[key] else "sequential")
+        return self.decisions[key]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
