@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from evaluator_helpers import CLASSES, FEATURES
+from evaluator_helpers import blobs as make_blobs
 
 from nasforge.evaluator.fused import FusionError, train_fused
 from nasforge.evaluator.seeding import seeded
@@ -12,21 +14,12 @@ from nasforge.evaluator.train import Diverged, TrainingParams, train_candidate
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
 
-FEATURES, CLASSES = 8, 3
 TOL = {"rtol": 1e-4, "atol": 1e-5}  # float rounding only: fused kernels vs stacked math
 
 
 def blobs(n: int = 203, *, task: str = "classification") -> DeviceData:
-    """Gaussian blobs split 60/20/20; 121 train samples: batch 24 leaves a lone last one."""
-    g = torch.Generator().manual_seed(0)
-    centers = torch.randn(CLASSES, FEATURES, generator=g) * 4
-    y = torch.randint(0, CLASSES, (n,), generator=g)
-    x = centers[y] + torch.randn(n, FEATURES, generator=g)
-    if task == "regression":
-        y = x @ torch.randn(FEATURES, generator=g)
-    a, b = int(0.6 * n), int(0.8 * n)
-    spec = DataSpec((FEATURES,), CLASSES if task == "classification" else 1, task, "blobs")
-    return DeviceData(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], spec)
+    """121 train samples: batch 24 leaves a lone last one."""
+    return make_blobs(n, task=task)
 
 
 def mlp(norm: str = "none", activation: str = "relu", width: int = 16, depth: int = 2,

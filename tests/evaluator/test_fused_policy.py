@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 import torch
+from evaluator_helpers import CLASSES, FEATURES
+from evaluator_helpers import blobs as make_blobs
 
 from nasforge.errors import ConfigError
 from nasforge.evaluator import local
@@ -15,9 +17,8 @@ from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import TrainData, TrainingParams
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
 
-FEATURES, CLASSES = 8, 3
 TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused tolerance (tests/evaluator/test_fused.py)
 TIMINGS = ("train_seconds", "latency_ms", "throughput")
 CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "train_loss",
@@ -25,15 +26,9 @@ CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "tra
                           "train_seconds", "epochs"}
 
 
-def blobs(n: int = 203) -> DeviceData:
-    """Gaussian blobs split 60/20/20; 121 train samples: batch 24 leaves a lone last one."""
-    g = torch.Generator().manual_seed(0)
-    centers = torch.randn(CLASSES, FEATURES, generator=g) * 4
-    y = torch.randint(0, CLASSES, (n,), generator=g)
-    x = centers[y] + torch.randn(n, FEATURES, generator=g)
-    a, b = int(0.6 * n), int(0.8 * n)
-    spec = DataSpec((FEATURES,), CLASSES, "classification", "blobs")
-    return DeviceData(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], spec)
+def blobs(n: int = 203, *, task: str = "classification") -> DeviceData:
+    """121 train samples: batch 24 leaves a lone last one."""
+    return make_blobs(n, task=task)
 
 
 def mlp(norm: str = "none", width: int = 16) -> NetworkPlan:

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+from evaluator_helpers import CLASSES, FEATURES, blobs
 from torch import nn
 
 from nasforge.evaluator import local, measure
@@ -14,24 +15,10 @@ from nasforge.evaluator.seeding import candidate_seed
 from nasforge.evaluator.tensors import DeviceData
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.plan import DataSpec
 
-FEATURES, CLASSES = 8, 3
 CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "train_loss",
                           "params", "macs", "bops", "size_bits", "latency_ms", "throughput",
                           "train_seconds", "epochs"}
-
-
-def blobs(n: int = 300, *, task: str = "classification") -> DeviceData:
-    g = torch.Generator().manual_seed(0)
-    centers = torch.randn(CLASSES, FEATURES, generator=g) * 4
-    y = torch.randint(0, CLASSES, (n,), generator=g)
-    x = centers[y] + torch.randn(n, FEATURES, generator=g)
-    if task == "regression":
-        y = x @ torch.randn(FEATURES, generator=g)
-    a, b = int(0.6 * n), int(0.8 * n)
-    spec = DataSpec((FEATURES,), CLASSES if task == "classification" else 1, task, "blobs")
-    return DeviceData(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], spec)
 
 
 def arch(**changes: object) -> Architecture:
