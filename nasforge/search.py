@@ -130,6 +130,13 @@ class EvaluatorRecipe:
                                dataset=self.dataset)
 
 
+def check_workers(workers: object) -> None:
+    """Refuse a worker count that is not a whole number >= 1 (before anything is loaded)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
+                          "in this process, N > 1 in N worker processes).")
+
+
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None
                   ) -> Evaluator:
@@ -140,9 +147,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     all share GPU N. Close it with `.close()`."""
     from nasforge.evaluator.executor import InlineExecutor, WorkerPool
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
-                          "in this process, N > 1 in N worker processes).")
+    check_workers(workers)
     if workers == 1:
         return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset))
     from nasforge.evaluator.tensors import resolve_device

@@ -70,18 +70,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _check_workers(workers: int) -> None:
-    if workers < 1:
-        raise NasforgeError(f"--workers {workers}: use a whole number >= 1 (1 evaluates in "
-                            "this process, N > 1 in N worker processes).")
-
-
 def _search(config: SearchConfig, storage: str | None, resume: bool, workers: int = 1) -> None:
     from nasforge.search import Search, load_checked, make_executor
     from nasforge.store import open_store
     from nasforge.ui.progress import RichProgress
 
-    _check_workers(workers)
     dataset = load_checked(config, cache_dir=_cache_dir())  # data errors before any write
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
     executor = make_executor(config, workers, _cache_dir(), dataset=dataset)
@@ -120,8 +113,9 @@ def search(
 
     def body() -> None:
         from nasforge import config as config_module
+        from nasforge.search import check_workers
 
-        _check_workers(workers)
+        check_workers(workers)
         loaded = config_module.load(config)
         if name is not None:
             config_module.check_name(name)
@@ -142,10 +136,10 @@ def resume(
     """Continue a stopped or killed search with the config it was started with."""
 
     def body() -> None:
-        from nasforge.search import stored_config
+        from nasforge.search import check_workers, stored_config
         from nasforge.store import open_store
 
-        _check_workers(workers)
+        check_workers(workers)
         store = open_store(_storage(storage), create=False)
         try:
             record = store.get_search(name)
