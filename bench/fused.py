@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +32,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import torch_machine  # noqa: E402  (bench/machine.py)
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
 from nasforge.evaluator.fused import train_fused  # noqa: E402
@@ -122,10 +122,7 @@ def main() -> None:
         "policy_min_speedup": min((b["speedup"] for b in policy.values()), default=None),
         "target_policy_min_speedup": 0.95,
         "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        **torch_machine(),
     }, indent=2))
 
 

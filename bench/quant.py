@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +30,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import torch_machine  # noqa: E402  (bench/machine.py)
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
 from nasforge.evaluator.local import LocalEvaluator  # noqa: E402
@@ -162,9 +162,7 @@ def main() -> None:
         "analytic_cost": analytic_cost(data, args.steps, args.repeats),
         "two_bit_mlp": two_bit_accuracy(data),
         "steps": args.steps, "repeats": args.repeats, "batch_size": BATCH,
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "device": str(device), **torch_machine(),
     }, indent=2))
 
 

@@ -18,8 +18,6 @@ import argparse
 import copy
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import torch_machine  # noqa: E402  (bench/machine.py)
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
 from nasforge.evaluator.seeding import seeded  # noqa: E402
@@ -151,10 +151,7 @@ def main() -> None:
         "seconds": {k: [round(s, 5) for s in v] for k, v in times.items()},
         "final_val_accuracy": accuracy,
         "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        **torch_machine(),
     }, indent=2))
 
 
