@@ -37,7 +37,7 @@ import torch
 
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.fused import FusedResult, check_compatible, train_fused
+from nasforge.evaluator.fused import FusedResult, train_fused
 from nasforge.evaluator.fused_policy import FusedPolicy
 from nasforge.evaluator.fused_stack import check_fusable
 from nasforge.evaluator.seeding import candidate_seed, seeded
@@ -154,7 +154,6 @@ class LocalEvaluator:
         device = self.data.x_train.device
         plans, params = [c.plan for c in bucket], [c.params for c in bucket]
         try:
-            check_compatible(plans, params)
             measure.reset_peak_memory(device)
             trained = train_fused(plans, self.data, params, seeds=[c.seed for c in bucket],
                                   task=self.data.spec.task)
