@@ -1,8 +1,9 @@
-"""Horizontally fused training: M same-shaped MLP candidates trained as one stacked model.
+"""Horizontally fused training: M candidates of one structure trained as one stacked model.
 
-Lifecycle of one call: check the plans stack (same `signature()`, same shapes, same batch
-size, epochs, optimizer and schedule) -> build each model under `seeded(seed)` (exactly the
-initial weights `LocalEvaluator` would train) -> stack them (`fused_stack.StackedMLP`) ->
+Lifecycle of one call: check the plans stack (equal `fused_stack.stack_key`: the structure
+without widths or activation kinds; same batch size, epochs, optimizer and schedule) -> build
+each model under `seeded(seed)` (exactly the initial weights `LocalEvaluator` would train) ->
+stack them, padded to the widest (`fused_stack.StackedModel`) ->
 epochs of [per-model shuffles, steps, one host read of every model's train and validation
 metrics, per-model divergence check] -> test metrics -> one `FusedResult` per candidate.
 
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import DataError
-from nasforge.evaluator.fused_stack import FusionError, StackedMLP, check_fusable
+from nasforge.evaluator.fused_stack import FusionError, StackedModel, check_fusable, stack_key
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     EVAL_BATCH,
@@ -74,13 +75,13 @@ def check_compatible(plans: Sequence[NetworkPlan], params: Sequence[TrainingPara
         raise FusionError(f"Fused training needs one TrainingParams per plan and at least one "
                           f"plan, got {len(plans)} plans and {len(params)} params.")
     first, p0 = plans[0], params[0]
-    check_fusable(first, "candidate 0")
+    structure = stack_key(first)
     for i, (plan, p) in enumerate(zip(plans, params, strict=True)):
+        check_fusable(plan, f"candidate {i}")
         why = ""
-        if plan.signature() != first.signature():
-            why = "its layer structure (plan signature) differs"
-        elif plan.input_shape != first.input_shape or plan.shapes != first.shapes:
-            why = f"its layer sizes differ ({plan.shapes} vs {first.shapes})"
+        if stack_key(plan) != structure:
+            why = ("its layer structure differs (only widths and activation kinds may differ; "
+                   "grouped convolutions need equal widths too)")
         else:
             for key in ("batch_size", "epochs", "optimizer", "schedule"):
                 if getattr(p, key) != getattr(p0, key):
@@ -89,8 +90,8 @@ def check_compatible(plans: Sequence[NetworkPlan], params: Sequence[TrainingPara
         if why:
             raise FusionError(
                 f"Candidate {i} cannot be fused with candidate 0: {why}. Fuse only candidates "
-                "with equal plans (signature and sizes) and equal batch_size, epochs, "
-                "optimizer and schedule; lr, weight_decay and seed may differ."
+                "with equal structure and equal batch_size, epochs, optimizer and schedule; "
+                "widths, activations, lr, weight_decay and seed may differ."
             )
 
 
@@ -124,7 +125,7 @@ def train_fused(
         with seeded(seed, device):
             models.append(build_from_plan(plan).to(device))
     begin = time.perf_counter()
-    stack = StackedMLP.from_models(models)
+    stack = StackedModel.from_models(models)
     starts = batch_starts(len(x), p0.batch_size)
     ends = [*starts[1:], len(x)]
     sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
@@ -202,7 +203,7 @@ def train_fused(
     return results
 
 
-def fused_step(stack: StackedMLP, optimizer: StackedOptimizer, x: torch.Tensor,
+def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor,
                y: torch.Tensor, idx: torch.Tensor, lr: torch.Tensor, decay: torch.Tensor,
                classification: bool) -> torch.Tensor:
     """One training step of every stacked model on its batch: `idx` (M * B,) model-major row
@@ -213,6 +214,8 @@ def fused_step(stack: StackedMLP, optimizer: StackedOptimizer, x: torch.Tensor,
     per_model = _losses(stack.forward(xb, True), yb, classification)
     grads = torch.autograd.grad(per_model.sum(), stack.leaves())
     grad = torch.cat([g.reshape(stack.size, -1) for g in grads], dim=1)
+    if stack.mask is not None:
+        grad.mul_(stack.mask)  # padded entries stay exactly zero
     optimizer.step(stack.flat, grad, lr, decay)
     stack.steps += 1
     return per_model.detach()
@@ -226,7 +229,7 @@ def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.T
     return (out - y).square().mean(dim=(1, 2))
 
 
-def _sums(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, classification: bool
+def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification: bool
           ) -> list[torch.Tensor]:
     """[summed loss (M,), number correct (M,) (classification)] over a split, in eval mode."""
     m = stack.size

@@ -1,9 +1,10 @@
 """When to fuse: a short timing probe per bucket decides fused or sequential training.
 
-Lifecycle: `FusedPolicy.use_fused(plans, data, params, task)` -> bucket key (plan signature,
+Lifecycle: `FusedPolicy.use_fused(plans, data, params, task)` -> bucket key (stack key, padded
 sizes, batch size, optimizer, M) -> cached decision, or `probe` (a few training steps of the
-stacked model vs the same steps of one candidate alone, times M, on the real data) -> fused iff
-the probe says fused is at least `margin` times faster -> cached for the policy's lifetime.
+stacked model vs the same steps of the median candidate alone, times M, on the real data) ->
+fused iff the probe says fused is at least `margin` times faster -> cached for the policy's
+lifetime.
 
 The probe costs at most a few percent of the bucket's estimated sequential training time
 (`budget`); a bucket too short to pay for one trains sequentially. It trains its own
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from nasforge.evaluator.fused import StackedOptimizer, fused_step
-from nasforge.evaluator.fused_stack import StackedMLP
+from nasforge.evaluator.fused_stack import StackedModel, padded_shapes, stack_key
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     TrainData,
@@ -63,9 +64,8 @@ Timer = Callable[[], float]
 
 def bucket_key(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams]) -> Hashable:
     """What the timing of a bucket depends on: structure, sizes, batch, optimizer, M."""
-    plan, p = plans[0], params[0]
-    return (plan.signature(), plan.input_shape, plan.shapes, p.batch_size, p.optimizer,
-            len(plans))
+    p = params[0]
+    return (stack_key(plans[0]), padded_shapes(plans), p.batch_size, p.optimizer, len(plans))
 
 
 def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[TrainingParams],
@@ -85,21 +85,23 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     fused warm-up time (an overestimate) stands for fused. Otherwise up to `rounds`
     interleaved timings while they fit (the budget follows the fastest alone step so far),
     the minimum of each (the least noisy), per step.
-    Uses copies of plan 0 built under `PROBE_SEED`: no candidate's model or generator is
-    touched and torch's global RNG state is unchanged.
+    The stack is built from the bucket's plans (padded as training pads them), the alone
+    model from the median plan by MACs, all under `PROBE_SEED`: no candidate's model or
+    generator is touched and torch's global RNG state is unchanged.
     """
     m, p0 = len(plans), params[0]
     classification = task == "classification"
     x, device = data.x_train, data.x_train.device
     total_steps = len(batch_starts(len(x), p0.batch_size)) * p0.epochs
     limit = MAX_STEP_MACS.get(device.type) if max_step_macs is None else max_step_macs
-    step_macs = 3 * plans[0].macs * min(p0.batch_size, len(x))
+    typical = sorted(plans, key=lambda plan: plan.macs)[len(plans) // 2]  # the median
+    step_macs = 3 * typical.macs * min(p0.batch_size, len(x))
     if total_steps < min_steps or (limit is not None and step_macs > limit):
         return ProbeTiming(math.inf, 0.0)
     y = checked_targets(data.y_train, classification, "train")
     idx = torch.arange(min(p0.batch_size, len(x)), device=device)
     with seeded(PROBE_SEED, device):
-        alone = build_from_plan(plans[0]).to(device)
+        alone = build_from_plan(typical).to(device)
     alone.train()
     optimizer = make_optimizer(alone, p0, device)
     loss_fn = F.cross_entropy if classification else F.mse_loss
@@ -130,8 +132,7 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     if spent + m * one > allowed():
         return ProbeTiming(math.inf, one * m)
     with seeded(PROBE_SEED, device):
-        stacked = build_from_plan(plans[0]).to(device)
-    stack = StackedMLP.from_models([stacked] * m)
+        stack = StackedModel.from_models([build_from_plan(plan).to(device) for plan in plans])
     stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
     lr = torch.tensor([[p.lr] for p in params], device=device)
     decay = torch.tensor([[p.weight_decay] for p in params], device=device)

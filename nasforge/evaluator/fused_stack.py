@@ -1,32 +1,49 @@
-"""Stacked MLPs for fused training: M same-shaped plans as one set of (M, ...) tensors.
+"""Stacked networks for fused training: M plans of one structure as one set of (M, ...) tensors.
 
-Lifecycle: `StackedMLP.from_models` (copies each built model's initial weights in, model axis
-first) -> `forward` on per-model batches (M, B, *input_shape) -> (M, B, outputs) ->
-`keep(indices)` drops diverged models -> `write_back` copies each model's slice into its
-`nn.Sequential`. All trainable parameters live in one flat (M, P) tensor (`flat`); the layer
-tensors are views of it, so one optimizer update of `flat` updates every layer.
+Lifecycle: `StackedModel.from_models` (copies each built model's initial weights in, model
+axis first, padded to the widest model) -> `forward` on per-model batches (M, B, *input_shape)
+-> (M, B, outputs) -> `keep(indices)` drops diverged models -> `write_back` copies each model's
+slice into its `nn.Sequential`. All trainable parameters live in one flat (M, P) tensor
+(`flat`); the layer tensors are views of it, so one optimizer update of `flat` updates every
+layer.
 
-Supported ops: Flatten, float Linear (with or without bias), norms none / batch / layer on flat
-features, parameter-free elementwise activations. Anything else raises `FusionError`.
+Widths may differ (MLP hidden widths, CNN channels): each parameter is zero-padded to the
+largest model's shape and `mask` (M, P) marks the real entries; the trainer multiplies the
+gradient by it, so padded entries stay exactly zero. A padded unit then outputs zero before its
+norm, its outgoing weights are zero, and layer norm averages over each model's real features
+only: the real units compute what the model alone computes. Activations may differ per model
+(they are applied to each group of models that share one).
+
+Supported ops (`check_fusable`): Flatten, GlobalPool, float Linear and Conv (1-D / 2-D, any
+kernel, stride and dilation; grouped convs only at equal widths), norms none / batch (flat
+or spatial) / layer (flat), max / avg Pool, parameter-free elementwise activations. Anything
+else (dropout, quantized layers, residual blocks, cells, learnable activations) raises
+`FusionError`. Convolutions run as one grouped convolution over the (B, M * C, *spatial)
+layout; linear layers as batched matrix products over (M, B, F).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import NasforgeError
-from nasforge.searchspace.plan import Activation, Dropout, Flatten, Linear, NetworkPlan, Norm
+from nasforge.evaluator.fused_layers import Layer, describe, layer_forward
+from nasforge.searchspace.layer_facts import activation_params
+from nasforge.searchspace.plan import (
+    Activation,
+    Conv,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Linear,
+    NetworkPlan,
+    Norm,
+    Pool,
+)
 from nasforge.searchspace.quantization import FLOAT_BITS
-
-#: Parameter-free activation modules that act elementwise (so they broadcast over the model axis).
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardswish,
-               nn.ELU, nn.Mish, nn.Identity)
-FUSED_NORMS = ("none", "batch", "layer")
 
 
 class FusionError(NasforgeError):
@@ -34,86 +51,91 @@ class FusionError(NasforgeError):
     fused path does not support); train them one by one with `train_candidate` instead."""
 
 
-@dataclass(slots=True)
-class _Layer:
-    kind: str  # "flatten" | "linear" | "batch" | "layer" | "act"
-    names: tuple[str, ...] = ()  # parameter names within the op's module, in flat order
-    module: nn.Module | None = None  # the activation module (elementwise)
-    eps: float = 1e-5
-    momentum: float = 0.1
-
-
 def check_fusable(plan: NetworkPlan, where: str) -> None:
-    """Raise `FusionError` for an op the fused MLP path cannot stack."""
+    """Raise `FusionError` for an op the fused path cannot stack."""
     for i, op in enumerate(plan.ops):
         what = f"{where}: op {i} ({type(op).__name__})"
-        if isinstance(op, Flatten):
+        if isinstance(op, Activation) and activation_params(op.kind, op.channels, op.dims):
+            raise FusionError(f"{what}: activation {op.kind!r} has learnable parameters; "
+                              "fused training stacks parameter-free activations only. Train "
+                              "it with train_candidate.")
+        if isinstance(op, Flatten | GlobalPool | Pool | Activation):
             continue
-        if isinstance(op, Linear):
+        if isinstance(op, Linear | Conv):
             if op.weight_bits != FLOAT_BITS or op.act_bits != FLOAT_BITS:
                 raise FusionError(f"{what} is quantized; fused training supports float Linear "
-                                  "layers only for now. Train it with train_candidate.")
+                                  "and Conv layers only. Train it with train_candidate.")
             continue
-        if isinstance(op, Norm) and op.kind in FUSED_NORMS and op.dims == 0:
-            continue
-        if isinstance(op, Activation) and op.dims == 0:
+        if isinstance(op, Norm) and (op.kind == "batch" or (op.kind == "layer" and not op.dims)):
             continue
         detail = f"dropout p={op.p}" if isinstance(op, Dropout) else repr(op)
         raise FusionError(
-            f"{what} is not supported by fused training ({detail}); it stacks MLPs of "
-            f"Flatten, float Linear, norms {', '.join(FUSED_NORMS)} on flat features, "
+            f"{what} is not supported by fused training ({detail}); it stacks Flatten, "
+            "float Linear / Conv, batch norm, layer norm on flat features, pools, "
             "parameter-free activations and no dropout. Train it with train_candidate."
         )
 
 
-class StackedMLP:
-    """M MLPs of one plan shape as stacked tensors; see the module docstring."""
+def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
+    """What must be equal for plans to stack: the structure without sizes or activation
+    kinds, the input shape and the output shape (grouped convs: the sizes too)."""
+    ops = tuple(("Activation", op.dims) if isinstance(op, Activation) else sig
+                for op, sig in zip(plan.ops, plan.signature(), strict=True))
+    grouped = any(isinstance(op, Conv) and op.groups > 1 for op in plan.ops)
+    return (ops, plan.input_shape, plan.output_shape, plan.shapes if grouped else None)
 
-    def __init__(self, layers: list[_Layer], shapes: list[tuple[str, int, tuple[int, ...]]],
-                 flat: torch.Tensor, buffers: dict[str, torch.Tensor], steps: int = 0) -> None:
+
+def padded_shapes(plans: Sequence[NetworkPlan]) -> tuple[tuple[int, ...], ...]:
+    """Each op's output shape in the stack: the largest over the plans, per dimension."""
+    return tuple(tuple(max(dims) for dims in zip(*shapes, strict=True))
+                 for shapes in zip(*(plan.shapes for plan in plans), strict=True))
+
+
+class StackedModel:
+    """M networks of one structure as stacked tensors; see the module docstring."""
+
+    def __init__(self, layers: list[Layer], shapes: list[tuple[str, int, tuple[int, ...]]],
+                 flat: torch.Tensor, buffers: dict[str, torch.Tensor],
+                 mask: torch.Tensor | None) -> None:
         self.layers = layers
-        self.shapes = shapes  # (key "op.name", offset, per-model shape) for each parameter
+        self.shapes = shapes  # (key "op.name", offset, padded per-model shape) per parameter
         self.flat = flat  # (M, P) float32, every trainable parameter of every model
+        self.mask = mask  # (M, P): 1 for real entries, 0 for padding; None without padding
         self.buffers = buffers  # "op.running_mean" / "op.running_var": (M, C)
-        self.steps = steps  # batch-norm batches tracked
+        self.steps = 0  # batch-norm batches tracked
         self.params: dict[str, torch.Tensor] = {}
         self._views()
 
     @classmethod
-    def from_models(cls, models: Sequence[nn.Sequential]) -> StackedMLP:
-        first = models[0]
-        layers: list[_Layer] = []
+    def from_models(cls, models: Sequence[nn.Sequential]) -> StackedModel:
+        first, device = models[0], next(models[0].parameters()).device
+        layers: list[Layer] = []
         shapes: list[tuple[str, int, tuple[int, ...]]] = []
         columns: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []
         buffers: dict[str, torch.Tensor] = {}
-        offset = 0
-        for i, module in enumerate(first):
-            names = tuple(name for name, _ in module.named_parameters())
-            for name, tensor in module.named_parameters():
-                shapes.append((f"{i}.{name}", offset, tuple(tensor.shape)))
-                offset += tensor.numel()
-                columns.append(torch.stack([m[i].get_parameter(name).detach().reshape(-1)
-                                            for m in models]))
-            if isinstance(module, nn.Flatten):
-                layers.append(_Layer("flatten"))
-            elif isinstance(module, nn.Linear):
-                layers.append(_Layer("linear", names))
-            elif isinstance(module, nn.BatchNorm1d):
-                if not (module.affine and module.track_running_stats and module.momentum):
-                    raise FusionError(f"op {i}: batch norm must be affine with running stats.")
-                for buf in ("running_mean", "running_var"):
-                    buffers[f"{i}.{buf}"] = torch.stack(
-                        [m[i].get_buffer(buf).detach() for m in models]).clone()
-                layers.append(_Layer("batch", names, eps=module.eps, momentum=module.momentum))
-            elif isinstance(module, nn.LayerNorm):
-                layers.append(_Layer("layer", names, eps=module.eps))
-            elif isinstance(module, ELEMENTWISE) and not names:
-                layers.append(_Layer("act", module=module))
-            else:
-                raise FusionError(f"op {i} ({type(module).__name__}) cannot be stacked; "
-                                  "train this candidate with train_candidate.")
+        offset, padded_any = 0, False
+        for i in range(len(first)):
+            modules = [m[i] for m in models]
+            layers.append(describe(i, modules, FusionError, device))
+            for name, _ in first[i].named_parameters():
+                tensors = [m.get_parameter(name).detach() for m in modules]
+                shape = _padded_shape([t.shape for t in tensors])
+                padded_any |= any(tuple(t.shape) != shape for t in tensors)
+                column, mask = _pad_stack(tensors, shape, 0.0)
+                shapes.append((f"{i}.{name}", offset, shape))
+                offset += column.shape[1]
+                columns.append(column)
+                masks.append(mask)
+            if layers[-1].kind == "batch":
+                for buf, fill in (("running_mean", 0.0), ("running_var", 1.0)):
+                    tensors = [m.get_buffer(buf).detach() for m in modules]
+                    stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
+                                            fill)
+                    buffers[f"{i}.{buf}"] = stacked
         flat = torch.cat(columns, dim=1).contiguous()
-        return cls(layers, shapes, flat, buffers)
+        mask = torch.cat(masks, dim=1).to(device) if padded_any else None
+        return cls(layers, shapes, flat, buffers, mask)
 
     @property
     def size(self) -> int:
@@ -134,37 +156,24 @@ class StackedMLP:
     def forward(self, x: torch.Tensor, training: bool) -> torch.Tensor:
         """(M, B, *input_shape) -> (M, B, outputs); batch norm uses each model's own batch
         statistics in training (and updates its running stats), running stats otherwise."""
-        p = self.params
-        for i, layer in enumerate(self.layers):
-            if layer.kind == "flatten":
-                x = x.flatten(2)
-            elif layer.kind == "linear":
-                w = p[f"{i}.weight"]  # (M, out, in)
-                bias = p.get(f"{i}.bias")
-                if bias is None:
-                    x = torch.bmm(x, w.transpose(1, 2))
-                else:
-                    x = torch.baddbmm(bias.unsqueeze(1), x, w.transpose(1, 2))
-            elif layer.kind == "batch":
-                m, b, c = x.shape
-                cols = x.transpose(0, 1).reshape(b, m * c)  # one column per (model, channel)
-                out = F.batch_norm(cols, self.buffers[f"{i}.running_mean"].view(-1),
-                                   self.buffers[f"{i}.running_var"].view(-1),
-                                   p[f"{i}.weight"].reshape(-1), p[f"{i}.bias"].reshape(-1),
-                                   training=training, momentum=layer.momentum, eps=layer.eps)
-                x = out.view(b, m, c).transpose(0, 1)
-            elif layer.kind == "layer":
-                x = F.layer_norm(x, (x.shape[-1],), eps=layer.eps)
-                x = torch.addcmul(p[f"{i}.bias"].unsqueeze(1), x, p[f"{i}.weight"].unsqueeze(1))
-            else:
-                x = layer.module(x)  # type: ignore[misc]
-        return x
+        state = (x, "models")
+        for layer in self.layers:
+            state = layer_forward(layer, state, self.params, self.buffers, self.size,
+                                  training)
+        out, layout = state
+        assert layout == "models", f"the last layer left the {layout} layout"
+        return out
 
     def keep(self, indices: torch.Tensor) -> None:
         """Keep only the models at `indices` (a 1-D int64 tensor on flat's device)."""
         self.flat = self.flat.index_select(0, indices).contiguous()
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, indices).contiguous()
         self.buffers = {k: v.index_select(0, indices).contiguous()
                         for k, v in self.buffers.items()}
+        kept = indices.tolist()
+        for layer in self.layers:
+            layer.keep(kept)
         self._views()
 
     def write_back(self, slot: int, model: nn.Sequential) -> None:
@@ -172,14 +181,34 @@ class StackedMLP:
         with torch.no_grad():
             for key, off, shape in self.shapes:
                 op, name = key.split(".", 1)
-                model[int(op)].get_parameter(name).copy_(
-                    self.flat[slot, off : off + _numel(shape)].view(shape))
+                target = model[int(op)].get_parameter(name)
+                padded = self.flat[slot, off : off + _numel(shape)].view(shape)
+                target.copy_(padded[tuple(slice(0, d) for d in target.shape)])
             for key, value in self.buffers.items():
                 op, name = key.split(".", 1)
-                model[int(op)].get_buffer(name).copy_(value[slot])
-            for layer_index, layer in enumerate(self.layers):
+                target = model[int(op)].get_buffer(name)
+                target.copy_(value[slot, : target.shape[0]])
+            for index, layer in enumerate(self.layers):
                 if layer.kind == "batch":
-                    model[layer_index].get_buffer("num_batches_tracked").fill_(self.steps)
+                    model[index].get_buffer("num_batches_tracked").fill_(self.steps)
+
+
+def _padded_shape(shapes: Sequence[torch.Size]) -> tuple[int, ...]:
+    return tuple(max(dims) for dims in zip(*shapes, strict=True))
+
+
+def _pad_stack(tensors: Sequence[torch.Tensor], shape: tuple[int, ...], fill: float
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, prod(shape)) values (each tensor in the leading corner, `fill` elsewhere) and the
+    matching 0/1 mask."""
+    first = tensors[0]
+    out = torch.full((len(tensors), *shape), fill, dtype=first.dtype, device=first.device)
+    mask = torch.zeros((len(tensors), *shape), dtype=first.dtype)
+    for row, tensor in enumerate(tensors):
+        corner = tuple(slice(0, d) for d in tensor.shape)
+        out[row][corner] = tensor
+        mask[row][corner] = 1.0
+    return out.reshape(len(tensors), -1), mask.reshape(len(tensors), -1)
 
 
 def _numel(shape: tuple[int, ...]) -> int:

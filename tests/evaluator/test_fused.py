@@ -5,64 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from evaluator_helpers import CLASSES, FEATURES
-from evaluator_helpers import blobs as make_blobs
+from fused_helpers import TOL, blobs, check_agrees, mlp, reference
 
 from nasforge.evaluator.fused import FusionError, train_fused
-from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.tensors import DeviceData
-from nasforge.evaluator.train import Diverged, TrainingParams, train_candidate
-from nasforge.searchspace.build import build_from_plan
+from nasforge.evaluator.train import Diverged, TrainingParams
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
-
-TOL = {"rtol": 1e-4, "atol": 1e-5}  # float rounding only: fused kernels vs stacked math
-
-
-def blobs(n: int = 203, *, task: str = "classification") -> DeviceData:
-    """121 train samples: batch 24 leaves a lone last one."""
-    return make_blobs(n, task=task)
-
-
-def mlp(norm: str = "none", activation: str = "relu", width: int = 16, depth: int = 2,
-        outputs: int = CLASSES) -> NetworkPlan:
-    plan = PlanBuilder("mlp", (FEATURES,))
-    for _ in range(depth):
-        plan.linear(width, bias=norm == "none").norm_activation(norm, activation)
-    return plan.linear(outputs).build()
-
-
-def reference(plan: NetworkPlan, data: DeviceData, params: TrainingParams, seed: int,
-              task: str) -> tuple[torch.nn.Module, object]:
-    with seeded(seed):
-        model = build_from_plan(plan)
-    try:
-        return model, train_candidate(model, data, params, seed=seed, task=task)
-    except Diverged as err:
-        return model, err
-
-
-def check_agrees(plan: NetworkPlan, params: list[TrainingParams], task: str = "classification",
-                 diverging: tuple[int, ...] = ()) -> None:
-    data = blobs(task=task)
-    seeds = [11 + 7 * i for i in range(len(params))]
-    results = train_fused([plan] * len(params), data, params, seeds=seeds, task=task)
-    assert len(results) == len(params)
-    for i, (result, p, seed) in enumerate(zip(results, params, seeds, strict=True)):
-        model, expected = reference(plan, data, p, seed, task)
-        if i in diverging:
-            assert isinstance(expected, Diverged) and isinstance(result.error, Diverged)
-            assert result.outcome is None and result.error.epoch == expected.epoch
-            assert result.error.split == expected.split
-            continue
-        assert result.error is None and not isinstance(expected, Diverged)
-        got = result.outcome
-        assert got is not None and len(got.curve) == p.epochs
-        torch.testing.assert_close(result.model.state_dict(), model.state_dict(), **TOL)
-        for mine, theirs in zip(got.curve, expected.curve, strict=True):
-            assert mine.epoch == theirs.epoch and mine.metrics.keys() == theirs.metrics.keys()
-            torch.testing.assert_close(mine.metrics, theirs.metrics, **TOL)
-        for key in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
-            torch.testing.assert_close(getattr(got, key), getattr(expected, key), **TOL)
-        assert got.epochs == expected.epochs
 
 
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
@@ -124,9 +72,9 @@ def test_torch_rng_state_is_unchanged() -> None:
 
 
 @pytest.mark.parametrize(("plans", "params", "message"), [
-    ([mlp(), mlp(width=8)], [TrainingParams()] * 2, "layer sizes differ"),
-    ([mlp(), mlp("batch")], [TrainingParams()] * 2, "plan signature"),
-    ([mlp(), mlp(activation="gelu")], [TrainingParams()] * 2, "plan signature"),
+    ([mlp(), mlp(depth=3)], [TrainingParams()] * 2, "layer structure differs"),
+    ([mlp(), mlp("batch")], [TrainingParams()] * 2, "layer structure differs"),
+    ([mlp(), mlp(activation="prelu")], [TrainingParams()] * 2, "'prelu' has learnable"),
     ([mlp()] * 2, [TrainingParams(batch_size=8), TrainingParams()], "batch_size differs"),
     ([mlp()] * 2, [TrainingParams(optimizer="sgd"), TrainingParams()], "optimizer differs"),
     ([PlanBuilder("mlp", (FEATURES,)).linear(8).activation("relu").dropout(0.1)
@@ -137,3 +85,25 @@ def test_incompatible_candidates_are_refused(plans: list[NetworkPlan],
     with pytest.raises(FusionError, match=message):
         train_fused(plans, blobs(), params, seeds=list(range(len(plans))),
                     task="classification")
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+def test_different_widths_are_padded_and_match(norm: str) -> None:
+    plans = [mlp(norm, width=w) for w in ([16, 8], [5, 12], [16, 16], [3, 2])]
+    params = [TrainingParams(lr=lr, weight_decay=0.05, batch_size=24, epochs=3)
+              for lr in (3e-3, 1e-2, 5e-4, 2e-3)]
+    check_agrees(plans, params)
+
+
+def test_different_activations_in_one_stack_match() -> None:
+    kinds = ["relu", "sigmoid", "gelu", "relu", "tanh"]  # sigmoid(0) != 0 on padded units
+    plans = [mlp("batch", kind, width=4 + 3 * i) for i, kind in enumerate(kinds)]
+    params = [TrainingParams(lr=3e-3 * (i + 1), batch_size=24, epochs=3) for i in range(5)]
+    check_agrees(plans, params)
+
+
+def test_a_diverging_padded_candidate_leaves_the_others_matching() -> None:
+    plans = [mlp("layer", kind, width=w) for kind, w in (("gelu", 8), ("relu", 16),
+                                                          ("gelu", 4))]
+    params = [TrainingParams(lr=lr, batch_size=24, epochs=3) for lr in (3e-3, 1e30, 1e-2)]
+    check_agrees(plans, params, diverging=(1,))

@@ -1,0 +1,58 @@
+"""Which candidates train together: buckets of plans that stack, split where padding wastes.
+
+Candidates with equal `fused_stack.stack_key` and training settings (batch size, epochs,
+optimizer, schedule) can share one stacked model, padded to the widest of them. Padding costs
+arithmetic: a bucket's stacked step does M x `padded_macs` multiply-accumulates per sample
+instead of the sum of the candidates' own. `split_by_padding` keeps that overhead at most
+`max_padding` times the real work, except for tiny networks (padded MACs under `tiny_macs` per
+sample), whose steps are dominated by per-op overhead, not arithmetic, so padding is free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from nasforge.evaluator.fused_stack import padded_shapes
+from nasforge.searchspace.plan import Conv, Linear, NetworkPlan
+from nasforge.searchspace.plan_ops import layer_macs
+
+T = TypeVar("T")
+
+MAX_PADDING = 1.5
+TINY_MACS = 20_000
+_SIZES = ("in_features", "out_features", "in_channels", "out_channels")
+
+
+def padded_macs(plans: Sequence[NetworkPlan]) -> int:
+    """Per-sample MACs of one model of the stack (every layer at the widest plan's size)."""
+    total = 0
+    for ops, shape in zip(zip(*(p.ops for p in plans), strict=True), padded_shapes(plans),
+                          strict=True):
+        first = ops[0]
+        if isinstance(first, Linear | Conv):
+            sizes = {name: max(getattr(op, name) for op in ops)
+                     for name in _SIZES if hasattr(first, name)}
+            total += layer_macs(dataclasses.replace(first, **sizes), shape)
+    return total
+
+
+def split_by_padding(items: Sequence[T], plan_of: Callable[[T], NetworkPlan], *,
+                     max_padding: float = MAX_PADDING, tiny_macs: int = TINY_MACS
+                     ) -> list[list[T]]:
+    """Split stackable `items` into buckets: largest first, each item into the first bucket
+    it fits (padded MACs <= max(max_padding x the bucket's mean MACs, tiny_macs)), else a
+    new bucket. Order within a bucket follows `items`."""
+    order = sorted(range(len(items)), key=lambda i: -plan_of(items[i]).macs)
+    buckets: list[list[int]] = []
+    for i in order:
+        for bucket in buckets:
+            plans = [plan_of(items[j]) for j in (*bucket, i)]
+            mean = sum(p.macs for p in plans) / len(plans)
+            if padded_macs(plans) <= max(max_padding * mean, tiny_macs):
+                bucket.append(i)
+                break
+        else:
+            buckets.append([i])
+    return [[items[j] for j in sorted(bucket)] for bucket in buckets]
