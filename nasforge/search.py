@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -31,6 +31,7 @@ from nasforge.strategies.pareto import pareto_front
 
 if TYPE_CHECKING:
     from nasforge.evaluator.data import Dataset
+    from nasforge.searchspace.plan import DataSpec
 
 logger = logging.getLogger(__name__)
 
@@ -137,14 +138,45 @@ def check_workers(workers: object) -> None:
                           "in this process, N > 1 in N worker processes).")
 
 
+def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
+    """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
+    `group_key` (equal keys go to one worker's chunk).
+
+    With the data spec: `LocalEvaluator._buckets`'s key itself (plan signature, input shape,
+    shapes, and the training's batch_size, epochs, optimizer, schedule); a candidate it would
+    not fuse (invalid, or a plan `check_fusable` refuses) raises, so the pool gives it a chunk
+    slot of its own. Without a spec (no dataset at hand; loading one only for this is not
+    worth it): the architecture's values except lr and weight_decay, which no plan reads.
+    Equal values then mean equal plans and training fields, so this never groups what cannot
+    stack; it only misses candidates whose different values give the same plan."""
+    if spec is None:
+        def by_values(arch: Architecture) -> Hashable:
+            return tuple((k, v) for k, v in arch.items() if k not in ("lr", "weight_decay"))
+
+        return by_values
+    from nasforge.evaluator.fused_stack import check_fusable
+    from nasforge.evaluator.train import TrainingParams
+    from nasforge.searchspace.families import plan_for
+
+    def by_plan(arch: Architecture) -> Hashable:
+        params = TrainingParams.from_arch(arch)
+        plan = plan_for(arch, spec)
+        check_fusable(plan, f"candidate {arch.arch_id}")
+        return (plan.signature(), plan.input_shape, plan.shapes, params.batch_size,
+                params.epochs, params.optimizer, params.schedule)
+
+    return by_plan
+
+
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None
                   ) -> Evaluator:
     """`workers` = 1: `evaluator` (or a new `build_evaluator`) run inline; > 1: a
     `WorkerPool` of that many processes, each building its evaluator from the config (and
-    `dataset`, when given, instead of loading it). On CUDA ("auto"/"cuda"), workers spread
-    round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
-    all share GPU N. Close it with `.close()`."""
+    `dataset`, when given, instead of loading it), with chunks grouped by `fusion_key` (of
+    `dataset.spec`, when given). On CUDA ("auto"/"cuda"), workers spread round-robin over the
+    visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they all share GPU N.
+    Close it with `.close()`."""
     from nasforge.evaluator.executor import InlineExecutor, WorkerPool
 
     check_workers(workers)
@@ -158,7 +190,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         import torch
 
         gpus = torch.cuda.device_count()
-    return WorkerPool(workers, EvaluatorRecipe.of(config, cache_dir, dataset), gpus=gpus)
+    return WorkerPool(workers, EvaluatorRecipe.of(config, cache_dir, dataset), gpus=gpus,
+                      group_key=fusion_key(None if dataset is None else dataset.spec))
 
 
 def stored_config(store: Store, name: str) -> SearchConfig:

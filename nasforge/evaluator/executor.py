@@ -7,20 +7,27 @@ candidates they evaluate at once (the search asks its strategy for at least that
 `WorkerPool` lifecycle: constructed (nothing started) -> `start()` (or the first `evaluate`,
 or `with pool:`) spawns `n_workers` processes -> each worker builds its evaluator once from
 `recipe` (a picklable zero-argument callable; it loads the data once) and then evaluates one
-candidate at a time -> `close()` ends them. A worker that dies in a candidate (os._exit,
-SIGKILL, a segfault, the OOM killer) turns that candidate into a FAILED result ("worker process
-died ...") and is replaced by a fresh worker; the batch goes on. KeyboardInterrupt (or any
-error) while waiting closes the pool, then propagates: the search re-queues the batch.
+chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
+the pool, then propagates: the search re-queues the batch.
 
-Each worker evaluates one candidate at a time, so a worker never fuses candidates
-(`LocalEvaluator`'s fused buckets need a batch in one process): use workers for candidates
-that do not stack, or `--workers 1` with a larger `batch` for many tiny stackable ones.
+Chunks: `evaluate(archs)` splits the batch into at most `n_workers` chunks of about equal
+size (`chunks.plan_chunks`) and sends each whole to one worker, whose evaluator gets the
+chunk in one `evaluate` call, so `LocalEvaluator` fuses the stackable candidates of a chunk.
+`group_key` (e.g. `search.fusion_key`) keeps candidates that can stack in the same chunk
+where the balance allows; without it the split is even and by position.
+
+Crashes: a worker that dies (os._exit, SIGKILL, a segfault, the OOM killer) is replaced by a
+fresh worker and the batch goes on. If it died in a chunk of several candidates, each of them
+runs again alone (so one bad candidate cannot fail its chunk-mates); a candidate whose
+single-candidate task kills a worker becomes a FAILED result ("worker process died ...").
 
 Results equal the inline evaluator's for the same architecture because candidate seeds derive
 from (search seed, arch_id) only (`seeding.candidate_seed`), never from a batch position or a
-process (bitwise equal when the thread counts match: a different `torch.set_num_threads`
-may change float rounding). Architectures and results cross the process boundary as plain
-JSON-like values (the frozen records hold read-only mappings, which do not pickle).
+process: bitwise equal when trained the same way (alone, or fused in the same bucket) with the
+same thread count (a different `torch.set_num_threads` may change float rounding), within
+fused training's rtol 1e-4 otherwise (a chunk's buckets are parts of the batch's buckets).
+Architectures and results cross the process boundary as plain JSON-like values (the frozen
+records hold read-only mappings, which do not pickle).
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Protocol
 
 from nasforge.errors import NasforgeError
+from nasforge.evaluator.chunks import GroupKey, plan_chunks
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 
@@ -106,10 +115,11 @@ def _result_from_wire(wire: tuple) -> EvalResult:
 
 
 def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[str, str]) -> None:
-    """A worker process: build the evaluator once, then answer one architecture at a time.
+    """A worker process: build the evaluator once, then answer one chunk at a time.
 
     Protocol on `conn`: the worker sends ("ready", pid) or ("error", message) once; then for
-    every arch JSON it receives it sends ("result", wire result); None ends it.
+    every list of arch JSONs (a chunk) it receives it sends ("result", [wire result per arch]);
+    None ends it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.update(env)
@@ -129,12 +139,23 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
             return
         if message is None:
             return
-        arch = Architecture.from_json(message)
-        try:
-            (result,) = evaluator.evaluate([arch])
-        except Exception as err:  # an evaluator should not raise; keep the worker alive
-            result = EvalResult.failed(f"{type(err).__name__}: {err}")
-        conn.send(("result", _result_to_wire(result)))
+        results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in message])
+        conn.send(("result", [_result_to_wire(r) for r in results]))
+
+
+def _evaluate_chunk(evaluator: BatchEvaluator, archs: list[Architecture]) -> list[EvalResult]:
+    """The evaluator's results for the chunk; if it raises (it should not), each candidate
+    alone, so the error lands on the candidate that caused it."""
+    try:
+        results = evaluator.evaluate(archs)
+        if len(results) != len(archs):
+            raise RuntimeError(f"the evaluator returned {len(results)} results for "
+                               f"{len(archs)} architectures")
+        return results
+    except Exception as err:
+        if len(archs) == 1:
+            return [EvalResult.failed(f"{type(err).__name__}: {err}")]
+    return [_evaluate_chunk(evaluator, [arch])[0] for arch in archs]
 
 
 class _Worker:
@@ -142,20 +163,23 @@ class _Worker:
                  conn: Connection) -> None:
         self.index, self.process, self.conn = index, process, conn
         self.ready = False
-        self.task: int | None = None  # position in the current batch
+        self.task: tuple[int, ...] | None = None  # positions in the current batch (a chunk)
 
 
 class WorkerPool:
-    """Evaluates candidates in `n_workers` spawned processes, one candidate per worker at a time.
+    """Evaluates candidates in `n_workers` spawned processes, one chunk per worker at a time.
 
     `recipe` builds each worker's evaluator (e.g. `nasforge.search.EvaluatorRecipe`);
+    `group_key` (runs in this process) maps an architecture to what candidates must share to
+    be fused (e.g. `nasforge.search.fusion_key`): equal keys go to one chunk where the
+    balance allows; None splits a batch evenly by position;
     `threads` is each worker's `torch.set_num_threads` (default: cores // n_workers, at least
     1); `gpus` > 0 pins worker i to GPU i % gpus through CUDA_VISIBLE_DEVICES (the recipe then
     sees it as cuda:0). The constructor only stores its arguments.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
-                 gpus: int = 0) -> None:
+                 gpus: int = 0, group_key: GroupKey | None = None) -> None:
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise NasforgeError(f"workers = {n_workers!r}; use a whole number >= 1 "
                                 "(1 evaluates in this process).")
@@ -163,6 +187,7 @@ class WorkerPool:
         self.recipe = recipe
         self.threads = threads or threads_per_worker(n_workers)
         self.gpus = gpus
+        self.group_key = group_key
         self._envs = worker_envs(n_workers, gpus)
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
@@ -238,14 +263,14 @@ class WorkerPool:
 
     def _evaluate(self, archs: list[Architecture]) -> list[EvalResult]:
         results: list[EvalResult | None] = [None] * len(archs)
-        pending = list(range(len(archs)))[::-1]  # pop() from the end: input order
+        pending = deque(plan_chunks(archs, self.n_workers, self.group_key))
         idle = [w for w in self._workers if w.ready]
         watched = {w.index: w for w in self._workers if not w.ready}  # busy or starting
         while pending or any(w.task is not None for w in watched.values()):
             while pending and idle:
-                worker, task = idle.pop(0), pending.pop()
+                worker, task = idle.pop(0), pending.popleft()
                 worker.task = task
-                worker.conn.send(archs[task].json)
+                worker.conn.send([archs[i].json for i in task])
                 watched[worker.index] = worker
             waitables: dict[object, _Worker] = {}
             for worker in watched.values():
@@ -273,22 +298,34 @@ class WorkerPool:
                     continue
                 task, worker.task = worker.task, None
                 if message is not None:
-                    results[task] = _result_from_wire(message[1])
+                    for i, wire in zip(task or (), message[1], strict=True):
+                        results[i] = _result_from_wire(wire)
                     idle.append(worker)
                     continue
-                worker.process.join()
-                code = worker.process.exitcode
-                if task is None:  # died while starting
-                    raise WorkerStartError(
-                        f"worker process {worker.index} died while building its evaluator "
-                        f"(exit code {code}); run with --workers 1 to see the error.")
-                reason = (f"worker process died (exit code {code}{_signal_name(code)}) while "
-                          "evaluating this candidate; the worker was replaced")
-                logger.warning("Candidate %s: %s", archs[task].arch_id, reason)
-                results[task] = EvalResult.failed(reason)
+                self._died(worker, task, archs, results, pending)
                 fresh = self._replace(worker)
                 watched[fresh.index] = fresh
         return [r for r in results if r is not None]
+
+    def _died(self, worker: _Worker, task: tuple[int, ...] | None, archs: list[Architecture],
+              results: list[EvalResult | None], pending: deque[tuple[int, ...]]) -> None:
+        """A worker died: a chunk's candidates run again alone (next, in order); a lone
+        candidate is FAILED."""
+        worker.process.join()
+        code = worker.process.exitcode
+        if task is None:  # died while starting
+            raise WorkerStartError(
+                f"worker process {worker.index} died while building its evaluator "
+                f"(exit code {code}); run with --workers 1 to see the error.")
+        died = f"worker process died (exit code {code}{_signal_name(code)})"
+        if len(task) > 1:
+            logger.warning("%s in a chunk of %d candidates; running each of them alone", died,
+                           len(task))
+            pending.extendleft((i,) for i in reversed(task))
+            return
+        reason = f"{died} while evaluating this candidate; the worker was replaced"
+        logger.warning("Candidate %s: %s", archs[task[0]].arch_id, reason)
+        results[task[0]] = EvalResult.failed(reason)
 
     def close(self) -> None:
         """End every worker (idempotent): ask idle ones to stop, terminate busy ones."""

@@ -1,11 +1,13 @@
-"""Executors: the worker pool returns what the inline evaluator returns, in input order, and a
-worker that dies in a candidate fails that candidate only (the pool replaces it).
+"""Executors: the worker pool returns what the inline evaluator returns, in input order; it
+sends whole chunks to its workers (groups of `group_key` kept together), and a worker that
+dies in a chunk re-runs the chunk's candidates alone, failing only the one that kills it.
 
 One pool serves the module (spawning a worker costs about 2 s: a fresh interpreter and torch).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Sequence
@@ -14,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from evaluator_helpers import blobs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
 from nasforge.evaluator import executor as executor_module
+from nasforge.evaluator.chunks import plan_chunks
 from nasforge.evaluator.executor import (
     InlineExecutor,
     WorkerPool,
@@ -25,11 +29,16 @@ from nasforge.evaluator.executor import (
     threads_per_worker,
     worker_envs,
 )
+from nasforge.evaluator.local import LocalEvaluator
 from nasforge.records import EvalResult, TrialState
-from nasforge.search import EvaluatorRecipe, build_evaluator, load_checked, make_executor
+from nasforge.search import (
+    EvaluatorRecipe,
+    build_evaluator,
+    fusion_key,
+    load_checked,
+    make_executor,
+)
 from nasforge.searchspace.architecture import Architecture
-
-pytestmark = pytest.mark.slow
 
 RAW = {
     "search": {"name": "pool", "budget": 6, "objectives": ["accuracy:max"], "seed": 3},
@@ -39,13 +48,16 @@ RAW = {
               "lr": {"low": 1e-3, "high": 1e-2, "log": True},
               "mlp": {"depth": {"low": 1, "high": 2}, "width": [8, 16, 32]}},
 }
-TIMING = {"train_seconds", "latency_ms", "throughput"}
+#: metrics that vary between runs, or that the Crashing wrapper adds
+NOT_COMPARED = {"train_seconds", "latency_ms", "throughput", "chunk", "pid", "lr"}
 #: a test-only marker: an architecture with this lr makes the worker die
 CRASH_LR = {"exit": 0.00123, "sigkill": 0.00456}
 
 
 class Crashing:
-    """Wraps an evaluator; dies (os._exit or SIGKILL) on an architecture with a CRASH_LR lr."""
+    """Wraps an evaluator; dies (os._exit or SIGKILL) on an architecture with a CRASH_LR lr.
+    Adds to each result the size of the batch it came in (`chunk`), the process (`pid`) and
+    the architecture's lr (`lr`: which candidate a result is for)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -56,7 +68,9 @@ class Crashing:
                 os._exit(3)
             if arch["lr"] == CRASH_LR["sigkill"]:
                 os.kill(os.getpid(), signal.SIGKILL)
-        return self.inner.evaluate(archs)
+        return [EvalResult(r.state, {**r.metrics, "chunk": len(archs), "pid": os.getpid(),
+                                     "lr": arch["lr"]}, r.curve, r.error)
+                for arch, r in zip(archs, self.inner.evaluate(archs), strict=True)]
 
 
 @dataclass(frozen=True)
@@ -84,9 +98,18 @@ def archs(n: int, seed: int = 0) -> list[Architecture]:
     return out
 
 
-def without_timing(result: EvalResult) -> tuple:
-    return (result.state, {k: v for k, v in result.metrics.items() if k not in TIMING},
-            [(p.epoch, dict(p.metrics)) for p in result.curve], result.error)
+def assert_same(got: Sequence[EvalResult], expected: Sequence[EvalResult]) -> None:
+    """Equal states and errors; metrics and curves within fused training's tolerance (a
+    worker may fuse chunk-mates that the reference trained alone)."""
+    assert [(r.state, r.error) for r in got] == [(r.state, r.error) for r in expected]
+    for a, b in zip(got, expected, strict=True):
+        keys = set(b.metrics) - NOT_COMPARED
+        assert set(a.metrics) - NOT_COMPARED == keys
+        for key in keys:
+            assert a.metrics[key] == pytest.approx(b.metrics[key], rel=1e-4, abs=1e-5), key
+        assert [p.epoch for p in a.curve] == [p.epoch for p in b.curve]
+        for pa, pb in zip(a.curve, b.curve, strict=True):
+            assert dict(pa.metrics) == pytest.approx(dict(pb.metrics), rel=1e-4, abs=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -98,39 +121,65 @@ def pool():
         yield pool
 
 
-def test_pool_matches_inline_in_input_order_and_survives_worker_deaths(pool):
-    candidates = archs(4)
+@pytest.fixture(scope="module")
+def expected() -> dict[str, EvalResult]:
+    """The inline evaluator's result of each of archs(4), each trained alone, by arch_id."""
     inline = build_evaluator(from_dict(RAW))
     threads = torch.get_num_threads()
-    torch.set_num_threads(pool.threads)  # bitwise equality needs the workers' thread count
+    torch.set_num_threads(1)  # the pool's workers' thread count
     try:
-        expected = [inline.evaluate([arch])[0] for arch in candidates]  # each one alone
+        return {arch.arch_id: inline.evaluate([arch])[0] for arch in archs(4)}
     finally:
         torch.set_num_threads(threads)
-    assert all(r.state is TrialState.COMPLETE for r in expected)
 
+
+@pytest.mark.slow
+def test_pool_sends_whole_chunks_and_matches_inline_in_input_order(pool, expected):
+    candidates = archs(4)
+    assert all(expected[a.arch_id].state is TrialState.COMPLETE for a in candidates)
     got = pool.evaluate(candidates)
-    assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
-    first_pids = set(pool.pids)
-
-    exits = candidates[0].replace(lr=CRASH_LR["exit"])
-    killed = candidates[1].replace(lr=CRASH_LR["sigkill"])
-    batch = [candidates[2], exits, killed, candidates[3]]
-    got = pool.evaluate(batch)
-    assert [r.state for r in got] == [TrialState.COMPLETE, TrialState.FAILED,
-                                     TrialState.FAILED, TrialState.COMPLETE]
-    assert "worker process died (exit code 3)" in got[1].error
-    assert "worker process died" in got[2].error and "SIGKILL" in got[2].error
-    assert [without_timing(got[i]) for i in (0, 3)] == [
-        without_timing(expected[i]) for i in (2, 3)]
-    assert pool.replaced == 2 and len(pool.pids) == 2 and set(pool.pids) != first_pids
-
-    # the replaced workers evaluate as before
-    again = pool.evaluate(candidates[:2])
-    assert [without_timing(r) for r in again] == [without_timing(r) for r in expected[:2]]
+    assert_same(got, [expected[a.arch_id] for a in candidates])
+    assert [r.metrics["lr"] for r in got] == [a["lr"] for a in candidates]
+    # no group key: two chunks of two, each in one evaluate call of one worker
+    assert [r.metrics["chunk"] for r in got] == [2, 2, 2, 2]
+    pids = [r.metrics["pid"] for r in got]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
     assert pool.evaluate([]) == []
 
 
+@pytest.mark.slow
+def test_a_crash_in_a_chunk_reruns_its_chunk_mates_alone(pool, expected):
+    healthy = archs(4)
+    first_pids = set(pool.pids)
+    exits = healthy[0].replace(lr=CRASH_LR["exit"])
+    killed = healthy[1].replace(lr=CRASH_LR["sigkill"])
+    batch = [healthy[2], exits, healthy[3], killed]  # chunks (0, 1) and (2, 3) both die
+    got = pool.evaluate(batch)
+    assert [r.state for r in got] == [TrialState.COMPLETE, TrialState.FAILED,
+                                     TrialState.COMPLETE, TrialState.FAILED]
+    assert "worker process died (exit code 3)" in got[1].error
+    assert "worker process died" in got[3].error and "SIGKILL" in got[3].error
+    assert "while evaluating this candidate" in got[3].error
+    assert_same([got[0], got[2]], [expected[healthy[i].arch_id] for i in (2, 3)])
+    assert got[0].metrics["chunk"] == got[2].metrics["chunk"] == 1  # re-run alone
+    # each chunk's death, then each crasher's own task
+    assert pool.replaced == 4 and len(pool.pids) == 2 and not set(pool.pids) & first_pids
+
+
+@pytest.mark.slow
+def test_group_key_keeps_a_group_in_one_chunk(pool, monkeypatch):
+    # interleaved: a split by position would mix the two groups in both chunks
+    batch = [a.replace(activation=("relu", "gelu")[i % 2]) for i, a in enumerate(archs(6))]
+    monkeypatch.setattr(pool, "group_key", lambda arch: arch["activation"])
+    got = pool.evaluate(batch)
+    assert [r.state for r in got] == [TrialState.COMPLETE] * 6
+    assert [r.metrics["lr"] for r in got] == [a["lr"] for a in batch]  # input order
+    assert all(r.metrics["chunk"] == 3 for r in got)
+    pids = [r.metrics["pid"] for r in got]
+    assert len(set(pids[0::2])) == len(set(pids[1::2])) == 1 and pids[0] != pids[1]
+
+
+@pytest.mark.slow
 def test_an_interrupt_while_waiting_closes_the_pool(pool, monkeypatch):
     """Runs after the test above (same module pool): Ctrl-C ends every worker."""
     pool.start()
@@ -146,6 +195,7 @@ def test_an_interrupt_while_waiting_closes_the_pool(pool, monkeypatch):
     pool.close()  # idempotent
 
 
+@pytest.mark.slow
 def test_a_recipe_that_fails_in_the_worker_is_a_clear_error():
     with pytest.raises(WorkerStartError, match="could not build its evaluator: ValueError: "
                                                "no data here"):
@@ -179,3 +229,103 @@ def test_inline_executor_and_make_executor():
     assert [r.metrics["n"] for r in inline.evaluate(archs(2))] == [0.0, 1.0]
     pool = make_executor(from_dict(RAW), 3)
     assert isinstance(pool, WorkerPool) and pool.slots == 3 and pool.pids == []  # not started
+    # no dataset given: grouped by the architecture's values without lr and weight_decay
+    a, b = archs(2)
+    assert pool.group_key(a) == pool.group_key(a.replace(lr=0.5, weight_decay=0.0))
+    assert pool.group_key(a) != pool.group_key(a.replace(epochs=7))
+
+
+def _check_plan(chunks: list[tuple[int, ...]], n: int, n_workers: int) -> None:
+    assert len(chunks) <= n_workers
+    assert sorted(i for c in chunks for i in c) == list(range(n))
+    assert all(c and list(c) == sorted(c) and len(c) <= math.ceil(n / n_workers)
+               for c in chunks)
+
+
+@pytest.mark.parametrize(("n", "n_workers"), [(1, 2), (2, 2), (5, 4), (7, 3), (12, 4)])
+def test_without_a_group_key_the_split_is_even_and_by_position(n, n_workers):
+    chunks = plan_chunks(archs(n), n_workers)
+    _check_plan(chunks, n, n_workers)
+    assert len(chunks) == min(n, n_workers)
+    assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
+    assert [i for c in chunks for i in c] == list(range(n))
+    assert plan_chunks([], 3) == []
+
+
+def test_groups_stay_whole_where_the_balance_allows():
+    candidates = archs(12)
+    labels = "aaabbbcccxxd" + ""  # groups of 3, 3, 3, 2 and 1
+
+    def key(arch: Architecture) -> str:
+        return labels[candidates.index(arch)]
+
+    chunks = plan_chunks(candidates, 4, key)
+    _check_plan(chunks, 12, 4)
+    assert sorted("".join(sorted(labels[i] for i in c)) for c in chunks) == [
+        "aaa", "bbb", "ccc", "dxx"]
+
+    # a group larger than a chunk (ceil(8 / 2) = 4) is split; the others stay whole
+    big = "ggggggho"
+    chunks = plan_chunks(candidates[:8], 2, lambda a: big[candidates.index(a)])
+    _check_plan(chunks, 8, 2)
+    assert sorted("".join(sorted(big[i] for i in c)) for c in chunks) == ["gggg", "ggho"]
+
+
+def test_a_group_key_that_raises_puts_the_candidate_alone():
+    candidates = archs(4)
+
+    def key(arch: Architecture) -> object:
+        if arch == candidates[1]:
+            raise ValueError("no plan")
+        return [] if arch == candidates[2] else "same"  # [] is unhashable: alone too
+
+    chunks = plan_chunks(candidates, 2, key)
+    _check_plan(chunks, 4, 2)
+    assert (0, 3) in chunks  # the two with a key share a chunk
+
+
+def test_fusion_key_groups_as_local_evaluator_buckets():
+    data = blobs()
+    base = archs(8, seed=1)
+    candidates = base + [a.replace(lr=0.005) for a in base[:4]] + [
+        base[0].replace(epochs=2), base[1].replace(**{"mlp.width": 16, "mlp.depth": 2}),
+        base[2].replace(dropout=0.5)]  # dropout does not fuse: no key
+    evaluator = LocalEvaluator(data, seed=0, fused=True)
+    bucket_of = {c.index: n for n, b in enumerate(evaluator._buckets(candidates)) for c in b}
+    key = fusion_key(data.spec)
+    groups: dict[object, list[int]] = {}
+    for i, arch in enumerate(candidates):
+        try:
+            groups.setdefault(key(arch), []).append(i)
+        except NasforgeError:
+            assert i == len(candidates) - 1  # only the dropout candidate: it fuses with none
+    # every group lies in one of the evaluator's buckets (it may merge more, e.g. widths)
+    assert all(len({bucket_of[i] for i in group}) == 1 for group in groups.values())
+    assert sum(len(g) for g in groups.values() if len(g) > 1) >= 5
+
+    # without a spec: a finer grouping, never one that mixes buckets
+    by_values = fusion_key(None)
+    for i, a in enumerate(candidates[:-1]):
+        for j, b in enumerate(candidates[:-1]):
+            if by_values(a) == by_values(b):
+                assert key(a) == key(b), (i, j)
+
+
+def test_a_raising_evaluator_fails_only_the_candidate_that_raises():
+    candidates = archs(3)
+
+    class Picky:
+        calls: list[int] = []
+
+        def evaluate(self, batch):
+            self.calls.append(len(batch))
+            if candidates[1] in batch:
+                raise RuntimeError("bad candidate")
+            return [EvalResult(TrialState.COMPLETE, {"n": len(batch)}) for _ in batch]
+
+    picky = Picky()
+    results = executor_module._evaluate_chunk(picky, candidates)
+    assert [r.state for r in results] == [TrialState.COMPLETE, TrialState.FAILED,
+                                         TrialState.COMPLETE]
+    assert results[1].error == "RuntimeError: bad candidate"
+    assert picky.calls == [3, 1, 1, 1]

@@ -195,3 +195,39 @@ def test_bad_worker_counts_exit_2_and_write_nothing(tmp_path, write_config, work
     assert "whole number >= 1" in result.stderr and not db.exists()
     result = invoke("resume", "tiny", "--storage", f"sqlite:///{db}", "--workers", workers)
     assert result.exit_code == 2 and "whole number >= 1" in result.stderr, result.output
+
+
+@pytest.mark.slow
+def test_resume_with_workers_2_finishes_the_budget_once(tmp_path, write_config):
+    import numpy as np
+
+    from nasforge.records import TrialState
+    from nasforge.search import stored_config
+    from nasforge.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'resume.db'}"
+    result = invoke("search", str(write_config(budget=3, epochs=1)), "--storage", url,
+                    "--workers", "2")
+    assert result.exit_code == 0, result.output
+    first = show_json(url)["trials"]
+    # what a killed run leaves behind: a trial still RUNNING (it must run again, once)
+    store = open_store(url)
+    try:
+        space, rng = stored_config(store, "tiny").space, np.random.default_rng(7)
+        leftover = space.sample(rng)
+        while leftover.arch_id in {t["arch_id"] for t in first}:
+            leftover = space.sample(rng)
+        store.add_trials("tiny", [leftover], TrialState.RUNNING, "killed-host:1")
+    finally:
+        store.close()
+
+    result = invoke("resume", "tiny", "--storage", url, "--budget", "7", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "7 complete, 0 failed" in result.stdout
+    report = show_json(url)
+    trials = report["trials"]
+    assert report["budget"] == 7 and [t["number"] for t in trials] == list(range(7))
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 7
+    assert len({t["arch_id"] for t in trials}) == 7  # no duplicates
+    assert trials[:3] == first  # the finished trials kept as they were
+    assert trials[3]["arch_id"] == leftover.arch_id
