@@ -26,14 +26,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# the names of nasforge.evaluator.precision.PRECISIONS (config.py stays torch-free)
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter or digit"
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "search": ("name", "budget", "objectives", "strategy", "strategy_options", "seed", "batch"),
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
-    "training": ("device", "latency_batch", "throughput_batch", "measure_latency",
-                 *HYPERPARAM_DEFAULTS),
+    "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
+                 "compile", *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space
 }
 DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
@@ -57,6 +59,8 @@ class TrainingConfig:
     latency_batch: int = 1
     measure_latency: bool = True
     throughput_batch: int = 256
+    precision: str = "auto"  # nasforge.evaluator.precision.PRECISIONS
+    compile: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +159,19 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     measure_latency = training_section.get("measure_latency", True)
     if not isinstance(measure_latency, bool):
         raise ConfigError("[training] measure_latency must be true or false.")
+    precision = training_section.get("precision", "auto")
+    if precision not in PRECISIONS:
+        allowed = ", ".join(f'"{p}"' for p in PRECISIONS)
+        raise ConfigError(f"[training] precision = {precision!r}; use one of {allowed} "
+                          '("auto": bf16 on CUDA, fp32 on CPU).')
+    compile_model = training_section.get("compile", False)
+    if not isinstance(compile_model, bool):
+        raise ConfigError("[training] compile must be true or false.")
     training = TrainingConfig(
         device, _int(training_section, "training", "latency_batch", 1, 1, 65536),
         measure_latency,
-        _int(training_section, "training", "throughput_batch", 256, 1, 65536))
+        _int(training_section, "training", "throughput_batch", 256, 1, 65536),
+        precision, compile_model)
     space = _space(sections["space"], training_section)
     # build the strategy once: an unknown name or a bad option fails here, before any write
     make_strategy(strategy, space, objectives, seed, strategy_options)

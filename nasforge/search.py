@@ -106,7 +106,9 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
     data = to_device(dataset, resolve_device(config.training.device))
     return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
                           throughput_batch=config.training.throughput_batch,
-                          measure_latency=config.training.measure_latency)
+                          measure_latency=config.training.measure_latency,
+                          precision=config.training.precision,
+                          compile=config.training.compile)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,9 @@ def test_overrides():
     (with_("data", val_fraction=1.5), r"val_fraction = 1.5"),
     (with_("data", val_fraction=0.6, test_fraction=0.5), "must be below 1"),
     (with_("training", device="tpu"), r"device = 'tpu'"),
+    (with_("training", precision="fp16"),
+     r'precision = \'fp16\'; use one of "auto", "fp32", "tf32", "bf16"'),
+    (with_("training", compile="yes"), r"compile must be true or false"),
 ])
 def test_bad_configs_name_the_problem(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -82,3 +85,10 @@ def test_file_errors(tmp_path):
     broken.write_text("[search\nname = 1\n")
     with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML"):
         load(broken)
+
+
+def test_precision_and_compile_defaults_and_values():
+    config = from_dict(BASE)
+    assert (config.training.precision, config.training.compile) == ("auto", False)
+    config = from_dict(with_("training", precision="bf16", compile=True))
+    assert (config.training.precision, config.training.compile) == ("bf16", True)

@@ -94,6 +94,8 @@ class LocalEvaluator:
         throughput_batch: int = 256,
         measure_latency: bool = True,
         fused: bool | str | FusedPolicy = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
         self.data = data
         self.seed = seed
@@ -101,6 +103,8 @@ class LocalEvaluator:
         self.throughput_batch = throughput_batch
         self.measure_latency = measure_latency
         self.fused = fused
+        self.precision = precision
+        self.compile = compile
         self._policy: FusedPolicy | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -211,7 +215,8 @@ class LocalEvaluator:
         with seeded(seed, device):
             model = build_from_plan(plan).to(device)
         measure.reset_peak_memory(device)
-        outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task)
+        outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
+                                  precision=self.precision, compile=self.compile)
         return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device))
 
     def _result(self, arch: Architecture, plan: NetworkPlan, model: torch.nn.Module,

@@ -12,6 +12,8 @@ back to the host: per-step losses stay on the device and are reduced once per ep
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import numbers
@@ -25,6 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
+from nasforge.evaluator.graphed import (
+    Amp,
+    GraphedSteps,
+    make_graph_optimizer,
+    train_step,
+    use_graphs,
+)
+from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.records import CurvePoint
 from nasforge.searchspace.assemble import OPTIMIZERS, SCHEDULES
@@ -142,13 +152,22 @@ class TrainOutcome:
 
 
 def train_candidate(
-    model: nn.Module, data: TrainData, params: TrainingParams, *, seed: int, task: str
+    model: nn.Module, data: TrainData, params: TrainingParams, *, seed: int, task: str,
+    precision: str = "fp32", graphs: bool | str = "auto", channels_last: bool | str = "auto",
+    compile: bool = False,
 ) -> TrainOutcome:
     """Train `model` in place on `data` and evaluate it; torch's global RNG state is unchanged.
 
     The same seed on the same device gives the same curve (bit-identical on CPU). Raises
     `Diverged` when an epoch's train or validation loss is not finite. The model is moved to
     the data's device and left there, trained, in eval mode.
+
+    Fast-path switches (the defaults keep the plain loop on CPU): `precision` ("auto", "fp32",
+    "tf32", "bf16"; see `nasforge.evaluator.precision`); `graphs` (full batches replay a
+    captured CUDA graph, `nasforge.evaluator.graphed`; "auto": on CUDA for runs of at least
+    GRAPH_MIN_STEPS full batches; True off CUDA runs the same static-buffer step eagerly);
+    `channels_last` (model and 4-D inputs in channels_last memory format; "auto": on CUDA for
+    models with 2-D convolutions); `compile` (`torch.compile` the model, default mode).
     """
     check_choice("task", task, TASKS)
     classification = task == "classification"
@@ -157,18 +176,28 @@ def train_candidate(
     if len(x) == 0 or len(x_val) == 0:
         raise DataError("Training needs non-empty train and validation splits.")
     device = x.device
+    mode = resolve_precision(precision, device)
     loss_fn: LossFn = F.cross_entropy if classification else F.mse_loss
     starts = batch_starts(len(x), params.batch_size)
     ends = [*starts[1:], len(x)]
     counts = [end - start for start, end in zip(starts, ends, strict=True)]
     sizes = torch.tensor(counts, dtype=torch.float32, device=device)
     lrs = lr_table(params, len(starts) * params.epochs)
+    graphed = use_graphs(graphs, device, counts.count(params.batch_size) * params.epochs)
+    layout = use_channels_last(channels_last, model, x)
+    x_test = data.x_test
+    if layout:
+        x, x_val, x_test = (t.contiguous(memory_format=torch.channels_last)
+                            for t in (x, x_val, x_test))
     begin = time.perf_counter()
     curve: list[CurvePoint] = []
-    with seeded(seed, device):
+    with seeded(seed, device), tf32(device, mode):
         model.to(device)
-        optimizer = make_optimizer(model, params, device)
-        groups = optimizer.param_groups
+        if layout:
+            model.to(memory_format=torch.channels_last)
+        net = torch.compile(model) if compile else model
+        amp = functools.partial(autocast, device, mode)
+        run, set_lr = _stepper(net, model, params, loss_fn, x, y, amp, graphed)
         order = torch.Generator().manual_seed(seed)
         step = 0
         for epoch in range(1, params.epochs + 1):
@@ -176,19 +205,13 @@ def train_candidate(
             perm = torch.randperm(len(x), generator=order).to(device)
             losses = []
             for start, end in zip(starts, ends, strict=True):
-                idx = perm[start:end]
-                loss = loss_fn(model(x[idx]), y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.detach())
+                losses.append(run(perm[start:end]))
                 if lrs:
                     step += 1
-                    for group in groups:
-                        group["lr"] = lrs[step]
+                    set_lr(lrs[step])
             with torch.inference_mode():
                 train_sum = torch.dot(torch.stack(losses), sizes)
-                val = _sums(model, x_val, y_val, loss_fn, classification)
+                val = _sums(net, x_val, y_val, loss_fn, classification, amp)
                 values = torch.stack([train_sum, *val]).tolist()  # the epoch's one host read
             point = {"train_loss": values[0] / len(x), "val_loss": values[1] / y_val.numel()}
             if classification:
@@ -196,7 +219,8 @@ def train_candidate(
             _check_finite(epoch, point)
             logger.debug("epoch %d: %s", epoch, point)
             curve.append(CurvePoint(epoch, point))
-        test_loss, test_accuracy = _test_metrics(model, data, loss_fn, classification)
+        test_loss, test_accuracy = _test_metrics(net, x_test, data.y_test, loss_fn,
+                                                 classification, amp)
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
@@ -208,6 +232,38 @@ def train_candidate(
         seconds=time.perf_counter() - begin,
         epochs=params.epochs,
     )
+
+
+def _stepper(net: nn.Module, model: nn.Module, params: TrainingParams, loss_fn: LossFn,
+             x: torch.Tensor, y: torch.Tensor, amp: Amp, graphed: bool,
+             ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[float], None]]:
+    """(run one step on a batch of indices, set the learning rate) for the chosen path."""
+    device = x.device
+    if graphed:
+        optimizer = make_graph_optimizer(model, params.optimizer, params.lr,
+                                         params.weight_decay, device)
+        steps = GraphedSteps(net, optimizer, loss_fn, x, y, params.batch_size, amp,
+                             capture=device.type == "cuda")
+        return steps.step, steps.set_lr
+    optimizer = make_optimizer(model, params, device)
+    groups = optimizer.param_groups
+
+    def set_lr(lr: float) -> None:
+        for group in groups:
+            group["lr"] = lr
+
+    return (lambda idx: train_step(net, optimizer, loss_fn, x, y, idx, amp)), set_lr
+
+
+def use_channels_last(mode: bool | str, model: nn.Module, x: torch.Tensor) -> bool:
+    """True: 4-D inputs and the model go channels_last; "auto": on CUDA, when the model has a
+    2-D convolution (cuDNN's fastest convolution kernels want NHWC)."""
+    if mode not in (True, False, "auto"):
+        raise ConfigError(f"channels_last={mode!r} is invalid; choose 'auto', True or False.")
+    if x.ndim != 4 or mode is False:
+        return False
+    return mode is True or (x.device.type == "cuda"
+                            and any(isinstance(m, nn.Conv2d) for m in model.modules()))
 
 
 def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
@@ -251,15 +307,19 @@ def make_optimizer(
 
 
 def _sums(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, classification: bool
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, classification: bool,
+    amp: Amp = contextlib.nullcontext,
 ) -> list[torch.Tensor]:
-    """[summed loss, number correct (classification)] over a split, as device scalars."""
+    """[summed loss, number correct (classification)] over a split, as device scalars; the
+    forward runs under `amp`, the loss and the sums in float32."""
     model.eval()
     with torch.inference_mode():
         loss_sum = torch.zeros((), device=x.device)
         correct = torch.zeros((), device=x.device)
         for start in range(0, len(x), EVAL_BATCH):
-            out = model(x[start : start + EVAL_BATCH])
+            with amp():
+                out = model(x[start : start + EVAL_BATCH])
+            out = out.float()  # a no-op in fp32
             target = y[start : start + EVAL_BATCH]
             loss_sum += loss_fn(out, target, reduction="sum")
             if classification:
@@ -275,11 +335,12 @@ def _check_finite(epoch: int, point: Mapping[str, float]) -> None:
 
 
 def _test_metrics(
-    model: nn.Module, data: TrainData, loss_fn: LossFn, classification: bool
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, classification: bool,
+    amp: Amp,
 ) -> tuple[float | None, float | None]:
-    if len(data.x_test) == 0:
+    if len(x) == 0:
         return None, None
-    y = checked_targets(data.y_test, classification, "test")
+    y = checked_targets(y, classification, "test")
     with torch.inference_mode():
-        values = torch.stack(_sums(model, data.x_test, y, loss_fn, classification)).tolist()
+        values = torch.stack(_sums(model, x, y, loss_fn, classification, amp)).tolist()
     return values[0] / y.numel(), (values[1] / len(y) if classification else None)

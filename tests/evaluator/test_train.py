@@ -173,3 +173,119 @@ def test_unknown_task_is_refused() -> None:
     with pytest.raises(ConfigError, match="'task'"):
         train_candidate(build_from_plan(mlp()), blobs(), TrainingParams(epochs=1), seed=0,
                         task="ranking")
+
+
+def reference_train(model: torch.nn.Module, data: DeviceData, params: TrainingParams,
+                    seed: int) -> list[tuple[float, float, float]]:
+    """The plain loop as it was before the fast-path switches: (train, val loss, val acc)."""
+    from nasforge.evaluator.train import batch_starts, make_optimizer
+
+    x, y = data.x_train, data.y_train
+    starts = batch_starts(len(x), params.batch_size)
+    ends = [*starts[1:], len(x)]
+    sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)], dtype=torch.float32)
+    lrs = lr_table(params, len(starts) * params.epochs)
+    curve = []
+    with seeded(seed):
+        optimizer = make_optimizer(model, params, x.device)
+        order = torch.Generator().manual_seed(seed)
+        step = 0
+        for _ in range(params.epochs):
+            model.train()
+            perm = torch.randperm(len(x), generator=order)
+            losses = []
+            for start, end in zip(starts, ends, strict=True):
+                idx = perm[start:end]
+                loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+                if lrs:
+                    step += 1
+                    for group in optimizer.param_groups:
+                        group["lr"] = lrs[step]
+            model.eval()
+            with torch.inference_mode():
+                out = model(data.x_val)
+                val = torch.nn.functional.cross_entropy(out, data.y_val, reduction="sum")
+                correct = (out.argmax(dim=1) == data.y_val).sum()
+                train_sum = torch.dot(torch.stack(losses), sizes)
+            curve.append((train_sum.item() / len(x), val.item() / len(data.y_val),
+                          correct.item() / len(data.y_val)))
+    return curve
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_default_path_is_bit_identical_to_the_plain_loop(optimizer: str) -> None:
+    plan, data = mlp(norm="batch", dropout=0.2), blobs(n=310)  # a partial last batch
+    params = TrainingParams(lr=1e-2, epochs=3, batch_size=32, optimizer=optimizer)
+    with seeded(3):
+        expected = reference_train(build_from_plan(plan), data, params, seed=3)
+    for precision in ("fp32", "auto"):  # "auto" is fp32 on CPU
+        with seeded(3):
+            model = build_from_plan(plan)
+        outcome = train_candidate(model, data, params, seed=3, task="classification",
+                                  precision=precision)
+        got = [(p.metrics["train_loss"], p.metrics["val_loss"], p.metrics["val_accuracy"])
+               for p in outcome.curve]
+        assert got == expected
+
+
+def cnn_data(n: int = 200) -> DeviceData:
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, CLASSES, (n,), generator=g)
+    x = torch.randn(n, 3, 8, 8, generator=g) + y.view(-1, 1, 1, 1).float()
+    a, b = int(0.6 * n), int(0.8 * n)
+    spec = DataSpec((3, 8, 8), CLASSES, "classification", "images")
+    return DeviceData(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], spec)
+
+
+def cnn() -> NetworkPlan:
+    return (PlanBuilder("cnn", (3, 8, 8)).conv(6, 3).norm("batch")
+            .activation("relu").pool("avg", 2).flatten().linear(CLASSES).build())
+
+
+def test_channels_last_matches_contiguous() -> None:
+    data = cnn_data()
+    outcomes = {}
+    for layout in (False, True):
+        with seeded(0):
+            model = build_from_plan(cnn())
+        # SGD: the conv bias before batch norm gets only rounding-noise gradients, which
+        # Adam would normalise into full-size steps (0.03 apart after one epoch)
+        params = TrainingParams(lr=1e-2, epochs=2, batch_size=32, optimizer="sgd")
+        outcomes[layout] = train_candidate(model, data, params, seed=0, task="classification",
+                                           channels_last=layout)
+        weight = next(p for p in model.parameters() if p.ndim == 4)
+        assert weight.is_contiguous(memory_format=torch.channels_last) == layout
+    for a, b in zip(outcomes[False].curve, outcomes[True].curve, strict=True):
+        for key in ("train_loss", "val_loss"):
+            torch.testing.assert_close(a.metrics[key], b.metrics[key], rtol=1e-4, atol=1e-5)
+    assert outcomes[True].test_loss == pytest.approx(outcomes[False].test_loss, rel=1e-4)
+
+
+def test_channels_last_auto_is_off_on_cpu_and_for_flat_inputs() -> None:
+    from nasforge.evaluator.train import use_channels_last
+
+    x = torch.zeros(2, 3, 8, 8)
+    model = build_from_plan(cnn())
+    assert not use_channels_last("auto", model, x)
+    assert use_channels_last(True, model, x)
+    assert not use_channels_last(True, model, torch.zeros(2, 8))
+    with pytest.raises(ConfigError, match="channels_last"):
+        use_channels_last("yes", model, x)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_close_to_eager() -> None:
+    data = blobs(n=256)  # full batches only: one compiled training shape (and one for eval)
+    eager = train(mlp(), data, epochs=2, batch_size=32, lr=1e-2, optimizer="sgd")
+    with seeded(0):
+        model = build_from_plan(mlp())
+    compiled = train_candidate(model, data, TrainingParams(lr=1e-2, epochs=2, batch_size=32,
+                                                           optimizer="sgd"),
+                               seed=0, task="classification", compile=True)
+    for a, b in zip(eager.curve, compiled.curve, strict=True):
+        for key in ("train_loss", "val_loss"):
+            torch.testing.assert_close(a.metrics[key], b.metrics[key], rtol=1e-4, atol=1e-5)
