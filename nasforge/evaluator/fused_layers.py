@@ -20,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.evaluator.fused_quant import ACT_BUFFERS, fake_quant_rows
 from nasforge.searchspace.build import GlobalAvgPool
+from nasforge.searchspace.layers.quant import fake_quant_weight
+from nasforge.searchspace.quantization import FLOAT_BITS
 
 #: Parameter-free activation modules that act elementwise (so they apply per model slice).
 ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardswish,
@@ -49,6 +52,9 @@ class Layer:
     inverse: torch.Tensor | None = None
     counts: torch.Tensor | None = None
     features: torch.Tensor | None = None
+    buffers: tuple[tuple[str, float], ...] = ()  # (name in the op's module, padding fill)
+    weight_bits: int = FLOAT_BITS
+    act_bits: int = FLOAT_BITS
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
@@ -86,15 +92,18 @@ def describe(index: int, modules: Sequence[nn.Module], error: type[Exception],
     if isinstance(first, GlobalAvgPool):
         return Layer("global_pool", index, options={"dims": first.dims})
     if isinstance(first, nn.Linear):
-        return Layer("linear", index, key=str(index))
-    pad, conv, key = None, first, str(index)
+        return _quantized(Layer("linear", index, key=str(index)), first, "", error)
+    pad, conv, inner = None, first, ""
     if isinstance(first, nn.Sequential) and len(first) == 2:  # (ZeroPad, Conv): even kernels
-        pad, conv, key = first[0], first[1], f"{index}.1"
-    if type(conv) in _CONVS and conv.padding_mode == "zeros":  # type: ignore[union-attr]
+        pad, conv, inner = first[0], first[1], "1."
+    kind = next((k for k in _CONVS if isinstance(conv, k)), None)
+    if kind is not None and conv.padding_mode == "zeros":  # type: ignore[union-attr]
         assert isinstance(conv, nn.Conv1d | nn.Conv2d)
-        return Layer("conv", index, key=key, module=pad, conv=_CONVS[type(conv)],
-                     options={"stride": conv.stride, "padding": conv.padding,
-                              "dilation": conv.dilation, "groups": conv.groups})
+        layer = Layer("conv", index, key=f"{index}.{inner}".rstrip("."), module=pad,
+                      conv=_CONVS[kind], options={"stride": conv.stride, "padding": conv.padding,
+                                                  "dilation": conv.dilation,
+                                                  "groups": conv.groups})
+        return _quantized(layer, conv, inner, error)
     if isinstance(first, _POOLS):
         return Layer("pool", index, module=first)
     if isinstance(first, nn.BatchNorm1d | nn.BatchNorm2d):
@@ -102,7 +111,8 @@ def describe(index: int, modules: Sequence[nn.Module], error: type[Exception],
                    for m in modules):
             raise error(f"op {index}: batch norm must be affine with running statistics.")
         return Layer("batch", index, key=str(index),
-                     options={"eps": first.eps, "momentum": first.momentum})
+                     options={"eps": first.eps, "momentum": first.momentum},
+                     buffers=(("running_mean", 0.0), ("running_var", 1.0)))
     if isinstance(first, nn.LayerNorm) and len(first.normalized_shape) == 1:
         widths = [m.normalized_shape[0] for m in modules]  # type: ignore[union-attr]
         layer = Layer("layer", index, key=str(index), options={"eps": first.eps})
@@ -121,6 +131,33 @@ def describe(index: int, modules: Sequence[nn.Module], error: type[Exception],
                 "train_candidate.")
 
 
+def _quantized(layer: Layer, module: nn.Module, inner: str, error: type[Exception]) -> Layer:
+    """The layer's bit widths and observer buffers when `module` is a quantized layer."""
+    act, weight = getattr(module, "input_quant", None), getattr(module, "weight_quant", None)
+    if act is None or weight is None:
+        return layer
+    if act.learned_step or weight.learned_step:
+        raise error(f"op {layer.index}: learned quantization steps (LSQ) are not stacked; "
+                    "train this candidate with train_candidate.")
+    layer.act_bits, layer.weight_bits = int(act.bits), int(weight.bits)
+    layer.buffers = tuple((f"{inner}input_quant.{name}", 0.0)
+                          for name in ACT_BUFFERS.get(layer.act_bits, ()))
+    return layer
+
+
+def _quantize_input(layer: Layer, x: torch.Tensor, layout: str, buffers: dict[str, torch.Tensor],
+                    m: int, training: bool) -> torch.Tensor:
+    """The layer's input fake-quantized per model (each model's activations are one row)."""
+    prefix = f"{layer.index}."
+    state = {name.rsplit(".", 1)[1]: buffers[prefix + name].view(-1) for name, _ in layer.buffers}
+    if layout == "models":
+        return fake_quant_rows(x.reshape(m, -1), layer.act_bits, state, training).view(x.shape)
+    b = x.shape[0]
+    rows = x.view(b, m, -1).transpose(0, 1).reshape(m, -1)
+    out = fake_quant_rows(rows, layer.act_bits, state, training)
+    return out.view(m, b, -1).transpose(0, 1).reshape(x.shape)
+
+
 def layer_forward(layer: Layer, state: State, params: dict[str, torch.Tensor],
                   buffers: dict[str, torch.Tensor], m: int, training: bool) -> State:
     """Apply one stacked layer; returns the new (activation, layout)."""
@@ -132,6 +169,10 @@ def layer_forward(layer: Layer, state: State, params: dict[str, torch.Tensor],
         return x.flatten(2), "models"
     if kind == "linear":
         w, bias = params[f"{layer.key}.weight"], params.get(f"{layer.key}.bias")
+        if layer.act_bits != FLOAT_BITS:
+            x = _quantize_input(layer, x, layout, buffers, m, training)
+        if layer.weight_bits != FLOAT_BITS:
+            w = fake_quant_weight(w.reshape(-1, w.shape[-1]), layer.weight_bits).view(w.shape)
         if bias is None:
             return torch.bmm(x, w.transpose(1, 2)), "models"
         return torch.baddbmm(bias.unsqueeze(1), x, w.transpose(1, 2)), "models"
@@ -145,9 +186,14 @@ def layer_forward(layer: Layer, state: State, params: dict[str, torch.Tensor],
         if layer.module is not None:
             x = layer.module(x)
         w, bias = params[f"{layer.key}.weight"], params.get(f"{layer.key}.bias")
+        w = w.reshape(-1, *w.shape[2:])  # (M * C_out, C_in / groups, *kernel)
+        if layer.act_bits != FLOAT_BITS:
+            x = _quantize_input(layer, x, layout, buffers, m, training)
+        if layer.weight_bits != FLOAT_BITS:
+            w = fake_quant_weight(w, layer.weight_bits)
         opts = layer.options
         assert layer.conv is not None
-        x = layer.conv(x, w.reshape(-1, *w.shape[2:]), None if bias is None else bias.reshape(-1),
+        x = layer.conv(x, w, None if bias is None else bias.reshape(-1),
                        opts["stride"], opts["padding"], opts["dilation"],
                        m * opts["groups"])  # type: ignore[operator]
         return x, "channels"

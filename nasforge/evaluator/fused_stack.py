@@ -14,10 +14,11 @@ norm, its outgoing weights are zero, and layer norm averages over each model's r
 only: the real units compute what the model alone computes. Activations may differ per model
 (they are applied to each group of models that share one).
 
-Supported ops (`check_fusable`): Flatten, GlobalPool, float Linear and Conv (1-D / 2-D, any
-kernel, stride and dilation; grouped convs only at equal widths), norms none / batch (flat
-or spatial) / layer (flat), max / avg Pool, parameter-free elementwise activations. Anything
-else (dropout, quantized layers, residual blocks, cells, learnable activations) raises
+Supported ops (`check_fusable`): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any
+kernel, stride and dilation; grouped convs only at equal widths), float or fake-quantized
+with fixed steps (`fused_quant`; at equal widths), norms none / batch (flat or spatial) /
+layer (flat), max / avg Pool, parameter-free elementwise activations. Anything else (dropout,
+learned quantization steps, residual blocks, cells, learnable activations) raises
 `FusionError`. Convolutions run as one grouped convolution over the (B, M * C, *spatial)
 layout; linear layers as batched matrix products over (M, B, F).
 """
@@ -62,9 +63,10 @@ def check_fusable(plan: NetworkPlan, where: str) -> None:
         if isinstance(op, Flatten | GlobalPool | Pool | Activation):
             continue
         if isinstance(op, Linear | Conv):
-            if op.weight_bits != FLOAT_BITS or op.act_bits != FLOAT_BITS:
-                raise FusionError(f"{what} is quantized; fused training supports float Linear "
-                                  "and Conv layers only. Train it with train_candidate.")
+            if op.learned_step and not op.weight_bits == op.act_bits == FLOAT_BITS:
+                raise FusionError(f"{what} learns its quantization steps (LSQ); fused training "
+                                  "stacks fixed-step quantizers only. Train it with "
+                                  "train_candidate.")
             continue
         if isinstance(op, Norm) and (op.kind == "batch" or (op.kind == "layer" and not op.dims)):
             continue
@@ -78,11 +80,13 @@ def check_fusable(plan: NetworkPlan, where: str) -> None:
 
 def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
     """What must be equal for plans to stack: the structure without sizes or activation
-    kinds, the input shape and the output shape (grouped convs: the sizes too)."""
+    kinds, the input shape and the output shape (with grouped convs or quantized layers: the
+    sizes too, as padded units would shift their groups or their observed ranges)."""
     ops = tuple(("Activation", op.dims) if isinstance(op, Activation) else sig
                 for op, sig in zip(plan.ops, plan.signature(), strict=True))
-    grouped = any(isinstance(op, Conv) and op.groups > 1 for op in plan.ops)
-    return (ops, plan.input_shape, plan.output_shape, plan.shapes if grouped else None)
+    exact = any(isinstance(op, Conv) and op.groups > 1 or isinstance(op, Linear | Conv)
+                and not op.weight_bits == op.act_bits == FLOAT_BITS for op in plan.ops)
+    return (ops, plan.input_shape, plan.output_shape, plan.shapes if exact else None)
 
 
 def padded_shapes(plans: Sequence[NetworkPlan]) -> tuple[tuple[int, ...], ...]:
@@ -127,12 +131,11 @@ class StackedModel:
                 offset += column.shape[1]
                 columns.append(column)
                 masks.append(mask)
-            if layers[-1].kind == "batch":
-                for buf, fill in (("running_mean", 0.0), ("running_var", 1.0)):
-                    tensors = [m.get_buffer(buf).detach() for m in modules]
-                    stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
-                                            fill)
-                    buffers[f"{i}.{buf}"] = stacked
+            for buf, fill in layers[-1].buffers:  # (M, K): views of a row update in place
+                tensors = [m.get_buffer(buf).detach().reshape(-1) for m in modules]
+                stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
+                                        fill)
+                buffers[f"{i}.{buf}"] = stacked
         flat = torch.cat(columns, dim=1).contiguous()
         mask = torch.cat(masks, dim=1).to(device) if padded_any else None
         return cls(layers, shapes, flat, buffers, mask)
@@ -187,7 +190,7 @@ class StackedModel:
             for key, value in self.buffers.items():
                 op, name = key.split(".", 1)
                 target = model[int(op)].get_buffer(name)
-                target.copy_(value[slot, : target.shape[0]])
+                target.copy_(value[slot, : target.numel()].reshape(target.shape))
             for index, layer in enumerate(self.layers):
                 if layer.kind == "batch":
                     model[index].get_buffer("num_batches_tracked").fill_(self.steps)

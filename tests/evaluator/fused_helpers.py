@@ -72,9 +72,11 @@ def reference(plan: NetworkPlan, data: DeviceData, params: TrainingParams, seed:
 
 def check_agrees(plans: NetworkPlan | Sequence[NetworkPlan], params: list[TrainingParams],
                  task: str = "classification", diverging: tuple[int, ...] = (),
-                 data: DeviceData | None = None) -> None:
+                 data: DeviceData | None = None, tol: dict[str, float] | None = None) -> None:
     """Fused training of (plan i, params i, seed i) equals training each alone: weights,
-    buffers, every curve point and the final metrics (within TOL); divergence alike."""
+    buffers, every curve point and the final metrics (within `tol`, default TOL);
+    divergence alike."""
+    tol = tol or TOL
     data = data if data is not None else blobs(task=task)
     plans = [plans] * len(params) if isinstance(plans, NetworkPlan) else list(plans)
     seeds = [11 + 7 * i for i in range(len(params))]
@@ -91,10 +93,10 @@ def check_agrees(plans: NetworkPlan | Sequence[NetworkPlan], params: list[Traini
         assert result.error is None and not isinstance(expected, Diverged)
         got = result.outcome
         assert got is not None and len(got.curve) == p.epochs
-        torch.testing.assert_close(result.model.state_dict(), model.state_dict(), **TOL)
+        torch.testing.assert_close(result.model.state_dict(), model.state_dict(), **tol)
         for mine, theirs in zip(got.curve, expected.curve, strict=True):
             assert mine.epoch == theirs.epoch and mine.metrics.keys() == theirs.metrics.keys()
-            torch.testing.assert_close(mine.metrics, theirs.metrics, **TOL)
+            torch.testing.assert_close(mine.metrics, theirs.metrics, **tol)
         for key in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
-            torch.testing.assert_close(getattr(got, key), getattr(expected, key), **TOL)
+            torch.testing.assert_close(getattr(got, key), getattr(expected, key), **tol)
         assert got.epochs == expected.epochs

@@ -45,14 +45,37 @@ _EPS = 1e-8
 OBSERVER_AVERAGING = 0.01
 
 
-def _straight_through(x: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
+def straight_through(x: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
     """`rounded` exactly in the forward pass (x - x.detach() is an exact zero), the
     identity's gradient in the backward pass."""
     return rounded + (x - x.detach())
 
 
-def _bf16_round(x: torch.Tensor) -> torch.Tensor:
-    return _straight_through(x, x.detach().to(torch.bfloat16).to(x.dtype))
+def bf16_round(x: torch.Tensor) -> torch.Tensor:
+    return straight_through(x, x.detach().to(torch.bfloat16).to(x.dtype))
+
+
+def fake_quant_weight(w: torch.Tensor, bits: int, zero_point: torch.Tensor | None = None
+                      ) -> torch.Tensor:
+    """Fake-quantize a weight (C_out, ...) per output channel with a fixed step: bf16 (16),
+    binary (1: sign x mean|w|) or the symmetric 2-8 bit grid (scale max|w| / qmax).
+    `zero_point`: int32 zeros (C_out,) for the CUDA kernel (made when None)."""
+    if bits == FLOAT_BITS:
+        return w
+    if bits == BF16_BITS:
+        return bf16_round(w)
+    axes = tuple(range(1, w.dim()))
+    d = w.detach()
+    if bits == 1:
+        alpha = d.abs().mean(dim=axes, keepdim=True)
+        return straight_through(w, torch.copysign(alpha.expand_as(d), d))  # +0 -> +alpha
+    qmin, qmax = weight_grid(bits)
+    scale = d.abs().amax(dim=axes).clamp_min_(_EPS).div_(qmax)
+    if w.device.type == "cuda":
+        if zero_point is None:
+            zero_point = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
+        return torch.fake_quantize_per_channel_affine(w, scale, zero_point, 0, qmin, qmax)
+    return symmetric_per_channel(w, scale, qmin, qmax)
 
 
 class WeightQuant(nn.Module):
@@ -77,29 +100,16 @@ class WeightQuant(nn.Module):
                 self._grad_factor = 1.0 / math.sqrt(weight[0].numel() * self.qmax)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        if self.bits == FLOAT_BITS:
-            return w
-        if self.bits == BF16_BITS:
-            return _bf16_round(w)
-        if self.bits == 1:
-            d = w.detach()
-            alpha = d.abs().mean(dim=self._axes, keepdim=True)
-            return _straight_through(w, torch.copysign(alpha.expand_as(d), d))  # +0 -> +alpha
-        cuda = w.device.type == "cuda"
-        if self.learned_step:
-            with torch.no_grad():
-                self.scale.clamp_(min=_EPS)  # a step size stays positive (torch.ao does too)
-            if cuda:
-                return torch._fake_quantize_learnable_per_channel_affine(
-                    w, self.scale, self.zero_point_float, 0, self.qmin, self.qmax,
-                    self._grad_factor)
-            return LearnedStepPerChannel.apply(w, self.scale, self.qmin, self.qmax,
-                                               self._grad_factor)
-        scale = w.detach().abs().amax(dim=self._axes).clamp_min_(_EPS).div_(self.qmax)
-        if cuda:
-            return torch.fake_quantize_per_channel_affine(w, scale, self.zero_point, 0,
-                                                          self.qmin, self.qmax)
-        return symmetric_per_channel(w, scale, self.qmin, self.qmax)
+        if not self.learned_step:
+            return fake_quant_weight(w, self.bits, getattr(self, "zero_point", None))
+        with torch.no_grad():
+            self.scale.clamp_(min=_EPS)  # a step size stays positive (torch.ao does too)
+        if w.device.type == "cuda":
+            return torch._fake_quantize_learnable_per_channel_affine(
+                w, self.scale, self.zero_point_float, 0, self.qmin, self.qmax,
+                self._grad_factor)
+        return LearnedStepPerChannel.apply(w, self.scale, self.qmin, self.qmax,
+                                           self._grad_factor)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, learned_step={self.learned_step}"
@@ -136,7 +146,7 @@ class ActQuant(nn.Module):
         if self.bits == FLOAT_BITS:
             return x
         if self.bits == BF16_BITS:
-            return _bf16_round(x)
+            return bf16_round(x)
         dtype = x.dtype
         x = x.float()
         if self.bits == 1:
@@ -169,7 +179,7 @@ class ActQuant(nn.Module):
         low, high = self.running_min, self.running_max
         clipped = x.clamp(low, high)
         levels = torch.where(x.detach() >= (low + high) / 2, high, low)
-        return _straight_through(clipped, levels)
+        return straight_through(clipped, levels)
 
     def _grad_factor(self, x: torch.Tensor) -> float:
         return 1.0 / math.sqrt(max(1, x[0].numel()) * self.qmax)
