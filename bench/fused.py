@@ -11,13 +11,16 @@ itself). Both evaluate validation every epoch and test at the end. Runs are inte
 order alternates each repeat) after one untimed warm-up of each. Prints one JSON object with
 the medians and `speedup` = sequential / fused (CPU target >= 8).
 
-`policy` (skip with --no-policy): per bucket, `LocalEvaluator` with one `FusedPolicy` for the
+`policy` (skip with --no-policy; --buckets a,b for some): per bucket, `LocalEvaluator` three
+ways, latency measurement off, interleaved repeats, medians: fused=False (sequential, the
+plain loop), fused=True (every stack fused: `fused_speedup`) and one `FusedPolicy` for the
 bucket, as a search's evaluator holds it (fused="auto"; its probe runs once, in a warm-up call
-reported as `first_call_with_probe_over_sequential`) vs `LocalEvaluator(fused=False)`
-(sequential), latency measurement off, interleaved repeats, medians: tiny_mlp (the headline
-bucket), wide_mlp (8 x 64-512-512-10) and large_mlp (4 x 64-1024-1024-1024-10 at batch 256:
-compute-bound, the policy must keep it sequential). Target: policy / sequential >= 0.95 in
-every bucket.
+reported as `first_call_with_probe_over_sequential`: `speedup`). Buckets: tiny_mlp (the
+headline), mixed_mlp (32 MLPs of 2 hidden layers with widths 16-128 and three activations: one
+padded stack), wide_mlp (8 x 64-512-512-10), large_mlp (4 x 64-1024-1024-1024-10 at batch
+256: compute-bound, the policy must keep it sequential), small_cnn (8 two-stage CNNs: grouped
+convolutions) and quantized_mlp (16 w4a4 MLPs). Target: policy / sequential >= 0.95 in every
+bucket.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--policy-repeats", type=int, default=9)
     parser.add_argument("--no-policy", action="store_true", help="skip the policy buckets")
+    parser.add_argument("--buckets", default="", help="comma-separated bucket names (all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,13 +102,14 @@ def main() -> None:
             sync()
             times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
+    names = args.buckets.split(",") if args.buckets else list(BUCKETS)
+    unknown = sorted(set(names) - set(BUCKETS))
+    if unknown:
+        parser.error(f"unknown bucket(s) {unknown}; choose from {sorted(BUCKETS)}")
     policy = {} if args.no_policy else {
-        name: policy_bucket(data, m_, depth, width, batch, epochs, args.policy_repeats, sync)
-        for name, (m_, depth, width, batch, epochs) in {
-            "tiny_mlp": (m, 1, args.width, 64, args.epochs),
-            "wide_mlp": (8, 2, 512, 64, args.epochs),
-            "large_mlp": (4, 3, 1024, 256, args.epochs),
-        }.items()}
+        name: policy_bucket(data, name, args.candidates if name == "tiny_mlp" else BUCKETS[name][0],
+                            args.epochs, args.width, args.policy_repeats, sync)
+        for name in names}
     gap = max(abs(a - b) for a, b in zip(accuracy["sequential"], accuracy["fused"], strict=True))
     print(json.dumps({
         "benchmark": "fused",
@@ -126,49 +132,92 @@ def main() -> None:
     }, indent=2))
 
 
-def policy_bucket(data: object, m: int, depth: int, width: int, batch: int, epochs: int,
-                  repeats: int, sync: object) -> dict[str, object]:
-    """LocalEvaluator with the auto policy (fresh per run: probe included) vs sequential."""
-    archs = [Architecture({  # type: ignore[arg-type]
-        "family": "mlp", "mlp.depth": depth, "mlp.width": width, "activation": "relu",
-        "norm": "none", "dropout": 0.0, "lr": 1e-3 * (1 + 9 * i / max(m - 1, 1)),
-        "weight_decay": 0.01 * (i % 4), "epochs": epochs, "batch_size": batch,
-        "optimizer": "adamw", "schedule": "cosine"}) for i in range(m)]
+def bucket_archs(name: str, m: int, epochs: int, width: int) -> list[Architecture]:
+    """The candidates of one benchmark bucket (lr and weight decay differ per candidate)."""
+    def train(i: int, batch: int = 64) -> dict[str, object]:
+        return {"lr": 1e-3 * (1 + 9 * i / max(m - 1, 1)), "weight_decay": 0.01 * (i % 4),
+                "epochs": epochs, "batch_size": batch, "optimizer": "adamw",
+                "schedule": "cosine", "dropout": 0.0}
+
+    def mlp(i: int, widths: list[int], activation: str = "relu", norm: str = "none",
+            batch: int = 64, **extra: object) -> Architecture:
+        return Architecture({  # type: ignore[arg-type]
+            "family": "mlp", "mlp.depth": len(widths), "activation": activation, "norm": norm,
+            **{f"mlp.width.{k}": w for k, w in enumerate(widths)}, **train(i, batch), **extra})
+
+    def cnn(i: int, channels: list[int]) -> Architecture:
+        return Architecture({  # type: ignore[arg-type]
+            "family": "cnn", "cnn.stages": len(channels), "cnn.convs_per_stage": 1,
+            "cnn.kernel": 3, "cnn.pool": "max", "cnn.readout": "flatten", "cnn.head_width": 0,
+            **{f"cnn.channels.{k}": c for k, c in enumerate(channels)}, "activation": "relu",
+            "norm": "batch", **train(i)})
+
+    widths, kinds = (16, 32, 64, 128), ("relu", "gelu", "tanh")
+    make = {
+        "tiny_mlp": lambda i: mlp(i, [width]),
+        "mixed_mlp": lambda i: mlp(i, [widths[i % 4], widths[(i // 4) % 4]], kinds[i % 3],
+                                   "batch"),
+        "wide_mlp": lambda i: mlp(i, [512, 512]),
+        "large_mlp": lambda i: mlp(i, [1024] * 3, batch=256),
+        "small_cnn": lambda i: cnn(i, [8, 16]),
+        "quantized_mlp": lambda i: mlp(i, [64, 64], norm="batch", weight_bits=4, act_bits=4,
+                                       quant_step="fixed", keep_ends_8bit=True),
+    }[name]
+    return [make(i) for i in range(m)]
+
+
+BUCKETS = {  # name: (candidates, what they are)
+    "tiny_mlp": (32, "mlp 64-W-10 relu"),
+    "mixed_mlp": (32, "mlp 64-{16..128}-{16..128}-10, relu/gelu/tanh, batch norm (padded)"),
+    "wide_mlp": (8, "mlp 64-512-512-10 relu"),
+    "large_mlp": (4, "mlp 64-1024-1024-1024-10 relu, batch 256 (compute-bound)"),
+    "small_cnn": (8, "cnn 1x8x8 conv3x3(8)-bn-relu-maxpool-conv3x3(16)-bn-relu-maxpool-10"),
+    "quantized_mlp": (16, "mlp 64-64-64-10 batch norm, w4a4 hidden, 8-bit ends, fixed steps"),
+}
+
+
+def policy_bucket(data: object, name: str, m: int, epochs: int, width: int, repeats: int,
+                  sync: object) -> dict[str, object]:
+    """LocalEvaluator sequential (fused=False) vs always fused (fused=True) vs the auto
+    policy, latency measurement off, interleaved repeats."""
+    archs = bucket_archs(name, m, epochs, width)
     # one policy for the whole bucket, as one evaluator holds it for a whole search: its
     # probe runs in the warm-up call below and is timed on its own
-    policies: list[FusedPolicy] = [FusedPolicy()]
+    policy = FusedPolicy()
 
-    def auto() -> None:
-        LocalEvaluator(data, seed=0, fused=policies[-1],  # type: ignore[arg-type]
-                       measure_latency=False).evaluate(archs)
+    def run(fused: object) -> Callable[[], None]:
+        def go() -> None:
+            results = LocalEvaluator(data, seed=0, fused=fused,  # type: ignore[arg-type]
+                                     measure_latency=False).evaluate(archs)
+            failed = [r.error for r in results if r.error]
+            if failed:
+                raise RuntimeError(f"bucket {name}: {failed[0]}")
+        return go
 
-    def sequential() -> None:
-        LocalEvaluator(data, seed=0, fused=False,  # type: ignore[arg-type]
-                       measure_latency=False).evaluate(archs)
-
-    runs = {"sequential": sequential, "policy": auto}
-    sequential()  # warm-up
+    runs = {"sequential": run(False), "fused": run(True), "policy": run(policy)}
+    runs["sequential"]()  # warm-up
+    runs["fused"]()  # warm-up
     start = time.perf_counter()
-    auto()  # warm-up, with the probe
+    runs["policy"]()  # warm-up, with the probe
     first_call = time.perf_counter() - start
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    times: dict[str, list[float]] = {key: [] for key in runs}
     for r in range(repeats):
-        for name in (list(runs) if r % 2 == 0 else reversed(list(runs))):
+        for key in (list(runs) if r % 2 == 0 else reversed(list(runs))):
             sync()  # type: ignore[operator]
             start = time.perf_counter()
-            runs[name]()
+            runs[key]()
             sync()  # type: ignore[operator]
-            times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    decisions = [d for policy in policies for d in policy.decisions.values()]
-    timing = next(iter(policies[-1].timings.values()), None)
+            times[key].append(time.perf_counter() - start)
+    medians = {key: statistics.median(t) for key, t in times.items()}
+    timing = next(iter(policy.timings.values()), None)
     return {
-        "model": f"mlp 64-{'-'.join([str(width)] * depth)}-10 relu", "candidates": m,
-        "batch_size": batch, "epochs": epochs,
-        "fused_chosen": f"{sum(decisions)}/{len(decisions)} runs",
+        "model": BUCKETS[name][1].replace("W", str(width)), "candidates": m, "epochs": epochs,
+        "stacks": len(policy.decisions) or None,
+        "fused_chosen": f"{sum(policy.decisions.values())}/{len(policy.decisions)} stacks",
         "probe_per_step_seconds": None if timing is None else {
             "fused": timing.fused, "sequential": timing.sequential},
         "median_seconds": {k: round(v, 5) for k, v in medians.items()},
+        "fused_speedup": round(medians["sequential"] / medians["fused"], 3),
         "speedup": round(medians["sequential"] / medians["policy"], 3),
         "first_call_with_probe_over_sequential": round(first_call / medians["sequential"], 3),
         "seconds": {k: [round(s, 5) for s in v] for k, v in times.items()},

@@ -144,18 +144,20 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
     `group_key` (equal keys go to one worker's chunk).
 
-    With the data spec: `LocalEvaluator._buckets`'s key itself (plan signature, input shape,
-    shapes, and the training's batch_size, epochs, optimizer, schedule); a candidate it would
-    not fuse (invalid, or a plan `check_fusable` refuses) raises, so the pool gives it a chunk
-    slot of its own. Without a spec (no dataset at hand; loading one only for this is not
-    worth it): the architecture's values except lr and weight_decay, which no plan reads.
-    Equal values then mean equal plans and training fields, so this never groups what cannot
-    stack; it only misses candidates whose different values give the same plan."""
+    With the data spec: `LocalEvaluator._buckets`'s key itself (`fused_buckets.fusion_key`: the
+    structure without widths or activations, and the training's batch_size, epochs, optimizer,
+    schedule); a candidate it would not fuse (invalid, or a plan `check_fusable` refuses)
+    raises, so the pool gives it a chunk slot of its own. Without a spec (no dataset at hand;
+    loading one only for this is not worth it): the architecture's values except lr and
+    weight_decay, which no plan reads. Equal values then mean equal plans and training fields,
+    so this never groups what cannot stack; it only misses candidates whose different values
+    give the same plan."""
     if spec is None:
         def by_values(arch: Architecture) -> Hashable:
             return tuple((k, v) for k, v in arch.items() if k not in ("lr", "weight_decay"))
 
         return by_values
+    from nasforge.evaluator.fused_buckets import fusion_key as bucket_key
     from nasforge.evaluator.fused_stack import check_fusable
     from nasforge.evaluator.train import TrainingParams
     from nasforge.searchspace.families import plan_for
@@ -164,8 +166,7 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
         params = TrainingParams.from_arch(arch)
         plan = plan_for(arch, spec)
         check_fusable(plan, f"candidate {arch.arch_id}")
-        return (plan.signature(), plan.input_shape, plan.shapes, params.batch_size,
-                params.epochs, params.optimizer, params.schedule)
+        return bucket_key(plan, params)
 
     return by_plan
 

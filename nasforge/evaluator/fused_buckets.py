@@ -14,7 +14,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from nasforge.evaluator.fused_stack import padded_shapes
+from nasforge.evaluator.fused_stack import padded_shapes, stack_key
+from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import Conv, Linear, NetworkPlan
 from nasforge.searchspace.plan_ops import layer_macs
 
@@ -23,6 +24,13 @@ T = TypeVar("T")
 MAX_PADDING = 1.5
 TINY_MACS = 20_000
 _SIZES = ("in_features", "out_features", "in_channels", "out_channels")
+
+
+def fusion_key(plan: NetworkPlan, params: TrainingParams) -> tuple[object, ...]:
+    """What candidates must share to be stacked: `stack_key` and the training settings
+    that one stacked run shares (batch size, epochs, optimizer, schedule)."""
+    return (stack_key(plan), params.batch_size, params.epochs, params.optimizer,
+            params.schedule)
 
 
 def padded_macs(plans: Sequence[NetworkPlan]) -> int:

@@ -7,7 +7,8 @@ fused iff the probe says fused is at least `margin` times faster -> cached for t
 lifetime.
 
 The probe costs at most a few percent of the bucket's estimated sequential training time
-(`budget`); a bucket too short to pay for one trains sequentially. It trains its own
+(`budget`, or a fixed 50 ms if more: decisions are cached, so a probe pays over every later
+bucket of its key); a bucket too short to pay for one trains sequentially. It trains its own
 throw-away copies (built under a fixed seed inside `seeded`, which
 restores torch's RNG state) on fixed, unshuffled batches: it never touches the candidates'
 models, their seeds or any generator, so results are bit-identical whether it ran or not.
@@ -63,28 +64,32 @@ Timer = Callable[[], float]
 
 
 def bucket_key(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams]) -> Hashable:
-    """What the timing of a bucket depends on: structure, sizes, batch, optimizer, M."""
+    """What the timing of a bucket depends on: structure, padded sizes, batch, optimizer and
+    M (rounded up to a power of two, so buckets of 9 to 16 share one probe)."""
     p = params[0]
-    return (stack_key(plans[0]), padded_shapes(plans), p.batch_size, p.optimizer, len(plans))
+    size = 1 << (len(plans) - 1).bit_length()  # M rounded up to a power of two
+    return (stack_key(plans[0]), padded_shapes(plans), p.batch_size, p.optimizer, size)
 
 
 def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[TrainingParams],
                 task: str, *, steps: int = 2, rounds: int = 3, budget: float = 0.02,
+                min_seconds: float = 0.05,
                 min_steps: int = 20, max_step_macs: float | None = None,
                 timer: Timer = time.perf_counter) -> ProbeTiming:
     """Time `steps` training steps of the stacked bucket vs one candidate alone (x M).
 
     Candidates with fewer than `min_steps` training steps each, or (compute-bound) more than
-    `max_step_macs` multiply-accumulates per training step (forward and backward, about
-    3 x plan MACs x batch; default `MAX_STEP_MACS` for the device type, None: no limit) are
-    not probed (fused = inf: fusing cannot pay, or not enough to pay for a probe).
-    Otherwise an untimed warm-up step of one candidate alone, then one timed step estimates
-    the bucket's sequential training time (that step x M x the steps of training); the probe
-    spends at most `budget` of that estimate. If a fused warm-up step (estimated at M such
-    steps) would not fit, fused = inf; if the first timed round would not fit after it, the
-    fused warm-up time (an overestimate) stands for fused. Otherwise up to `rounds`
-    interleaved timings while they fit (the budget follows the fastest alone step so far),
-    the minimum of each (the least noisy), per step.
+    `max_step_macs` multiply-accumulates per training step (forward and backward, about 3 x
+    plan MACs x batch; default `MAX_STEP_MACS` for the device type, None: no limit) are not
+    probed (fused = inf: fusing cannot pay, or not enough to pay for a probe). Otherwise an
+    untimed warm-up step of one candidate alone, then one timed step estimates the bucket's
+    sequential training time (that step x M x the steps of training); the probe spends at most
+    `budget` of that estimate, or `min_seconds` if more (a few tens of milliseconds: what
+    probing a stack of tiny models costs; the decision is cached). If a fused warm-up step
+    (estimated at M such steps) would not fit, fused = inf; if the first timed round would not
+    fit after it, the fused warm-up time (an overestimate) stands for fused. Otherwise up to
+    `rounds` interleaved timings while they fit (the budget follows the fastest alone step so
+    far), the minimum of each (the least noisy), per step.
     The stack is built from the bucket's plans (padded as training pads them), the alone
     model from the median plan by MACs, all under `PROBE_SEED`: no candidate's model or
     generator is touched and torch's global RNG state is unchanged.
@@ -127,7 +132,7 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     spent += one
 
     def allowed() -> float:  # from the fastest alone step so far (warm-up steps run slow)
-        return budget * one * m * total_steps
+        return max(budget * one * m * total_steps, min_seconds)
 
     if spent + m * one > allowed():
         return ProbeTiming(math.inf, one * m)

@@ -15,15 +15,17 @@ forward time at ``latency_batch``) and ``throughput`` (samples per second at
 ``peak_memory_mb`` (peak allocated memory while training).
 
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
-(`fused.check_compatible`: same signature and sizes, same batch size, epochs, optimizer and
-schedule) into buckets and trains a bucket of two or more as one stacked model
-(`fused.train_fused`); other candidates (buckets of one, cnn / cell / quantized / dropout plans)
-go through the sequential path. "auto" (the default) asks a `FusedPolicy` (a timing probe per
-bucket, cached in this evaluator) whether fusing pays; True fuses every bucket; False never
-fuses. Fused candidates report the same metrics, measured on each one's own extracted model;
-``train_seconds`` is its share of the bucket's wall time (wall / M) and on CUDA
-``peak_memory_mb`` the bucket's peak. Results agree with sequential training to float rounding
-(rtol 1e-4, atol 1e-5). If the fused run itself raises, the bucket is retried sequentially.
+(`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
+and activations may differ) into buckets, split where padding would waste compute
+(`fused_buckets.split_by_padding`), and trains a bucket of two or more as one stacked model
+(`fused.train_fused`). Other candidates (buckets of one; quantized, dropout, residual, cell or
+learnable-activation plans) go through the sequential path. "auto" (the default) asks a
+`FusedPolicy` (a timing probe per bucket, cached in this evaluator) whether fusing pays; True
+fuses every bucket; False never fuses. Fused candidates report the same metrics, measured on
+each one's own extracted model; ``train_seconds`` is its share of the bucket's wall time (wall
+/ M) and on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with sequential training
+to float rounding (rtol 1e-4, atol 1e-5). If the fused run itself raises, the bucket is
+retried sequentially.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import torch
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
 from nasforge.evaluator.fused import FusedResult, train_fused
+from nasforge.evaluator.fused_buckets import fusion_key, split_by_padding
 from nasforge.evaluator.fused_policy import FusedPolicy
 from nasforge.evaluator.fused_stack import check_fusable
 from nasforge.evaluator.seeding import candidate_seed, seeded
@@ -147,11 +150,11 @@ class LocalEvaluator:
                 check_fusable(plan, f"candidate {arch.arch_id}")
             except Exception:  # invalid or not fusable: the sequential path reports it
                 continue
-            key = (plan.signature(), plan.input_shape, plan.shapes, params.batch_size,
-                   params.epochs, params.optimizer, params.schedule)
+            key = fusion_key(plan, params)
             seed = candidate_seed(self.seed, arch.arch_id)
             buckets.setdefault(key, []).append(_Prepared(index, arch, seed, params, plan))
-        return list(buckets.values())
+        return [bucket for group in buckets.values()
+                for bucket in split_by_padding(group, lambda item: item.plan)]
 
     def _evaluate_fused(self, bucket: list[_Prepared]) -> list[EvalResult | None]:
         """Fused results in bucket order; None (train sequentially) if the fused run raised."""

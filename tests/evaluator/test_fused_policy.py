@@ -68,8 +68,10 @@ def test_policy_picks_sequential_when_fused_is_slower_and_caches_per_bucket() ->
     plans, params = [mlp()] * 4, [TrainingParams()] * 4
     assert policy.use_fused(plans, blobs(), params, "classification") is False
     assert policy.use_fused(plans, blobs(), params, "classification") is False
-    assert probe.calls == 1  # cached per (signature, sizes, batch, optimizer, M)
-    policy.use_fused(plans[:3], blobs(), params[:3], "classification")
+    assert probe.calls == 1  # cached per (structure, sizes, batch, optimizer, M up to 2^k)
+    policy.use_fused(plans[:3], blobs(), params[:3], "classification")  # 3 -> 4: cached
+    assert probe.calls == 1
+    policy.use_fused(plans[:2], blobs(), params[:2], "classification")
     policy.use_fused([mlp(width=8)] * 4, blobs(), params, "classification")
     assert probe.calls == 3
 
@@ -96,7 +98,7 @@ def test_probe_scales_one_candidate_by_m_and_leaves_rng_alone() -> None:
     before = torch.get_rng_state()
     params = [TrainingParams(batch_size=24, epochs=50)] * 5  # 250 steps: budget 25 ticks
     timing = probe_steps([mlp("batch")] * 5, blobs(), params, "classification",
-                         steps=1, timer=lambda: float(next(ticks)))
+                         steps=1, min_seconds=0.0, timer=lambda: float(next(ticks)))
     assert timing == ProbeTiming(fused=1.0, sequential=5.0)
     assert torch.equal(before, torch.get_rng_state())
 
@@ -104,9 +106,13 @@ def test_probe_scales_one_candidate_by_m_and_leaves_rng_alone() -> None:
 def test_a_bucket_too_short_for_a_probe_trains_sequentially() -> None:
     ticks = iter(range(1000))
     params = [TrainingParams(batch_size=24, epochs=5)] * 5  # 25 steps: budget 2.5 ticks
-    timing = probe_steps([mlp()] * 5, blobs(), params, "classification",
+    timing = probe_steps([mlp()] * 5, blobs(), params, "classification", min_seconds=0.0,
                          timer=lambda: float(next(ticks)))
     assert timing.fused == float("inf")
+    ticks = iter(range(1000))  # a floor of 100 ticks pays for the probe after all
+    floor = probe_steps([mlp()] * 5, blobs(), params, "classification", min_seconds=100.0,
+                        steps=1, timer=lambda: float(next(ticks)))
+    assert floor == ProbeTiming(fused=1.0, sequential=5.0)
     few = [TrainingParams(batch_size=24, epochs=3)] * 5  # 15 steps < min_steps: no probe
     assert probe_steps([mlp()] * 5, blobs(), few, "classification").fused == float("inf")
     heavy = probe_steps([mlp()] * 5, blobs(), params, "classification", max_step_macs=1.0)
