@@ -21,6 +21,8 @@ optimizer kernels and per-model matmuls): tests assert rtol 1e-4, atol 1e-5.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import time
@@ -33,6 +35,8 @@ from torch import nn
 
 from nasforge.errors import DataError
 from nasforge.evaluator.fused_stack import FusionError, StackedModel, check_fusable, stack_key
+from nasforge.evaluator.graphed import Amp
+from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     EVAL_BATCH,
@@ -102,8 +106,12 @@ def train_fused(
     *,
     seeds: Sequence[int],
     task: str,
+    precision: str = "fp32",
 ) -> list[FusedResult]:
     """Build and train candidate i (plan, params, seed) for every i as one stacked model.
+
+    `precision` as for `train_candidate` ("bf16": forward and loss under bf16 autocast, the
+    stacked parameters, gradients, optimizer state and metric sums in float32).
 
     Results are in order. `TrainOutcome.seconds` is the fused wall time divided by the number
     of candidates (each one's share). Raises `FusionError` for plans that cannot be fused,
@@ -120,98 +128,103 @@ def train_fused(
     if len(x) == 0 or len(x_val) == 0:
         raise DataError("Training needs non-empty train and validation splits.")
     device, p0, count = x.device, params[0], len(plans)
-    models = []
-    for plan, seed in zip(plans, seeds, strict=True):
-        with seeded(seed, device):
-            models.append(build_from_plan(plan).to(device))
-    begin = time.perf_counter()
-    stack = StackedModel.from_models(models)
-    starts = batch_starts(len(x), p0.batch_size)
-    ends = [*starts[1:], len(x)]
-    sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
-                         dtype=torch.float32, device=device)
-    total = len(starts) * p0.epochs
-    lrs = torch.tensor([lr_table(p, total) or [p.lr] * (total + 1) for p in params],
-                       dtype=torch.float32, device=device)  # (M, steps + 1)
-    decay = torch.tensor([[p.weight_decay] for p in params], device=device)  # (M, 1)
-    optimizer = StackedOptimizer(p0.optimizer, stack.flat)
-    orders = [torch.Generator().manual_seed(seed) for seed in seeds]
-    active = list(range(count))  # candidate index of each stack slot
-    curves: list[list[CurvePoint]] = [[] for _ in range(count)]
-    errors: dict[int, Diverged] = {}
-    step = 0
-    for epoch in range(1, p0.epochs + 1):
-        perms = torch.stack([torch.randperm(len(x), generator=orders[c]) for c in active])
-        perms = perms.to(device)
-        losses = []
-        for start, end in zip(starts, ends, strict=True):
-            idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
-            losses.append(fused_step(stack, optimizer, x, y, idx, lrs[:, step : step + 1],
-                                     decay, classification))
-            step += 1
-        with torch.inference_mode():
-            train_sum = sizes @ torch.stack(losses)  # (M,)
-            val = _sums(stack, x_val, y_val, classification)
-            values = torch.stack([train_sum, *val], dim=1).tolist()  # the epoch's host read
-        dropped = []
-        for slot, (cand, row) in enumerate(zip(active, values, strict=True)):
-            point = {"train_loss": row[0] / len(x), "val_loss": row[1] / y_val.numel()}
-            if classification:
-                point["val_accuracy"] = row[2] / len(y_val)
-            curves[cand].append(CurvePoint(epoch, point))
-            for split in ("train", "val"):
-                if not math.isfinite(point[f"{split}_loss"]):
-                    errors[cand] = Diverged(epoch, point[f"{split}_loss"],
-                                            "train" if split == "train" else "validation")
-                    dropped.append(slot)
+    mode = resolve_precision(precision, device)
+    amp = functools.partial(autocast, device, mode)
+    with tf32(device, mode):  # TF32 matmuls for "tf32" on CUDA only; restored after
+        models = []
+        for plan, seed in zip(plans, seeds, strict=True):
+            with seeded(seed, device):
+                models.append(build_from_plan(plan).to(device))
+        begin = time.perf_counter()
+        stack = StackedModel.from_models(models)
+        starts = batch_starts(len(x), p0.batch_size)
+        ends = [*starts[1:], len(x)]
+        sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
+                             dtype=torch.float32, device=device)
+        total = len(starts) * p0.epochs
+        lrs = torch.tensor([lr_table(p, total) or [p.lr] * (total + 1) for p in params],
+                           dtype=torch.float32, device=device)  # (M, steps + 1)
+        decay = torch.tensor([[p.weight_decay] for p in params], device=device)  # (M, 1)
+        optimizer = StackedOptimizer(p0.optimizer, stack.flat)
+        orders = [torch.Generator().manual_seed(seed) for seed in seeds]
+        active = list(range(count))  # candidate index of each stack slot
+        curves: list[list[CurvePoint]] = [[] for _ in range(count)]
+        errors: dict[int, Diverged] = {}
+        step = 0
+        for epoch in range(1, p0.epochs + 1):
+            perms = torch.stack([torch.randperm(len(x), generator=orders[c]) for c in active])
+            perms = perms.to(device)
+            losses = []
+            for start, end in zip(starts, ends, strict=True):
+                idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
+                losses.append(fused_step(stack, optimizer, x, y, idx, lrs[:, step : step + 1],
+                                         decay, classification, amp))
+                step += 1
+            with torch.inference_mode():
+                train_sum = sizes @ torch.stack(losses)  # (M,)
+                val = _sums(stack, x_val, y_val, classification, amp)
+                values = torch.stack([train_sum, *val], dim=1).tolist()  # the epoch's host read
+            dropped = []
+            for slot, (cand, row) in enumerate(zip(active, values, strict=True)):
+                point = {"train_loss": row[0] / len(x), "val_loss": row[1] / y_val.numel()}
+                if classification:
+                    point["val_accuracy"] = row[2] / len(y_val)
+                curves[cand].append(CurvePoint(epoch, point))
+                for split in ("train", "val"):
+                    if not math.isfinite(point[f"{split}_loss"]):
+                        errors[cand] = Diverged(epoch, point[f"{split}_loss"],
+                                                "train" if split == "train" else "validation")
+                        dropped.append(slot)
+                        break
+            if dropped:
+                for slot in dropped:
+                    logger.debug("fused candidate %d: %s", active[slot], errors[active[slot]])
+                    stack.write_back(slot, models[active[slot]])
+                keep = [s for s in range(len(active)) if s not in dropped]
+                active = [active[s] for s in keep]
+                if not active:
                     break
-        if dropped:
-            for slot in dropped:
-                logger.debug("fused candidate %d: %s", active[slot], errors[active[slot]])
-                stack.write_back(slot, models[active[slot]])
-            keep = [s for s in range(len(active)) if s not in dropped]
-            active = [active[s] for s in keep]
-            if not active:
-                break
-            index = torch.tensor(keep, device=device)
-            stack.keep(index)
-            optimizer.keep(index)
-            lrs, decay = lrs.index_select(0, index), decay.index_select(0, index)
-    tests: list[tuple[float | None, float | None]] = [(None, None)] * len(active)
-    if active and len(data.x_test):
-        y_test = checked_targets(data.y_test, classification, "test")
-        with torch.inference_mode():
-            rows = torch.stack(_sums(stack, data.x_test, y_test, classification), 1).tolist()
-        tests = [(r[0] / y_test.numel(), r[1] / len(y_test) if classification else None)
-                 for r in rows]
-    for slot, cand in enumerate(active):
-        stack.write_back(slot, models[cand])
-    seconds = (time.perf_counter() - begin) / count
-    results = []
-    for cand, model in enumerate(models):
-        model.eval()
-        if cand in errors:
-            results.append(FusedResult(model, None, errors[cand]))
-            continue
-        last = curves[cand][-1].metrics
-        test_loss, test_accuracy = tests[active.index(cand)]
-        results.append(FusedResult(model, TrainOutcome(
-            curve=tuple(curves[cand]), train_loss=last["train_loss"],
-            val_loss=last["val_loss"], val_accuracy=last.get("val_accuracy"),
-            test_loss=test_loss, test_accuracy=test_accuracy, seconds=seconds,
-            epochs=p0.epochs), None))
-    return results
+                index = torch.tensor(keep, device=device)
+                stack.keep(index)
+                optimizer.keep(index)
+                lrs, decay = lrs.index_select(0, index), decay.index_select(0, index)
+        tests: list[tuple[float | None, float | None]] = [(None, None)] * len(active)
+        if active and len(data.x_test):
+            y_test = checked_targets(data.y_test, classification, "test")
+            with torch.inference_mode():
+                sums = _sums(stack, data.x_test, y_test, classification, amp)
+                rows = torch.stack(sums, 1).tolist()
+            tests = [(r[0] / y_test.numel(), r[1] / len(y_test) if classification else None)
+                     for r in rows]
+        for slot, cand in enumerate(active):
+            stack.write_back(slot, models[cand])
+        seconds = (time.perf_counter() - begin) / count
+        results = []
+        for cand, model in enumerate(models):
+            model.eval()
+            if cand in errors:
+                results.append(FusedResult(model, None, errors[cand]))
+                continue
+            last = curves[cand][-1].metrics
+            test_loss, test_accuracy = tests[active.index(cand)]
+            results.append(FusedResult(model, TrainOutcome(
+                curve=tuple(curves[cand]), train_loss=last["train_loss"],
+                val_loss=last["val_loss"], val_accuracy=last.get("val_accuracy"),
+                test_loss=test_loss, test_accuracy=test_accuracy, seconds=seconds,
+                epochs=p0.epochs), None))
+        return results
 
 
 def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor,
                y: torch.Tensor, idx: torch.Tensor, lr: torch.Tensor, decay: torch.Tensor,
-               classification: bool) -> torch.Tensor:
+               classification: bool, amp: Amp = contextlib.nullcontext) -> torch.Tensor:
     """One training step of every stacked model on its batch: `idx` (M * B,) model-major row
     indices into x / y; lr, decay (M, 1). Returns the (M,) batch losses (detached)."""
     shape = (stack.size, len(idx) // stack.size)
     xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
     yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
-    per_model = _losses(stack.forward(xb, True), yb, classification)
+    with amp():
+        per_model = _losses(stack.forward(xb, True).float(), yb, classification)
     grads = torch.autograd.grad(per_model.sum(), stack.leaves())
     grad = torch.cat([g.reshape(stack.size, -1) for g in grads], dim=1)
     if stack.mask is not None:
@@ -229,15 +242,16 @@ def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.T
     return (out - y).square().mean(dim=(1, 2))
 
 
-def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification: bool
-          ) -> list[torch.Tensor]:
+def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification: bool,
+          amp: Amp) -> list[torch.Tensor]:
     """[summed loss (M,), number correct (M,) (classification)] over a split, in eval mode."""
     m = stack.size
     loss_sum = torch.zeros(m, device=x.device)
     correct = torch.zeros(m, device=x.device)
     for start in range(0, len(x), EVAL_BATCH):
         chunk = x[start : start + EVAL_BATCH]
-        out = stack.forward(chunk.unsqueeze(0).expand(m, *chunk.shape), False)
+        with amp():
+            out = stack.forward(chunk.unsqueeze(0).expand(m, *chunk.shape), False).float()
         target = y[start : start + EVAL_BATCH]
         b = len(target)
         if classification:

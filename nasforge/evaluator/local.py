@@ -163,7 +163,7 @@ class LocalEvaluator:
         try:
             measure.reset_peak_memory(device)
             trained = train_fused(plans, self.data, params, seeds=[c.seed for c in bucket],
-                                  task=self.data.spec.task)
+                                  task=self.data.spec.task, precision=self.precision)
         except Exception:
             logger.warning("Fused training of %d candidates failed; training them one by one",
                            len(bucket), exc_info=True)

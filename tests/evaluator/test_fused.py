@@ -8,8 +8,10 @@ from evaluator_helpers import CLASSES, FEATURES
 from fused_helpers import TOL, blobs, check_agrees, mlp, reference
 
 from nasforge.evaluator.fused import FusionError, train_fused
+from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.tensors import DeviceData
-from nasforge.evaluator.train import Diverged, TrainingParams
+from nasforge.evaluator.train import Diverged, TrainingParams, train_candidate
+from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
 
 
@@ -107,3 +109,21 @@ def test_a_diverging_padded_candidate_leaves_the_others_matching() -> None:
                                                           ("gelu", 4))]
     params = [TrainingParams(lr=lr, batch_size=24, epochs=3) for lr in (3e-3, 1e30, 1e-2)]
     check_agrees(plans, params, diverging=(1,))
+
+
+def test_bf16_fused_training_follows_bf16_training_alone() -> None:
+    data, plan = blobs(), mlp("layer", "gelu")
+    params = [TrainingParams(lr=lr, batch_size=24, epochs=3) for lr in (3e-3, 1e-2)]
+    bf16 = train_fused([plan] * 2, data, params, seeds=[1, 2], task="classification",
+                       precision="bf16")
+    fp32 = train_fused([plan] * 2, data, params, seeds=[1, 2], task="classification")
+    for mine, full, p, seed in zip(bf16, fp32, params, [1, 2], strict=True):
+        with seeded(seed):
+            model = build_from_plan(plan)
+        alone = train_candidate(model, data, p, seed=seed, task="classification",
+                                precision="bf16")
+        assert mine.outcome is not None and full.outcome is not None
+        assert mine.outcome.val_loss != full.outcome.val_loss  # autocast ran
+        # bf16 keeps 8 bits of mantissa: the two bf16 runs round differently, but stay close
+        assert abs(mine.outcome.val_loss - alone.val_loss) < 0.05
+        assert abs((mine.outcome.val_accuracy or 0) - (alone.val_accuracy or 0)) <= 0.05
