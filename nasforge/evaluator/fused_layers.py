@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.evaluator.fused_dropout import ModelStreams, stacked_dropout
 from nasforge.evaluator.fused_quant import ACT_BUFFERS, fake_quant_rows
 from nasforge.searchspace.build import GlobalAvgPool
 from nasforge.searchspace.layers.quant import fake_quant_weight
@@ -41,7 +42,7 @@ class Layer:
     model's activation module; for layer norm with padding, `counts` (M, 1, 1) real features
     and `features` (M, 1, C) a 0/1 mask of them."""
 
-    kind: str  # flatten | global_pool | linear | conv | pool | batch | layer | act
+    kind: str  # flatten | global_pool | linear | conv | pool | batch | layer | act | dropout
     index: int
     key: str = ""
     module: nn.Module | None = None
@@ -89,6 +90,8 @@ def describe(index: int, modules: Sequence[nn.Module], error: type[Exception],
                     "be stacked.")
     if isinstance(first, nn.Flatten):
         return Layer("flatten", index)
+    if isinstance(first, nn.Dropout):
+        return Layer("dropout", index, options={"p": first.p})
     if isinstance(first, GlobalAvgPool):
         return Layer("global_pool", index, options={"dims": first.dims})
     if isinstance(first, nn.Linear):
@@ -159,10 +162,19 @@ def _quantize_input(layer: Layer, x: torch.Tensor, layout: str, buffers: dict[st
 
 
 def layer_forward(layer: Layer, state: State, params: dict[str, torch.Tensor],
-                  buffers: dict[str, torch.Tensor], m: int, training: bool) -> State:
-    """Apply one stacked layer; returns the new (activation, layout)."""
+                  buffers: dict[str, torch.Tensor], m: int, training: bool,
+                  streams: ModelStreams | None = None) -> State:
+    """Apply one stacked layer; returns the new (activation, layout). `streams`: the models'
+    random streams, for dropout in training."""
     x, layout = state
     kind = layer.kind
+    if kind == "dropout":
+        if not training:
+            return x, layout
+        assert streams is not None, "dropout needs the models' random streams"
+        shapes = layer.options.get("shapes")
+        return stacked_dropout(x, layout, m, float(layer.options["p"]),  # type: ignore[arg-type]
+                               streams, shapes), layout  # type: ignore[arg-type]
     if kind == "flatten":
         if layout == "channels":
             return x.view(x.shape[0], m, -1).transpose(0, 1), "models"

@@ -14,13 +14,14 @@ norm, its outgoing weights are zero, and layer norm averages over each model's r
 only: the real units compute what the model alone computes. Activations may differ per model
 (they are applied to each group of models that share one).
 
-Supported ops (`check_fusable`): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any
-kernel, stride and dilation; grouped convs only at equal widths), float or fake-quantized
-with fixed steps (`fused_quant`; at equal widths), norms none / batch (flat or spatial) /
-layer (flat), max / avg Pool, parameter-free elementwise activations. Anything else (dropout,
-learned quantization steps, residual blocks, cells, learnable activations) raises
-`FusionError`. Convolutions run as one grouped convolution over the (B, M * C, *spatial)
-layout; linear layers as batched matrix products over (M, B, F).
+Supported ops (`check_fusable`): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel,
+stride and dilation; grouped convs only at equal widths), float or fake-quantized with fixed
+steps (`fused_quant`; at equal widths), norms none / batch (flat or spatial) / layer (flat),
+max / avg Pool, dropout (each model's masks from its own seeded stream: `fused_dropout`),
+parameter-free elementwise activations. Anything else (learned quantization steps, residual
+blocks, cells, learnable activations, other norms) raises `FusionError`. Convolutions run as
+one grouped convolution over the (B, M * C, *spatial) layout; linear layers as batched matrix
+products over (M, B, F).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from nasforge.errors import NasforgeError
+from nasforge.evaluator.fused_dropout import ModelStreams
 from nasforge.evaluator.fused_layers import Layer, describe, layer_forward
 from nasforge.searchspace.layer_facts import activation_params
 from nasforge.searchspace.plan import (
@@ -70,11 +72,13 @@ def check_fusable(plan: NetworkPlan, where: str) -> None:
             continue
         if isinstance(op, Norm) and (op.kind == "batch" or (op.kind == "layer" and not op.dims)):
             continue
-        detail = f"dropout p={op.p}" if isinstance(op, Dropout) else repr(op)
+        if isinstance(op, Dropout):
+            continue
         raise FusionError(
-            f"{what} is not supported by fused training ({detail}); it stacks Flatten, "
-            "float Linear / Conv, batch norm, layer norm on flat features, pools, "
-            "parameter-free activations and no dropout. Train it with train_candidate."
+            f"{what} is not supported by fused training ({op!r}); it stacks Flatten, "
+            "Linear / Conv (float or fixed-step quantized), batch norm, layer norm on flat "
+            "features, pools, dropout and parameter-free activations. Train it with "
+            "train_candidate."
         )
 
 
@@ -100,18 +104,25 @@ class StackedModel:
 
     def __init__(self, layers: list[Layer], shapes: list[tuple[str, int, tuple[int, ...]]],
                  flat: torch.Tensor, buffers: dict[str, torch.Tensor],
-                 mask: torch.Tensor | None) -> None:
+                 mask: torch.Tensor | None, streams: ModelStreams | None = None) -> None:
         self.layers = layers
         self.shapes = shapes  # (key "op.name", offset, padded per-model shape) per parameter
         self.flat = flat  # (M, P) float32, every trainable parameter of every model
         self.mask = mask  # (M, P): 1 for real entries, 0 for padding; None without padding
         self.buffers = buffers  # "op.running_mean" / "op.running_var": (M, C)
+        self.streams = streams  # each model's random stream, when the models have dropout
         self.steps = 0  # batch-norm batches tracked
         self.params: dict[str, torch.Tensor] = {}
         self._views()
 
     @classmethod
-    def from_models(cls, models: Sequence[nn.Sequential]) -> StackedModel:
+    def from_models(cls, models: Sequence[nn.Sequential], seeds: Sequence[int] | None = None,
+                    plan_shapes: Sequence[tuple[tuple[int, ...], ...]] | None = None
+                    ) -> StackedModel:
+        """Stack `models`; `seeds`: each model's training seed, whose random stream its
+        dropout masks come from (as in `train_candidate`; default 0 for all); `plan_shapes`:
+        each model's `plan.shapes`, so that a padded model's dropout masks only its real units
+        (without them every mask covers the padded width)."""
         first, device = models[0], next(models[0].parameters()).device
         layers: list[Layer] = []
         shapes: list[tuple[str, int, tuple[int, ...]]] = []
@@ -122,6 +133,8 @@ class StackedModel:
         for i in range(len(first)):
             modules = [m[i] for m in models]
             layers.append(describe(i, modules, FusionError, device))
+            if layers[-1].kind == "dropout" and plan_shapes is not None:
+                layers[-1].options["shapes"] = [own[i] for own in plan_shapes]
             for name, _ in first[i].named_parameters():
                 tensors = [m.get_parameter(name).detach() for m in modules]
                 shape = _padded_shape([t.shape for t in tensors])
@@ -138,7 +151,10 @@ class StackedModel:
                 buffers[f"{i}.{buf}"] = stacked
         flat = torch.cat(columns, dim=1).contiguous()
         mask = torch.cat(masks, dim=1).to(device) if padded_any else None
-        return cls(layers, shapes, flat, buffers, mask)
+        streams = None
+        if any(layer.kind == "dropout" for layer in layers):
+            streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
+        return cls(layers, shapes, flat, buffers, mask, streams)
 
     @property
     def size(self) -> int:
@@ -162,7 +178,7 @@ class StackedModel:
         state = (x, "models")
         for layer in self.layers:
             state = layer_forward(layer, state, self.params, self.buffers, self.size,
-                                  training)
+                                  training, self.streams)
         out, layout = state
         assert layout == "models", f"the last layer left the {layout} layout"
         return out
@@ -177,6 +193,8 @@ class StackedModel:
         kept = indices.tolist()
         for layer in self.layers:
             layer.keep(kept)
+        if self.streams is not None:
+            self.streams.keep(kept)
         self._views()
 
     def write_back(self, slot: int, model: nn.Sequential) -> None:

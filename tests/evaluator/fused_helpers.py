@@ -37,11 +37,11 @@ def images(n: int = 150) -> DeviceData:
 
 
 def mlp(norm: str = "none", activation: str = "relu", width: int | Sequence[int] = 16,
-        depth: int = 2, outputs: int = CLASSES) -> NetworkPlan:
+        depth: int = 2, outputs: int = CLASSES, dropout: float = 0.0) -> NetworkPlan:
     widths = [width] * depth if isinstance(width, int) else list(width)
     plan = PlanBuilder("mlp", (FEATURES,))
     for w in widths:
-        plan.linear(w, bias=norm == "none").norm_activation(norm, activation)
+        plan.linear(w, bias=norm == "none").norm_activation(norm, activation).dropout(dropout)
     return plan.linear(outputs).build()
 
 

@@ -79,8 +79,8 @@ def test_torch_rng_state_is_unchanged() -> None:
     ([mlp(), mlp(activation="prelu")], [TrainingParams()] * 2, "'prelu' has learnable"),
     ([mlp()] * 2, [TrainingParams(batch_size=8), TrainingParams()], "batch_size differs"),
     ([mlp()] * 2, [TrainingParams(optimizer="sgd"), TrainingParams()], "optimizer differs"),
-    ([PlanBuilder("mlp", (FEATURES,)).linear(8).activation("relu").dropout(0.1)
-      .linear(CLASSES).build()], [TrainingParams()], "dropout p=0.1"),
+    ([PlanBuilder("mlp", (FEATURES,)).linear(8).norm("rms").activation("relu")
+      .linear(CLASSES).build()], [TrainingParams()], "Norm\\(kind='rms'"),
 ])
 def test_incompatible_candidates_are_refused(plans: list[NetworkPlan],
                                              params: list[TrainingParams], message: str) -> None:
@@ -127,3 +127,13 @@ def test_bf16_fused_training_follows_bf16_training_alone() -> None:
         # bf16 keeps 8 bits of mantissa: the two bf16 runs round differently, but stay close
         assert abs(mine.outcome.val_loss - alone.val_loss) < 0.05
         assert abs((mine.outcome.val_accuracy or 0) - (alone.val_accuracy or 0)) <= 0.05
+
+
+def test_dropout_masks_come_from_each_candidates_own_stream() -> None:
+    plans = [mlp(width=w, dropout=p) for w, p in ((16, 0.3), (8, 0.3), (12, 0.3))]
+    check_agrees(plans, [TrainingParams(lr=lr, batch_size=24, epochs=3)
+                         for lr in (3e-3, 1e-2, 5e-3)])
+    before = torch.random.get_rng_state()
+    train_fused(plans[:2], blobs(), [TrainingParams(epochs=1)] * 2, seeds=[1, 2],
+                task="classification")
+    assert torch.equal(before, torch.random.get_rng_state())

@@ -4,9 +4,11 @@ candidate alone."""
 from __future__ import annotations
 
 import pytest
-from fused_helpers import check_agrees, cnn, images
+from evaluator_helpers import CLASSES
+from fused_helpers import IMAGE, check_agrees, cnn, images
 
 from nasforge.evaluator.train import TrainingParams
+from nasforge.searchspace.plan import PlanBuilder
 
 
 def params(count: int, **fixed: object) -> list[TrainingParams]:
@@ -37,4 +39,14 @@ def test_kernels_strides_and_dilations_match(kernel: int, stride: int, dilation:
 
 def test_a_head_layer_after_the_convolutions_matches() -> None:
     plans = [cnn((3,), head=w) for w in (6, 10)]
+    check_agrees(plans, params(2), data=images())
+
+
+def test_dropout_after_the_convolutions_matches() -> None:
+    plans = []
+    for channels in ((3, 4), (2, 6)):
+        plan = PlanBuilder("cnn", IMAGE)
+        for c in channels:
+            plan.conv(c, 3).activation("relu").pool("max", 2)
+        plans.append(plan.flatten().dropout(0.25).linear(CLASSES).build())
     check_agrees(plans, params(2), data=images())

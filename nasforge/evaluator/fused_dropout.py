@@ -1,0 +1,92 @@
+"""Dropout in a stacked model, with each model's masks from its own random stream.
+
+`train_candidate` trains a candidate inside `seeded(seed)`, so its dropout masks come from the
+global generator (CUDA's on a GPU) seeded with the candidate's seed, in the order of its
+dropout calls. `ModelStreams` keeps one such generator state per stacked model and, for each
+dropout layer, swaps each model's state in, applies `F.dropout` to that model's slice and
+saves the state back: every model draws exactly the masks it would draw alone, on CPU and
+CUDA. The global generator is restored after each layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+class ModelStreams:
+    """Per-model states of the generator that dropout draws from on `device`."""
+
+    def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
+        self.device = device
+        saved = self._get()
+        self.states = []
+        for seed in seeds:
+            if device.type == "cuda":
+                with torch.cuda.device(device):
+                    torch.cuda.manual_seed(seed)
+            else:
+                torch.random.default_generator.manual_seed(seed)
+            self.states.append(self._get())
+        self._set(saved)
+
+    def keep(self, kept: Sequence[int]) -> None:
+        self.states = [self.states[k] for k in kept]
+
+    def dropout(self, slices: Sequence[torch.Tensor], p: float) -> list[torch.Tensor]:
+        """F.dropout(slice m, p) for each model m, with model m's stream."""
+        saved = self._get()
+        out = []
+        try:
+            for slot, part in enumerate(slices):
+                self._set(self.states[slot])
+                out.append(F.dropout(part, p, True))
+                self.states[slot] = self._get()
+        finally:
+            self._set(saved)
+        return out
+
+    def _get(self) -> torch.Tensor:
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                return torch.cuda.get_rng_state()
+        return torch.random.get_rng_state()
+
+    def _set(self, state: torch.Tensor) -> None:
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                torch.cuda.set_rng_state(state)
+        else:
+            torch.random.set_rng_state(state)
+
+
+def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: ModelStreams,
+                    shapes: Sequence[tuple[int, ...]] | None = None) -> torch.Tensor:
+    """Dropout of a stacked activation, model by model (layout as in `fused_layers`).
+    `shapes`: each model's own (unpadded) shape here; a padded model's mask covers only its
+    real units, as its mask alone would (its padded units are zero either way)."""
+    if layout == "models":
+        parts = list(x.unbind(0))  # (B, *padded)
+    else:
+        parts = list(x.view(x.shape[0], m, -1, *x.shape[2:]).unbind(1))  # (B, C, *spatial)
+    padded = tuple(parts[0].shape[1:])
+    real: list[torch.Tensor] = []
+    if shapes is not None:
+        real = [part[(slice(None), *(slice(0, d) for d in shape))]
+                for part, shape in zip(parts, shapes, strict=True)]
+    dropped = streams.dropout(real or parts, p)
+    if shapes is not None:
+        dropped = [_pad_to(part, padded) for part in dropped]
+    return torch.stack(dropped, 0 if layout == "models" else 1).view(x.shape)
+
+
+def _pad_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Zero-pad (B, *s) at the end of each dimension of s up to `shape`."""
+    if tuple(x.shape[1:]) == shape:
+        return x
+    widths: list[int] = []
+    for have, want in zip(reversed(x.shape[1:]), reversed(shape), strict=True):
+        widths += [0, want - have]
+    return F.pad(x, widths)
