@@ -1,0 +1,206 @@
+"""NetworkPlan + trial metadata -> the source of a standalone model.py (imports only torch).
+
+Layout (the weight-compatible design): the generated `Model` has one attribute per top-level
+plan op, in plan order, named from a fixed vocabulary (``fc1``, ``bn1``, ``act1``, ``cell2``,
+...), and each attribute's module has exactly the state_dict layout of the module that
+`build.py` puts at that index of the evaluated ``nn.Sequential``. So the two state_dicts
+differ only in the first component of each key: ``"3.weight"`` there is
+``SEQUENTIAL_NAMES[3] + ".weight"`` here, and the emitted `from_sequential` renames a
+nasforge checkpoint into this layout (`weights.pt` is written already renamed). `forward`
+lists the layers one per line, with the shape after each.
+
+The output is deterministic (same plan and metadata: same bytes) and free text enters it only
+inside the escaped module docstring (`names.docstring_text`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nasforge.export.blocks import (
+    CELL,
+    EVONORM_B0,
+    EVONORM_BASE,
+    EVONORM_S0,
+    GLOBAL_POOL,
+    IBN,
+    PAU,
+    PER_CHANNEL,
+    RESIDUAL,
+    RMS,
+    SIN,
+    SNAKE,
+    SWISH,
+    Block,
+)
+from nasforge.export.exprs import Call, Expr, ExprBuilder, render
+from nasforge.export.names import Names, docstring_text, json_text
+from nasforge.export.quant_blocks import QUANT, QUANT_CONV
+from nasforge.searchspace.plan import NetworkPlan
+
+BLOCKS: dict[str, Block] = {
+    "per_channel": Block(PER_CHANNEL),
+    "swish": Block(SWISH, ("per_channel",)),
+    "sin": Block(SIN),
+    "snake": Block(SNAKE, ("per_channel",), ("math",)),
+    "pau": Block(PAU),
+    "rms": Block(RMS, ("per_channel",)),
+    "ibn": Block(IBN),
+    "evonorm": Block(EVONORM_BASE, ("per_channel",)),
+    "evonorm_b0": Block(EVONORM_B0, ("evonorm",)),
+    "evonorm_s0": Block(EVONORM_S0, ("evonorm",)),
+    "quant": Block(QUANT, (), ("math", "any", "functional")),
+    "quant_conv1": Block(QUANT_CONV.format(dims=1), ("quant",)),
+    "quant_conv2": Block(QUANT_CONV.format(dims=2), ("quant",)),
+    "global_pool": Block(GLOBAL_POOL),
+    "cell": Block(CELL),
+    "residual": Block(RESIDUAL),
+}
+"""Inline blocks in the order they are emitted (a block after the blocks it uses)."""
+
+_STANDARD = ("math", "any")
+_IMPORTS = {  # isort order: the standard library, then torch
+    "math": "import math",
+    "any": "from typing import Any",
+    "torch": "import torch",
+    "functional": "import torch.nn.functional as F",
+    "nn": "from torch import nn",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMeta:
+    """What the docstring records about the exported trial (free text, escaped)."""
+
+    search: str = ""
+    trial: int | None = None
+    arch: Mapping[str, object] = field(default_factory=dict)
+    arch_id: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedModel:
+    source: str
+    names: tuple[str, ...]  # attribute of each top-level op: SEQUENTIAL_NAMES
+
+
+def layer_names(plan: NetworkPlan) -> tuple[str, ...]:
+    """The attribute name of each top-level op of `plan`, in order."""
+    names, exprs = Names(), ExprBuilder()
+    return tuple(names.take(exprs.prefix(op)) for op in plan.ops)
+
+
+def generate(plan: NetworkPlan, meta: ModelMeta) -> GeneratedModel:
+    """The model.py source of `plan`, its docstring recording `meta`."""
+    exprs = ExprBuilder()
+    names = layer_names(plan)
+    layers = [(name, exprs.op(op)) for name, op in zip(names, plan.ops, strict=True)]
+    blocks = _closure(exprs.blocks)
+    imports = {"torch", "nn"} | {i for b in blocks for i in BLOCKS[b].imports}
+    parts = [
+        _docstring(plan, meta),
+        _imports(imports) + "\n\n"
+        f"INPUT_SHAPE = {_shape(plan.input_shape)}\n"
+        f"OUTPUT_SHAPE = {_shape(plan.output_shape)}\n"
+        "#: SEQUENTIAL_NAMES[i] is the attribute of layer i of nasforge's nn.Sequential.\n"
+        f"SEQUENTIAL_NAMES = {render(tuple_expr(names), 0, 19)}",
+        *(BLOCKS[b].source.strip("\n") for b in blocks),
+        _model_class(plan, layers),
+        _FUNCTIONS,
+    ]
+    source = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+    return GeneratedModel(source, names)
+
+
+def tuple_expr(names: tuple[str, ...]) -> Expr:
+    """A tuple of string literals (a `Call` without a function renders as a tuple)."""
+    if len(names) == 1:
+        return f'("{names[0]}",)'
+    return Call("", tuple(f'"{n}"' for n in names))
+
+
+def _imports(wanted: set[str]) -> str:
+    standard = [line for key, line in _IMPORTS.items() if key in wanted and key in _STANDARD]
+    torch = [line for key, line in _IMPORTS.items() if key in wanted and key not in _STANDARD]
+    groups = ["from __future__ import annotations", "\n".join(standard), "\n".join(torch)]
+    return "\n\n".join(group for group in groups if group)
+
+
+def _closure(wanted: set[str]) -> list[str]:
+    needed: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(BLOCKS[name].needs)
+    return [name for name in BLOCKS if name in needed]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    items = [str(int(d)) for d in shape]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _docstring(plan: NetworkPlan, meta: ModelMeta) -> str:
+    record = {"search": meta.search, "trial": meta.trial, "arch_id": meta.arch_id,
+              "family": plan.family, "objectives": list(meta.objectives)}
+    text = (
+        "A network found by a nasforge search, as standalone PyTorch (needs only torch).\n\n"
+        "Usage::\n\n"
+        "    import torch\n"
+        "    from model import INPUT_SHAPE, build\n\n"
+        "    model = build(\"weights.pt\")  # eval mode; build() alone: freshly initialised\n"
+        "    outputs = model(torch.randn(8, *INPUT_SHAPE))\n\n"
+        "Layout: attribute SEQUENTIAL_NAMES[i] is layer i of the nn.Sequential that nasforge\n"
+        "trained, with the same state_dict keys below it; from_sequential(state_dict) renames\n"
+        "a nasforge checkpoint (\"3.weight\") to this module's keys (\"fc2.weight\").\n\n"
+        f"Trial:\n{json_text(record)}\n\n"
+        f"Architecture:\n{json_text(dict(meta.arch))}\n\n"
+        f"Metrics:\n{json_text(dict(meta.metrics))}"
+    )
+    return f'"""{docstring_text(text)}\n"""'
+
+
+def _model_class(plan: NetworkPlan, layers: list[tuple[str, Expr]]) -> str:
+    signature = f"(N, {', '.join(map(str, plan.input_shape))}) -> " \
+                f"(N, {', '.join(map(str, plan.output_shape))})"
+    init = [f"        self.{name} = {render(expr, 8, 16 + len(name))}"
+            for name, expr in layers]
+    steps = [f"        x = self.{name}(x)  # (N, {', '.join(map(str, shape))})"
+             for (name, _), shape in zip(layers, plan.shapes, strict=True)]
+    family = plan.family if plan.family.isidentifier() else "searched"
+    return "\n".join([
+        "class Model(nn.Module):",
+        f'    """The {family} network: {signature}."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *init,
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        *steps,
+        "        return x",
+    ])
+
+
+_FUNCTIONS = '''
+def from_sequential(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the keys of nasforge's nn.Sequential ("3.weight": layer 3) to Model's."""
+    renamed = {}
+    for key, value in state_dict.items():
+        index, _, rest = key.partition(".")
+        renamed[f"{SEQUENTIAL_NAMES[int(index)]}.{rest}"] = value
+    return renamed
+
+
+def build(weights: str | None = None) -> Model:
+    """The model in eval mode; `weights`: a state_dict file of Model (weights.pt)."""
+    model = Model()
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()
+'''
