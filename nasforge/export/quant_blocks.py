@@ -76,8 +76,10 @@ class WeightQuant(nn.Module):
             return _bf16_round(w)
         d = w.detach()
         if self.bits == 1:
-            alpha = d.abs().mean(dim=self.axes, keepdim=True)
-            return _straight_through(w, torch.copysign(alpha.expand_as(d), d))
+            alpha = d.abs().mean(dim=self.axes, keepdim=True).expand_as(d)
+            if self.training:
+                return _straight_through(w, torch.copysign(alpha, d))
+            return torch.where(d < 0, -alpha, alpha)  # copysign but for -0.0; ONNX has no copysign
         shape = (-1,) + (1,) * (w.dim() - 1)
         if self.learned_step:
             if self.training:

@@ -1,4 +1,4 @@
-"""The `nasforge` command line: search, resume, list, show, benchmark, layers.
+"""The `nasforge` command line: search, resume, list, show, export, benchmark, layers.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -276,6 +276,55 @@ def benchmark(
         console.print(table)
 
     _run(body)
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="Search name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create (new or empty); "
+                                      "one trial_NNNN/ folder per exported trial.")],
+    trial: Annotated[int | None, typer.Option("--trial", help="Export trial N.")] = None,
+    best: Annotated[str | None, typer.Option("--best", help="Export the best trial by this "
+                                             "objective (its direction).")] = None,
+    pareto: Annotated[bool, typer.Option("--pareto", help="Export the Pareto front of the "
+                                         "search's objectives.")] = False,
+    weights: Annotated[bool, typer.Option("--weights", help="Write weights.pt (a state_dict "
+                                          "of model.py's Model).")] = False,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Write model.onnx, checked with "
+                                       "onnxruntime (pip install 'nasforge[export]').")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train the weights afresh with "
+                                          "the trial's own hyper-parameters and seed.")]
+    = False,
+    storage: Storage = None,
+) -> None:
+    """Export trials as standalone PyTorch code (model.py), weights and ONNX."""
+
+    def body() -> None:
+        from nasforge.export.bundle import Options, check_destination, export_trials
+        from nasforge.export.select import choose_trials
+        from nasforge.search import load_checked, stored_config
+        from nasforge.store import open_store
+
+        options = Options(weights=weights, onnx=onnx, retrain=retrain)
+        check_destination(out, options)
+        store = open_store(_storage(storage), create=False)
+        try:
+            chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
+            config = stored_config(store, name)
+        finally:
+            store.close()
+        dataset = load_checked(config, cache_dir=_cache_dir())
+        for item in export_trials(config, dataset, chosen, out, options):
+            notes = [f"{item.seconds:.2f} s"]
+            if item.retrained_metrics:
+                notes.append("retrained: " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in item.retrained_metrics.items()))
+            if item.onnx_max_abs_diff is not None:
+                notes.append(f"onnxruntime max abs diff {item.onnx_max_abs_diff:.2g}")
+            typer.echo(f"trial {item.number}: {item.folder} ({', '.join(item.files)}; "
+                       f"{'; '.join(notes)})")
+
+    _run(body)
+
 
 @app.command()
 def layers(

@@ -1,0 +1,131 @@
+"""Write the export folder: per trial, model.py, weights.pt, model.onnx and README.txt.
+
+Everything is written into a temporary folder beside the destination and renamed into place
+at the end, so a failed export leaves nothing behind. The weights are checked: model.py
+loaded with weights.pt must compute what the trained model computes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nasforge.config import SearchConfig
+from nasforge.evaluator.data import Dataset
+from nasforge.export.codegen import ModelMeta, generate
+from nasforge.export.onnx_check import ExportError, write_onnx
+from nasforge.export.retrain import retrain
+from nasforge.export.weights import load_module, to_named
+from nasforge.frozen import thaw
+from nasforge.records import TrialRecord
+from nasforge.searchspace.families import plan_for
+
+README = """Trial {number} of the nasforge search in model.py's docstring.
+
+    import torch
+    from model import INPUT_SHAPE, build
+
+    model = build({weights})
+    with torch.no_grad():
+        outputs = model(torch.randn(8, *INPUT_SHAPE))
+
+model.py needs only torch.{extra}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    weights: bool = False
+    onnx: bool = False
+    retrain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    number: int
+    folder: Path
+    files: tuple[str, ...]
+    seconds: float
+    onnx_max_abs_diff: float | None = None
+    retrained_metrics: dict[str, float] | None = None
+
+
+def check_destination(out: Path, options: Options) -> None:
+    """Refuse a non-empty destination and option combinations that cannot work, before any
+    data is loaded or anything trained."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"The output folder {out} exists and is not empty; choose a new "
+                          "folder with -o, or empty this one.")
+    if options.onnx and not options.weights:
+        raise ExportError("--onnx needs --weights: the ONNX file holds the trained weights.")
+    if options.weights and not options.retrain:
+        raise ExportError("Trained weights are not kept in the store; add --retrain to train "
+                          "the trial afresh with its own hyper-parameters and seed (the "
+                          "result matches the stored trial on the CPU).")
+
+
+def export_trials(config: SearchConfig, dataset: Dataset, trials: list[TrialRecord],
+                  out: Path, options: Options) -> list[Exported]:
+    """Write one folder per trial under `out` (trial_0007/ ...); all or nothing."""
+    check_destination(out, options)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        done = [_export_one(config, dataset, trial, staging, options) for trial in trials]
+        if out.exists():
+            out.rmdir()  # checked empty above
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [Exported(d.number, out / d.folder.name, d.files, d.seconds, d.onnx_max_abs_diff,
+                     d.retrained_metrics) for d in done]
+
+
+def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, staging: Path,
+                options: Options) -> Exported:
+    start = time.perf_counter()
+    plan = plan_for(trial.arch, dataset.spec)
+    objectives = tuple(str(o) for o in config.objectives)
+    meta = ModelMeta(search=config.name, trial=trial.number, arch=thaw(dict(trial.arch)),
+                     arch_id=trial.arch_id, metrics=dict(trial.metrics), objectives=objectives)
+    generated = generate(plan, meta)
+    folder = staging / f"trial_{trial.number:04d}"
+    folder.mkdir()
+    (folder / "model.py").write_text(generated.source, encoding="ascii")
+    files, diff, metrics = ["model.py"], None, None
+    if options.weights:
+        trained = retrain(config, dataset, trial)
+        metrics = {"loss": trained.outcome.val_loss, "accuracy": trained.outcome.val_accuracy}
+        state = to_named(trained.model.state_dict(), generated.names)
+        torch.save(state, folder / "weights.pt")
+        files.append("weights.pt")
+        module = load_module(folder / "model.py", f"nasforge_export_{trial.number}")
+        copy = module.build(str(folder / "weights.pt"))
+        _check_same(copy, trained.model, plan.input_shape, trial.number)
+        if options.onnx:
+            diff = write_onnx(copy, plan.input_shape, folder / "model.onnx").max_abs_diff
+            files.append("model.onnx")
+    weights = '"weights.pt"' if options.weights else ""
+    extra = " model.onnx takes the input named \"input\" (batch axis dynamic)." \
+        if options.onnx else ""
+    (folder / "README.txt").write_text(README.format(number=trial.number, weights=weights,
+                                                     extra=extra))
+    files.append("README.txt")
+    return Exported(trial.number, folder, tuple(files), time.perf_counter() - start, diff,
+                    {k: v for k, v in (metrics or {}).items() if v is not None} or None)
+
+
+def _check_same(copy: torch.nn.Module, model: torch.nn.Module, shape: tuple[int, ...],
+                number: int) -> None:
+    x = torch.randn(16, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, got = model(x), copy(x)
+    if not torch.allclose(got, expected, rtol=1.3e-6, atol=1e-5):
+        raise ExportError(f"The exported model.py of trial {number} does not reproduce the "
+                          "trained model's outputs; please report this as a bug.")
