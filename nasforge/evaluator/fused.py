@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import DataError
@@ -255,8 +254,8 @@ def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification:
         target = y[start : start + EVAL_BATCH]
         b = len(target)
         if classification:
-            loss_sum += F.cross_entropy(out.reshape(m * b, -1), target.repeat(m),
-                                        reduction="none").view(m, b).sum(1)
+            picked = out.gather(2, target.expand(m, b).unsqueeze(2)).squeeze(2)
+            loss_sum += (torch.logsumexp(out, 2) - picked).sum(1)
             correct += (out.argmax(dim=2) == target).sum(1)
         else:
             loss_sum += (out - target).square().sum(dim=(1, 2))
