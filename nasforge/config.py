@@ -28,6 +28,8 @@ else:  # pragma: no cover
 
 # the names of nasforge.evaluator.precision.PRECISIONS (config.py stays torch-free)
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+# nasforge.checkpoints.MODES: keep the trained weights of the Pareto trials, of all, or none
+CHECKPOINT_MODES = ("pareto", "all", "none")
 NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter or digit"
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -35,7 +37,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
-                 "compile", *HYPERPARAM_DEFAULTS),
+                 "compile", "checkpoints", "checkpoint_dir", *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space
 }
 DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
@@ -61,6 +63,8 @@ class TrainingConfig:
     throughput_batch: int = 256
     precision: str = "auto"  # nasforge.evaluator.precision.PRECISIONS
     compile: bool = False
+    checkpoints: str = "pareto"  # CHECKPOINT_MODES
+    checkpoint_dir: str | None = None  # absolute; None: beside a SQLite file store
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +171,14 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     compile_model = training_section.get("compile", False)
     if not isinstance(compile_model, bool):
         raise ConfigError("[training] compile must be true or false.")
+    checkpoints, checkpoint_dir = _checkpoint_settings(training_section, base_dir)
+    if checkpoint_dir is not None:
+        raw["training"] = {**training_section, "checkpoint_dir": checkpoint_dir}
     training = TrainingConfig(
         device, _int(training_section, "training", "latency_batch", 1, 1, 65536),
         measure_latency,
         _int(training_section, "training", "throughput_batch", 256, 1, 65536),
-        precision, compile_model)
+        precision, compile_model, checkpoints, checkpoint_dir)
     space = _space(sections["space"], training_section)
     # build the strategy once: an unknown name or a bad option fails here, before any write
     make_strategy(strategy, space, objectives, seed, strategy_options)
@@ -198,6 +205,24 @@ def _space(section: dict[str, object], training: Mapping[str, object]) -> Search
     if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
         raise ConfigError('[space] families must be a list of names, e.g. families = ["mlp"].')
     return assemble_space(families, shared, family_specs)
+
+
+def _checkpoint_settings(section: Mapping[str, object], base_dir: Path
+                         ) -> tuple[str, str | None]:
+    """``checkpoints`` (a mode) and ``checkpoint_dir`` (resolved against the config's folder)."""
+    mode = section.get("checkpoints", "pareto")
+    if mode not in CHECKPOINT_MODES:
+        raise ConfigError(f'[training] checkpoints = {mode!r}; use "pareto" (keep the trained '
+                          'weights of the Pareto trials, the default), "all" or "none".')
+    folder = section.get("checkpoint_dir")
+    if folder is None:
+        return str(mode), None
+    if not isinstance(folder, str) or not folder.strip():
+        raise ConfigError(f"[training] checkpoint_dir = {folder!r}; use a folder path, e.g. "
+                          '"checkpoints" (relative to the config file), or leave it out to '
+                          "keep them beside a SQLite store.")
+    path = Path(folder).expanduser()
+    return str(mode), str(path if path.is_absolute() else base_dir / path)
 
 
 def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:

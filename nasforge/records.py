@@ -53,13 +53,16 @@ class EvalResult:
     """What an evaluator returns for one architecture.
 
     `state` is COMPLETE, FAILED (with `error` saying why) or PRUNED; `metrics` are the final
-    measurements, `curve` the per-epoch learning curve.
+    measurements, `curve` the per-epoch learning curve; `checkpoint` the path of the trained
+    model's saved state_dict, when the evaluator kept one (the search stores it relative to
+    its checkpoint root).
     """
 
     state: TrialState
     metrics: Mapping[str, float] = field(default_factory=dict)
     curve: tuple[CurvePoint, ...] = ()
     error: str | None = None
+    checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         if not self.state.is_finished:
@@ -77,7 +80,8 @@ class EvalResult:
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
-    """A snapshot of one trial of a search."""
+    """A snapshot of one trial of a search. `checkpoint`: its saved state_dict, relative to
+    the search's checkpoint root (`nasforge.checkpoints`), or None (none kept, or pruned)."""
 
     search: str
     number: int
@@ -90,6 +94,7 @@ class TrialRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     worker: str | None = None
+    checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", _frozen_metrics(self.metrics))

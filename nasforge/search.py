@@ -11,6 +11,7 @@ nothing is counted twice. The budget counts finished trials (COMPLETE, FAILED, P
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from nasforge.checkpoints import Checkpoints, prune
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, SearchNotFoundError
 from nasforge.frozen import thaw
@@ -94,9 +96,11 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
 
 
 def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
-                    dataset: Dataset | None = None) -> Evaluator:
+                    dataset: Dataset | None = None,
+                    checkpoint_dir: Path | None = None) -> Evaluator:
     """Load the data (unless `dataset`, from `load_checked`, is given), check the space and
-    objectives against it, move it to the device and make the local evaluator. Raises
+    objectives against it, move it to the device and make the local evaluator (saving
+    trained weights in `checkpoint_dir`, when given: `Checkpoints.folder`). Raises
     NasforgeError on bad input, before any write."""
     from nasforge.evaluator.local import LocalEvaluator
     from nasforge.evaluator.tensors import resolve_device, to_device
@@ -108,7 +112,7 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
                           throughput_batch=config.training.throughput_batch,
                           measure_latency=config.training.measure_latency,
                           precision=config.training.precision,
-                          compile=config.training.compile)
+                          compile=config.training.compile, checkpoint_dir=checkpoint_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +125,21 @@ class EvaluatorRecipe:
     raw: dict
     cache_dir: str | None = None
     dataset: Dataset | None = None
+    checkpoint_dir: str | None = None
 
     @classmethod
     def of(cls, config: SearchConfig, cache_dir: Path | None = None,
-           dataset: Dataset | None = None) -> EvaluatorRecipe:
-        return cls(thaw(config.raw), None if cache_dir is None else str(cache_dir), dataset)
+           dataset: Dataset | None = None,
+           checkpoint_dir: Path | None = None) -> EvaluatorRecipe:
+        return cls(thaw(config.raw), None if cache_dir is None else str(cache_dir), dataset,
+                   None if checkpoint_dir is None else str(checkpoint_dir))
 
     def __call__(self) -> Evaluator:
         config = from_dict(self.raw, source="the search config (in a worker)")
         return build_evaluator(config, None if self.cache_dir is None else Path(self.cache_dir),
-                               dataset=self.dataset)
+                               dataset=self.dataset,
+                               checkpoint_dir=None if self.checkpoint_dir is None
+                               else Path(self.checkpoint_dir))
 
 
 def check_workers(workers: object) -> None:
@@ -172,19 +181,21 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
 
 
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
-                  evaluator: Evaluator | None = None, dataset: Dataset | None = None
-                  ) -> Evaluator:
+                  evaluator: Evaluator | None = None, dataset: Dataset | None = None,
+                  checkpoint_dir: Path | None = None) -> Evaluator:
     """`workers` = 1: `evaluator` (or a new `build_evaluator`) run inline; > 1: a
     `WorkerPool` of that many processes, each building its evaluator from the config (and
     `dataset`, when given, instead of loading it), with chunks grouped by `fusion_key` (of
     `dataset.spec`, when given). On CUDA ("auto"/"cuda"), workers spread round-robin over the
     visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they all share GPU N.
-    Close it with `.close()`."""
+    New evaluators save trained weights in `checkpoint_dir` (None: nowhere). Close it with
+    `.close()`."""
     from nasforge.evaluator.executor import InlineExecutor, WorkerPool
 
     check_workers(workers)
     if workers == 1:
-        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset))
+        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset,
+                                                           checkpoint_dir=checkpoint_dir))
     from nasforge.evaluator.tensors import resolve_device
 
     gpus = 0
@@ -193,7 +204,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         import torch
 
         gpus = torch.cuda.device_count()
-    return WorkerPool(workers, EvaluatorRecipe.of(config, cache_dir, dataset), gpus=gpus,
+    return WorkerPool(workers, EvaluatorRecipe.of(config, cache_dir, dataset, checkpoint_dir),
+                      gpus=gpus,
                       group_key=fusion_key(None if dataset is None else dataset.spec))
 
 
@@ -204,17 +216,24 @@ def stored_config(store: Store, name: str) -> SearchConfig:
 
 
 class Search:
-    """Runs one search against a store. Constructor only stores its arguments."""
+    """Runs one search against a store. Constructor only stores its arguments.
+
+    `checkpoints` (`nasforge.checkpoints.search_checkpoints`): the store records the
+    evaluator's checkpoint paths relative to its root (paths outside it, or any path
+    without it, are not recorded) and, when it prunes, the files of trials off the Pareto
+    front are deleted after each round."""
 
     def __init__(self, config: SearchConfig, store: Store, evaluator: Evaluator, *,
                  resume: bool = False, strategy: Strategy | None = None,
-                 observer: SearchObserver | None = None) -> None:
+                 observer: SearchObserver | None = None,
+                 checkpoints: Checkpoints | None = None) -> None:
         self.config = config
         self.store = store
         self.evaluator = evaluator
         self.resume = resume
         self.strategy = strategy
         self.observer = observer
+        self.checkpoints = checkpoints
 
     def _open(self) -> SearchRecord:
         config, store = self.config, self.store
@@ -279,19 +298,32 @@ class Search:
             raise
         if len(results) != len(trials):
             raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
+        saved = any(r.checkpoint for r in results)
         for trial, result in zip(trials, results, strict=True):
-            record = self.store.finish(self.config.name, trial.number, result)
+            record = self.store.finish(self.config.name, trial.number, self._stored(result))
             strategy.tell([record])
             if self.observer:
                 self.observer.on_trial(record)
+        if saved and self.checkpoints is not None and self.checkpoints.prune:
+            prune(self.store, self.config.objectives, self.checkpoints)
         return len(trials)
+
+    def _stored(self, result: EvalResult) -> EvalResult:
+        """The result with its checkpoint path relative to the checkpoint root (or none)."""
+        if result.checkpoint is None:
+            return result
+        relative = self.checkpoints.relative(result.checkpoint) if self.checkpoints else None
+        if relative is None:
+            logger.debug("checkpoint %s not recorded: no checkpoint root, or outside it",
+                         result.checkpoint)
+        return dataclasses.replace(result, checkpoint=relative)
 
 
 def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
-    now = {field: getattr(config, field) for field in RESUME_MUST_MATCH}
+    now = {field: _compared(config, field) for field in RESUME_MUST_MATCH}
     try:
         previous_config = from_dict(record.config, source=f"the stored config of {record.name!r}")
-        previous = {field: getattr(previous_config, field) for field in RESUME_MUST_MATCH}
+        previous = {field: _compared(previous_config, field) for field in RESUME_MUST_MATCH}
     except ConfigError:
         # a config built in code (benchmarks, tests) rather than from TOML: compare it whole
         previous, now = _without_budget(record.config), _without_budget(config.raw)
@@ -303,6 +335,14 @@ def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
                 f"was started with. Use `nasforge resume {record.name}` to continue with the "
                 "stored config, or start a new search with --name."
             )
+
+
+def _compared(config: SearchConfig, field: str) -> object:
+    """A field resume compares; where checkpoints go never changes the results."""
+    value = getattr(config, field)
+    if field == "training":
+        return dataclasses.replace(value, checkpoints="pareto", checkpoint_dir=None)
+    return value
 
 
 def _without_budget(raw: object) -> dict:

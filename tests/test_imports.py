@@ -12,6 +12,7 @@ TORCH_FREE = [
     "nasforge.searchspace.architecture", "nasforge.searchspace.assemble",
     "nasforge.searchspace.families", "nasforge.strategies", "nasforge.store",
     "nasforge.ui.report", "nasforge.records", "nasforge.config", "nasforge.search",
+    "nasforge.checkpoints",
 ]
 
 
@@ -21,7 +22,8 @@ def test_core_modules_do_not_import_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     torch_loaded, sqlalchemy_loaded = out.stdout.split()
     assert torch_loaded == "False", f"{module} imports torch"
-    if not module.startswith(("nasforge.store", "nasforge.search")):  # search composes all
+    if not module.startswith(("nasforge.store", "nasforge.search", "nasforge.checkpoints")):
+        # search composes all; checkpoints read store URLs and records
         assert sqlalchemy_loaded == "False", f"{module} imports sqlalchemy"
 
 

@@ -105,13 +105,15 @@ def worker_envs(n_workers: int, gpus: int) -> list[dict[str, str]]:
 
 def _result_to_wire(result: EvalResult) -> tuple:
     return (result.state.value, dict(result.metrics),
-            [(point.epoch, dict(point.metrics)) for point in result.curve], result.error)
+            [(point.epoch, dict(point.metrics)) for point in result.curve], result.error,
+            result.checkpoint)
 
 
 def _result_from_wire(wire: tuple) -> EvalResult:
-    state, metrics, curve, error = wire
+    state, metrics, curve, error, *rest = wire  # 4-tuples: from before checkpoints
     return EvalResult(TrialState(state), metrics,
-                      tuple(CurvePoint(epoch, values) for epoch, values in curve), error)
+                      tuple(CurvePoint(epoch, values) for epoch, values in curve), error,
+                      rest[0] if rest else None)
 
 
 def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[str, str]) -> None:

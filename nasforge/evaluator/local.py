@@ -26,6 +26,11 @@ each one's own extracted model; ``train_seconds`` is its share of the bucket's w
 / M) and on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with sequential training
 to float rounding (rtol 1e-4, atol 1e-5). If the fused run itself raises, the bucket is
 retried sequentially.
+
+Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved as
+``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint.save_checkpoint`, atomic) and its path reported
+as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left out (the
+result stays COMPLETE).
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
 
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
+from nasforge.evaluator.checkpoint import save_checkpoint
 from nasforge.evaluator.fused import FusedResult, train_fused
 from nasforge.evaluator.fused_buckets import fusion_key, split_by_padding
 from nasforge.evaluator.fused_policy import FusedPolicy
@@ -85,7 +92,8 @@ class LocalEvaluator:
 
     `fused`: "auto" (a per-bucket timing probe decides), True (always fuse compatible buckets),
     False (never), or a `FusedPolicy` to use (e.g. with an injected probe). Stored as given;
-    validated and resolved on the first `evaluate`.
+    validated and resolved on the first `evaluate`. `checkpoint_dir`: where to save each
+    COMPLETE candidate's state_dict (None: nowhere).
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class LocalEvaluator:
         fused: bool | str | FusedPolicy = "auto",
         precision: str = "fp32",
         compile: bool = False,
+        checkpoint_dir: Path | None = None,
     ) -> None:
         self.data = data
         self.seed = seed
@@ -108,6 +117,7 @@ class LocalEvaluator:
         self.fused = fused
         self.precision = precision
         self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
         self._policy: FusedPolicy | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -253,7 +263,18 @@ class LocalEvaluator:
             )
             metrics["throughput"] = self.throughput_batch / (batch_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
-        return EvalResult(TrialState.COMPLETE, metrics, outcome.curve)
+        return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
+                          checkpoint=self._checkpoint(arch, model))
+
+    def _checkpoint(self, arch: Architecture, model: torch.nn.Module) -> str | None:
+        if self.checkpoint_dir is None:
+            return None
+        try:
+            return str(save_checkpoint(Path(self.checkpoint_dir), arch.arch_id, model))
+        except (OSError, ValueError) as err:
+            logger.warning("Candidate %s: checkpoint not saved in %s: %s", arch.arch_id,
+                           self.checkpoint_dir, err)
+            return None
 
 
 def metric_names(task: str, *, measure_latency: bool = True,

@@ -1,8 +1,9 @@
 """Write the export folder: per trial, model.py, weights.pt, model.onnx and README.txt.
 
 Everything is written into a temporary folder beside the destination and renamed into place
-at the end, so a failed export leaves nothing behind. The weights are checked: model.py
-loaded with weights.pt must compute what the trained model computes.
+at the end, so a failed export leaves nothing behind. The weights come from the trial's stored
+checkpoint (`nasforge.checkpoints`) or, with `retrain`, from training it afresh; either way
+they are checked: model.py loaded with weights.pt must compute what the trained model computes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import torch
 
+from nasforge.checkpoints import stored_checkpoint
 from nasforge.config import SearchConfig
 from nasforge.evaluator.data import Dataset
 from nasforge.export.codegen import ModelMeta, generate
 from nasforge.export.onnx_check import ExportError, write_onnx
 from nasforge.export.retrain import retrain
+from nasforge.export.stored import load_stored
 from nasforge.export.weights import load_module, to_named
 from nasforge.frozen import thaw
 from nasforge.records import TrialRecord
@@ -40,9 +43,13 @@ model.py needs only torch.{extra}
 
 @dataclass(frozen=True, slots=True)
 class Options:
+    """`checkpoint_root`: where the store's checkpoint paths point (`checkpoint_root`);
+    weights come from there unless `retrain`."""
+
     weights: bool = False
     onnx: bool = False
     retrain: bool = False
+    checkpoint_root: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +70,21 @@ def check_destination(out: Path, options: Options) -> None:
                           "folder with -o, or empty this one.")
     if options.onnx and not options.weights:
         raise ExportError("--onnx needs --weights: the ONNX file holds the trained weights.")
+
+
+def check_weights(trials: list[TrialRecord], options: Options) -> None:
+    """Without --retrain, every trial's stored checkpoint must exist (CheckpointError, which
+    names --retrain, otherwise)."""
     if options.weights and not options.retrain:
-        raise ExportError("Trained weights are not kept in the store; add --retrain to train "
-                          "the trial afresh with its own hyper-parameters and seed (the "
-                          "result matches the stored trial on the CPU).")
+        for trial in trials:
+            stored_checkpoint(trial, options.checkpoint_root)
 
 
 def export_trials(config: SearchConfig, dataset: Dataset, trials: list[TrialRecord],
                   out: Path, options: Options) -> list[Exported]:
     """Write one folder per trial under `out` (trial_0007/ ...); all or nothing."""
     check_destination(out, options)
+    check_weights(trials, options)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -100,14 +112,20 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
     (folder / "model.py").write_text(generated.source, encoding="ascii")
     files, diff, metrics = ["model.py"], None, None
     if options.weights:
-        trained = retrain(config, dataset, trial)
-        metrics = {"loss": trained.outcome.val_loss, "accuracy": trained.outcome.val_accuracy}
-        state = to_named(trained.model.state_dict(), generated.names)
+        if options.retrain:
+            trained = retrain(config, dataset, trial)
+            model = trained.model
+            metrics = {"loss": trained.outcome.val_loss,
+                       "accuracy": trained.outcome.val_accuracy}
+        else:
+            model = load_stored(plan, stored_checkpoint(trial, options.checkpoint_root),
+                                trial.number)
+        state = to_named(model.state_dict(), generated.names)
         torch.save(state, folder / "weights.pt")
         files.append("weights.pt")
         module = load_module(folder / "model.py", f"nasforge_export_{trial.number}")
         copy = module.build(str(folder / "weights.pt"))
-        _check_same(copy, trained.model, plan.input_shape, trial.number)
+        _check_same(copy, model, plan.input_shape, trial.number)
         if options.onnx:
             diff = write_onnx(copy, plan.input_shape, folder / "model.onnx").max_abs_diff
             files.append("model.onnx")

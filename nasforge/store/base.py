@@ -6,7 +6,8 @@ Contract (every implementation passes `tests/store/test_contract.py`):
    record already returned.
 2. Each write method is one transaction: it happens whole or not at all.
 3. Finished trials (COMPLETE, FAILED, PRUNED) are immutable: finishing or re-queueing one
-   raises StoreError and changes nothing.
+   raises StoreError and changes nothing. The one exception: `clear_checkpoints` forgets
+   a trial's checkpoint path (when its file is pruned).
 4. Trial numbers are 0, 1, 2, ... per search, in creation order, never reused.
 5. `claim` moves WAITING trials to RUNNING atomically: two callers never get the same trial.
 6. A search name is unique in a store; `get_search` of an unknown name raises
@@ -50,8 +51,12 @@ class Store(Protocol):
         """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""
 
     def finish(self, name: str, number: int, result: EvalResult) -> TrialRecord:
-        """Record the result of a RUNNING trial: state, metrics, curve, error, in one
-        transaction. StoreError if the trial is not RUNNING."""
+        """Record the result of a RUNNING trial: state, metrics, curve, error and checkpoint
+        path, in one transaction. StoreError if the trial is not RUNNING."""
+
+    def clear_checkpoints(self, name: str, numbers: Iterable[int]) -> list[int]:
+        """Set the checkpoint path of the numbered trials to None, in one transaction;
+        returns the numbers that had one."""
 
     def requeue(self, name: str, numbers: Iterable[int] | None = None) -> list[int]:
         """Move RUNNING trials (all of the search, or those numbered) back to WAITING;

@@ -20,13 +20,14 @@ from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store.schema import NAME_LENGTH
 
-__all__ = ["NAME_LENGTH", "check_curve", "check_objectives", "curve_rows", "dump_config",
-           "dump_objectives", "group_curves", "group_metrics", "metric_rows", "search_record",
-           "trial_record"]
+__all__ = ["NAME_LENGTH", "check_checkpoint", "check_curve", "check_objectives", "curve_rows",
+           "dump_config", "dump_objectives", "group_curves", "group_metrics", "metric_rows",
+           "search_record", "trial_record"]
 
 _NAN = float("nan")
 _STATES = {s.value: s for s in TrialState}
 _KEEP: Any = object()  # "take it from the row"
+CHECKPOINT_LENGTH = 4096
 
 
 @lru_cache(maxsize=65536)
@@ -113,6 +114,16 @@ def metric_rows(metrics: Mapping[str, float]) -> list[dict[str, Any]]:
     return rows
 
 
+def check_checkpoint(path: object) -> str | None:
+    """None, or a checkpoint path as text (the store keeps it, never opens it)."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path or len(path) > CHECKPOINT_LENGTH:
+        raise StoreError(f"The checkpoint path {path!r} must be a non-empty string of at most "
+                         f"{CHECKPOINT_LENGTH} characters, or None.")
+    return path
+
+
 def curve_rows(trial_id: int, curve: Sequence[CurvePoint]) -> list[dict[str, Any]]:
     return [{"trial_id": trial_id, "epoch": p.epoch, "name": name, "value": _db_float(v)}
             for p in curve for name, v in p.metrics.items()]
@@ -139,7 +150,8 @@ def trial_record(search: str, row: Any, *, state: TrialState | None = None,
                  metrics: Mapping[str, float] | None = None,
                  curve: tuple[CurvePoint, ...] = (), error: str | None = _KEEP,
                  worker: str | None = _KEEP, started_at: datetime | None = _KEEP,
-                 finished_at: datetime | None = _KEEP) -> TrialRecord:
+                 finished_at: datetime | None = _KEEP,
+                 checkpoint: str | None = _KEEP) -> TrialRecord:
     """A frozen TrialRecord from a `trials` row, with the given fields replacing the row's."""
     return TrialRecord(
         search=search, number=row.number, arch=architecture(row.arch_json),
@@ -150,4 +162,5 @@ def trial_record(search: str, row: Any, *, state: TrialState | None = None,
         started_at=row.started_at if started_at is _KEEP else started_at,
         finished_at=row.finished_at if finished_at is _KEEP else finished_at,
         worker=row.worker if worker is _KEEP else worker,
+        checkpoint=row.checkpoint if checkpoint is _KEEP else checkpoint,
     )

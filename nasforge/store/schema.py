@@ -6,7 +6,8 @@ the history that builds it, written out by hand. ``tests/store`` checks that bot
 Tables::
 
     searches       one row per search (name unique)
-    trials         one row per trial; number 0, 1, 2, ... per search
+    trials         one row per trial; number 0, 1, 2, ... per search; ``checkpoint``: the
+                   trial's saved state_dict relative to the checkpoint root, or NULL
     trial_metrics  final metrics of a trial: (trial_id, name) -> value
     curve_points   learning curve of a trial: (trial_id, epoch, name) -> value
 
@@ -42,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -107,6 +108,7 @@ trials = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("checkpoint", Text, nullable=True),  # 0002: relative path, NULL = none kept
     UniqueConstraint("search_id", "number"),
     Index("ix_trials_arch_id", "arch_id"),
     # serves `claim` (WAITING, lowest numbers first) and state filters / counts per search

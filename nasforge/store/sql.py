@@ -38,13 +38,14 @@ _INSERT_METRIC = insert(trial_metrics)
 _INSERT_POINT = insert(curve_points)
 _TRIAL_COLS = (trials.c.id, trials.c.number, trials.c.arch_json, trials.c.state,
                trials.c.error, trials.c.worker, trials.c.created_at, trials.c.started_at,
-               trials.c.finished_at)
+               trials.c.finished_at, trials.c.checkpoint)
 _TRIAL_BY_NUMBER = select(*_TRIAL_COLS).where(trials.c.search_id == bindparam("sid"),
                                               trials.c.number == bindparam("number"))
 _FINISH = (update(trials)
            .where(trials.c.id == bindparam("tid"), trials.c.state == _RUNNING)
            .values(state=bindparam("state"), error=bindparam("error"),
-                   finished_at=bindparam("now"), heartbeat_at=bindparam("now")))
+                   checkpoint=bindparam("checkpoint"), finished_at=bindparam("now"),
+                   heartbeat_at=bindparam("now")))
 _COUNTS = (select(trials.c.search_id, trials.c.state, func.count())
            .group_by(trials.c.search_id, trials.c.state))
 
@@ -247,6 +248,7 @@ class SQLStore:
             raise TypeError(f"finish takes an EvalResult, got {result!r}.")
         curve = R.check_curve(result.curve)
         metric_rows = R.metric_rows(result.metrics)
+        checkpoint = R.check_checkpoint(result.checkpoint)
         now = _now()
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name)
@@ -257,7 +259,8 @@ class SQLStore:
             if row.state != _RUNNING:
                 raise self._not_running(name, number, row.state, "finished")
             done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
-                                          "error": result.error, "now": now})
+                                          "error": result.error, "checkpoint": checkpoint,
+                                          "now": now})
             if done.rowcount != 1:  # cannot happen under the lock; never write half
                 raise self._not_running(name, number, "changed", "finished")
             if metric_rows:
@@ -266,7 +269,22 @@ class SQLStore:
             if points:
                 conn.execute(_INSERT_POINT, points)
         return R.trial_record(name, row, state=result.state, metrics=result.metrics,
-                              curve=curve, error=result.error, finished_at=now)
+                              curve=curve, error=result.error, finished_at=now,
+                              checkpoint=checkpoint)
+
+    def clear_checkpoints(self, name: str, numbers: Iterable[int]) -> list[int]:
+        """Forget the checkpoint paths of the numbered trials (before their files are
+        deleted); returns the numbers that had one. The one change a finished trial allows."""
+        wanted = sorted({int(n) for n in numbers})
+        if not wanted:
+            return []
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name)
+            cleared = conn.execute(
+                update(trials).where(trials.c.search_id == sid, trials.c.number.in_(wanted),
+                                     trials.c.checkpoint.is_not(None))
+                .values(checkpoint=None).returning(trials.c.number)).scalars().all()
+        return sorted(cleared)
 
     def _no_trial(self, name: str, number: int) -> StoreError:
         return StoreError(f"Search {name!r} in the store {self.url} has no trial {number!r}; "

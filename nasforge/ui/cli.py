@@ -1,4 +1,5 @@
-"""The `nasforge` command line: search, resume, list, show, export, benchmark, layers.
+"""The `nasforge` command line: search, resume, list, show, export, dashboard, benchmark,
+layers.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -71,18 +72,22 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
 
 
 def _search(config: SearchConfig, storage: str | None, resume: bool, workers: int = 1) -> None:
+    from nasforge.checkpoints import search_checkpoints
     from nasforge.search import Search, load_checked, make_executor
     from nasforge.store import open_store
     from nasforge.ui.progress import RichProgress
 
     dataset = load_checked(config, cache_dir=_cache_dir())  # data errors before any write
+    checkpoints = search_checkpoints(config, _storage(storage))
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
-    executor = make_executor(config, workers, _cache_dir(), dataset=dataset)
+    executor = make_executor(config, workers, _cache_dir(), dataset=dataset,
+                             checkpoint_dir=checkpoints.folder if checkpoints else None)
     store = open_store(_storage(storage))
     console = Console()
     try:
         with RichProgress(console) as progress:
-            outcome = Search(config, store, executor, resume=resume, observer=progress).run()
+            outcome = Search(config, store, executor, resume=resume, observer=progress,
+                             checkpoints=checkpoints).run()
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"interrupted: finished trials are kept; continue with `nasforge resume "
@@ -292,26 +297,35 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Write model.onnx, checked with "
                                        "onnxruntime (pip install 'nasforge[export]').")] = False,
     retrain: Annotated[bool, typer.Option("--retrain", help="Train the weights afresh with "
-                                          "the trial's own hyper-parameters and seed.")]
+                                          "the trial's own hyper-parameters and seed "
+                                          "(default: the trial's stored checkpoint).")]
     = False,
     storage: Storage = None,
 ) -> None:
     """Export trials as standalone PyTorch code (model.py), weights and ONNX."""
 
     def body() -> None:
-        from nasforge.export.bundle import Options, check_destination, export_trials
+        from nasforge.checkpoints import checkpoint_root
+        from nasforge.export.bundle import (
+            Options,
+            check_destination,
+            check_weights,
+            export_trials,
+        )
         from nasforge.export.select import choose_trials
         from nasforge.search import load_checked, stored_config
         from nasforge.store import open_store
 
-        options = Options(weights=weights, onnx=onnx, retrain=retrain)
-        check_destination(out, options)
+        check_destination(out, Options(weights=weights, onnx=onnx, retrain=retrain))
         store = open_store(_storage(storage), create=False)
         try:
             chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
             config = stored_config(store, name)
         finally:
             store.close()
+        options = Options(weights=weights, onnx=onnx, retrain=retrain, checkpoint_root=(
+            checkpoint_root(_storage(storage), config.training.checkpoint_dir)))
+        check_weights(chosen, options)  # a missing checkpoint: before the data is loaded
         dataset = load_checked(config, cache_dir=_cache_dir())
         for item in export_trials(config, dataset, chosen, out, options):
             notes = [f"{item.seconds:.2f} s"]
@@ -324,6 +338,26 @@ def export(
                        f"{'; '.join(notes)})")
 
     _run(body)
+
+
+@app.command()
+def dashboard(
+    storage: Storage = None,
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8501,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 to serve "
+                                      "other machines).")] = "127.0.0.1",
+) -> None:
+    """Browse searches in a Streamlit dashboard (reads the store, never writes)."""
+
+    def body() -> list[str]:
+        from nasforge.ui.dashboard_launch import streamlit_command
+
+        return streamlit_command(_storage(storage), port=port, host=host,
+                                 cache_dir=_cache_dir())
+
+    command = _run(body)
+    typer.echo(f"nasforge dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    os.execv(command[0], command)  # the server replaces this process: one pid to stop
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,6 @@ def test_export_the_pareto_front_and_the_best(store: str, tmp_path: Path) -> Non
     (("tiny", "--best", "latency_ms"), "not an objective"),
     (("tiny", "--trial", "0", "--pareto"), "exactly one"),
     (("tiny",), "exactly one"),
-    (("tiny", "--trial", "0", "--weights"), "--retrain"),
     (("tiny", "--trial", "0", "--onnx"), "--onnx needs --weights"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(store: str, tmp_path: Path, args: tuple[str, ...],
@@ -115,3 +115,74 @@ def test_a_non_empty_output_folder_is_refused(store: str, tmp_path: Path) -> Non
     result = invoke("tiny", "--trial", "0", "-o", str(tmp_path), "--storage", store)
     assert result.exit_code == 2 and "not empty" in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def _kept(url: str) -> tuple[list, set[int]]:  # type: ignore[type-arg]
+    """The trials of "tiny" and the numbers of its Pareto front."""
+    from nasforge.export.select import choose_trials
+    from nasforge.store import open_store
+
+    with open_store(url, create=False) as s:
+        return s.trials("tiny"), {t.number for t in choose_trials(s, "tiny", pareto=True)}
+
+
+def test_the_search_kept_exactly_the_pareto_checkpoints(store: str) -> None:
+    trials, front = _kept(store)
+    assert {t.number for t in trials if t.checkpoint} == front
+    folder = Path(store.removeprefix("sqlite:///") + ".checkpoints") / "tiny"
+    assert {p.name for p in folder.iterdir()} == {
+        f"{t.arch_id}.pt" for t in trials if t.number in front}
+
+
+def test_weights_from_the_checkpoint_equal_retrained_weights(store: str, tmp_path: Path) -> None:
+    _, front = _kept(store)
+    number = str(min(front))
+    stored = invoke("tiny", "--trial", number, "-o", str(tmp_path / "stored"), "--storage",
+                    store, "--weights")
+    assert stored.exit_code == 0, stored.output
+    assert "retrained" not in stored.output
+    fresh = invoke("tiny", "--trial", number, "-o", str(tmp_path / "fresh"), "--storage", store,
+                   "--weights", "--retrain")
+    assert fresh.exit_code == 0, fresh.output
+    a, b = (tmp_path / d / f"trial_{int(number):04d}" for d in ("stored", "fresh"))
+    assert (a / "model.py").read_bytes() == (b / "model.py").read_bytes()
+    got, expected = (torch.load(f / "weights.pt", weights_only=True) for f in (a, b))
+    assert got.keys() == expected.keys()
+    for key in expected:  # the sequential path, on the CPU: the same training
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-6, atol=1e-6)
+
+
+def _copy_without_checkpoints(url: str, tmp_path: Path) -> str:
+    """The store copied elsewhere: its paths point under a checkpoint folder that is not
+    there (as after a crash, or a store moved without its folder)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(tmp_path / "copy.db")
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return f"sqlite:///{tmp_path / 'copy.db'}"
+
+
+def test_missing_or_cleared_checkpoints_exit_2_naming_retrain(store: str, tmp_path: Path
+                                                              ) -> None:
+    from nasforge.store import open_store
+
+    _, front = _kept(store)
+    number = min(front)
+    copy = _copy_without_checkpoints(store, tmp_path / "db")
+    out = tmp_path / "out"
+    missing = invoke("tiny", "--trial", str(number), "-o", str(out), "--storage", copy,
+                     "--weights")
+    assert missing.exit_code == 2, missing.output
+    text = missing.output.replace("\n", " ")
+    assert "missing" in text and "--retrain" in text
+    with open_store(copy, create=False) as s:
+        s.clear_checkpoints("tiny", [number])
+    cleared = invoke("tiny", "--trial", str(number), "-o", str(out), "--storage", copy,
+                     "--weights", "--onnx")
+    assert cleared.exit_code == 2, cleared.output
+    text = cleared.output.replace("\n", " ")
+    assert "no stored weights" in text and "--retrain" in text
+    assert not out.exists()

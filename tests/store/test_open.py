@@ -164,12 +164,14 @@ def test_old_rollback_journal_file_is_upgraded_to_wal(tmp_path: Path) -> None:
         store.create_search("s", OBJECTIVES, 3, {})
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        assert version == SCHEMA_REVISION
 
 
 # packaging -------------------------------------------------------------------
 def test_migration_files_are_in_the_package() -> None:
-    for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
+    for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
+                 "versions/0002_trial_checkpoint.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
 
 

@@ -1,0 +1,157 @@
+"""Where a search keeps its trials' trained weights, and pruning them to the Pareto front.
+
+Layout: a checkpoint root per store, a folder per search under it, a file per architecture::
+
+    <root>/<search name>/<arch_id>.pt        (a state_dict, written by the evaluator)
+
+The root (`checkpoint_root`): ``[training] checkpoint_dir`` when set; otherwise, for a SQLite
+file store, ``<db file>.checkpoints`` beside it; otherwise (PostgreSQL, in-memory SQLite)
+none, and no checkpoints are kept. The store records each trial's file relative to the root
+(``<search name>/<arch_id>.pt``), so a store and its checkpoint folder can move together.
+
+``[training] checkpoints``: "pareto" (default: after every round, `prune` deletes the files of
+COMPLETE trials that left the Pareto front of the search's objectives), "all" (keep every
+file) or "none" (save nothing). Pruning first clears the paths in the store, then deletes the
+files: a crash in between leaves a stray file (deleted by a later prune), never a path to a
+missing file. Readers still check that the file exists (`stored_checkpoint`).
+
+Torch-free: the evaluator writes the files (`nasforge.evaluator.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from nasforge.config import CHECKPOINT_MODES, SearchConfig
+from nasforge.errors import NasforgeError
+from nasforge.objectives import Objective
+from nasforge.records import TrialRecord, TrialState
+from nasforge.store.base import Store
+from nasforge.strategies.pareto import pareto_front
+
+logger = logging.getLogger(__name__)
+
+MODES = CHECKPOINT_MODES
+SUFFIX = ".checkpoints"
+_SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
+
+
+class CheckpointError(NasforgeError):
+    """A trial has no usable stored checkpoint."""
+
+
+def checkpoint_root(storage_url: str, checkpoint_dir: str | None = None) -> Path | None:
+    """The checkpoint root of a store: `checkpoint_dir` if given, else ``<db>.checkpoints``
+    beside a SQLite file (absolute, resolved against the working directory as the store's
+    own path is), else None."""
+    if checkpoint_dir:
+        return Path(checkpoint_dir).expanduser().absolute()
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(storage_url)
+    except ArgumentError:
+        return None
+    database = url.database
+    if (url.get_backend_name() != "sqlite" or database in (None, "", ":memory:")
+            or url.query.get("mode") == "memory" or url.query.get("uri") in ("true", "1")):
+        return None
+    db = Path(database).expanduser().absolute()
+    return db.with_name(db.name + SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoints:
+    """The checkpoints of one search: `root` (see `checkpoint_root`), the search `name`,
+    and whether to `prune` to the Pareto front after each round."""
+
+    root: Path
+    name: str
+    prune: bool = True
+
+    @property
+    def folder(self) -> Path:
+        """Where the evaluator writes this search's files."""
+        return self.root / self.name
+
+    def relative(self, path: str) -> str | None:
+        """`path` (from the evaluator) relative to the root, or None if it lies outside."""
+        try:
+            return PurePosixPath(Path(path).absolute().relative_to(self.root.absolute())).as_posix()
+        except ValueError:
+            return None
+
+
+def search_checkpoints(config: SearchConfig, storage_url: str) -> Checkpoints | None:
+    """Where the search of `config` in the store at `storage_url` keeps its checkpoints;
+    None when ``[training] checkpoints = "none"`` or the store has no checkpoint root."""
+    mode = config.training.checkpoints
+    if mode not in MODES:
+        raise ValueError(f"checkpoints mode {mode!r}; use one of {', '.join(MODES)}")
+    root = checkpoint_root(storage_url, config.training.checkpoint_dir)
+    if mode == "none" or root is None:
+        return None
+    return Checkpoints(root, config.name, prune=mode == "pareto")
+
+
+def resolve(root: Path, relative: str) -> Path | None:
+    """The file a stored relative path names under `root`; None for a path that is absolute
+    or climbs out of the root (a store is not trusted to name files elsewhere)."""
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or any(
+            p in ("..", "") or "\\" in p or ":" in p for p in parts):
+        return None
+    return root.joinpath(*parts)
+
+
+def stored_checkpoint(trial: TrialRecord, root: Path | None) -> Path:
+    """The existing checkpoint file of `trial`; CheckpointError (naming --retrain) if the
+    store has none for it or the file is gone."""
+    retrain = ("add --retrain to train it afresh with its own hyper-parameters and seed "
+               "(on the CPU the result matches the stored trial)")
+    if trial.checkpoint is None or root is None:
+        why = ("no checkpoint is kept for it (only Pareto trials keep theirs, with "
+               "[training] checkpoints = \"pareto\"; stores other than a SQLite file need "
+               "[training] checkpoint_dir)")
+        raise CheckpointError(f"Trial {trial.number} of search {trial.search!r} has no stored "
+                              f"weights: {why}; {retrain}.")
+    path = resolve(root, trial.checkpoint)
+    if path is None or not path.is_file():
+        raise CheckpointError(f"The checkpoint of trial {trial.number} of search "
+                              f"{trial.search!r} ({trial.checkpoint!r} under {root}) is "
+                              f"missing; {retrain}.")
+    return path
+
+
+def prune(store: Store, objectives: Sequence[Objective], checkpoints: Checkpoints) -> list[int]:
+    """Delete the checkpoints of the search's COMPLETE trials that are not on the Pareto
+    front (their paths are cleared in the store first); returns the numbers cleared. A file
+    that a Pareto trial's path names is never deleted (equal architectures share one)."""
+    complete = store.trials(checkpoints.name, [TrialState.COMPLETE])
+    front = {complete[i].number for i in pareto_front([t.metrics for t in complete],
+                                                      objectives)}
+    keep = {t.checkpoint for t in complete if t.number in front and t.checkpoint}
+    keep |= {f"{checkpoints.name}/{t.arch_id}.pt" for t in complete if t.number in front}
+    stale = [t for t in complete if t.number not in front]
+    cleared = store.clear_checkpoints(checkpoints.name,
+                                      [t.number for t in stale if t.checkpoint])
+    # the recorded file, and the evaluator's name for it (a file a crash left unrecorded)
+    candidates = {t.checkpoint for t in stale if t.checkpoint}
+    candidates |= {f"{checkpoints.name}/{t.arch_id}.pt" for t in stale
+                   if _SAFE_ID.fullmatch(t.arch_id)}
+    for relative in sorted(candidates - keep):
+        path = resolve(checkpoints.root, relative)
+        if path is None:
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:  # the store no longer names it: only disk space is lost
+            logger.warning("Could not delete the pruned checkpoint %s: %s", path, err)
+    if cleared:
+        logger.debug("pruned the checkpoints of trials %s", cleared)
+    return cleared
