@@ -1,0 +1,84 @@
+"""A trial's network for the dashboard: its data spec, plan, layer stack and model.py.
+
+model.py is generated as `nasforge export` generates it (`export.codegen.generate` on
+`families.plan_for` with the same `ModelMeta`), torch-free. The plan needs the data's shape,
+so the search's dataset is loaded once (numpy only); a search on a tabular benchmark has no
+dataset to plan on, and `data_spec` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from nasforge.errors import NasforgeError
+from nasforge.export.codegen import ModelMeta, generate
+from nasforge.frozen import thaw
+from nasforge.records import SearchRecord, TrialRecord
+from nasforge.searchspace.families import plan_for
+from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
+
+
+class Unavailable(NasforgeError):
+    """What the dashboard cannot show for a trial, and why."""
+
+
+def data_spec(config: Mapping[str, object], cache_dir: Path | None = None) -> DataSpec:
+    """The DataSpec of the search whose stored config is `config` (loads its dataset)."""
+    from nasforge.evaluator.data import load_dataset
+
+    config = thaw(config) or {}
+    data = dict(config.get("data", {}))  # type: ignore[union-attr]
+    name = str(data.pop("dataset", ""))
+    if not name or name.startswith("tabular:"):
+        raise Unavailable(f"The search ran on the lookup table {name or '(none)'!r}, not on "
+                          "a dataset, so it has no network to plan or export; run a search "
+                          "on a dataset (e.g. dataset = \"digits\") to export code.")
+    head = config.get("search", {})  # type: ignore[union-attr]
+    options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
+    return load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
+                        val_fraction=float(data.get("val_fraction", 0.2)),
+                        test_fraction=float(data.get("test_fraction", 0.2)),
+                        options=options, cache_dir=cache_dir).spec
+
+
+def trial_plan(trial: TrialRecord, spec: DataSpec) -> NetworkPlan:
+    return plan_for(trial.arch, spec)
+
+
+def model_source(search: SearchRecord, trial: TrialRecord, spec: DataSpec) -> str:
+    """The model.py text `nasforge export --trial N` writes for this trial."""
+    meta = ModelMeta(search=search.name, trial=trial.number, arch=thaw(dict(trial.arch)),
+                     arch_id=trial.arch_id, metrics=dict(trial.metrics),
+                     objectives=tuple(str(o) for o in search.objectives))
+    return generate(plan_for(trial.arch, spec), meta).source
+
+
+def op_label(op: object) -> str:
+    """``Linear in_features=64 out_features=128 w8/a8``: the op's scalar fields."""
+    parts = [type(op).__name__]
+    bits = None
+    for f in dataclasses.fields(op):  # type: ignore[arg-type]
+        value = getattr(op, f.name)
+        if f.name in ("weight_bits", "act_bits"):
+            continue
+        if isinstance(value, (int, float, str, bool)):
+            parts.append(f"{f.name}={value}")
+    if hasattr(op, "weight_bits"):
+        bits = f"w{op.weight_bits}/a{op.act_bits}"  # type: ignore[attr-defined]
+        parts.append(bits)
+    return " ".join(parts)
+
+
+def layer_frame(plan: NetworkPlan) -> pd.DataFrame:
+    """The layer stack: one row per top-level op (index, kind, label, output shape,
+    inner ops of a composite op)."""
+    rows = []
+    for i, (op, shape) in enumerate(zip(plan.ops, plan.shapes, strict=True)):
+        inner_ops = sum(1 for _ in iter_ops((op,), (shape,))) - 1
+        rows.append({"index": i, "kind": type(op).__name__, "label": op_label(op),
+                     "shape": "x".join(map(str, shape)), "inner_ops": inner_ops})
+    return pd.DataFrame(rows, columns=["index", "kind", "label", "shape", "inner_ops"])

@@ -1,0 +1,33 @@
+"""Compare page: two or more searches on one Pareto plot."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nasforge.ui import charts, queries
+from nasforge.ui.dashboard.data import Context
+
+
+def render(ctx: Context, name: str | None = None) -> None:
+    st.header("Compare searches")
+    names = ctx.names
+    chosen = st.multiselect("Searches", names, default=names[:2], key="compare_searches")
+    if len(chosen) < 1:
+        st.info("Choose two or more searches.")
+        return
+    metrics = ctx.metrics(chosen)
+    if not metrics:
+        st.info("None of these searches has finished trials with metrics yet.")
+        return
+    first = ctx.search(chosen[0]).objectives
+    y0 = first[0].metric if first and first[0].metric in metrics else metrics[0]
+    x0 = (first[1].metric if len(first) > 1 and first[1].metric in metrics
+          else next((m for m in metrics if m != y0), y0))
+    left, right = st.columns(2)
+    x = left.selectbox("x axis", metrics, index=metrics.index(x0), key="compare_x")
+    y = right.selectbox("y axis", metrics, index=metrics.index(y0), key="compare_y")
+    frames = {n: ctx.trials(n) for n in chosen}
+    frames = {n: f for n, f in frames.items() if x in f and y in f}
+    ox, oy = (queries.direction_of(m, first) for m in (x, y))
+    st.plotly_chart(charts.compare_figure(frames, ox, oy), key="compare_chart",
+                    width="stretch")

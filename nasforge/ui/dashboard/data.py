@@ -1,0 +1,75 @@
+"""Cached store reads for the pages. A search's trials are re-read only when its trial
+counts change, so a rerun (or the auto refresh) of a finished search costs one small query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from nasforge.errors import NasforgeError
+from nasforge.records import SearchRecord, TrialRecord
+from nasforge.searchspace.plan import DataSpec
+from nasforge.store import Store, open_store
+from nasforge.ui import queries
+from nasforge.ui.architecture import data_spec
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return open_store(url, create=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _trials(url: str, name: str, signature: tuple[tuple[str, int], ...]) -> pd.DataFrame:
+    del signature  # part of the cache key only
+    return queries.load_trials(_store(url), name)
+
+
+@st.cache_resource(show_spinner=False)
+def _spec(url: str, name: str, cache_dir: str | None) -> DataSpec | str:
+    try:
+        return data_spec(_store(url).get_search(name).config,
+                         Path(cache_dir) if cache_dir else None)
+    except NasforgeError as err:
+        return str(err)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page gets: the store URL and the searches, read once per run."""
+
+    url: str
+    cache_dir: str | None
+    searches: tuple[SearchRecord, ...]
+
+    @classmethod
+    def open(cls, url: str, cache_dir: str | None) -> Context:
+        return cls(url, cache_dir, tuple(_store(url).list_searches()))
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.searches]
+
+    def search(self, name: str) -> SearchRecord:
+        return next(s for s in self.searches if s.name == name)
+
+    def trials(self, name: str) -> pd.DataFrame:
+        counts = tuple(sorted(self.search(name).trial_counts.items()))
+        return _trials(self.url, name, counts)
+
+    def trial(self, name: str, number: int) -> TrialRecord:
+        return _store(self.url).trial(name, number)
+
+    def spec(self, name: str) -> DataSpec | str:
+        """The search's DataSpec, or why there is none."""
+        return _spec(self.url, name, self.cache_dir)
+
+    def metrics(self, names: Sequence[str]) -> list[str]:
+        found: dict[str, None] = {}
+        for name in names:
+            found.update(dict.fromkeys(queries.metric_columns(self.trials(name))))
+        return list(found)

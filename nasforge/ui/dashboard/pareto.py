@@ -1,0 +1,60 @@
+"""Pareto front page: any two metrics on the axes, a third as colour; selecting a point (or
+choosing a trial below) opens that trial under the chart."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nasforge.ui import charts, queries
+from nasforge.ui.dashboard import detail
+from nasforge.ui.dashboard.data import Context
+
+NONE = "(none)"
+
+
+def _defaults(objectives: list[str], metrics: list[str]) -> tuple[str, str, str]:
+    y = objectives[0] if objectives else metrics[0]
+    x = objectives[1] if len(objectives) > 1 else next((m for m in metrics if m != y), y)
+    colour = objectives[2] if len(objectives) > 2 else NONE
+    return x, y, colour
+
+
+def _picked() -> None:
+    """Chart selection -> the trial selector (a callback may set a widget's state)."""
+    event = st.session_state.get("pareto_chart")
+    points = (event or {}).get("selection", {}).get("points", [])
+    if points and points[0].get("customdata"):
+        st.session_state["pareto_trial"] = int(points[0]["customdata"][0])
+
+
+def render(ctx: Context, name: str | None) -> None:
+    assert name is not None
+    search = ctx.search(name)
+    frame = ctx.trials(name)
+    st.header(f"Pareto front of {name}")
+    metrics = [m for m in queries.metric_columns(frame) if frame[m].notna().any()]
+    if not metrics:
+        st.info("No trial has finished with metrics yet.")
+        return
+    objectives = [o.metric for o in search.objectives if o.metric in metrics]
+    x0, y0, c0 = _defaults(objectives, metrics)
+    left, middle, right = st.columns(3)
+    x = left.selectbox("x axis", metrics, index=metrics.index(x0), key="pareto_x")
+    y = middle.selectbox("y axis", metrics, index=metrics.index(y0), key="pareto_y")
+    colours = [NONE, *metrics]
+    colour = right.selectbox("colour", colours, index=colours.index(c0), key="pareto_colour")
+    ox, oy = (queries.direction_of(m, search.objectives) for m in (x, y))
+    fig = charts.pareto_figure(frame, ox, oy, None if colour == NONE else colour,
+                               metrics=[o.metric for o in search.objectives])
+    st.plotly_chart(fig, key="pareto_chart", on_select=_picked, selection_mode="points",
+                    width="stretch")
+    front = frame[queries.front_mask(frame, (ox, oy))].sort_values(x)
+    st.caption(f"{ox} against {oy}: {len(front)} trials on the front (red), dominated trials "
+               "faded. Click a point to open its trial.")
+    finished = frame[frame[x].notna() & frame[y].notna()]
+    options = [*front["number"].tolist(),
+               *(n for n in finished["number"].tolist() if n not in set(front["number"]))]
+    chosen = st.selectbox("Open trial (front first)", options, index=None, key="pareto_trial",
+                          placeholder="choose a trial or click a point")
+    if chosen is not None:
+        detail.render_trial(ctx, name, int(chosen))

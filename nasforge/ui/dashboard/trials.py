@@ -1,0 +1,51 @@
+"""Trials page: every trial with all metrics and parameters; filter by state and by
+parameter values, sort by any column (or click a column header)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from nasforge.records import TrialState
+from nasforge.ui import queries
+from nasforge.ui.dashboard.data import Context
+
+#: Parameters with at most this many distinct values get a multiselect, others a range.
+MAX_CHOICES = 24
+
+
+def render(ctx: Context, name: str | None) -> None:
+    assert name is not None
+    frame = ctx.trials(name)
+    st.header(f"Trials of {name}")
+    present = [s.value for s in TrialState if (frame["state"] == s.value).any()]
+    states = st.multiselect("State", present, default=present, key="trials_states")
+    choices: dict[str, list[object]] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    with st.expander("Filter by parameters"):
+        for column in queries.param_columns(frame):
+            values = frame[column].dropna()
+            distinct = values.drop_duplicates().tolist()
+            if len(distinct) < 2:
+                continue
+            label = column.removeprefix(queries.PARAM_PREFIX)
+            numeric = pd.api.types.is_numeric_dtype(values)
+            if len(distinct) <= MAX_CHOICES or not numeric:
+                picked = st.multiselect(label, sorted(distinct, key=str), key=f"f:{column}")
+                if picked:
+                    choices[column] = picked
+            else:
+                low, high = float(values.min()), float(values.max())
+                chosen = st.slider(label, low, high, (low, high), key=f"f:{column}")
+                if chosen != (low, high):
+                    ranges[column] = chosen
+    shown = queries.filter_trials(frame, states, choices, ranges)
+    columns = list(frame.columns)
+    left, right = st.columns([3, 1])
+    by = left.selectbox("Sort by", columns, index=columns.index("number"), key="trials_sort")
+    ascending = right.toggle("ascending", value=True, key="trials_ascending")
+    shown = shown.sort_values(by, ascending=ascending, na_position="last")
+    st.caption(f"{len(shown)} of {len(frame)} trials")
+    st.dataframe(shown.rename(columns=lambda c: c.removeprefix(queries.PARAM_PREFIX)
+                              if c.startswith(queries.PARAM_PREFIX) else c),
+                 hide_index=True, key="trials_table")

@@ -1,0 +1,194 @@
+"""queries.py, charts.py and architecture.py without Streamlit."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("plotly")
+
+from dashboard_helpers import digits_store, tabular_store  # noqa: E402
+
+from nasforge.objectives import Objective, parse_objectives  # noqa: E402
+from nasforge.searchspace.cells import cell_graph  # noqa: E402
+from nasforge.store import open_store  # noqa: E402
+from nasforge.ui import architecture, charts, queries  # noqa: E402
+
+ACC, PARAMS = parse_objectives(["accuracy:max", "params:min"])
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dashboard")
+    return tabular_store(folder), digits_store(folder)
+
+
+def _frame(rows):
+    return pd.DataFrame([{"number": i, "state": s, "summary": "", "accuracy": a, "params": p}
+                         for i, (s, a, p) in enumerate(rows)])
+
+
+def test_front_membership_is_the_non_dominated_complete_rows():
+    frame = _frame([("COMPLETE", 0.9, 100), ("COMPLETE", 0.8, 50), ("COMPLETE", 0.7, 80),
+                    ("COMPLETE", 0.95, 300), ("FAILED", 0.99, 1), ("COMPLETE", np.nan, 10)])
+    assert queries.front_mask(frame, (ACC, PARAMS)).tolist() == [
+        True, True, False, True, False, False]
+    # one objective: only the best
+    assert queries.front_mask(frame, (ACC,)).tolist() == [False, False, False, True, False,
+                                                           False]
+
+
+def test_history_is_monotone_and_hypervolume_never_drops(stores):
+    store = open_store(stores[0], create=False)
+    frame = queries.load_trials(store, "evolution")
+    history = queries.history_frame(frame, (ACC, PARAMS))
+    assert len(history) == 40 and history["index"].tolist() == list(range(1, 41))
+    assert history["best accuracy:max"].is_monotonic_increasing
+    assert history["best params:min"].is_monotonic_decreasing
+    hv = history["hypervolume"].to_numpy()
+    assert (np.diff(hv) >= -1e-9).all() and hv[-1] > 0
+    # the running hypervolume equals the exact hypervolume of all trials so far
+    from nasforge.strategies.pareto import hypervolume
+
+    points = queries.objective_points(frame, (ACC, PARAMS))
+    ref = queries.reference_point(points)
+    assert hv[-1] == pytest.approx(hypervolume(points, ref))
+    assert hv[9] == pytest.approx(hypervolume(points[:10], ref))
+    store.close()
+
+
+def test_random_reference_is_found_on_the_same_space_only(stores):
+    store = open_store(stores[0], create=False)
+    searches = store.list_searches()
+    assert queries.random_reference(searches, "evolution") == "random"
+    assert queries.random_reference(searches, "random") is None
+    store.close()
+    other = open_store(stores[1], create=False)
+    assert queries.random_reference(other.list_searches(), "digits") is None
+    other.close()
+
+
+def test_filters_by_state_parameter_values_and_ranges(stores):
+    store = open_store(stores[1], create=False)
+    frame = queries.load_trials(store, "digits")
+    assert {"accuracy", "params", "param.activation", "summary"} <= set(frame.columns)
+    complete = queries.filter_trials(frame, states=["COMPLETE"])
+    assert len(complete) == 11 and set(complete["state"]) == {"COMPLETE"}
+    failed = queries.filter_trials(frame, states=["FAILED"])
+    assert failed["error"].tolist() == ["diverged (NaN loss)"]
+    first = frame["param.activation"].iloc[0]
+    same = queries.filter_trials(frame, params={"param.activation": [first]})
+    assert len(same) == int((frame["param.activation"] == first).sum())
+    assert set(same["param.activation"]) == {first}
+    small = queries.filter_trials(frame, ranges={"params": (0, 20000)})
+    assert (small["params"] <= 20000).all()
+    assert len(small) == int((frame["params"] <= 20000).sum())
+    store.close()
+
+
+def test_searches_frame_status_progress_and_best(stores):
+    store = open_store(stores[0], create=False)
+    searches = store.list_searches()
+    best = {s.name: queries.best_values(queries.load_trials(store, s.name), s.objectives)
+            for s in searches}
+    frame = queries.searches_frame(searches, best)
+    assert frame["status"].tolist() == ["complete", "complete"]
+    assert frame["progress"].tolist() == [1.0, 1.0]
+    assert frame["best accuracy:max"].notna().all()
+    store.close()
+
+
+def test_pareto_figure_highlights_and_connects_the_front(stores):
+    store = open_store(stores[0], create=False)
+    frame = queries.load_trials(store, "evolution")
+    fig = charts.pareto_figure(frame, PARAMS, ACC, color="latency_ms")
+    dominated, front = fig.data
+    assert front.name == "Pareto front" and "lines" in front.mode
+    assert len(front.x) == int(queries.front_mask(frame, (PARAMS, ACC)).sum())
+    assert len(front.x) + len(dominated.x) == 40
+    assert list(front.x) == sorted(front.x)  # connected along x
+    assert all(b >= a for a, b in pairwise(front.y))  # more params buy accuracy on the front
+    numbers = {int(c[0]) for c in front.customdata}
+    assert numbers <= set(frame["number"])
+    assert "trial" in front.text[0] and "accuracy" in front.text[0]
+    assert dominated.marker.opacity < 1
+    store.close()
+
+
+def test_other_charts_build(stores):
+    store = open_store(stores[0], create=False)
+    frame = queries.load_trials(store, "evolution")
+    reference = queries.history_frame(queries.load_trials(store, "random"), (ACC, PARAMS))
+    fig = charts.history_figure(queries.history_frame(frame, (ACC, PARAMS)), (ACC, PARAMS),
+                                reference)
+    assert len(fig.data) == 6  # 3 panels x (this, random)
+    params = queries.param_columns(frame)
+    assert len(charts.parallel_figure(frame, params, (ACC, PARAMS)).data[0].dimensions) == 9
+    table = queries.breakdown_frame(frame, "param.cell.edge_1_0", ["accuracy", "params"])
+    assert table["count"].sum() == 40 and "best accuracy" in table
+    assert len(charts.breakdown_figure(frame, "param.cell.edge_1_0", ["accuracy"]).data) == len(
+        table)
+    both = charts.compare_figure({"evolution": frame, "random": queries.load_trials(
+        store, "random")}, PARAMS, ACC)
+    assert len(both.data) == 4
+    arch = store.trial("evolution", 0).arch
+    graph = cell_graph(arch, queries.cell_nodes(arch))
+    assert charts.cell_figure(graph).data[-1].mode == "markers+text"
+    store.close()
+
+
+def test_importance_from_optuna_on_stored_trials(stores):
+    from nasforge.ui.importance import param_importances
+
+    store = open_store(stores[0], create=False)
+    frame = queries.load_trials(store, "random")
+    scores = param_importances(frame, ACC, evaluator="mean_decrease_impurity")
+    assert set(scores["param"]) == {f"cell.edge_{e}" for e in
+                                    ("1_0", "2_0", "2_1", "3_0", "3_1", "3_2")}
+    assert scores["importance"].sum() == pytest.approx(1.0)
+    assert param_importances(frame.head(1), ACC).empty
+    store.close()
+
+
+def test_layer_stack_and_model_source_are_what_export_writes(stores):
+    from nasforge.export.codegen import ModelMeta, generate
+    from nasforge.frozen import thaw
+    from nasforge.searchspace.families import plan_for
+
+    store = open_store(stores[1], create=False)
+    search, trial = store.get_search("digits"), store.trial("digits", 0)
+    spec = architecture.data_spec(search.config)
+    assert spec.input_shape == (1, 8, 8) and spec.num_outputs == 10
+    layers = architecture.layer_frame(architecture.trial_plan(trial, spec))
+    assert layers["kind"].iloc[0] == "Flatten" and layers["shape"].iloc[-1] == "10"
+    source = architecture.model_source(search, trial, spec)
+    expected = generate(plan_for(trial.arch, spec), ModelMeta(
+        search="digits", trial=0, arch=thaw(dict(trial.arch)), arch_id=trial.arch_id,
+        metrics=dict(trial.metrics), objectives=("accuracy:max", "params:min"))).source
+    assert source == expected and "class Model" in source
+    compile(source, "model.py", "exec")
+    tabular = open_store(stores[0], create=False)
+    with pytest.raises(architecture.Unavailable, match="lookup table"):
+        architecture.data_spec(tabular.get_search("random").config)
+    store.close()
+    tabular.close()
+
+
+def test_direction_of_uses_the_search_then_the_metric_kind():
+    assert queries.direction_of("params", (ACC, PARAMS)) == PARAMS
+    assert queries.direction_of("test_accuracy", ()) == Objective("test_accuracy", "max")
+    assert queries.direction_of("latency_ms", ()) == Objective("latency_ms", "min")
+
+
+def test_dashboard_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, nasforge.ui.dashboard.app, nasforge.ui.charts, nasforge.ui.queries, "
+            "nasforge.ui.architecture, nasforge.ui.importance; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
