@@ -107,7 +107,9 @@ class TrialRecord:
 
 @dataclass(frozen=True, slots=True)
 class SearchRecord:
-    """A snapshot of one search: its name, objectives, budget and the config it ran with."""
+    """A snapshot of one search: its name, objectives, budget and the config it ran with.
+    `diagnostics`: search-level findings as plain JSON values (the supernet strategy's
+    ranking correlation: kendall_tau, spearman_rho, sample_size), empty when none."""
 
     name: str
     objectives: tuple[Objective, ...]
@@ -115,10 +117,12 @@ class SearchRecord:
     config: Mapping[str, object] = field(default_factory=dict)
     created_at: datetime | None = None
     trial_counts: Mapping[str, int] = field(default_factory=dict)
+    diagnostics: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
         object.__setattr__(self, "config", freeze(self.config))
+        object.__setattr__(self, "diagnostics", freeze(self.diagnostics))
         object.__setattr__(self, "trial_counts", MappingProxyType(dict(self.trial_counts)))
 
     @property

@@ -41,6 +41,9 @@ class Store(Protocol):
     def set_budget(self, name: str, budget: int) -> SearchRecord:
         """Change the budget of a search (to extend it on resume)."""
 
+    def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
+        """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
+
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,

@@ -84,8 +84,10 @@ def dump_config(config: Mapping[str, object]) -> str:
 def search_record(row: Any, counts: Mapping[str, int]) -> SearchRecord:
     objectives = tuple(Objective(o["metric"], o["direction"])
                        for o in json.loads(row.objectives))
+    diagnostics = getattr(row, "diagnostics", None)
     return SearchRecord(row.name, objectives, row.budget, json.loads(row.config),
-                        row.created_at, counts)
+                        row.created_at, counts,
+                        json.loads(diagnostics) if diagnostics else {})
 
 
 # trials -----------------------------------------------------------------------

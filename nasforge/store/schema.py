@@ -5,7 +5,8 @@ the history that builds it, written out by hand. ``tests/store`` checks that bot
 
 Tables::
 
-    searches       one row per search (name unique)
+    searches       one row per search (name unique); ``diagnostics``: a JSON object of
+                   search-level findings (the supernet's ranking correlation), or NULL
     trials         one row per trial; number 0, 1, 2, ... per search; ``checkpoint``: the
                    trial's saved state_dict relative to the checkpoint root, or NULL
     trial_metrics  final metrics of a trial: (trial_id, name) -> value
@@ -43,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -90,6 +91,7 @@ searches = Table(
     Column("budget", Integer, nullable=False),
     Column("config", Text, nullable=False),  # JSON object
     Column("created_at", UTCDateTime, nullable=False),
+    Column("diagnostics", Text, nullable=True),  # 0003: JSON object (e.g. supernet ranking)
     UniqueConstraint("name"),
 )
 

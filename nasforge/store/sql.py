@@ -183,6 +183,14 @@ class SQLStore:
             conn.execute(update(searches).where(searches.c.id == sid).values(budget=budget))
             return self._get_search(conn, name)
 
+    def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
+        """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
+        text = R.dump_config(diagnostics)  # the same JSON rules as a config
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name, lock=True)
+            conn.execute(update(searches).where(searches.c.id == sid).values(diagnostics=text))
+            return self._get_search(conn, name)
+
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,

@@ -344,3 +344,12 @@ def test_reopen_preserves_everything(backend: Backend, store: SQLStore, search: 
         assert [t.number for t in again.add_trials(search, [arch(2)])] == [2]
     finally:
         again.close()
+
+
+def test_set_diagnostics_round_trips_and_starts_empty(store: SQLStore, search: str) -> None:
+    assert dict(store.get_search(search).diagnostics) == {}
+    record = store.set_diagnostics(search, {"kendall_tau": 0.6, "sample_size": 20})
+    assert dict(record.diagnostics) == {"kendall_tau": 0.6, "sample_size": 20}
+    assert dict(store.get_search(search).diagnostics) == {"kendall_tau": 0.6, "sample_size": 20}
+    with pytest.raises(SearchNotFoundError):
+        store.set_diagnostics("no-such-search", {})

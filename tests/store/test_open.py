@@ -171,7 +171,7 @@ def test_old_rollback_journal_file_is_upgraded_to_wal(tmp_path: Path) -> None:
 # packaging -------------------------------------------------------------------
 def test_migration_files_are_in_the_package() -> None:
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
-                 "versions/0002_trial_checkpoint.py"):
+                 "versions/0002_trial_checkpoint.py", "versions/0003_search_diagnostics.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
 
 
