@@ -36,6 +36,10 @@ STRATEGIES.register("nsga2", _bayesian.nsga2)
 from nasforge.strategies.evolution import RegularizedEvolution  # noqa: E402
 
 STRATEGIES.register("evolution", RegularizedEvolution)
+from nasforge.strategies.supernet import supernet_strategy  # noqa: E402
+
+# weight sharing: `nasforge.supernet.search` drives it (train once, thousands of subnets)
+STRATEGIES.register("supernet", supernet_strategy)
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,

@@ -64,6 +64,8 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
         "pareto": pareto_numbers(trials, search.objectives),
         "trials": [trial_payload(t) for t in trials],
         "config": thaw(search.config),
+        # search-level findings, e.g. the supernet's kendall_tau, spearman_rho, sample_size
+        "diagnostics": thaw(search.diagnostics),
     }
 
 

@@ -1,0 +1,91 @@
+"""Inherited-weight evaluation: a subnet's validation metrics read off the trained supernet.
+
+Per architecture: recalibrate its batch-norm statistics (`train.recalibrate`, the same
+training batches for every subnet), run the validation split through `Supernet.forward`,
+and report ``inherited_accuracy`` (classification) and ``inherited_loss`` beside the cost
+metrics of its plan (``params``, ``macs``, ``bops``, ``size_bits``: the same as standalone
+training would report, since they depend on the architecture only). The ``inherited_``
+prefix keeps weight-sharing estimates apart from standalone-trained ``accuracy`` / ``loss``
+in the store, so a Pareto front over ``accuracy`` only ever holds standalone results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from nasforge.errors import NasforgeError
+from nasforge.evaluator import measure
+from nasforge.evaluator.train import EVAL_BATCH, TrainData
+from nasforge.records import EvalResult, TrialState
+from nasforge.searchspace.architecture import Architecture
+from nasforge.supernet.model import Supernet
+from nasforge.supernet.train import recalibrate
+
+logger = logging.getLogger(__name__)
+
+#: Metric prefix of results measured with weights inherited from the supernet.
+from nasforge.strategies.supernet import INHERITED  # noqa: E402,F401
+#: Metrics measured on the subnet's weights (prefixed); the rest come from its plan.
+MEASURED = ("accuracy", "loss")
+COST_METRICS = ("params", "macs", "bops", "size_bits")
+
+
+class SupernetEvaluator:
+    """`evaluate(archs) -> list[EvalResult]` on the trained `net` (no training): milliseconds
+    per subnet. `recalibration_batches` batches of `recalibration_batch` training samples
+    re-estimate each subnet's BN statistics (generator seeded with `seed`, anew per subnet)."""
+
+    def __init__(self, net: Supernet, data: TrainData, *, task: str = "classification",
+                 seed: int = 0, recalibration_batches: int = 4,
+                 recalibration_batch: int = 256) -> None:
+        self.net = net
+        self.data = data
+        self.task = task
+        self.seed = seed
+        self.recalibration_batches = recalibration_batches
+        self.recalibration_batch = recalibration_batch
+
+    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+        return [self._one(arch) for arch in archs]
+
+    def _one(self, arch: Architecture) -> EvalResult:
+        try:
+            return self._measure(arch)
+        except NasforgeError as err:
+            logger.warning("Subnet %s is invalid: %s", arch.arch_id, err)
+            return EvalResult.failed(str(err).splitlines()[0])
+
+    @torch.no_grad()
+    def _measure(self, arch: Architecture) -> EvalResult:
+        start = time.perf_counter()
+        net, data = self.net, self.data
+        recalibrate(net, arch, data.x_train, batches=self.recalibration_batches,
+                    batch_size=self.recalibration_batch,
+                    generator=torch.Generator().manual_seed(self.seed))
+        net.eval()
+        loss_sum, correct = 0.0, 0
+        n = len(data.y_val)
+        for begin in range(0, n, EVAL_BATCH):
+            x, y = data.x_val[begin:begin + EVAL_BATCH], data.y_val[begin:begin + EVAL_BATCH]
+            out = net(x, arch)
+            if self.task == "classification":
+                loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
+                correct += int((out.argmax(1) == y).sum())
+            else:
+                loss_sum += float(F.mse_loss(out.reshape(y.shape), y, reduction="sum"))
+        plan = net.plan(arch)
+        params = plan.params
+        if params is None:  # a user-registered layer: count the extracted model
+            params = measure.count_params(net.extract(arch))
+        metrics = {f"{INHERITED}loss": loss_sum / max(n, 1), "params": float(params),
+                   "macs": float(plan.macs), "bops": float(plan.bops),
+                   "size_bits": float(plan.size_bits_for(params)),
+                   f"{INHERITED}seconds": time.perf_counter() - start}
+        if self.task == "classification":
+            metrics[f"{INHERITED}accuracy"] = correct / max(n, 1)
+        return EvalResult(TrialState.COMPLETE, metrics)

@@ -1,0 +1,97 @@
+"""Slots: the names of the shared tensors a subnet's layers read (torch-free).
+
+A subnet is planned as usual (`plan_for(arch, spec)`); walking its plan, every Linear and Conv
+op gets a slot name, the same in every subnet for "the same layer": hidden layer i of an MLP is
+``linear_i``, convolution j of stage s of a CNN is ``conv_s_j``, the output layer ``head``.
+Norm and activation ops take the slot of the layer before them. Layers whose input means
+something different in different subnets get slots of their own: a linear model's output
+layer (``head_direct``, reading the raw input) and a CNN head reading flattened features
+(``head_flat_<spatial>``: the number of positions differs with the number of pools).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from nasforge.errors import ConfigError
+from nasforge.searchspace.architecture import Architecture, Scalar
+from nasforge.searchspace.families.base import FamilyView
+from nasforge.searchspace.plan import Conv, Flatten, Linear, NetworkPlan, Op
+from nasforge.searchspace.space import SearchSpace
+
+#: Families the supernet can share weights over.
+SUPPORTED_FAMILIES = ("mlp", "cnn")
+#: Integer parameters that set a subnet's size: the sandwich rule's extremes take their max / min.
+_SIZE_KEYS = ("depth", "width", "stages", "convs_per_stage", "channels", "kernel",
+              "head_width")
+_BIT_KEYS = ("weight_bits", "act_bits")
+
+
+def check_family(family: str) -> None:
+    if family not in SUPPORTED_FAMILIES:
+        raise ConfigError(
+            f"The supernet strategy does not support the {family!r} family yet (it shares "
+            f"weights over {', '.join(SUPPORTED_FAMILIES)}); remove {family!r} from [space] "
+            "families or use another strategy (evolution, random, ...)."
+        )
+
+
+def layer_slots(arch: Architecture, plan: NetworkPlan) -> Iterator[tuple[int, Op, str]]:
+    """(op index, op, slot) for every top-level op of `plan`; non-layer ops carry the slot of
+    the last layer before them ("input" before the first)."""
+    family = str(arch.get("family", "mlp"))
+    check_family(family)
+    view = FamilyView(family, arch)
+    per_stage = int(view["convs_per_stage"]) if family == "cnn" else 1
+    linears = [i for i, op in enumerate(plan.ops) if isinstance(op, Linear)]
+    slot, convs, hidden, flat = "input", 0, 0, False
+    for i, op in enumerate(plan.ops):
+        if isinstance(op, Flatten) and family == "cnn":
+            flat = True
+        if isinstance(op, Conv):
+            slot = f"conv_{convs // per_stage}_{convs % per_stage}"
+            convs += 1
+        elif isinstance(op, Linear):
+            if i == linears[-1]:
+                if hidden:
+                    slot = "head"  # reads the last hidden layer (MLP) or the CNN's head layer
+                elif family == "mlp":
+                    slot = "head_direct"  # a linear model: reads the raw input
+                else:
+                    slot = f"head_flat_{_positions(plan, i)}" if flat else "head_pooled"
+            elif family == "cnn":
+                slot = f"head_hidden_flat_{_positions(plan, i)}" if flat else "head_hidden"
+            else:
+                slot = f"linear_{hidden}"
+            hidden += 1
+        yield i, op, slot
+
+
+def _positions(plan: NetworkPlan, linear_index: int) -> int:
+    """Spatial positions flattened into the features read by the linear op at the index."""
+    for j in range(linear_index - 1, -1, -1):
+        if isinstance(plan.ops[j], Flatten):
+            shape = plan.shapes[j - 1] if j else plan.input_shape
+            return math.prod(shape[1:])
+    return 1
+
+
+def extreme(space: SearchSpace, rng: np.random.Generator, largest: bool) -> Architecture:
+    """The largest (or smallest) subnet: every size and bit-width parameter at its maximum
+    (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`."""
+    assigned: dict[str, Scalar] = {}
+    for name, param in space.params.items():
+        if not space.is_active(name, assigned):
+            continue
+        parts = name.split(".")
+        sized = (len(parts) >= 2 and parts[0] in SUPPORTED_FAMILIES and parts[1] in _SIZE_KEYS
+                 ) or parts[0] in _BIT_KEYS or (len(parts) >= 2 and parts[1] in _BIT_KEYS)
+        values = list(param.values()) if param.size is not None else []
+        if sized and values and all(isinstance(v, int) for v in values):
+            assigned[name] = max(values) if largest else min(values)  # type: ignore[type-var]
+        else:
+            assigned[name] = param.sample(rng)
+    return space.validate(assigned)

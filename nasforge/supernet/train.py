@@ -1,0 +1,179 @@
+"""Training the supernet: the sandwich rule with in-place distillation; BN recalibration.
+
+Each step (BigNAS / OFA): the largest subnet learns from the labels, then the smallest and
+`random_subnets` random subnets learn from the largest one's soft targets (KL divergence to
+its detached softmax; mean squared error to its outputs for regression); the gradients of all
+of them are summed into one optimizer step.
+
+Batch-norm statistics are shared by every subnet that uses the same (slot, norm, width)
+module, so they fit none of them exactly: before a subnet is evaluated, `recalibrate` resets
+its running statistics and re-estimates them from a few training batches (no gradients).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.errors import ConfigError
+from nasforge.evaluator.seeding import seeded
+from nasforge.evaluator.train import TrainData
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.space import SearchSpace
+from nasforge.supernet.model import Supernet
+from nasforge.supernet.slots import extreme
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SupernetTraining:
+    """How the supernet is trained: `epochs` over the training split in batches of
+    `batch_size`, AdamW at `lr` (cosine to 0) with `weight_decay`, `random_subnets` random
+    subnets per step besides the largest and the smallest."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    random_subnets: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"[search] strategy_options supernet_{name} = {value!r}: "
+                                  "use a whole number >= 1.")
+        if isinstance(self.random_subnets, bool) or not isinstance(self.random_subnets, int) \
+                or self.random_subnets < 0:
+            raise ConfigError(f"[search] strategy_options random_subnets = "
+                              f"{self.random_subnets!r}: use a whole number >= 0.")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
+                    or not math.isfinite(value) or (name == "lr" and value == 0):
+                raise ConfigError(f"[search] strategy_options supernet_{name} = {value!r}: "
+                                  "use a finite number > 0 (weight decay: >= 0).")
+
+
+class SandwichSchedule:
+    """The subnets of each step: largest, smallest, then `n_random` random ones (the
+    extremes' non-size choices, like activation and norm, are drawn afresh each step)."""
+
+    def __init__(self, space: SearchSpace, n_random: int, seed: int) -> None:
+        self.space = space
+        self.n_random = n_random
+        self.rng = np.random.default_rng(seed)
+
+    def step(self) -> list[Architecture]:
+        return [extreme(self.space, self.rng, True), extreme(self.space, self.rng, False),
+                *(self.space.sample(self.rng) for _ in range(self.n_random))]
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator,
+             device: torch.device) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator).to(device)
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:  # a lone last sample joins the batch before
+        starts.pop()
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else n
+        yield order[start:stop]
+
+
+def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
+                   seed: int, task: str = "classification") -> dict[str, float]:
+    """Train `net` in place with the sandwich rule; returns {"seconds", "steps",
+    "train_loss"} (the largest subnet's mean loss in the last epoch)."""
+    device = data.x_train.device
+    schedule = SandwichSchedule(net.space, options.random_subnets, seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr,
+                                  weight_decay=options.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(data.y_train) / options.batch_size))
+    total = steps_per_epoch * options.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    start, steps, last = time.perf_counter(), 0, math.nan
+    net.train()
+    with seeded(seed, device):  # dropout draws from the global generator
+        for epoch in range(options.epochs):
+            losses = []
+            for index in _batches(len(data.y_train), options.batch_size, generator, device):
+                x, y = data.x_train[index], data.y_train[index]
+                losses.append(sandwich_step(net, schedule.step(), x, y, task).detach())
+                optimizer.step()
+                scheduler.step()
+                steps += 1
+            last = float(torch.stack(losses).mean())
+            logger.info("supernet epoch %d/%d: largest subnet loss %.4f", epoch + 1,
+                        options.epochs, last)
+            if not math.isfinite(last):
+                raise ConfigError(f"Supernet training diverged at epoch {epoch + 1} (loss "
+                                  f"{last}); lower supernet_lr in [search] strategy_options.")
+    net.eval()
+    return {"seconds": time.perf_counter() - start, "steps": float(steps), "train_loss": last}
+
+
+def sandwich_step(net: Supernet, archs: list[Architecture], x: torch.Tensor,
+                  y: torch.Tensor, task: str) -> torch.Tensor:
+    """Zero the gradients and accumulate those of one sandwich step; returns the teacher's
+    (the first architecture's) loss. The caller steps the optimizer."""
+    for p in net.parameters():
+        p.grad = None
+    teacher_out = net(x, archs[0])
+    if task == "classification":
+        loss = F.cross_entropy(teacher_out, y)
+    else:
+        loss = F.mse_loss(teacher_out.reshape(y.shape), y)
+    loss.backward()
+    target = teacher_out.detach()
+    soft = F.softmax(target, dim=1) if task == "classification" else target
+    for arch in archs[1:]:
+        out = net(x, arch)
+        if task == "classification":
+            student = F.kl_div(F.log_softmax(out, dim=1), soft, reduction="batchmean")
+        else:
+            student = F.mse_loss(out, soft)
+        student.backward()
+    return loss
+
+
+@torch.no_grad()
+def recalibrate(net: Supernet, arch: Architecture, x_train: torch.Tensor, *, batches: int = 4,
+                batch_size: int = 256, generator: torch.Generator | None = None) -> None:
+    """Re-estimate the running statistics of the norms `arch` uses from `batches` training
+    batches (cumulative average, no gradients); other modules stay in eval mode. A subnet
+    without running statistics is left untouched."""
+    norms = [m for layer in net.layer_modules(arch) for m in layer.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) or
+             (hasattr(m, "running_var") and hasattr(m, "momentum"))]
+    if not norms:
+        return
+    saved = [(m, m.training, m.momentum) for m in norms]
+    net.eval()
+    for m in norms:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: every batch weighs the same
+        else:
+            m.running_var.fill_(1.0)
+        m.train()
+    n = len(x_train)
+    generator = generator or torch.Generator().manual_seed(0)
+    try:
+        for _ in range(batches):
+            index = torch.randint(n, (min(batch_size, n),), generator=generator)
+            net(x_train[index.to(x_train.device)], arch)
+    finally:
+        for m, training, momentum in saved:
+            m.train(training)
+            m.momentum = momentum
