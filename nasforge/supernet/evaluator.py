@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 #: Metric prefix of results measured with weights inherited from the supernet.
 from nasforge.strategies.supernet import INHERITED  # noqa: E402,F401
+
 #: Metrics measured on the subnet's weights (prefixed); the rest come from its plan.
 MEASURED = ("accuracy", "loss")
 COST_METRICS = ("params", "macs", "bops", "size_bits")

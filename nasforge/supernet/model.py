@@ -49,6 +49,8 @@ from nasforge.supernet.slots import extreme, layer_slots
 DISCOVERY_SAMPLES = 512
 #: Most distinct layer widths the per-width norm and activation modules are made for.
 MAX_WIDTHS = 64
+#: Architectures whose slot walk `Supernet` remembers.
+PLAN_MEMO = 4096
 _CONV = {1: F.conv1d, 2: F.conv2d}
 _POOL = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
          ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
@@ -64,6 +66,7 @@ class Supernet(nn.Module):
     def __init__(self, space: SearchSpace, spec: DataSpec, seed: int = 0) -> None:
         super().__init__()
         self.space, self.spec = space, spec
+        self._memo: dict[Architecture, list[tuple[int, object, str]]] = {}
         if "learned" in _values(space, "quant_step"):
             raise ConfigError("The supernet shares fixed-step quantizers only; set [space] "
                               'quant_step = "fixed" (learned LSQ steps are per subnet).')
@@ -138,6 +141,16 @@ class Supernet(nn.Module):
     def plan(self, arch: Architecture) -> NetworkPlan:
         return plan_for(arch, self.spec)
 
+    def _ops(self, arch: Architecture) -> list[tuple[int, object, str]]:
+        """`layer_slots` of the arch's plan, memoised (planning in Python costs as much as a
+        small subnet's forward pass); a pure function of `arch`, not an active subnet."""
+        ops = self._memo.get(arch)
+        if ops is None:
+            if len(self._memo) >= PLAN_MEMO:
+                self._memo.clear()
+            ops = self._memo[arch] = list(layer_slots(arch, self.plan(arch)))
+        return ops
+
     def weight(self, slot: str, op: Linear | Conv) -> torch.Tensor:
         """The subnet's float weight of the layer: first rows / columns, centre kernel crop."""
         shared = self.weights[slot]
@@ -159,8 +172,7 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         """(N, *input_shape) -> (N, num_outputs): the subnet `arch` on shared weights."""
-        plan = self.plan(arch)
-        for _, op, slot in layer_slots(arch, plan):
+        for _, op, slot in self._ops(arch):
             if isinstance(op, Linear | Conv):
                 x = self.act_quant[slot][str(op.act_bits)](x)
                 w = fake_quant_weight(self.weight(slot, op), op.weight_bits)
@@ -185,8 +197,7 @@ class Supernet(nn.Module):
     def layer_modules(self, arch: Architecture) -> list[nn.Module]:
         """The norm and activation modules the subnet uses (e.g. to recalibrate its BN)."""
         return [self.layer(slot, op.kind, op.channels)
-                for _, op, slot in layer_slots(arch, self.plan(arch))
-                if isinstance(op, Norm | Activation)]
+                for _, op, slot in self._ops(arch) if isinstance(op, Norm | Activation)]
 
     @torch.no_grad()
     def extract(self, arch: Architecture) -> nn.Sequential:

@@ -162,8 +162,9 @@ class SupernetSearch:
         sample = [inherited[i].arch_id for i in sorted(
             rng.choice(len(inherited), size=size, replace=False).tolist())]
         plain = [plain_metrics(t).metrics for t in inherited]
-        first = sorted(pareto_front(plain, config.objectives) if plain else [], key=lambda i: -config.objectives[0].sign()
-                       * plain[i].get(config.objectives[0].metric, math.nan))
+        lead = config.objectives[0]
+        front = pareto_front(plain, config.objectives) if plain else []
+        first = sorted(front, key=lambda i: -lead.sign() * plain[i].get(lead.metric, math.nan))
         retrain = [inherited[i].arch_id for i in first[:options.retrain_top_k]]
         return sample, retrain
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from nasforge.checkpoints import search_checkpoints
 from nasforge.config import from_dict
 from nasforge.errors import ConfigError
 from nasforge.search import Search, build_evaluator
@@ -15,7 +16,6 @@ from nasforge.store import open_store
 from nasforge.supernet import search as driver
 from nasforge.supernet.model import Supernet
 from nasforge.supernet.train import SandwichSchedule, recalibrate
-from nasforge.checkpoints import search_checkpoints
 from nasforge.ui.report import search_report
 from tests.supernet.helpers import MLP_SPEC, mlp_space
 
