@@ -256,6 +256,10 @@ class Search:
 
     def run(self) -> SearchOutcome:
         config, store = self.config, self.store
+        if config.strategy == "supernet":  # train once, then thousands of subnets: its own driver
+            from nasforge.supernet.search import SupernetSearch
+
+            return SupernetSearch(self).run()
         record = self._open()
         strategy = self.strategy or make_strategy(config.strategy, config.space,
                                                   config.objectives, config.seed,
