@@ -106,7 +106,11 @@ def plain_metrics(record: TrialRecord) -> TrialRecord:
 
 def supernet_strategy(space: SearchSpace, objectives: Sequence[Objective], seed: int = 0,
                       **options: object) -> SupernetStrategy:
-    families = list(space.params["family"].values()) if "family" in space else ["mlp"]
+    if "family" not in space:
+        raise ConfigError("The supernet strategy shares weights over network families; its "
+                          "space needs [space] families (mlp or cnn). Use another strategy "
+                          "for a space of plain parameters.")
+    families = list(space.params["family"].values())
     for family in families:
         if family not in SUPPORTED_FAMILIES:
             raise ConfigError(

@@ -47,7 +47,8 @@ def numeric_space() -> SearchSpace:
 
 SPACES = {"mixed": mixed_space, "numeric": numeric_space}
 #: Strategies that refuse a kind of space by design (with a clear ConfigError).
-REFUSES = {("cmaes", "mixed"), ("nni", "mixed"), ("halving", "numeric")}
+REFUSES = {("cmaes", "mixed"), ("nni", "mixed"), ("halving", "numeric"),
+           ("supernet", "mixed"), ("supernet", "numeric")}  # supernet: network families only
 #: Strategies whose resume reproduces an uninterrupted run exactly.
 RESUMES_EXACTLY = {"random", "evolution", "halving"}
 OBJECTIVES = {"single": ("accuracy:max",), "multi": ("accuracy:max", "params:min")}
