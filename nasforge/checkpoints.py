@@ -30,6 +30,7 @@ from nasforge.config import CHECKPOINT_MODES, SearchConfig
 from nasforge.errors import NasforgeError
 from nasforge.objectives import Objective
 from nasforge.records import TrialRecord, TrialState
+from nasforge.store import sqlite_file
 from nasforge.store.base import Store
 from nasforge.strategies.pareto import pareto_front
 
@@ -50,18 +51,9 @@ def checkpoint_root(storage_url: str, checkpoint_dir: str | None = None) -> Path
     own path is), else None."""
     if checkpoint_dir:
         return Path(checkpoint_dir).expanduser().absolute()
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(storage_url)
-    except ArgumentError:
+    db = sqlite_file(storage_url)
+    if db is None:
         return None
-    database = url.database
-    if (url.get_backend_name() != "sqlite" or database in (None, "", ":memory:")
-            or url.query.get("mode") == "memory" or url.query.get("uri") in ("true", "1")):
-        return None
-    db = Path(database).expanduser().absolute()
     return db.with_name(db.name + SUFFIX)
 
 

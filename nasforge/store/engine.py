@@ -88,6 +88,20 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite file store (absolute, against the working directory as
+    the store opens it); None for another database, in-memory SQLite, a sqlite3 URI
+    filename or a URL that does not parse."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return None
+    if (parsed.get_backend_name() != "sqlite" or _is_memory(parsed)
+            or parsed.query.get("uri") in ("true", "1")):
+        return None
+    return Path(str(parsed.database)).expanduser().absolute()
+
+
 def _is_memory(parsed: URL) -> bool:
     return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 

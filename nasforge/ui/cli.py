@@ -23,6 +23,7 @@ from rich.text import Text
 
 from nasforge.config import SearchConfig
 from nasforge.errors import NasforgeError
+from nasforge.ui.console import print_report, wide_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="nasforge: neural architecture search and AutoML.")
@@ -186,7 +187,7 @@ def list_searches(
             table.add_row(row["name"], (row["created_at"] or "")[:19], str(row["budget"]),
                           str(counts.get("COMPLETE", 0)), str(counts.get("FAILED", 0)),
                           str(counts.get("RUNNING", 0) + counts.get("WAITING", 0)), best)
-        _wide_console().print(table)
+        wide_console().print(table)
 
     _run(body)
 
@@ -211,7 +212,7 @@ def show(
         if as_json:
             typer.echo(json.dumps(report, indent=2))
         else:
-            _print_report(report)
+            print_report(report)
 
     _run(body)
 
@@ -267,7 +268,7 @@ def benchmark(
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return
-        console = _wide_console()
+        console = wide_console()
         baseline = (f"random search's exact expectation {report['random_expectation']:.5g}"
                     if report["random_expectation"] is not None else
                     f"exact front hypervolume {report['front_hypervolume']:.5g}")
@@ -374,7 +375,7 @@ def layers(
         if as_json:
             typer.echo(json.dumps(catalog, indent=2))
             return
-        console = _wide_console()
+        console = wide_console()
         details = catalog["details"]
         for kind, key in (("activation", "activations"), ("norm", "norms"),
                           ("family", "families"), ("cell op", "cell_ops")):
@@ -391,40 +392,6 @@ def layers(
                       f"replace the activation): {', '.join(catalog['norm_activations'])}")
 
     _run(body)
-
-
-def _wide_console() -> Console:
-    """Tables stay readable when piped (Rich would assume 80 columns)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
-def _print_report(report: dict) -> None:
-    console = _wide_console()
-    objectives = report["objectives"]
-    console.print(f"[bold]{report['name']}[/]  objectives {', '.join(objectives)}  "
-                  f"budget {report['budget']}  {report['counts']}")
-    metrics = [o.split(":")[0] for o in objectives]
-    extra = [m for m in ("accuracy", "test_accuracy", "params", "latency_ms", "train_seconds")
-             if m not in metrics]
-    table = Table("#", "state", "pareto", "family", *metrics, *extra, "arch_id")
-    pareto = set(report["pareto"])
-    for trial in report["trials"]:
-        values = trial["metrics"]
-        cells = [_fmt(values.get(m)) for m in (*metrics, *extra)]
-        table.add_row(str(trial["number"]), trial["state"], "*" if trial["number"] in pareto
-                      else "", str(trial["arch"].get("family", "")), *cells, trial["arch_id"])
-    console.print(table)
-    for key, best in report["best"].items():
-        console.print(f"best {key}: trial {best['number']} ({best['value']:.4g})")
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.4g}"
-    return f"{int(value)}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:
