@@ -3,7 +3,9 @@
 Only the Store's read methods are called (`list_searches`, `get_search`, `trials`, `trial`):
 the dashboard never writes, and on SQLite (WAL) its reads never block a running search.
 
-Trial frames have one row per trial: ``number``, ``state``, ``arch_id``, ``error``,
+Trial frames have one row per trial: ``number``, ``state``, ``weights`` ("inherited": metrics
+measured on a supernet's shared weights, named ``inherited_*``; "trained": a standalone
+training), ``arch_id``, ``error``,
 ``started_at``, ``finished_at``, ``seconds``, ``summary`` (a one-line architecture summary),
 one column per metric under its own name, and one column per parameter named
 ``PARAM_PREFIX + name`` (``param.activation``); a parameter a trial does not have (a
@@ -23,10 +25,11 @@ from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.store.base import Store
 from nasforge.strategies.pareto import hypervolume, non_dominated_ranks
+from nasforge.strategies.supernet import INHERITED
 
 PARAM_PREFIX = "param."
-BASE_COLUMNS = ("number", "state", "arch_id", "error", "started_at", "finished_at", "seconds",
-                "summary")
+BASE_COLUMNS = ("number", "state", "weights", "arch_id", "error", "started_at", "finished_at",
+                "seconds", "summary")
 #: Metrics that are better when larger; every other metric that is not an objective is
 #: taken as a cost (smaller is better).
 LARGER_IS_BETTER = frozenset({"accuracy", "test_accuracy", "val_accuracy", "throughput"})
@@ -141,8 +144,10 @@ def trials_frame(trials: Sequence[TrialRecord]) -> pd.DataFrame:
     """The trials frame (see the module docstring) of `trials`, in their order."""
     records = []
     for t in trials:
+        inherited = any(key.startswith(INHERITED) for key in t.metrics)
         row: dict[str, object] = {
-            "number": t.number, "state": t.state.value, "arch_id": t.arch_id,
+            "number": t.number, "state": t.state.value,
+            "weights": "inherited" if inherited else "trained", "arch_id": t.arch_id,
             "error": t.error, "started_at": t.started_at, "finished_at": t.finished_at,
             "summary": arch_summary(t.arch)}
         row.update(t.metrics)

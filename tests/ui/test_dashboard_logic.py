@@ -192,3 +192,16 @@ def test_dashboard_modules_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_trials_frame_keeps_inherited_and_trained_results_apart() -> None:
+    from nasforge.records import TrialRecord, TrialState
+    from nasforge.searchspace.architecture import Architecture
+
+    arch = Architecture({"family": "mlp", "mlp.depth": 1, "mlp.width": 8})
+    trials = [TrialRecord("s", 0, arch, TrialState.COMPLETE,
+                          {"inherited_accuracy": 0.9, "params": 10.0}),
+              TrialRecord("s", 1, arch, TrialState.COMPLETE, {"accuracy": 0.8, "params": 10.0})]
+    frame = queries.trials_frame(trials)
+    assert frame["weights"].tolist() == ["inherited", "trained"]
+    assert frame["accuracy"].isna().tolist() == [True, False]
