@@ -46,7 +46,7 @@ class Registry(Generic[T]):
     def unknown_message(self, name: object) -> str:
         return (
             f"Unknown {self.kind} {name!r}.{did_you_mean(name, self.names())} "
-            f"Registered {self.kind}s: {', '.join(self.names())}."
+            f"Registered {_plural(self.kind)}: {', '.join(self.names())}."
         )
 
     def names(self) -> tuple[str, ...]:
@@ -60,3 +60,8 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _plural(kind: str) -> str:
+    """'strategy' -> 'strategies', 'family' -> 'families', 'norm' -> 'norms'."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"

@@ -91,7 +91,7 @@ def test_cli_fcnet_defaults_to_loss_min_and_prints_a_table():
     (["nb999"], "nb201, fcnet"),
     (["nb201", "--dataset", "cifar11"], "cifar10, cifar100, imagenet"),
     (["fcnet", "--dataset", "cifar10"], "protein, naval"),
-    (["nb201", "--strategy", "nope"], "Registered strategys"),
+    (["nb201", "--strategy", "nope"], "Registered strategies"),
     (["nb201", "--strategy", "random,nope"], "nope"),
     (["nb201", "--objectives", "acc:max"], "accuracy"),
     (["nb201", "--objectives", "accuracy,accuracy"], "twice"),

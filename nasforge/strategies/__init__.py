@@ -6,9 +6,10 @@ returns a `Strategy`; `make_strategy` wraps it in `Deduplicated`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, did_you_mean
 from nasforge.objectives import Objective
 from nasforge.registry import Registry
 from nasforge.searchspace.space import SearchSpace
@@ -49,8 +50,22 @@ def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective]
     try:
         inner = factory(space, tuple(objectives), seed, **dict(options or {}))
     except TypeError as err:
-        raise ConfigError(f"[search] strategy_options for {name!r} are invalid: {err}.") from None
+        accepted = _option_names(factory)
+        unknown = [key for key in (options or {}) if key not in accepted]
+        hint = "".join(f" Unknown option {key!r}.{did_you_mean(key, accepted)}" for key in unknown)
+        raise ConfigError(f"[search] strategy_options for {name!r} are invalid ({err}).{hint} "
+                          f"Its options: {', '.join(accepted) or 'none'}.") from None
     return Deduplicated(inner)
+
+
+def _option_names(factory: StrategyFactory) -> tuple[str, ...]:
+    """The keyword options a strategy factory takes after (space, objectives, seed)."""
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(p.name for p in params[3:] if p.kind in kinds)
 
 
 __all__ = ["STRATEGIES", "Strategy", "Deduplicated", "RandomSearch", "make_strategy"]
