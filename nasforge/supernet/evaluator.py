@@ -1,7 +1,8 @@
 """Inherited-weight evaluation: a subnet's validation metrics read off the trained supernet.
 
-Per architecture: recalibrate its batch-norm statistics (`train.recalibrate`, the same
-training batches for every subnet), run the validation split through `Supernet.forward`,
+Per architecture: recalibrate its batch-norm statistics (`train.recalibrate_on`, one forward
+of the same training samples for every subnet), run the validation split through
+`Supernet.forward` (one pass per subnet, metrics summed on the device, one host transfer),
 and report ``inherited_accuracy`` (classification) and ``inherited_loss`` beside the cost
 metrics of its plan (``params``, ``macs``, ``bops``, ``size_bits``: the same as standalone
 training would report, since they depend on the architecture only). The ``inherited_``
@@ -24,7 +25,7 @@ from nasforge.evaluator.train import EVAL_BATCH, TrainData
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.supernet.model import Supernet
-from nasforge.supernet.train import recalibrate
+from nasforge.supernet.train import recalibrate_on, recalibration_batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,15 @@ class SupernetEvaluator:
         self.seed = seed
         self.recalibration_batches = recalibration_batches
         self.recalibration_batch = recalibration_batch
+        self._recalibration: torch.Tensor | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+        if self._recalibration is None or self._recalibration.device != self.data.x_train.device:
+            self._recalibration = recalibration_batch(
+                self.data.x_train, batches=self.recalibration_batches,
+                batch_size=self.recalibration_batch,
+                generator=torch.Generator().manual_seed(self.seed))
+        self.net.eval()
         return [self._one(arch) for arch in archs]
 
     def _one(self, arch: Architecture) -> EvalResult:
@@ -65,20 +73,19 @@ class SupernetEvaluator:
     def _measure(self, arch: Architecture) -> EvalResult:
         start = time.perf_counter()
         net, data = self.net, self.data
-        recalibrate(net, arch, data.x_train, batches=self.recalibration_batches,
-                    batch_size=self.recalibration_batch,
-                    generator=torch.Generator().manual_seed(self.seed))
-        net.eval()
-        loss_sum, correct = 0.0, 0
+        assert self._recalibration is not None
+        recalibrate_on(net, arch, self._recalibration)
         n = len(data.y_val)
+        sums = torch.zeros(2, device=data.x_val.device)  # loss, correct
         for begin in range(0, n, EVAL_BATCH):
             x, y = data.x_val[begin:begin + EVAL_BATCH], data.y_val[begin:begin + EVAL_BATCH]
             out = net(x, arch)
             if self.task == "classification":
-                loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
-                correct += int((out.argmax(1) == y).sum())
+                sums[0] += F.cross_entropy(out, y, reduction="sum")
+                sums[1] += (out.argmax(1) == y).sum()
             else:
-                loss_sum += float(F.mse_loss(out.reshape(y.shape), y, reduction="sum"))
+                sums[0] += F.mse_loss(out.reshape(y.shape), y, reduction="sum")
+        loss_sum, correct = sums.tolist()
         plan = net.plan(arch)
         params = plan.params
         if params is None:  # a user-registered layer: count the extracted model

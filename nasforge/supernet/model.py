@@ -16,6 +16,8 @@ in: an ordinary nasforge model whose output equals `forward(x, arch)` (eval mode
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -49,11 +51,24 @@ from nasforge.supernet.slots import extreme, layer_slots
 DISCOVERY_SAMPLES = 512
 #: Most distinct layer widths the per-width norm and activation modules are made for.
 MAX_WIDTHS = 64
-#: Architectures whose slot walk `Supernet` remembers.
+#: Architectures whose compiled plan `Supernet` remembers.
 PLAN_MEMO = 4096
 _CONV = {1: F.conv1d, 2: F.conv2d}
 _POOL = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
          ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
+_LAYER, _MODULE, _DROPOUT, _FUNCTION = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    """A compiled subnet: its plan, `layer_slots` walk, the (kind, payload) steps `forward`
+    runs, its norm / activation modules and the input quantizers it reads."""
+
+    plan: NetworkPlan
+    ops: list[tuple[int, object, str]]
+    steps: list[tuple[int, object]]
+    modules: list[nn.Module]
+    quants: list[nn.Module]
 
 
 class Supernet(nn.Module):
@@ -66,7 +81,7 @@ class Supernet(nn.Module):
     def __init__(self, space: SearchSpace, spec: DataSpec, seed: int = 0) -> None:
         super().__init__()
         self.space, self.spec = space, spec
-        self._memo: dict[Architecture, list[tuple[int, object, str]]] = {}
+        self._memo: dict[str, Subnet] = {}
         if "learned" in _values(space, "quant_step"):
             raise ConfigError("The supernet shares fixed-step quantizers only; set [space] "
                               'quant_step = "fixed" (learned LSQ steps are per subnet).')
@@ -139,27 +154,70 @@ class Supernet(nn.Module):
 
     # ------------------------------------------------------------------ subnets
     def plan(self, arch: Architecture) -> NetworkPlan:
-        return plan_for(arch, self.spec)
+        return self.subnet(arch).plan
 
-    def _ops(self, arch: Architecture) -> list[tuple[int, object, str]]:
-        """`layer_slots` of the arch's plan, memoised (planning in Python costs as much as a
-        small subnet's forward pass); a pure function of `arch`, not an active subnet."""
-        ops = self._memo.get(arch)
-        if ops is None:
+    def subnet(self, arch: Architecture) -> Subnet:
+        """The arch's execution plan, compiled once and cached by arch_id (planning and the
+        slot walk in Python cost as much as a small subnet's forward pass); a pure function
+        of `arch`, not an active subnet."""
+        key = arch.arch_id
+        compiled = self._memo.get(key)
+        if compiled is None:
             if len(self._memo) >= PLAN_MEMO:
                 self._memo.clear()
-            ops = self._memo[arch] = list(layer_slots(arch, self.plan(arch)))
-        return ops
+            compiled = self._memo[key] = self._compile(arch)
+        return compiled
+
+    def _compile(self, arch: Architecture) -> Subnet:
+        plan = plan_for(arch, self.spec)
+        ops = list(layer_slots(arch, plan))
+        steps: list[tuple[int, object]] = []
+        modules: list[nn.Module] = []
+        for _, op, slot in ops:
+            if isinstance(op, Linear | Conv):
+                quant = self.act_quant[slot][str(op.act_bits)] \
+                    if op.act_bits != FLOAT_BITS else None
+                out = op.out_features if isinstance(op, Linear) else op.out_channels
+                steps.append((_LAYER, (slot, op, quant, out)))
+            elif isinstance(op, Norm | Activation):
+                module = self.layer(slot, op.kind, op.channels)
+                modules.append(module)
+                steps.append((_MODULE, module))
+            elif isinstance(op, Dropout):
+                steps.append((_DROPOUT, op.p))
+            elif isinstance(op, Pool):
+                steps.append((_FUNCTION, partial(_POOL[op.kind, op.dims],
+                                                 kernel_size=op.size, stride=op.size)))
+            elif isinstance(op, GlobalPool):
+                steps.append((_FUNCTION, partial(torch.mean,
+                                                 dim=tuple(range(2, 2 + op.dims)))))
+            elif isinstance(op, Flatten):
+                steps.append((_FUNCTION, partial(torch.flatten, start_dim=1)))
+            else:
+                raise SpaceError(f"The supernet cannot run plan op {op!r}.")
+        quants = [q for kind, step in steps if kind == _LAYER
+                  for q in (step[2],) if q is not None]  # type: ignore[index]
+        return Subnet(plan, ops, steps, modules, quants)
+
+    def _ops(self, arch: Architecture) -> list[tuple[int, object, str]]:
+        return self.subnet(arch).ops
 
     def weight(self, slot: str, op: Linear | Conv) -> torch.Tensor:
-        """The subnet's float weight of the layer: first rows / columns, centre kernel crop."""
+        """The subnet's float weight of the layer: first rows / columns, centre kernel crop
+        (views of the shared tensor; the whole tensor when the layer is the largest)."""
         shared = self.weights[slot]
         if isinstance(op, Linear):
             p = self._positions[slot]
+            if shared.shape == (op.out_features, op.in_features):
+                return shared
+            if p == 1:
+                return shared[:op.out_features, :op.in_features]
             w = shared.view(shared.shape[0], -1, p)[:op.out_features, :op.in_features // p]
             return w.reshape(op.out_features, op.in_features)
         start = (shared.shape[-1] - op.kernel) // 2
         w = shared[:op.out_channels, :op.in_channels]
+        if start == 0:
+            return w
         crop = (slice(None), slice(None)) + (slice(start, start + op.kernel),) * op.dims
         return w[crop]
 
@@ -172,32 +230,26 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         """(N, *input_shape) -> (N, num_outputs): the subnet `arch` on shared weights."""
-        for _, op, slot in self._ops(arch):
-            if isinstance(op, Linear | Conv):
-                x = self.act_quant[slot][str(op.act_bits)](x)
+        for kind, step in self.subnet(arch).steps:
+            if kind == _LAYER:
+                slot, op, quant, out = step  # type: ignore[misc]
+                if quant is not None:
+                    x = quant(x)
                 w = fake_quant_weight(self.weight(slot, op), op.weight_bits)
-                out = op.out_features if isinstance(op, Linear) else op.out_channels
                 b = self.biases[slot][:out] if op.bias else None
                 x = F.linear(x, w, b) if isinstance(op, Linear) else \
                     _CONV[op.dims](x, w, b, padding=op.kernel // 2)
-            elif isinstance(op, Norm | Activation):
-                x = self.layer(slot, op.kind, op.channels)(x)
-            elif isinstance(op, Dropout):
-                x = F.dropout(x, op.p, self.training)
-            elif isinstance(op, Pool):
-                x = _POOL[op.kind, op.dims](x, op.size, op.size)
-            elif isinstance(op, GlobalPool):
-                x = x.mean(dim=tuple(range(2, 2 + op.dims)))
-            elif isinstance(op, Flatten):
-                x = x.flatten(1)
+            elif kind == _MODULE:
+                x = step(x)  # type: ignore[operator]
+            elif kind == _DROPOUT:
+                x = F.dropout(x, step, self.training)  # type: ignore[arg-type]
             else:
-                raise SpaceError(f"The supernet cannot run plan op {op!r}.")
+                x = step(x)  # type: ignore[operator]
         return x
 
     def layer_modules(self, arch: Architecture) -> list[nn.Module]:
         """The norm and activation modules the subnet uses (e.g. to recalibrate its BN)."""
-        return [self.layer(slot, op.kind, op.channels)
-                for _, op, slot in self._ops(arch) if isinstance(op, Norm | Activation)]
+        return list(self.subnet(arch).modules)
 
     @torch.no_grad()
     def extract(self, arch: Architecture) -> nn.Sequential:

@@ -148,32 +148,53 @@ def sandwich_step(net: Supernet, archs: list[Architecture], x: torch.Tensor,
 
 
 @torch.no_grad()
+def recalibration_batch(x_train: torch.Tensor, *, batches: int = 4, batch_size: int = 256,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """`batches` x `batch_size` training samples drawn with replacement (one tensor)."""
+    n = len(x_train)
+    generator = generator or torch.Generator().manual_seed(0)
+    index = torch.randint(n, (batches * min(batch_size, n),), generator=generator)
+    return x_train[index.to(x_train.device)]
+
+
+@torch.no_grad()
 def recalibrate(net: Supernet, arch: Architecture, x_train: torch.Tensor, *, batches: int = 4,
                 batch_size: int = 256, generator: torch.Generator | None = None) -> None:
-    """Re-estimate the running statistics of the norms `arch` uses from `batches` training
-    batches (cumulative average, no gradients); other modules stay in eval mode. A subnet
-    without running statistics is left untouched."""
-    norms = [m for layer in net.layer_modules(arch) for m in layer.modules()
+    """`recalibrate_on` a `recalibration_batch` of `x_train`."""
+    recalibrate_on(net, arch, recalibration_batch(x_train, batches=batches,
+                                                  batch_size=batch_size, generator=generator))
+
+
+@torch.no_grad()
+def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
+    """Re-estimate the running statistics of the norms `arch` uses from the samples `x` in
+    one forward pass (no gradients); input quantizers of `arch` that never observed a batch
+    (a bit width the sandwich never trained at that slot: a 1-bit one would output NaN)
+    observe it too. Other modules stay in eval mode; a subnet with neither is untouched."""
+    subnet = net.subnet(arch)
+    norms = [m for layer in subnet.modules for m in layer.modules()
              if isinstance(m, nn.modules.batchnorm._BatchNorm) or
              (hasattr(m, "running_var") and hasattr(m, "momentum"))]
-    if not norms:
+    fresh = [q for q in subnet.quants
+             if hasattr(q, "running_min") and bool(torch.isinf(q.running_min))]
+    if not norms and not fresh:
         return
-    saved = [(m, m.training, m.momentum) for m in norms]
-    net.eval()
+    saved = [(m, m.training, getattr(m, "momentum", None)) for m in norms + fresh]
+    if net.training:
+        net.eval()
     for m in norms:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
-            m.momentum = None  # cumulative moving average: every batch weighs the same
+            m.momentum = None  # cumulative moving average: one batch sets the statistics
         else:
             m.running_var.fill_(1.0)
         m.train()
-    n = len(x_train)
-    generator = generator or torch.Generator().manual_seed(0)
+    for q in fresh:
+        q.train()
     try:
-        for _ in range(batches):
-            index = torch.randint(n, (min(batch_size, n),), generator=generator)
-            net(x_train[index.to(x_train.device)], arch)
+        net(x, arch)
     finally:
         for m, training, momentum in saved:
             m.train(training)
-            m.momentum = momentum
+            if m in norms:
+                m.momentum = momentum
