@@ -21,8 +21,8 @@ import torch
 
 from nasforge.config import SearchConfig, load
 from nasforge.evaluator.local import LocalEvaluator
-from nasforge.evaluator.train import TrainData
 from nasforge.evaluator.tensors import to_device
+from nasforge.evaluator.train import TrainData
 from nasforge.records import EvalResult
 from nasforge.search import load_checked
 from nasforge.searchspace.architecture import Architecture
@@ -72,6 +72,9 @@ def main() -> None:
                                          for _ in range(3 * args.subnets))}.values())
     archs = archs[:args.subnets]
     sample = archs[:args.standalone]
+    # warm-up: the first optimizer built in a process imports torch._dynamo (~2 s), which
+    # would land on whichever side runs first
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
     train_s, eval_s, standalone_s = [], [], []
     inherited: list[EvalResult] = []

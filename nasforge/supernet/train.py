@@ -96,8 +96,10 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
     device = data.x_train.device
     schedule = SandwichSchedule(net.space, options.random_subnets, seed)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr,
-                                  weight_decay=options.weight_decay)
+    params = list(net.parameters())  # walking the module tree each step costs ~1 ms
+    # foreach: one fused update over the tensors instead of a Python loop (CPU default)
+    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay,
+                                  foreach=True)
     steps_per_epoch = max(1, math.ceil(len(data.y_train) / options.batch_size))
     total = steps_per_epoch * options.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -109,7 +111,7 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
             losses = []
             for index in _batches(len(data.y_train), options.batch_size, generator, device):
                 x, y = data.x_train[index], data.y_train[index]
-                losses.append(sandwich_step(net, schedule.step(), x, y, task).detach())
+                losses.append(sandwich_step(net, schedule.step(), x, y, task, params).detach())
                 optimizer.step()
                 scheduler.step()
                 steps += 1
@@ -124,10 +126,12 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
 
 
 def sandwich_step(net: Supernet, archs: list[Architecture], x: torch.Tensor,
-                  y: torch.Tensor, task: str) -> torch.Tensor:
-    """Zero the gradients and accumulate those of one sandwich step; returns the teacher's
-    (the first architecture's) loss. The caller steps the optimizer."""
-    for p in net.parameters():
+                  y: torch.Tensor, task: str,
+                  params: list[nn.Parameter] | None = None) -> torch.Tensor:
+    """Zero the gradients (of `params`: default all of `net`'s) and accumulate those of one
+    sandwich step; returns the teacher's (the first architecture's) loss. The caller steps
+    the optimizer."""
+    for p in net.parameters() if params is None else params:
         p.grad = None
     teacher_out = net(x, archs[0])
     if task == "classification":
