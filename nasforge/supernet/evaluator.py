@@ -39,8 +39,9 @@ COST_METRICS = ("params", "macs", "bops", "size_bits")
 
 class SupernetEvaluator:
     """`evaluate(archs) -> list[EvalResult]` on the trained `net` (no training): milliseconds
-    per subnet. `recalibration_batches` batches of `recalibration_batch` training samples
-    re-estimate each subnet's BN statistics (generator seeded with `seed`, anew per subnet)."""
+    per subnet. `recalibration_batches` x `recalibration_batch` training samples (drawn once,
+    generator seeded with `seed`: the same for every subnet) re-estimate each subnet's BN
+    statistics in one forward pass."""
 
     def __init__(self, net: Supernet, data: TrainData, *, task: str = "classification",
                  seed: int = 0, recalibration_batches: int = 4,
