@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 import torch
 from evaluator_helpers import CLASSES, FEATURES
 from evaluator_helpers import blobs as make_blobs
 
+from nasforge.evaluator import local
 from nasforge.evaluator.fused import train_fused
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.tensors import DeviceData
@@ -100,3 +102,17 @@ def check_agrees(plans: NetworkPlan | Sequence[NetworkPlan], params: list[Traini
         for key in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
             torch.testing.assert_close(getattr(got, key), getattr(expected, key), **tol)
         assert got.epochs == expected.epochs
+
+
+def spy_train_fused(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make LocalEvaluator's `train_fused` record the size of every stack it trains (the list
+    returned grows as it runs); training itself is unchanged."""
+    sizes: list[int] = []
+    real = local.train_fused
+
+    def spy(plans: list, *args: object, **kwargs: object) -> list:
+        sizes.append(len(plans))
+        return real(plans, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "train_fused", spy)
+    return sizes

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from evaluator_helpers import FEATURES
-from fused_helpers import TOL, blobs, cnn, mlp
+from fused_helpers import TOL, blobs, cnn, mlp, spy_train_fused
 
-from nasforge.evaluator import local
 from nasforge.evaluator.fused_buckets import padded_macs, split_by_padding
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.records import TrialState
@@ -46,14 +45,7 @@ def test_local_evaluator_fuses_mixed_widths_and_activations(
     archs = [arch(**{"mlp.width": w}, activation=a, lr=1e-3 * (i + 1))
              for i, (w, a) in enumerate([(16, "relu"), (8, "gelu"), (32, "tanh"), (4, "relu")])]
     archs.append(arch(epochs=1))  # another bucket: alone, so sequential
-    sizes = []
-    real = local.train_fused
-
-    def spy(plans: list, *args: object, **kwargs: object) -> list:
-        sizes.append(len(plans))
-        return real(plans, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(local, "train_fused", spy)
+    sizes = spy_train_fused(monkeypatch)
     fused = LocalEvaluator(blobs(), seed=3, fused=True, measure_latency=False).evaluate(archs)
     plain = LocalEvaluator(blobs(), seed=3, fused=False, measure_latency=False).evaluate(archs)
     assert sizes == [4]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from evaluator_helpers import CLASSES, FEATURES
 from evaluator_helpers import blobs as make_blobs
+from fused_helpers import spy_train_fused
 
 from nasforge.errors import ConfigError
 from nasforge.evaluator import local
@@ -143,14 +144,7 @@ def test_fused_true_false_and_auto_agree_with_every_metric() -> None:
 
 
 def test_the_policy_decides_whether_train_fused_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = local.train_fused
-
-    def spy(plans: list, *args: object, **kwargs: object) -> list:
-        calls.append(len(plans))
-        return real(plans, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(local, "train_fused", spy)
+    calls = spy_train_fused(monkeypatch)
     evaluate(FusedPolicy(FakeProbe(2.0, 1.0)), bucket(3), measure_latency=False)
     evaluate(False, bucket(3), measure_latency=False)
     assert calls == []
