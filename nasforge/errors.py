@@ -48,3 +48,8 @@ class SearchNotFoundError(StoreError):
 
 class SearchExistsError(StoreError):
     """A search of that name already exists (resume it, or choose another name)."""
+
+
+class LeaseLostError(StoreError):
+    """A worker reported a trial it no longer holds: the trial was re-queued (its heartbeat
+    went stale) and may be running elsewhere. The late result is dropped; nothing changed."""

@@ -106,6 +106,17 @@ class TrialRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a RUNNING trial and when it last said so (`Store.leases`). `heartbeat_at`
+    is only compared for equality (has it changed since I last looked?), never with a
+    clock, so workers on machines whose clocks disagree still agree on staleness."""
+
+    number: int
+    worker: str | None
+    heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchRecord:
     """A snapshot of one search: its name, objectives, budget and the config it ran with.
     `diagnostics`: search-level findings as plain JSON values (the supernet strategy's

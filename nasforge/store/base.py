@@ -10,7 +10,11 @@ Contract (every implementation passes `tests/store/test_contract.py`):
    a trial's checkpoint path (when its file is pruned).
 4. Trial numbers are 0, 1, 2, ... per search, in creation order, never reused.
 5. `claim` moves WAITING trials to RUNNING atomically: two callers never get the same trial.
-6. A search name is unique in a store; `get_search` of an unknown name raises
+6. A worker holds the trials it claimed (or added RUNNING) until it finishes them or they
+   are re-queued; `finish(..., worker=w)` of a trial `w` no longer holds raises
+   LeaseLostError and changes nothing. `requeue_stale` moves only trials whose lease is
+   still the one the caller saw (a compare-and-swap), so a live worker is never robbed.
+7. A search name is unique in a store; `get_search` of an unknown name raises
    SearchNotFoundError listing the names that exist.
 """
 
@@ -20,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from nasforge.objectives import Objective
-from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.records import EvalResult, Lease, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 
 
@@ -53,9 +57,21 @@ class Store(Protocol):
     def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:
         """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""
 
-    def finish(self, name: str, number: int, result: EvalResult) -> TrialRecord:
+    def finish(self, name: str, number: int, result: EvalResult,
+               worker: str | None = None) -> TrialRecord:
         """Record the result of a RUNNING trial: state, metrics, curve, error and checkpoint
-        path, in one transaction. StoreError if the trial is not RUNNING."""
+        path, in one transaction. StoreError if the trial is not RUNNING; with `worker`,
+        LeaseLostError if that worker no longer holds it."""
+
+    def heartbeat(self, name: str, worker: str,
+                  numbers: Iterable[int] | None = None) -> list[int]:
+        """Refresh the heartbeat of the RUNNING trials `worker` holds; returns their numbers."""
+
+    def leases(self, name: str) -> list[Lease]:
+        """The RUNNING trials with their holder and last heartbeat, by number."""
+
+    def requeue_stale(self, name: str, seen: Mapping[int, Lease]) -> list[int]:
+        """Move back to WAITING the trials whose lease is still the one in `seen`."""
 
     def clear_checkpoints(self, name: str, numbers: Iterable[int]) -> list[int]:
         """Set the checkpoint path of the numbered trials to None, in one transaction;
@@ -66,9 +82,10 @@ class Store(Protocol):
         returns the numbers moved."""
 
     def trials(self, name: str, states: Iterable[TrialState] | None = None,
-               with_curves: bool = False) -> list[TrialRecord]:
-        """Trials of a search ordered by number, optionally filtered by state. Curves are
-        loaded only when asked for (they are the bulk of the data)."""
+               with_curves: bool = False, *, numbers: Iterable[int] | None = None,
+               after: int | None = None) -> list[TrialRecord]:
+        """Trials of a search ordered by number, optionally filtered by state, by number and
+        to numbers above `after`. Curves are loaded only when asked for (the bulk of it)."""
 
     def trial(self, name: str, number: int) -> TrialRecord:
         """One trial with its curve; StoreError if absent."""

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from nasforge.errors import SearchExistsError, SearchNotFoundError, StoreError
+from nasforge.errors import LeaseLostError, SearchExistsError, SearchNotFoundError, StoreError
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -27,6 +27,7 @@ from nasforge.store import rows as R
 from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
+from nasforge.store.sql_leases import LeaseMethods
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -67,7 +68,7 @@ def _check_budget(budget: object) -> int:
     return budget
 
 
-class SQLStore:
+class SQLStore(LeaseMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
@@ -226,32 +227,11 @@ class SQLStore:
         return [TrialRecord(name, first + i, arch, state, created_at=now, started_at=started,
                             worker=who) for i, arch in enumerate(archs)]
 
-    def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:
-        """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""
-        if worker is not None:
-            _check_name("worker", worker)
-        if n < 1:
-            return []
-        now = _now()
-        with self._tx(write=True) as conn:
-            sid = self._search_id(conn, name)
-            stmt = (select(*_TRIAL_COLS)
-                    .where(trials.c.search_id == sid, trials.c.state == _WAITING)
-                    .order_by(trials.c.number).limit(n))
-            if self._pg:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = conn.execute(stmt).all()
-            if rows:
-                conn.execute(update(trials)
-                             .where(trials.c.id.in_([r.id for r in rows]))
-                             .values(state=_RUNNING, worker=worker, started_at=now,
-                                     heartbeat_at=now))
-        return [R.trial_record(name, r, state=TrialState.RUNNING, worker=worker,
-                               started_at=now) for r in rows]
-
-    def finish(self, name: str, number: int, result: EvalResult) -> TrialRecord:
+    def finish(self, name: str, number: int, result: EvalResult,
+               worker: str | None = None) -> TrialRecord:
         """Record the result of a RUNNING trial: state, metrics, curve, error, in one
-        transaction. StoreError (and nothing changed) if the trial is not RUNNING."""
+        transaction. StoreError (and nothing changed) if the trial is not RUNNING; with
+        `worker`, LeaseLostError if that worker no longer holds it (it was re-queued)."""
         if not isinstance(result, EvalResult):
             raise TypeError(f"finish takes an EvalResult, got {result!r}.")
         curve = R.check_curve(result.curve)
@@ -264,6 +244,13 @@ class SQLStore:
             row = conn.execute(stmt, {"sid": sid, "number": number}).first()
             if row is None:
                 raise self._no_trial(name, number)
+            if worker is not None and (row.state == _WAITING or (
+                    row.state == _RUNNING and row.worker != worker)):
+                raise LeaseLostError(
+                    f"Trial {number} of search {name!r} was re-queued (its heartbeat went "
+                    f"stale) and is now {row.state} with worker {row.worker!r}, so the result "
+                    f"of {worker!r} was dropped. Nothing was changed; raise the heartbeat "
+                    "timeout if healthy workers lose trials.")
             if row.state != _RUNNING:
                 raise self._not_running(name, number, row.state, "finished")
             done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
@@ -294,6 +281,9 @@ class SQLStore:
                 .values(checkpoint=None).returning(trials.c.number)).scalars().all()
         return sorted(cleared)
 
+    def _check_worker(self, worker: object) -> str:
+        return _check_name("worker", worker)
+
     def _no_trial(self, name: str, number: int) -> StoreError:
         return StoreError(f"Search {name!r} in the store {self.url} has no trial {number!r}; "
                           "trial numbers start at 0 (see `nasforge show`).")
@@ -307,42 +297,25 @@ class SQLStore:
         return StoreError(f"Trial {number} of search {name!r} is {state}, not RUNNING: {why}. "
                           "Nothing was changed.")
 
-    def requeue(self, name: str, numbers: Iterable[int] | None = None) -> list[int]:
-        """Move RUNNING trials (all of the search, or those numbered) back to WAITING;
-        returns the numbers moved. StoreError (and nothing moved) if a number is missing
-        or finished; numbered trials that are already WAITING are left as they are."""
-        wanted = None if numbers is None else sorted({int(n) for n in numbers})
-        with self._tx(write=True) as conn:
-            sid = self._search_id(conn, name)
-            where = [trials.c.search_id == sid, trials.c.state == _RUNNING]
-            if wanted is not None:
-                if not wanted:
-                    return []
-                stmt = select(trials.c.number, trials.c.state).where(
-                    trials.c.search_id == sid, trials.c.number.in_(wanted))
-                found = dict(conn.execute(stmt.with_for_update() if self._pg else stmt).all())
-                for number in wanted:
-                    if number not in found:
-                        raise self._no_trial(name, number)
-                    if TrialState(found[number]).is_finished:
-                        raise self._not_running(name, number, found[number], "re-queued")
-                where.append(trials.c.number.in_(wanted))
-            moved = conn.execute(
-                update(trials).where(*where)
-                .values(state=_WAITING, worker=None, started_at=None, heartbeat_at=None)
-                .returning(trials.c.number)).scalars().all()
-        return sorted(moved)
-
     def trials(self, name: str, states: Iterable[TrialState] | None = None,
-               with_curves: bool = False) -> list[TrialRecord]:
-        """Trials of a search ordered by number, optionally filtered by state. Metrics come
-        in one query; curves only when asked for (they are the bulk of the data)."""
+               with_curves: bool = False, *, numbers: Iterable[int] | None = None,
+               after: int | None = None) -> list[TrialRecord]:
+        """Trials of a search ordered by number, optionally filtered by state, by number
+        (`numbers`) and to those numbered above `after`. Metrics come in one query; curves
+        only when asked for (they are the bulk of the data)."""
         wanted = None if states is None else sorted({TrialState(s).value for s in states})
+        picked = None if numbers is None else sorted({int(n) for n in numbers})
+        if picked == []:
+            return []
         with self._tx(write=False) as conn:
             sid = self._search_id(conn, name)
             where = [trials.c.search_id == sid]
             if wanted is not None:
                 where.append(trials.c.state.in_(wanted))
+            if picked is not None:
+                where.append(trials.c.number.in_(picked))
+            if after is not None:
+                where.append(trials.c.number > int(after))
             rows = conn.execute(select(*_TRIAL_COLS).where(*where)
                                 .order_by(trials.c.number)).all()
             if not rows:
