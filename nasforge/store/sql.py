@@ -13,7 +13,7 @@ import difflib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
@@ -26,6 +26,7 @@ from nasforge.searchspace.architecture import Architecture
 from nasforge.store import rows as R
 from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
+from nasforge.store.retry import after_disconnect, call_now, retry_methods
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
 
@@ -52,7 +53,7 @@ _COUNTS = (select(trials.c.search_id, trials.c.state, func.count())
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return call_now()  # one time for all attempts of a retried call
 
 
 def _check_name(what: str, name: object) -> str:
@@ -68,16 +69,26 @@ def _check_budget(budget: object) -> int:
     return budget
 
 
+@retry_methods("create_search", "get_search", "list_searches", "set_budget", "set_diagnostics",
+               "add_trials", "finish", "clear_checkpoints", "trials", "trial", "claim",
+               "heartbeat", "leases", "requeue", "requeue_stale")
 class SQLStore(LeaseMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
-    than being created. Thread-safe: one instance may serve many threads.
+    than being created. Thread-safe: one instance may serve many threads. A call that loses
+    its database connection (server restart) is retried for up to `retry_seconds` (0: not
+    at all); see `nasforge.store.retry`.
     """
 
-    def __init__(self, url: str, create: bool = True) -> None:
+    def __init__(self, url: str, create: bool = True, retry_seconds: float = 60.0) -> None:
         self.url = safe_url(url) if isinstance(url, str) else repr(url)
         self._closed = False
+        if isinstance(retry_seconds, bool) or not isinstance(retry_seconds, (int, float)) \
+                or not retry_seconds >= 0:
+            raise StoreError(f"retry_seconds {retry_seconds!r} must be a number of seconds "
+                             ">= 0 (0: do not retry on a dropped connection).")
+        self._retry_seconds = float(retry_seconds)
         db = open_database(url, create)
         self._engine, self._read, self._write = db.engine, db.read, db.write
         self._pg = db.backend == "postgresql"
@@ -150,6 +161,12 @@ class SQLStore(LeaseMethods):
         try:
             with self._tx(write=True) as conn:
                 if conn.execute(_SEARCH_ID, {"name": name}).first() is not None:
+                    if after_disconnect():  # did our lost COMMIT go through?
+                        mine = self._get_search(conn, name)
+                        if (mine.created_at == row["created_at"] and mine.budget == budget
+                                and mine.objectives == objs
+                                and R.dump_config(mine.config) == row["config"]):
+                            return mine
                     raise exists
                 conn.execute(insert(searches), row)
         except IntegrityError as err:  # a concurrent create on PostgreSQL
@@ -195,10 +212,14 @@ class SQLStore(LeaseMethods):
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,
-                   worker: str | None = None) -> list[TrialRecord]:
+                   worker: str | None = None, *, limit: int | None = None
+                   ) -> list[TrialRecord]:
         """Append trials (WAITING, or RUNNING when the caller evaluates them itself).
 
         RUNNING trials get `started_at` and `worker`; WAITING ones get them when claimed.
+        `limit`: the most trials the search may hold; only the first archs that fit are
+        added (checked in the same transaction, so workers sharing a budget never overshoot
+        it); the records returned say which.
         """
         state = TrialState(state)
         if state not in (TrialState.WAITING, TrialState.RUNNING):
@@ -216,7 +237,13 @@ class SQLStore(LeaseMethods):
         who = worker if running else None
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name, lock=True)  # PostgreSQL: serialise numbering
+            if archs and after_disconnect():  # did our lost COMMIT go through?
+                mine = self._added(conn, name, sid, archs, now, state, who)
+                if mine:
+                    return mine
             first = int(conn.execute(_NEXT_NUMBER, {"sid": sid}).scalar_one())
+            if limit is not None:  # numbers are 0.. and never reused: `first` trials exist
+                archs = archs[:max(0, int(limit) - first)]
             if archs:
                 conn.execute(_INSERT_TRIAL, [
                     {"search_id": sid, "number": first + i, "arch_json": arch.json,
@@ -226,6 +253,20 @@ class SQLStore(LeaseMethods):
                     for i, arch in enumerate(archs)])
         return [TrialRecord(name, first + i, arch, state, created_at=now, started_at=started,
                             worker=who) for i, arch in enumerate(archs)]
+
+    @staticmethod
+    def _added(conn: Connection, name: str, sid: int, archs: list[Architecture],
+               now: datetime, state: TrialState, who: str | None) -> list[TrialRecord]:
+        """The trials an earlier attempt of this add_trials committed, or []."""
+        rows = conn.execute(select(*_TRIAL_COLS).where(
+            trials.c.search_id == sid, trials.c.created_at == now)
+            .order_by(trials.c.number)).all()
+        # (claimed or finished since, maybe: match by creation time and architectures)
+        if [r.arch_json for r in rows] != [a.json for a in archs]:
+            return []
+        started = now if state is TrialState.RUNNING else None
+        return [TrialRecord(name, r.number, arch, state, created_at=now, started_at=started,
+                            worker=who) for r, arch in zip(rows, archs, strict=True)]
 
     def finish(self, name: str, number: int, result: EvalResult,
                worker: str | None = None) -> TrialRecord:
@@ -251,18 +292,22 @@ class SQLStore(LeaseMethods):
                     f"stale) and is now {row.state} with worker {row.worker!r}, so the result "
                     f"of {worker!r} was dropped. Nothing was changed; raise the heartbeat "
                     "timeout if healthy workers lose trials.")
-            if row.state != _RUNNING:
+            mine = (row.state == result.state.value and row.finished_at == now
+                    and after_disconnect())  # our lost COMMIT went through
+            if row.state != _RUNNING and not mine:
                 raise self._not_running(name, number, row.state, "finished")
-            done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
-                                          "error": result.error, "checkpoint": checkpoint,
-                                          "now": now})
-            if done.rowcount != 1:  # cannot happen under the lock; never write half
-                raise self._not_running(name, number, "changed", "finished")
-            if metric_rows:
-                conn.execute(_INSERT_METRIC, [{"trial_id": row.id, **m} for m in metric_rows])
-            points = R.curve_rows(row.id, curve)
-            if points:
-                conn.execute(_INSERT_POINT, points)
+            if not mine:
+                done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
+                                              "error": result.error, "checkpoint": checkpoint,
+                                              "now": now})
+                if done.rowcount != 1:  # cannot happen under the lock; never write half
+                    raise self._not_running(name, number, "changed", "finished")
+                if metric_rows:
+                    conn.execute(_INSERT_METRIC, [{"trial_id": row.id, **m}
+                                                  for m in metric_rows])
+                points = R.curve_rows(row.id, curve)
+                if points:
+                    conn.execute(_INSERT_POINT, points)
         return R.trial_record(name, row, state=result.state, metrics=result.metrics,
                               curve=curve, error=result.error, finished_at=now,
                               checkpoint=checkpoint)

@@ -7,17 +7,26 @@ with a fresh `heartbeat_at`; the worker's `heartbeat` refreshes it while it eval
 same `heartbeat_at` in `leases` for longer than its timeout (by its own clock) and calls
 `requeue_stale` with what it saw. That is a compare-and-swap: a trial whose heartbeat moved
 on in the meantime stays where it is, so a slow but living worker is never robbed.
+
+Across a dropped connection (see `nasforge.store.retry`) `claim` is retried; if the COMMIT
+of the attempt that died went through, the retry finds the trials it claimed (RUNNING,
+that worker, ``started_at`` the call's time) and returns them rather than claiming more.
+Even if that failed, they would only stay RUNNING under the worker until `requeue_stale`
+(or the resume of the search) sends them back. `heartbeat`, `requeue` and `requeue_stale`
+are safe to repeat; a repeat after a lost COMMIT may return fewer numbers (those it moved
+the first time are not moved again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 
 from nasforge.records import Lease, TrialRecord, TrialState
 from nasforge.store import rows as R
+from nasforge.store.retry import after_disconnect, call_now
 from nasforge.store.schema import trials
 
 _RUNNING = TrialState.RUNNING.value
@@ -29,7 +38,7 @@ _RELEASED = {"state": _WAITING, "worker": None, "started_at": None, "heartbeat_a
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return call_now()  # one time for all attempts of a retried call
 
 
 class LeaseMethods:
@@ -44,6 +53,14 @@ class LeaseMethods:
         now = _now()
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name)
+            if after_disconnect():  # did our lost COMMIT go through?
+                mine = conn.execute(select(*_TRIAL_COLS).where(
+                    trials.c.search_id == sid, trials.c.state == _RUNNING,
+                    trials.c.started_at == now,
+                    trials.c.worker.is_(None) if worker is None else trials.c.worker == worker)
+                    .order_by(trials.c.number).limit(n)).all()
+                if mine:
+                    return [R.trial_record(name, r) for r in mine]
             stmt = (select(*_TRIAL_COLS)
                     .where(trials.c.search_id == sid, trials.c.state == _WAITING)
                     .order_by(trials.c.number).limit(n))
