@@ -261,7 +261,9 @@ class SQLStore(LeaseMethods):
         rows = conn.execute(select(*_TRIAL_COLS).where(
             trials.c.search_id == sid, trials.c.created_at == now)
             .order_by(trials.c.number)).all()
-        # (claimed or finished since, maybe: match by creation time and architectures)
+        # claimed or finished since, maybe: match by creation time and architectures (a
+        # prefix of them when `limit` cut the list)
+        archs = archs[:len(rows)]
         if [r.arch_json for r in rows] != [a.json for a in archs]:
             return []
         started = now if state is TrialState.RUNNING else None

@@ -285,3 +285,12 @@ def test_a_lost_commit_of_create_search_and_claim(store: SQLStore, name: str,
     assert [(n, s) for n, s, w in _states(store, name) if w == "v"] == [
         (0, "RUNNING"), (1, "RUNNING")]
     assert _states(store, name)[2] == (2, "WAITING", None)
+
+
+@pytest.mark.slow
+def test_a_lost_commit_of_add_trials_under_a_limit_adds_once(
+        store: SQLStore, name: str, lost_commit: Callable[[], None]) -> None:
+    lost_commit()
+    added = store.add_trials(name, [arch(5), arch(6), arch(7)], limit=6)
+    assert [t.number for t in added] == [5]
+    assert [t.number for t in store.trials(name)] == list(range(6))
