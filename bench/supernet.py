@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from nasforge.config import SearchConfig, load
+from nasforge.evaluation import load_checked
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator.tensors import to_device
 from nasforge.evaluator.train import TrainData
 from nasforge.records import EvalResult
-from nasforge.search import load_checked
 from nasforge.searchspace.architecture import Architecture
 from nasforge.strategies.supernet import SupernetOptions
 from nasforge.supernet.evaluator import SupernetEvaluator

@@ -19,9 +19,10 @@ import json
 import time
 
 from nasforge.config import SearchConfig, from_dict, load
+from nasforge.evaluation import build_evaluator
 from nasforge.frozen import thaw
 from nasforge.records import SearchRecord, TrialRecord, TrialState
-from nasforge.search import Search, build_evaluator
+from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.strategies.supernet import is_inherited
 

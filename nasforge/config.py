@@ -4,7 +4,7 @@ One loader for the CLI and the API, torch-free. Sections: ``[search]``, ``[data]
 ``[training]`` and ``[space]`` (see examples/quickstart.toml). Every mistake raises ConfigError
 naming the file, the field, the value and what is allowed. What can only be checked against
 the data (layer names and layouts, objectives against the task's metrics) is checked by
-`nasforge.search.build_evaluator`; both happen before anything is written anywhere.
+`nasforge.evaluation.build_evaluator`; both happen before anything is written anywhere.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ the pool, then propagates: the search re-queues the batch.
 Chunks: `evaluate(archs)` splits the batch into at most `n_workers` chunks of about equal
 size (`chunks.plan_chunks`) and sends each whole to one worker, whose evaluator gets the
 chunk in one `evaluate` call, so `LocalEvaluator` fuses the stackable candidates of a chunk.
-`group_key` (e.g. `search.fusion_key`) keeps candidates that can stack in the same chunk
+`group_key` (e.g. `evaluation.fusion_key`) keeps candidates that can stack in the same chunk
 where the balance allows; without it the split is even and by position.
 
 Crashes: a worker that dies (os._exit, SIGKILL, a segfault, the OOM killer) is replaced by a
@@ -171,9 +171,9 @@ class _Worker:
 class WorkerPool:
     """Evaluates candidates in `n_workers` spawned processes, one chunk per worker at a time.
 
-    `recipe` builds each worker's evaluator (e.g. `nasforge.search.EvaluatorRecipe`);
+    `recipe` builds each worker's evaluator (e.g. `nasforge.evaluation.EvaluatorRecipe`);
     `group_key` (runs in this process) maps an architecture to what candidates must share to
-    be fused (e.g. `nasforge.search.fusion_key`): equal keys go to one chunk where the
+    be fused (e.g. `nasforge.evaluation.fusion_key`): equal keys go to one chunk where the
     balance allows; None splits a batch evenly by position;
     `threads` is each worker's `torch.set_num_threads` (default: cores // n_workers, at least
     1); `gpus` > 0 pins worker i to GPU i % gpus through CUDA_VISIBLE_DEVICES (the recipe then

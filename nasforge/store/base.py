@@ -51,8 +51,10 @@ class Store(Protocol):
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,
-                   worker: str | None = None) -> list[TrialRecord]:
-        """Append trials (WAITING, or RUNNING when the caller evaluates them itself)."""
+                   worker: str | None = None, *, limit: int | None = None
+                   ) -> list[TrialRecord]:
+        """Append trials (WAITING, or RUNNING when the caller evaluates them itself); with
+        `limit`, only as many as keep the search at most `limit` trials, atomically."""
 
     def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:
         """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""

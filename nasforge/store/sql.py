@@ -287,11 +287,10 @@ class SQLStore(LeaseMethods):
             row = conn.execute(stmt, {"sid": sid, "number": number}).first()
             if row is None:
                 raise self._no_trial(name, number)
-            if worker is not None and (row.state == _WAITING or (
-                    row.state == _RUNNING and row.worker != worker)):
+            if worker is not None and (row.state == _WAITING or row.worker != worker):
                 raise LeaseLostError(
                     f"Trial {number} of search {name!r} was re-queued (its heartbeat went "
-                    f"stale) and is now {row.state} with worker {row.worker!r}, so the result "
+                    f"stale); it is {row.state} with worker {row.worker!r}, so the result "
                     f"of {worker!r} was dropped. Nothing was changed; raise the heartbeat "
                     "timeout if healthy workers lose trials.")
             mine = (row.state == result.state.value and row.finished_at == now

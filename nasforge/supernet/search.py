@@ -232,8 +232,8 @@ def _data(search: Search) -> object:
         data = getattr(candidate, "data", None)
         if data is not None and hasattr(data, "x_train"):
             return data
+    from nasforge.evaluation import load_checked
     from nasforge.evaluator.tensors import resolve_device, to_device
-    from nasforge.search import load_checked
 
     config = search.config
     return to_device(load_checked(config), resolve_device(config.training.device))

@@ -21,8 +21,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
-from nasforge.config import SearchConfig
 from nasforge.errors import NasforgeError
+from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -36,6 +36,15 @@ WORKERS_HELP = ("Evaluate candidates in N worker processes (1: in this process).
                 "asks the strategy for max(batch, N) candidates; each worker uses "
                 "cores / N threads, or one GPU per worker on CUDA.")
 Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP)]
+Executor = Annotated[str, typer.Option(
+    "--executor", help="Where evaluations run: local (this machine's processes) or ray "
+    "(Ray actors; pip install \"nasforge[ray]\").")]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster to use with --executor ray (auto, HOST:6379 or "
+    "ray://HOST:10001); default: a local Ray instance.")]
+HeartbeatTimeout = Annotated[float, typer.Option(
+    "--heartbeat-timeout", help="Seconds without a heartbeat after which another worker's "
+    "trials are re-queued and run again.")]
 
 
 def _storage(url: str | None) -> str:
@@ -72,37 +81,6 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _search(config: SearchConfig, storage: str | None, resume: bool, workers: int = 1) -> None:
-    from nasforge.checkpoints import search_checkpoints
-    from nasforge.search import Search, load_checked, make_executor
-    from nasforge.store import open_store
-    from nasforge.ui.progress import RichProgress
-
-    dataset = load_checked(config, cache_dir=_cache_dir())  # data errors before any write
-    checkpoints = search_checkpoints(config, _storage(storage))
-    # workers > 1: each worker gets the checked dataset and builds its own evaluator
-    executor = make_executor(config, workers, _cache_dir(), dataset=dataset,
-                             checkpoint_dir=checkpoints.folder if checkpoints else None)
-    store = open_store(_storage(storage))
-    console = Console()
-    try:
-        with RichProgress(console) as progress:
-            outcome = Search(config, store, executor, resume=resume, observer=progress,
-                             checkpoints=checkpoints).run()
-    except KeyboardInterrupt:
-        Console(stderr=True).print(
-            f"interrupted: finished trials are kept; continue with `nasforge resume "
-            f"{config.name} --storage {store.url}`")
-        raise typer.Exit(code=130) from None
-    finally:
-        executor.close()
-        store.close()
-    note = " (space exhausted)" if outcome.exhausted else ""
-    console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
-                  f"{outcome.failed} failed{note}; Pareto front: trials "
-                  f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.")
-
-
 @app.command()
 def search(
     config: Annotated[Path, typer.Argument(help="TOML search configuration.")],
@@ -114,20 +92,23 @@ def search(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search of this name if "
                                          "it exists (keeps finished trials).")] = False,
     workers: Workers = 1,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Run a search described by a TOML config."""
 
     def body() -> None:
         from nasforge import config as config_module
-        from nasforge.search import check_workers
+        from nasforge.ui.run_search import RunOptions, run_search
 
-        check_workers(workers)
+        options = RunOptions(workers, executor, ray_address, heartbeat_timeout).check()
         loaded = config_module.load(config)
         if name is not None:
             config_module.check_name(name)
         if any(v is not None for v in (name, budget, seed)):
             loaded = loaded.with_overrides(name=name, budget=budget, seed=seed)
-        _search(loaded, storage, resume, workers)
+        run_search(loaded, _storage(storage), _cache_dir(), options, resume=resume)
 
     _run(body)
 
@@ -138,22 +119,38 @@ def resume(
     storage: Storage = None,
     budget: Annotated[int | None, typer.Option(help="New total number of trials.")] = None,
     workers: Workers = 1,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Continue a stopped or killed search with the config it was started with."""
 
     def body() -> None:
-        from nasforge.search import check_workers, stored_config
-        from nasforge.store import open_store
+        from nasforge.ui.run_search import RunOptions, run_stored
 
-        check_workers(workers)
-        store = open_store(_storage(storage), create=False)
-        try:
-            record = store.get_search(name)
-            loaded = stored_config(store, name).with_overrides(
-                budget=record.budget if budget is None else budget)
-        finally:
-            store.close()
-        _search(loaded, storage, resume=True, workers=workers)
+        options = RunOptions(workers, executor, ray_address, heartbeat_timeout).check()
+        run_stored(name, _storage(storage), _cache_dir(), options, budget=budget)
+
+    _run(body)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="Name of the running search to join.")],
+    storage: Storage = None,
+    workers: Workers = 1,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Join a running search from any machine that reaches its store: claim and evaluate
+    its trials until the budget is finished."""
+
+    def body() -> None:
+        from nasforge.ui.run_search import RunOptions, run_stored
+
+        options = RunOptions(workers, executor, ray_address, heartbeat_timeout).check()
+        run_stored(name, _storage(storage), _cache_dir(), options, join=True)
 
     _run(body)
 
@@ -307,6 +304,7 @@ def export(
 
     def body() -> None:
         from nasforge.checkpoints import checkpoint_root
+        from nasforge.evaluation import load_checked
         from nasforge.export.bundle import (
             Options,
             check_destination,
@@ -314,7 +312,7 @@ def export(
             export_trials,
         )
         from nasforge.export.select import choose_trials
-        from nasforge.search import load_checked, stored_config
+        from nasforge.search import stored_config
         from nasforge.store import open_store
 
         check_destination(out, Options(weights=weights, onnx=onnx, retrain=retrain))

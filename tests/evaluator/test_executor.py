@@ -20,6 +20,13 @@ from evaluator_helpers import blobs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
+from nasforge.evaluation import (
+    EvaluatorRecipe,
+    build_evaluator,
+    fusion_key,
+    load_checked,
+    make_executor,
+)
 from nasforge.evaluator import executor as executor_module
 from nasforge.evaluator.chunks import plan_chunks
 from nasforge.evaluator.executor import (
@@ -31,13 +38,6 @@ from nasforge.evaluator.executor import (
 )
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.records import EvalResult, TrialState
-from nasforge.search import (
-    EvaluatorRecipe,
-    build_evaluator,
-    fusion_key,
-    load_checked,
-    make_executor,
-)
 from nasforge.searchspace.architecture import Architecture
 
 RAW = {

@@ -86,6 +86,8 @@ def test_finish_by_a_worker_that_lost_its_lease(store: SQLStore, search: str) ->
     assert store.trial(search, 0).state is R and store.trial(search, 1).state is W
     assert store.trial(search, 0).metrics == {}
     assert store.finish(search, 0, DONE, worker="b").state is C
+    with pytest.raises(LeaseLostError):  # finished by b: a's result is late, not a repeat
+        store.finish(search, 0, DONE, worker="a")
     assert store.finish(search, 2, DONE, worker="a").state is C
     with pytest.raises(StoreError, match="immutable"):
         store.finish(search, 2, DONE, worker="a")

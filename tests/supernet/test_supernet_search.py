@@ -11,7 +11,8 @@ import torch
 from nasforge.checkpoints import search_checkpoints
 from nasforge.config import from_dict
 from nasforge.errors import ConfigError
-from nasforge.search import Search, build_evaluator
+from nasforge.evaluation import build_evaluator
+from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.supernet import search as driver
 from nasforge.supernet.model import Supernet

@@ -1,0 +1,192 @@
+"""Building what evaluates a search's candidates: the checked dataset, the local evaluator,
+the recipe a worker process builds its own from, and the executor (inline, a pool of local
+processes, or Ray) that the search loop hands its batches to.
+
+Everything here raises NasforgeError on bad input before anything is written to a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from nasforge.config import SearchConfig, from_dict
+from nasforge.errors import ConfigError
+from nasforge.frozen import thaw
+from nasforge.records import EvalResult
+from nasforge.searchspace.architecture import Architecture
+
+if TYPE_CHECKING:
+    from nasforge.evaluator.data import Dataset
+    from nasforge.searchspace.plan import DataSpec
+
+
+class Evaluator(Protocol):
+    """Evaluates a batch. An evaluator may also have `slots` (int): how many candidates it
+    runs at once (a worker pool's size); the search then asks for max(batch, slots) per
+    round. Without it, 1."""
+
+    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+        """One finished result per architecture, in order; failures are FAILED results."""
+
+
+def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
+    """Load the data and check the space and objectives against it (host arrays, no device).
+    Raises NasforgeError on bad input, before any write."""
+    from nasforge.evaluator.data import load_dataset
+    from nasforge.evaluator.local import metric_names
+    from nasforge.evaluator.tensors import resolve_device
+    from nasforge.objectives import check_objectives
+    from nasforge.searchspace.assemble import check_space_fits
+    from nasforge.searchspace.build import check_buildable
+
+    dataset = load_dataset(config.data.dataset, seed=config.seed,
+                           val_fraction=config.data.val_fraction,
+                           test_fraction=config.data.test_fraction,
+                           options=config.data.options, cache_dir=cache_dir)
+    check_space_fits(config.space, dataset.spec)
+    check_buildable(config.space, dataset.spec, seed=config.seed)
+    device = resolve_device(config.training.device)
+    check_objectives(config.objectives, metric_names(
+        dataset.spec.task, measure_latency=config.training.measure_latency, device=device),
+        dataset.spec.task)
+    return dataset
+
+
+def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
+                    dataset: Dataset | None = None,
+                    checkpoint_dir: Path | None = None) -> Evaluator:
+    """Load the data (unless `dataset`, from `load_checked`, is given), check the space and
+    objectives against it, move it to the device and make the local evaluator (saving
+    trained weights in `checkpoint_dir`, when given: `Checkpoints.folder`). Raises
+    NasforgeError on bad input, before any write."""
+    from nasforge.evaluator.local import LocalEvaluator
+    from nasforge.evaluator.tensors import resolve_device, to_device
+
+    if dataset is None:
+        dataset = load_checked(config, cache_dir)
+    data = to_device(dataset, resolve_device(config.training.device))
+    return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
+                          throughput_batch=config.training.throughput_batch,
+                          measure_latency=config.training.measure_latency,
+                          precision=config.training.precision,
+                          compile=config.training.compile, checkpoint_dir=checkpoint_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorRecipe:
+    """What a worker process needs to build its own evaluator: the config as plain values
+    (`SearchConfig.raw`, path-resolved) and either the checked dataset itself (host arrays,
+    sent once to each worker: no reload, no dataset imports there) or the dataset cache to
+    load it from. Picklable; calling it returns `build_evaluator`'s evaluator."""
+
+    raw: dict
+    cache_dir: str | None = None
+    dataset: Dataset | None = None
+    checkpoint_dir: str | None = None
+
+    @classmethod
+    def of(cls, config: SearchConfig, cache_dir: Path | None = None,
+           dataset: Dataset | None = None,
+           checkpoint_dir: Path | None = None) -> EvaluatorRecipe:
+        return cls(thaw(config.raw), None if cache_dir is None else str(cache_dir), dataset,
+                   None if checkpoint_dir is None else str(checkpoint_dir))
+
+    def __call__(self) -> Evaluator:
+        config = from_dict(self.raw, source="the search config (in a worker)")
+        return build_evaluator(config, None if self.cache_dir is None else Path(self.cache_dir),
+                               dataset=self.dataset,
+                               checkpoint_dir=None if self.checkpoint_dir is None
+                               else Path(self.checkpoint_dir))
+
+
+def check_workers(workers: object) -> None:
+    """Refuse a worker count that is not a whole number >= 1 (before anything is loaded)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
+                          "in this process, N > 1 in N worker processes).")
+
+
+def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
+    """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
+    `group_key` (equal keys go to one worker's chunk).
+
+    With the data spec: `LocalEvaluator._buckets`'s key itself (`fused_buckets.fusion_key`: the
+    structure without widths or activations, and the training's batch_size, epochs, optimizer,
+    schedule); a candidate it would not fuse (invalid, or a plan `check_fusable` refuses)
+    raises, so the pool gives it a chunk slot of its own. Without a spec (no dataset at hand;
+    loading one only for this is not worth it): the architecture's values except lr and
+    weight_decay, which no plan reads. Equal values then mean equal plans and training fields,
+    so this never groups what cannot stack; it only misses candidates whose different values
+    give the same plan."""
+    if spec is None:
+        def by_values(arch: Architecture) -> Hashable:
+            return tuple((k, v) for k, v in arch.items() if k not in ("lr", "weight_decay"))
+
+        return by_values
+    from nasforge.evaluator.fused_buckets import fusion_key as bucket_key
+    from nasforge.evaluator.fused_stack import check_fusable
+    from nasforge.evaluator.train import TrainingParams
+    from nasforge.searchspace.families import plan_for
+
+    def by_plan(arch: Architecture) -> Hashable:
+        params = TrainingParams.from_arch(arch)
+        plan = plan_for(arch, spec)
+        check_fusable(plan, f"candidate {arch.arch_id}")
+        return bucket_key(plan, params)
+
+    return by_plan
+
+
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(executor: object, ray_address: object = None) -> None:
+    """Refuse an unknown executor name, or a Ray address without the Ray executor."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor {executor!r}: use one of {', '.join(EXECUTORS)} (local: "
+                          "this machine's processes; ray: Ray tasks, on a local instance or "
+                          "the cluster at --ray-address).")
+    if ray_address is not None and executor != "ray":
+        raise ConfigError(f"--ray-address {ray_address!r} needs --executor ray.")
+
+
+def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
+                  evaluator: Evaluator | None = None, dataset: Dataset | None = None,
+                  checkpoint_dir: Path | None = None, executor: str = "local",
+                  ray_address: str | None = None) -> Evaluator:
+    """`executor` "local": `workers` = 1: `evaluator` (or a new `build_evaluator`) run
+    inline; > 1: a `WorkerPool` of that many processes, each building its evaluator from
+    the config (and `dataset`, when given, instead of loading it), with chunks grouped by
+    `fusion_key` (of `dataset.spec`, when given). On CUDA ("auto"/"cuda"), workers spread
+    round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
+    all share GPU N. "ray": `workers` Ray actors (`RayExecutor`) on a local Ray instance or
+    the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
+    "cuda...". New evaluators save trained weights in `checkpoint_dir` (None: nowhere).
+    Close it with `.close()`."""
+    from nasforge.evaluator.executor import InlineExecutor, WorkerPool
+
+    check_workers(workers)
+    check_executor(executor, ray_address)
+    recipe = EvaluatorRecipe.of(config, cache_dir, dataset, checkpoint_dir)
+    group_key = fusion_key(None if dataset is None else dataset.spec)
+    if executor == "ray":
+        from nasforge.evaluator.ray_executor import RayExecutor
+
+        gpus = 1.0 if str(config.training.device).startswith("cuda") else 0.0
+        return RayExecutor(recipe, address=ray_address, slots=workers,
+                           gpus_per_candidate=gpus, group_key=group_key)
+    if workers == 1:
+        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset,
+                                                           checkpoint_dir=checkpoint_dir))
+    from nasforge.evaluator.tensors import resolve_device
+
+    gpus = 0
+    device = resolve_device(config.training.device)
+    if device.type == "cuda" and device.index is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key)

@@ -1,0 +1,56 @@
+"""A search's history as one process knows it, kept in step with a store other workers
+write to.
+
+`load` reads every trial once; `news` returns only what changed since: trials numbered
+above the highest seen (trial numbers grow in commit order, so none is missed) and the
+trials last seen unfinished whose state moved on. A lone search therefore pays one small
+query per round; each extra worker adds a query over the trials still in flight.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from nasforge.records import TrialRecord, TrialState
+from nasforge.store.base import Store
+
+
+class SharedHistory:
+    def __init__(self, store: Store, search: str) -> None:
+        self.store, self.search = store, search
+        self.states: dict[int, TrialState] = {}
+        self._last = -1
+
+    def load(self) -> list[TrialRecord]:
+        """Every trial of the search, with curves (strategies such as halving read them)."""
+        records = self.store.trials(self.search, with_curves=True)
+        self._read(records)
+        return records
+
+    def mark(self, records: Iterable[TrialRecord]) -> None:
+        """Note records this process made or told itself (they are not news later). This
+        does not move the read position: another worker may hold lower numbers not read yet."""
+        for record in records:
+            self.states[record.number] = record.state
+
+    def _read(self, records: list[TrialRecord]) -> None:
+        self.mark(records)
+        self._last = max([self._last] + [r.number for r in records])
+
+    def news(self) -> list[TrialRecord]:
+        """Trials added or changed by others since the last call, by number."""
+        pending = [n for n, state in self.states.items()
+                   if not state.is_finished and n <= self._last]
+        read = self.store.trials(self.search, with_curves=True, numbers=pending) if pending else []
+        read += self.store.trials(self.search, with_curves=True, after=self._last)
+        out = [r for r in read if self.states.get(r.number) is not r.state]
+        self._read(read)
+        return sorted(out, key=lambda r: r.number)
+
+    def counts(self) -> Counter[TrialState]:
+        """Trials per state as of the last `load`/`news`/`mark`."""
+        return Counter(self.states.values())
+
+    def finished(self) -> int:
+        return sum(1 for state in self.states.values() if state.is_finished)

@@ -1,0 +1,90 @@
+"""What `nasforge search`, `resume` and `worker` share: check the run options, load and
+check the data before any write, build the executor, run the loop with a progress bar,
+and print the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from nasforge.config import SearchConfig
+from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How this process runs its share of a search (none of it changes the results)."""
+
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    heartbeat_timeout: float = DEFAULT_TIMEOUT
+
+    def check(self) -> RunOptions:
+        """Refuse bad values before anything is loaded or written."""
+        from nasforge.evaluation import check_executor, check_workers
+
+        check_workers(self.workers)
+        check_executor(self.executor, self.ray_address)
+        check_timeout(self.heartbeat_timeout)
+        return self
+
+
+def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: RunOptions, *,
+               resume: bool = False, join: bool = False) -> None:
+    from nasforge.checkpoints import search_checkpoints
+    from nasforge.evaluation import load_checked, make_executor
+    from nasforge.search import Search
+    from nasforge.store import open_store
+    from nasforge.ui.progress import RichProgress
+
+    dataset = load_checked(config, cache_dir=cache_dir)  # data errors before any write
+    checkpoints = search_checkpoints(config, storage)
+    # workers > 1: each worker gets the checked dataset and builds its own evaluator
+    executor = make_executor(config, options.workers, cache_dir, dataset=dataset,
+                             checkpoint_dir=checkpoints.folder if checkpoints else None,
+                             executor=options.executor, ray_address=options.ray_address)
+    console = Console()
+    try:
+        store = open_store(storage, create=not join)
+        try:
+            with RichProgress(console) as progress:
+                outcome = Search(config, store, executor, resume=resume, join=join,
+                                 observer=progress, checkpoints=checkpoints,
+                                 heartbeat_timeout=options.heartbeat_timeout).run()
+        except KeyboardInterrupt:
+            again = (f"nasforge worker {config.name}" if join
+                     else f"nasforge resume {config.name}")
+            Console(stderr=True).print(
+                f"interrupted: finished trials are kept; continue with `{again} --storage "
+                f"{store.url}`")
+            raise typer.Exit(code=130) from None
+        finally:
+            store.close()
+    finally:
+        executor.close()
+    note = " (space exhausted)" if outcome.exhausted else ""
+    console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
+                  f"{outcome.failed} failed{note}; Pareto front: trials "
+                  f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.")
+
+
+def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
+               budget: int | None = None, join: bool = False) -> None:
+    """Continue (`resume`, with a new total `budget` if given) or join (`worker`) the
+    stored search `name` with the config it was started with."""
+    from nasforge.search import stored_config
+    from nasforge.store import open_store
+
+    store = open_store(storage, create=False)
+    try:
+        record = store.get_search(name)
+        config = stored_config(store, name)
+    finally:
+        store.close()
+    if not join:
+        config = config.with_overrides(budget=record.budget if budget is None else budget)
+    run_search(config, storage, cache_dir, options, resume=not join, join=join)
