@@ -49,6 +49,9 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                              executor=options.executor, ray_address=options.ray_address)
     console = Console()
     try:
+        start = getattr(executor, "start", None)
+        if start is not None:  # a Ray address that fails, or a worker that cannot start: now,
+            start()            # before the search is created
         store = open_store(storage, create=not join)
         try:
             with RichProgress(console) as progress:

@@ -147,3 +147,31 @@ def test_bad_input_exits_2_names_the_problem_and_keeps_the_store(corpus: Path, t
     assert "error:" in result.stderr and fragment in result.stderr, result.stderr
     assert "Traceback" not in result.output
     assert store.read_bytes() == before
+
+
+RUN_OPTIONS = {  # options of this run (not of the config): same rules
+    "unknown executor": (["--executor", "spark"], "use one of local, ray"),
+    "ray address without ray": (["--ray-address", "auto"], "needs --executor ray"),
+    "unreachable ray cluster": (["--executor", "ray", "--ray-address", "127.0.0.1:1"],
+                                "ray start --head"),
+    "zero heartbeat timeout": (["--heartbeat-timeout", "0"], "number of seconds > 0"),
+    "nan heartbeat timeout": (["--heartbeat-timeout", "nan"], "number of seconds > 0"),
+    "zero workers": (["--workers", "0"], "whole number >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", RUN_OPTIONS, ids=list(RUN_OPTIONS))
+def test_bad_run_options_exit_2_and_keep_the_store(corpus: Path, tmp_path: Path,
+                                                   case: str) -> None:
+    options, fragment = RUN_OPTIONS[case]
+    if "ray" in case and "executor" in options[0]:
+        pytest.importorskip("ray")
+    store = tmp_path / "kept.db"
+    shutil.copy(corpus / "kept.db", store)
+    before = store.read_bytes()
+    result = CliRunner().invoke(app, ["search", str(corpus / "good.toml"), "--storage",
+                                      f"sqlite:///{store}", "--name", "another", *options])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.stderr and fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert store.read_bytes() == before
