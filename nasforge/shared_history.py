@@ -20,6 +20,8 @@ class SharedHistory:
     def __init__(self, store: Store, search: str) -> None:
         self.store, self.search = store, search
         self.states: dict[int, TrialState] = {}
+        self._counts: Counter[TrialState] = Counter()
+        self._unfinished: set[int] = set()
         self._last = -1
 
     def load(self) -> list[TrialRecord]:
@@ -32,7 +34,15 @@ class SharedHistory:
         """Note records this process made or told itself (they are not news later). This
         does not move the read position: another worker may hold lower numbers not read yet."""
         for record in records:
+            old = self.states.get(record.number)
+            if old is not None:
+                self._counts[old] -= 1
             self.states[record.number] = record.state
+            self._counts[record.state] += 1
+            if record.state.is_finished:
+                self._unfinished.discard(record.number)
+            else:
+                self._unfinished.add(record.number)
 
     def _read(self, records: list[TrialRecord]) -> None:
         self.mark(records)
@@ -40,8 +50,7 @@ class SharedHistory:
 
     def news(self) -> list[TrialRecord]:
         """Trials added or changed by others since the last call, by number."""
-        pending = [n for n, state in self.states.items()
-                   if not state.is_finished and n <= self._last]
+        pending = [n for n in self._unfinished if n <= self._last]
         read = self.store.trials(self.search, with_curves=True, numbers=pending) if pending else []
         read += self.store.trials(self.search, with_curves=True, after=self._last)
         out = [r for r in read if self.states.get(r.number) is not r.state]
@@ -50,7 +59,7 @@ class SharedHistory:
 
     def counts(self) -> Counter[TrialState]:
         """Trials per state as of the last `load`/`news`/`mark`."""
-        return Counter(self.states.values())
+        return Counter({state: n for state, n in self._counts.items() if n})
 
     def finished(self) -> int:
-        return sum(1 for state in self.states.values() if state.is_finished)
+        return sum(n for state, n in self._counts.items() if state.is_finished)
