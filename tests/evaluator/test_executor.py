@@ -13,10 +13,9 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pytest
 import torch
-from evaluator_helpers import blobs
+from evaluator_helpers import assert_same_results, blobs, distinct_archs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
@@ -88,28 +87,11 @@ class BrokenRecipe:
 
 
 def archs(n: int, seed: int = 0) -> list[Architecture]:
-    space = from_dict(RAW).space
-    rng = np.random.default_rng(seed)
-    out: list[Architecture] = []
-    while len(out) < n:
-        arch = space.sample(rng)
-        if arch not in out:
-            out.append(arch)
-    return out
+    return distinct_archs(RAW, n, seed)
 
 
 def assert_same(got: Sequence[EvalResult], expected: Sequence[EvalResult]) -> None:
-    """Equal states and errors; metrics and curves within fused training's tolerance (a
-    worker may fuse chunk-mates that the reference trained alone)."""
-    assert [(r.state, r.error) for r in got] == [(r.state, r.error) for r in expected]
-    for a, b in zip(got, expected, strict=True):
-        keys = set(b.metrics) - NOT_COMPARED
-        assert set(a.metrics) - NOT_COMPARED == keys
-        for key in keys:
-            assert a.metrics[key] == pytest.approx(b.metrics[key], rel=1e-4, abs=1e-5), key
-        assert [p.epoch for p in a.curve] == [p.epoch for p in b.curve]
-        for pa, pb in zip(a.curve, b.curve, strict=True):
-            assert dict(pa.metrics) == pytest.approx(dict(pb.metrics), rel=1e-4, abs=1e-5)
+    assert_same_results(got, expected, NOT_COMPARED)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pytest
 import torch
+from evaluator_helpers import assert_same_results, distinct_archs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
@@ -68,26 +68,11 @@ class CrashingRecipe:
 
 
 def archs(n: int, seed: int = 0) -> list[Architecture]:
-    space = from_dict(RAW).space
-    rng = np.random.default_rng(seed)
-    out: list[Architecture] = []
-    while len(out) < n:
-        arch = space.sample(rng)
-        if arch not in out:
-            out.append(arch)
-    return out
+    return distinct_archs(RAW, n, seed)
 
 
 def assert_same(got: Sequence[EvalResult], expected: Sequence[EvalResult]) -> None:
-    """Equal states and errors; metrics and curves within fused training's tolerance."""
-    assert [(r.state, r.error) for r in got] == [(r.state, r.error) for r in expected]
-    for a, b in zip(got, expected, strict=True):
-        keys = set(b.metrics) - NOT_COMPARED
-        assert set(a.metrics) - NOT_COMPARED == keys
-        for key in keys:
-            assert a.metrics[key] == pytest.approx(b.metrics[key], rel=1e-4, abs=1e-5), key
-        for pa, pb in zip(a.curve, b.curve, strict=True):
-            assert dict(pa.metrics) == pytest.approx(dict(pb.metrics), rel=1e-4, abs=1e-5)
+    assert_same_results(got, expected, NOT_COMPARED)
 
 
 @pytest.fixture(scope="module")
