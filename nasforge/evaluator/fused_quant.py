@@ -54,6 +54,8 @@ def _binary_rows(rows: torch.Tensor, state: dict[str, torch.Tensor], training: b
                 running.copy_(torch.where(torch.isinf(running), new,
                                           running.lerp(new, OBSERVER_AVERAGING)))
     low, high = low_run.unsqueeze(1), high_run.unsqueeze(1)
+    low = torch.where(torch.isinf(low), -1.0, low)  # never observed: [-1, 1], sign(x)
+    high = torch.where(torch.isinf(high), 1.0, high)
     clipped = rows.clamp(low, high)
     levels = torch.where(rows.detach() >= (low + high) / 2, high, low)
     return straight_through(clipped, levels)

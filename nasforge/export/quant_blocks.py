@@ -164,6 +164,8 @@ class ActQuant(nn.Module):
                     running.copy_(torch.where(torch.isinf(running), new,
                                               running.lerp(new, _OBSERVER_AVERAGING)))
         low, high = self.running_min, self.running_max
+        low = torch.where(torch.isinf(low), -1.0, low)  # never observed: [-1, 1], sign(x)
+        high = torch.where(torch.isinf(high), 1.0, high)
         clipped = x.clamp(low, high)
         levels = torch.where(x.detach() >= (low + high) / 2, high, low)
         return _straight_through(clipped, levels)

@@ -239,3 +239,10 @@ def test_cpu_weight_paths_equal_the_native_operators() -> None:
     torch.testing.assert_close(b_s, a_s, rtol=1e-4, atol=1e-4)
     assert (a_w == 0).any()  # the case of weights outside the range was exercised
 
+
+
+def test_a_never_observed_binary_activation_quantizer_is_the_sign_in_eval() -> None:
+    from nasforge.searchspace.layers.quant import ActQuant
+
+    out = ActQuant(1).eval()(torch.tensor([-2.0, -0.5, 0.0, 0.3, 5.0]))
+    assert torch.equal(out, torch.tensor([-1.0, -1.0, 1.0, 1.0, 1.0]))  # was NaN
