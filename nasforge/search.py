@@ -204,12 +204,12 @@ class Search:
                 waiting and want > 0) else []
             history.mark(trials)
             room = min(want - len(trials), budget - finished - in_flight)
-            ran_out = False
+            ran_out, archs = False, []
             if room > 0:
                 archs = strategy.ask(room)
                 ran_out = len(archs) < room
                 new = store.add_trials(name, archs, TrialState.RUNNING, self.worker,
-                                       limit=budget)
+                                       limit=budget, unique=True)
                 history.mark(new)
                 strategy.tell(new)
                 trials += new
@@ -218,6 +218,8 @@ class Search:
             elif ran_out and in_flight == 0:
                 logger.info("the search space is exhausted after %d trials", finished)
                 return True
+            elif archs:  # another worker proposed them first: ask again
+                continue
             else:  # the rest of the budget is in flight elsewhere: wait for it (or staleness)
                 time.sleep(idle)
 

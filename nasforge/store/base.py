@@ -51,10 +51,11 @@ class Store(Protocol):
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,
-                   worker: str | None = None, *, limit: int | None = None
-                   ) -> list[TrialRecord]:
+                   worker: str | None = None, *, limit: int | None = None,
+                   unique: bool = False) -> list[TrialRecord]:
         """Append trials (WAITING, or RUNNING when the caller evaluates them itself); with
-        `limit`, only as many as keep the search at most `limit` trials, atomically."""
+        `limit`, only as many as keep the search at most `limit` trials, and with `unique`
+        none whose arch_id the search holds, atomically."""
 
     def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:
         """Atomically move up to `n` WAITING trials (lowest numbers first) to RUNNING."""

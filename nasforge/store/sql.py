@@ -24,6 +24,7 @@ from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store import rows as R
+from nasforge.store.appends import committed_earlier, unseen
 from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
 from nasforge.store.retry import after_disconnect, call_now, retry_methods
@@ -212,14 +213,15 @@ class SQLStore(LeaseMethods):
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],
                    state: TrialState = TrialState.WAITING,
-                   worker: str | None = None, *, limit: int | None = None
-                   ) -> list[TrialRecord]:
+                   worker: str | None = None, *, limit: int | None = None,
+                   unique: bool = False) -> list[TrialRecord]:
         """Append trials (WAITING, or RUNNING when the caller evaluates them itself).
 
         RUNNING trials get `started_at` and `worker`; WAITING ones get them when claimed.
         `limit`: the most trials the search may hold; only the first archs that fit are
         added (checked in the same transaction, so workers sharing a budget never overshoot
-        it); the records returned say which.
+        it); the records returned say which. `unique`: leave out architectures (by
+        arch_id) the search already holds, so workers proposing alike never train one twice.
         """
         state = TrialState(state)
         if state not in (TrialState.WAITING, TrialState.RUNNING):
@@ -237,8 +239,10 @@ class SQLStore(LeaseMethods):
         who = worker if running else None
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name, lock=True)  # PostgreSQL: serialise numbering
+            if unique and archs:
+                archs = unseen(conn, sid, archs, now)
             if archs and after_disconnect():  # did our lost COMMIT go through?
-                mine = self._added(conn, name, sid, archs, now, state, who)
+                mine = committed_earlier(conn, name, sid, archs, now, state, who)
                 if mine:
                     return mine
             first = int(conn.execute(_NEXT_NUMBER, {"sid": sid}).scalar_one())
@@ -253,22 +257,6 @@ class SQLStore(LeaseMethods):
                     for i, arch in enumerate(archs)])
         return [TrialRecord(name, first + i, arch, state, created_at=now, started_at=started,
                             worker=who) for i, arch in enumerate(archs)]
-
-    @staticmethod
-    def _added(conn: Connection, name: str, sid: int, archs: list[Architecture],
-               now: datetime, state: TrialState, who: str | None) -> list[TrialRecord]:
-        """The trials an earlier attempt of this add_trials committed, or []."""
-        rows = conn.execute(select(*_TRIAL_COLS).where(
-            trials.c.search_id == sid, trials.c.created_at == now)
-            .order_by(trials.c.number)).all()
-        # claimed or finished since, maybe: match by creation time and architectures (a
-        # prefix of them when `limit` cut the list)
-        archs = archs[:len(rows)]
-        if [r.arch_json for r in rows] != [a.json for a in archs]:
-            return []
-        started = now if state is TrialState.RUNNING else None
-        return [TrialRecord(name, r.number, arch, state, created_at=now, started_at=started,
-                            worker=who) for r, arch in zip(rows, archs, strict=True)]
 
     def finish(self, name: str, number: int, result: EvalResult,
                worker: str | None = None) -> TrialRecord:

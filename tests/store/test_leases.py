@@ -122,3 +122,16 @@ def test_claims_from_two_stores_never_overlap(backend: Backend) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_unique_adds_leave_out_architectures_the_search_holds(store: SQLStore,
+                                                              search: str) -> None:
+    store.add_trials(search, [arch(0), arch(1)], R, worker="a")
+    added = store.add_trials(search, [arch(1), arch(2), arch(2), arch(3)], R, worker="b",
+                             unique=True)
+    assert [(t.number, t.arch_id) for t in added] == [(2, arch(2).arch_id),
+                                                      (3, arch(3).arch_id)]
+    assert store.add_trials(search, [arch(0)], unique=True) == []
+    assert len(store.add_trials(search, [arch(0)])) == 1  # without unique: as asked
+    capped = store.add_trials(search, [arch(4), arch(5)], unique=True, limit=6)
+    assert [t.number for t in capped] == [5]
