@@ -180,8 +180,10 @@ class Search:
         watch = StaleWatch(self.heartbeat_timeout, self.worker)
         swept = time.monotonic()
         idle = min(0.5, interval)
+        stale_view = False  # the store refused us: read the others' news before going on
         while True:
-            news = history.news()
+            news = history.news(force=stale_view)
+            stale_view = False
             if news:
                 strategy.tell(news)
                 if self.observer:
@@ -196,6 +198,7 @@ class Search:
                 swept = time.monotonic()
                 budget = store.get_search(name).budget
                 if store.requeue_stale(name, watch.stale(store.leases(name))):
+                    stale_view = True
                     continue
             if finished >= budget:
                 return False
@@ -203,6 +206,7 @@ class Search:
             trials = store.claim(name, min(want, waiting), self.worker) if (
                 waiting and want > 0) else []
             history.mark(trials)
+            stale_view = len(trials) < min(want, waiting)
             room = min(want - len(trials), budget - finished - in_flight)
             ran_out, archs = False, []
             if room > 0:
@@ -213,6 +217,7 @@ class Search:
                 history.mark(new)
                 strategy.tell(new)
                 trials += new
+                stale_view = stale_view or len(new) < len(archs)
             if trials:
                 self._evaluate(trials, strategy, history)
             elif ran_out and in_flight == 0:
@@ -222,6 +227,7 @@ class Search:
                 continue
             else:  # the rest of the budget is in flight elsewhere: wait for it (or staleness)
                 time.sleep(idle)
+                stale_view = True
 
     def _evaluate(self, trials: list[TrialRecord], strategy: Strategy,
                   history: SharedHistory | None = None) -> int:

@@ -3,22 +3,28 @@ write to.
 
 `load` reads every trial once; `news` returns only what changed since: trials numbered
 above the highest seen (trial numbers grow in commit order, so none is missed) and the
-trials last seen unfinished whose state moved on. A lone search therefore pays one small
-query per round; each extra worker adds a query over the trials still in flight.
+trials last seen unfinished whose state moved on, at most every `refresh` seconds unless
+forced. A lone search therefore pays one small query per refresh; each extra worker adds a
+query over the trials still in flight.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from nasforge.records import TrialRecord, TrialState
 from nasforge.store.base import Store
 
 
 class SharedHistory:
-    def __init__(self, store: Store, search: str) -> None:
-        self.store, self.search = store, search
+    def __init__(self, store: Store, search: str, refresh: float = 0.25, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.search, self.refresh = store, search, refresh
+        self._clock = clock
+        self._read_at = -math.inf
         self.states: dict[int, TrialState] = {}
         self._counts: Counter[TrialState] = Counter()
         self._unfinished: set[int] = set()
@@ -48,8 +54,15 @@ class SharedHistory:
         self.mark(records)
         self._last = max([self._last] + [r.number for r in records])
 
-    def news(self) -> list[TrialRecord]:
-        """Trials added or changed by others since the last call, by number."""
+    def news(self, force: bool = False) -> list[TrialRecord]:
+        """Trials added or changed by others since the last read, by number; without
+        `force`, at most one read per `refresh` seconds (none: []). The budget and
+        duplicates are guarded by the store itself, so a lagging view costs nothing but
+        a strategy's freshness; callers force a read when the store refused them."""
+        now = self._clock()
+        if not force and now - self._read_at < self.refresh:
+            return []
+        self._read_at = now
         pending = [n for n in self._unfinished if n <= self._last]
         read = self.store.trials(self.search, with_curves=True, numbers=pending) if pending else []
         read += self.store.trials(self.search, with_curves=True, after=self._last)

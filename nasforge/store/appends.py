@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from nasforge.records import TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -17,15 +17,18 @@ _TRIAL_COLS = (trials.c.id, trials.c.number, trials.c.arch_json, trials.c.state,
                trials.c.error, trials.c.worker, trials.c.created_at, trials.c.started_at,
                trials.c.finished_at, trials.c.checkpoint)
 
+_HELD = select(trials.c.arch_id).where(  # built once: the per-call cost is the query alone
+    trials.c.search_id == bindparam("sid"),
+    trials.c.arch_id.in_(bindparam("ids", expanding=True)),
+    trials.c.created_at != bindparam("now"))
+
 
 def unseen(conn: Connection, sid: int, archs: list[Architecture],
            now: datetime) -> list[Architecture]:
     """`archs` without those the search already holds (added by any other call: trials
     created at `now` are this call's own) and without repeats, in order."""
     ids = sorted({a.arch_id for a in archs})
-    held = set(conn.execute(select(trials.c.arch_id).where(
-        trials.c.search_id == sid, trials.c.arch_id.in_(ids),
-        trials.c.created_at != now)).scalars())
+    held = set(conn.execute(_HELD, {"sid": sid, "ids": ids, "now": now}).scalars())
     out = []
     for arch in archs:
         if arch.arch_id not in held:
