@@ -20,6 +20,7 @@ from nasforge.records import EvalResult, Lease, TrialState
 from nasforge.search import Search, peer_seed
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store import open_store
+from nasforge.ui.report import search_report
 
 RAW = {
     "search": {"name": "s", "budget": 30, "objectives": ["accuracy:max"], "batch": 2},
@@ -89,6 +90,11 @@ def test_two_workers_share_the_budget_exactly(url):
     assert {t.worker for t in trials[1:]} == {"w0", "w1"}
     ran = evaluators[0].calls + evaluators[1].calls
     assert len(ran) == 39 and len({a.arch_id for a in ran}) == 39  # nothing evaluated twice
+    with open_store(url) as store:
+        workers = search_report(store.get_search("s"), store.trials("s"))["workers"]
+    assert {w: row["running"] for w, row in workers.items() if w in ("w0", "w1")} == {
+        "w0": 0, "w1": 0}
+    assert workers["w0"]["finished"] + workers["w1"]["finished"] == 39
 
 
 def test_a_joined_worker_sees_the_others_trials_as_progress(url):

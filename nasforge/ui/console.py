@@ -30,6 +30,12 @@ def print_report(report: dict) -> None:
     console.print(table)
     for key, best in report["best"].items():
         console.print(f"best {key}: trial {best['number']} ({best['value']:.4g})")
+    workers = report.get("workers") or {}
+    if len(workers) > 1:
+        console.print("workers: " + ", ".join(
+            f"{name} {row['finished']} finished" + (f", {row['running']} running"
+                                                     if row["running"] else "")
+            for name, row in workers.items()))
     diagnostics = report.get("diagnostics") or {}
     if "kendall_tau" in diagnostics:
         console.print(f"supernet ranking: Kendall tau {fmt(diagnostics['kendall_tau'])}, "

@@ -27,6 +27,7 @@ def trial_payload(trial: TrialRecord) -> dict[str, object]:
         "arch": dict(trial.arch),
         "metrics": {k: _json_number(v) for k, v in trial.metrics.items()},
         "error": trial.error,
+        "worker": trial.worker,
         "started_at": trial.started_at.isoformat() if trial.started_at else None,
         "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
     }
@@ -53,6 +54,17 @@ def best_trials(trials: Sequence[TrialRecord], objectives: Sequence[Objective]
     return best
 
 
+def worker_counts(trials: Sequence[TrialRecord]) -> dict[str, dict[str, int]]:
+    """Per worker (host:pid) that holds or ran trials: how many it finished and holds now."""
+    counts: dict[str, dict[str, int]] = {}
+    for trial in trials:
+        if trial.worker is None or trial.state is TrialState.WAITING:
+            continue
+        row = counts.setdefault(trial.worker, {"finished": 0, "running": 0})
+        row["finished" if trial.state.is_finished else "running"] += 1
+    return dict(sorted(counts.items()))
+
+
 def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[str, object]:
     return {
         "name": search.name,
@@ -63,6 +75,7 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
         "best": best_trials(trials, search.objectives),
         "pareto": pareto_numbers(trials, search.objectives),
         "trials": [trial_payload(t) for t in trials],
+        "workers": worker_counts(trials),
         "config": thaw(search.config),
         # search-level findings, e.g. the supernet's kendall_tau, spearman_rho, sample_size
         "diagnostics": thaw(search.diagnostics),
