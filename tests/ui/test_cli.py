@@ -199,6 +199,10 @@ def test_bad_worker_counts_exit_2_and_write_nothing(tmp_path, write_config, work
 
 @pytest.mark.slow
 def test_resume_with_workers_2_finishes_the_budget_once(tmp_path, write_config):
+    import socket
+    import subprocess
+    import sys
+
     import numpy as np
 
     from nasforge.records import TrialState
@@ -217,7 +221,10 @@ def test_resume_with_workers_2_finishes_the_budget_once(tmp_path, write_config):
         leftover = space.sample(rng)
         while leftover.arch_id in {t["arch_id"] for t in first}:
             leftover = space.sample(rng)
-        store.add_trials("tiny", [leftover], TrialState.RUNNING, "killed-host:1")
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a killed run of this host
+        gone.wait()
+        store.add_trials("tiny", [leftover], TrialState.RUNNING,
+                         f"{socket.gethostname()}:{gone.pid}")
     finally:
         store.close()
 
