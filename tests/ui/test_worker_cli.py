@@ -5,55 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from cli_processes import (
+    output,
+    snapshot,
+    start,
+    stop,
+    wait_for,
+    worker_of,
+    write_config,
+)
 from typer.testing import CliRunner
 
-from nasforge.errors import StoreError
-from nasforge.records import TrialRecord, TrialState
-from nasforge.store import open_store
+from nasforge.records import TrialState
 from nasforge.ui.cli import app
 
 runner = CliRunner()
-
-# digits, an MLP trained for 20 epochs: ~0.3 s a trial (after a ~2 s first one); the lr is
-# continuous, so two trials with one arch_id would mean one candidate added twice
-CONFIG = """
-[search]
-name = "tiny"
-budget = {budget}
-objectives = ["accuracy:max", "params:min"]
-seed = 0
-
-[data]
-dataset = "digits"
-
-[training]
-epochs = {epochs}
-measure_latency = false
-
-[space]
-families = ["mlp"]
-activation = ["relu", "gelu"]
-norm = ["none", "batch"]
-lr = {{ low = 1e-3, high = 1e-2, log = true }}
-
-[space.mlp]
-depth = {{ low = 1, high = 2 }}
-width = [16, 32, 64]
-"""
-
-
-def write_config(folder: Path, budget: int, epochs: int = 20) -> Path:
-    path = folder / "run.toml"
-    path.write_text(CONFIG.format(budget=budget, epochs=epochs))
-    return path
-
 
 def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
@@ -121,62 +92,6 @@ def test_worker_of_a_missing_search_exits_2_and_changes_nothing(tmp_path):
 
 
 # -- a joined worker ---------------------------------------------------------------------
-
-def start(tmp_path: Path, label: str, *args: str) -> subprocess.Popen:
-    """`python -m nasforge ARGS` with its output in files (a pipe nobody reads could fill)."""
-    env = {**os.environ, "NASFORGE_CACHE_DIR": str(tmp_path / "cache"),
-           "OMP_NUM_THREADS": "1"}  # several processes share the cores
-    out = (tmp_path / f"{label}.out").open("w")
-    err = (tmp_path / f"{label}.err").open("w")
-    try:
-        return subprocess.Popen([sys.executable, "-m", "nasforge", *args], env=env,
-                                stdout=out, stderr=err, text=True)
-    finally:
-        out.close()
-        err.close()
-
-
-def output(tmp_path: Path, label: str) -> str:
-    return (tmp_path / f"{label}.out").read_text() + (tmp_path / f"{label}.err").read_text()
-
-
-def snapshot(url: str, name: str = "tiny") -> list[TrialRecord] | None:
-    """The trials of the search, or None while the store or the search does not exist."""
-    try:
-        store = open_store(url, create=False)
-    except StoreError:
-        return None
-    try:
-        return store.trials(name)
-    except StoreError:  # not created yet (or busy): ask again
-        return None
-    finally:
-        store.close()
-
-
-def wait_for(condition, procs: list[subprocess.Popen], what: str, limit: float = 90.0):
-    """Poll `condition()` until it is truthy (returns it); fail if a process exits first."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = condition()
-        if value:
-            return value
-        for proc in procs:
-            assert proc.poll() is None, f"exited ({proc.returncode}) before {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-
-
-def worker_of(proc: subprocess.Popen) -> str:
-    return f"{socket.gethostname()}:{proc.pid}"
-
 
 @pytest.mark.slow
 def test_a_joined_worker_shares_the_budget_and_every_trial_finishes_once(tmp_path):
