@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,22 @@ def search_and_worker(folder: Path, url: str, budget: int, procs: list[subproces
     return search, worker
 
 
-def test_sigkill_of_a_joined_worker_its_running_trial_runs_again(tmp_path):
-    budget = 24
+@dataclass
+class Killed:
+    """A shared search whose `victim` process was SIGKILLed while it held a trial (`held`)
+    and the other had finished one; the `survivor` ran to the end. `before`: the trials
+    right after the kill."""
+
+    folder: Path
+    url: str
+    victim: str
+    survivor: str
+    survivor_label: str
+    before: list[TrialRecord]
+    held: list[int]
+
+
+def kill_while_holding(tmp_path: Path, budget: int, kill_search: bool) -> Killed:
     for attempt in range(3):  # the kill may land between two of its trials: try again
         folder = tmp_path / f"try{attempt}"
         folder.mkdir()
@@ -83,26 +98,35 @@ def test_sigkill_of_a_joined_worker_its_running_trial_runs_again(tmp_path):
         procs: list[subprocess.Popen] = []
         try:
             search, worker = search_and_worker(folder, url, budget, procs)
-            victim = worker_of(worker)
-            wait_for(lambda: both(url, victim, victim), procs,  # noqa: B023
-                     "the worker to finish a trial and hold another")
-            kill(worker)
+            victim, survivor = (search, worker) if kill_search else (worker, search)
+            ids = worker_of(victim), worker_of(survivor)
+            finisher = ids[1] if kill_search else ids[0]  # a worker victim: finished one too
+            wait_for(lambda: both(url, finisher, ids[0]),  # noqa: B023
+                     procs, "a finished trial while the victim holds another")
+            kill(victim)
             before = snapshot(url)
-            held = holds(before, victim, TrialState.RUNNING)
+            held = holds(before, ids[0], TrialState.RUNNING)
             if not held:
                 continue
-            assert search.wait(timeout=120) == 0, output(folder, "search")
+            label = "worker" if kill_search else "search"
+            assert survivor.wait(timeout=120) == 0, output(folder, label)
+            return Killed(folder, url, ids[0], ids[1], label, before, held)
         finally:
             stop(procs)
-        break
-    assert held, "never killed the worker while it held a trial"
+    raise AssertionError("never killed the victim while it held a trial")
+
+
+def test_sigkill_of_a_joined_worker_its_running_trial_runs_again(tmp_path):
+    budget = 24
+    k = kill_while_holding(tmp_path, budget, kill_search=False)
+    folder, url, before, held, victim = k.folder, k.url, k.before, k.held, k.victim
     assert f"{budget} complete, 0 failed" in output(folder, "search")
     after = snapshot(url)
     finished_once(after, budget)
     kept(before, after)
     assert holds(before, victim, TrialState.COMPLETE)  # kept, by the worker that ran them
     for number in held:  # run again by the survivor, the same candidate
-        assert after[number].worker == worker_of(search)
+        assert after[number].worker == k.survivor
         assert after[number].arch == before[number].arch
     assert set(holds(after, victim, TrialState.COMPLETE)) == set(
         holds(before, victim, TrialState.COMPLETE))
@@ -110,26 +134,8 @@ def test_sigkill_of_a_joined_worker_its_running_trial_runs_again(tmp_path):
 
 def test_sigkill_of_the_coordinator_the_worker_finishes_and_resume_has_nothing_to_do(tmp_path):
     budget = 24
-    for attempt in range(3):  # the kill may land between two of its trials: try again
-        folder = tmp_path / f"try{attempt}"
-        folder.mkdir()
-        url = f"sqlite:///{folder / 'q.db'}"
-        procs: list[subprocess.Popen] = []
-        try:
-            search, worker = search_and_worker(folder, url, budget, procs)
-            coordinator, joined = worker_of(search), worker_of(worker)
-            wait_for(lambda: both(url, joined, coordinator), procs,  # noqa: B023
-                     "the worker to finish a trial while the search holds one")
-            kill(search)
-            before = snapshot(url)
-            held = holds(before, coordinator, TrialState.RUNNING)
-            if not held:
-                continue
-            assert worker.wait(timeout=120) == 0, output(folder, "worker")
-        finally:
-            stop(procs)
-        break
-    assert held, "never killed the search while it held a trial"
+    k = kill_while_holding(tmp_path, budget, kill_search=True)
+    folder, url, before, held, joined = k.folder, k.url, k.before, k.held, k.survivor
     assert f"{budget} complete, 0 failed" in output(folder, "worker")
     after = snapshot(url)
     finished_once(after, budget)
