@@ -164,8 +164,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
     all share GPU N. "ray": `workers` Ray actors (`RayExecutor`) on a local Ray instance or
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
-    "cuda...". New evaluators save trained weights in `checkpoint_dir` (None: nowhere).
-    Close it with `.close()`."""
+    "cuda..." (and, with "auto", when the cluster has GPUs). New evaluators save trained
+    weights in `checkpoint_dir` (None: nowhere). Close it with `.close()`."""
     from nasforge.evaluator.executor import InlineExecutor, WorkerPool
 
     check_workers(workers)
@@ -175,7 +175,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     if executor == "ray":
         from nasforge.evaluator.ray_executor import RayExecutor
 
-        gpus = 1.0 if str(config.training.device).startswith("cuda") else 0.0
+        device = str(config.training.device)  # "auto": a GPU each where the cluster has any
+        gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0
         return RayExecutor(recipe, address=ray_address, slots=workers,
                            gpus_per_candidate=gpus, group_key=group_key)
     if workers == 1:

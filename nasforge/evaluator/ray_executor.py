@@ -110,26 +110,30 @@ class RayExecutor:
 
     `recipe`: a picklable zero-argument callable that builds an evaluator (e.g.
     `nasforge.evaluation.EvaluatorRecipe`); `address`: None (a local Ray instance) or a cluster
-    address ("auto", "HOST:6379", "ray://HOST:10001"); `gpus_per_candidate` / `cpus_per_candidate`:
-    the Ray resources of each actor; `group_key`: as `WorkerPool`'s (e.g. `evaluation.fusion_key`);
+    address ("auto", "HOST:6379", "ray://HOST:10001"); `gpus_per_candidate` /
+    `cpus_per_candidate`: the Ray resources of each actor (`gpus_per_candidate` None: one GPU
+    if the Ray cluster has any, else none, decided once connected); `group_key`: as
+    `WorkerPool`'s (e.g. `evaluation.fusion_key`);
     `connect_timeout`: seconds to reach a "HOST:PORT" address; `start_timeout`: seconds to wait
     for the actors to build their evaluators (they wait for free resources on a cluster).
     """
 
     def __init__(self, recipe: Recipe, *, address: str | None = None, slots: int = 1,
-                 gpus_per_candidate: float = 0.0, cpus_per_candidate: float = 1.0,
+                 gpus_per_candidate: float | None = 0.0, cpus_per_candidate: float = 1.0,
                  group_key: GroupKey | None = None, connect_timeout: float = 5.0,
                  start_timeout: float = 600.0) -> None:
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise NasforgeError(f"workers = {slots!r}; use a whole number >= 1 (Ray actors).")
-        for name, value in (("gpus_per_candidate", gpus_per_candidate),
+        for name, value in (("gpus_per_candidate", 0.0 if gpus_per_candidate is None
+                             else gpus_per_candidate),
                             ("cpus_per_candidate", cpus_per_candidate)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise NasforgeError(f"{name} = {value!r}; use a number >= 0.")
         self.recipe = recipe
         self.address = address
         self._slots = slots
-        self.gpus_per_candidate = float(gpus_per_candidate)
+        self.gpus_per_candidate = None if gpus_per_candidate is None else float(
+            gpus_per_candidate)
         self.cpus_per_candidate = float(cpus_per_candidate)
         self.group_key = group_key
         self.connect_timeout = connect_timeout
@@ -171,6 +175,7 @@ class RayExecutor:
     def _connect(self, ray: Any) -> None:
         if ray.is_initialized():
             logger.info("Using this process's Ray connection")
+            self._resolve_gpus(ray)
             return
         where = "a local Ray instance" if self.address is None else f"--ray-address {self.address}"
         if self.address is None:
@@ -187,6 +192,13 @@ class RayExecutor:
                 f"{FIX}") from None
         self._disconnect = True
         self._check_resources(ray)
+
+    def _resolve_gpus(self, ray: Any) -> None:
+        if self.gpus_per_candidate is None:  # "auto": a GPU per candidate where there are GPUs
+            has = float(ray.cluster_resources().get("GPU", 0.0)) > 0
+            self.gpus_per_candidate = 1.0 if has else 0.0
+            logger.info("Ray cluster %s GPUs: %g GPU per candidate", "has" if has else "has no",
+                        self.gpus_per_candidate)
 
     def _check_reachable(self) -> None:
         """Fail fast on a "HOST:PORT" or "ray://HOST:PORT" that accepts no connection (Ray
@@ -205,6 +217,7 @@ class RayExecutor:
     def _check_resources(self, ray: Any) -> None:
         """Refuse a local instance that cannot host every actor (they would wait forever); on a
         cluster (which may autoscale) only warn."""
+        self._resolve_gpus(ray)
         total = ray.cluster_resources()
         for name, each in (("GPU", self.gpus_per_candidate), ("CPU", self.cpus_per_candidate)):
             need, have = self._slots * each, float(total.get(name, 0.0))

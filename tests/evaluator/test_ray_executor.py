@@ -208,3 +208,24 @@ def test_ray_init_errors_are_wrapped_and_only_own_connections_are_shut_down(monk
 def test_bad_arguments_are_refused(bad):
     with pytest.raises(NasforgeError, match="use a"):
         RayExecutor(EvaluatorRecipe({}), **bad)
+
+
+@pytest.mark.parametrize("resources, gpus", [({"CPU": 2.0}, 0.0), ({"CPU": 8.0, "GPU": 4.0},
+                                                                   1.0)])
+def test_auto_gpus_take_one_gpu_per_candidate_where_the_cluster_has_gpus(monkeypatch, resources,
+                                                                         gpus):
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
+    executor = RayExecutor(EvaluatorRecipe({}), address="auto", gpus_per_candidate=None)
+    executor._connect(ray)
+    assert executor.gpus_per_candidate == gpus
+
+
+@pytest.mark.parametrize("device, gpus", [("auto", None), ("cpu", 0.0), ("cuda", 1.0),
+                                          ("cuda:1", 1.0)])
+def test_make_executor_asks_ray_for_gpus_by_the_configured_device(device, gpus):
+    from nasforge.evaluation import make_executor
+
+    config = from_dict({**RAW, "training": {**RAW["training"], "device": device}})
+    executor = make_executor(config, 2, executor="ray")  # constructed only: nothing starts
+    assert isinstance(executor, RayExecutor) and executor.gpus_per_candidate == gpus
