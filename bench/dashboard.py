@@ -36,12 +36,7 @@ OBJECTIVES = parse_objectives(["accuracy:max", "params:min"])
 def fill(url: str, n: int, seed: int = 0) -> float:
     config = load(ROOT / "examples" / "quickstart.toml")
     rng = np.random.default_rng(seed)
-    archs, seen = [], set()
-    while len(archs) < n:
-        arch = config.space.sample(rng)
-        if arch.arch_id not in seen:
-            seen.add(arch.arch_id)
-            archs.append(arch)
+    archs = config.space.sample_distinct(n, rng)
     start = time.perf_counter()
     store = open_store(url)
     try:

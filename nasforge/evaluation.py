@@ -170,6 +170,9 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
 
     check_workers(workers)
     check_executor(executor, ray_address)
+    if executor == "local" and workers == 1:
+        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset,
+                                                           checkpoint_dir=checkpoint_dir))
     recipe = EvaluatorRecipe.of(config, cache_dir, dataset, checkpoint_dir)
     group_key = fusion_key(None if dataset is None else dataset.spec)
     if executor == "ray":
@@ -179,9 +182,6 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0
         return RayExecutor(recipe, address=ray_address, slots=workers,
                            gpus_per_candidate=gpus, group_key=group_key)
-    if workers == 1:
-        return InlineExecutor(evaluator or build_evaluator(config, cache_dir, dataset=dataset,
-                                                           checkpoint_dir=checkpoint_dir))
     from nasforge.evaluator.tensors import resolve_device
 
     gpus = 0

@@ -211,6 +211,22 @@ class SearchSpace:
                 assigned[name] = param.sample(rng)
         return self._make(assigned)
 
+    def sample_distinct(self, n: int, rng: np.random.Generator) -> list[Architecture]:
+        """`n` samples with different `arch_id`s, in the order first drawn; SpaceError if the
+        space holds fewer than `n` architectures."""
+        size = self.size
+        if size is not None and n > size:
+            raise SpaceError(f"Cannot draw {n} different architectures from a space of {size}; "
+                             "ask for at most that many, or widen the space.")
+        out: list[Architecture] = []
+        seen: set[str] = set()
+        while len(out) < n:
+            arch = self.sample(rng)
+            if arch.arch_id not in seen:
+                seen.add(arch.arch_id)
+                out.append(arch)
+        return out
+
     def mutate(self, arch: Architecture, rng: np.random.Generator, n: int = 1) -> Architecture:
         """Change `n` randomly chosen active parameters, then repair the conditions.
 

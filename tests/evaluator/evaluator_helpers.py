@@ -33,14 +33,7 @@ def blobs(n: int = 300, *, task: str = "classification") -> DeviceData:
 
 def distinct_archs(raw: Mapping, n: int, seed: int = 0) -> list[Architecture]:
     """`n` different architectures sampled from the space of the config `raw`."""
-    space = from_dict(raw).space
-    rng = np.random.default_rng(seed)
-    out: list[Architecture] = []
-    while len(out) < n:
-        arch = space.sample(rng)
-        if arch not in out:
-            out.append(arch)
-    return out
+    return from_dict(raw).space.sample_distinct(n, np.random.default_rng(seed))
 
 
 def assert_same_results(got: Sequence[EvalResult], expected: Sequence[EvalResult],

@@ -316,3 +316,12 @@ def test_a_multi_family_space_canonicalises_only_its_cells():
     assert {a["family"] for a in archs} == {"mlp", "cell"}
     assert all(is_canonical(Architecture({k: v for k, v in a.items() if k != "family"}))
                for a in archs if a["family"] == "cell")
+
+
+def test_sample_distinct_draws_different_architectures_or_says_the_space_is_too_small():
+    space = SearchSpace({"a": Choice((1, 2, 3)), "b": Choice(("x", "y"))})
+    drawn = space.sample_distinct(6, np.random.default_rng(0))
+    assert len({arch.arch_id for arch in drawn}) == 6
+    assert drawn == space.sample_distinct(6, np.random.default_rng(0))
+    with pytest.raises(SpaceError, match="Cannot draw 7 different architectures"):
+        space.sample_distinct(7, np.random.default_rng(0))

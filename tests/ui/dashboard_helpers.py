@@ -39,12 +39,7 @@ def digits_store(folder: Path, n: int = 12) -> str:
     url = f"sqlite:///{folder / 'digits.db'}"
     config = load(ROOT / "examples" / "quickstart.toml")
     rng = np.random.default_rng(0)
-    archs, seen = [], set()
-    while len(archs) < n:
-        arch = config.space.sample(rng)
-        if arch.arch_id not in seen:
-            seen.add(arch.arch_id)
-            archs.append(arch)
+    archs = config.space.sample_distinct(n, rng)
     store = open_store(url)
     try:
         store.create_search("digits", OBJECTIVES, n, config.raw)
