@@ -25,7 +25,10 @@ from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Plain help: Rich markup would eat "[space]" and 'nasforge[ray]', and typer 0.29's Rich
+# panels give every flag a "<bool>" value column (0.28 hid it); click's plain formatter has
+# neither problem.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="nasforge: neural architecture search and AutoML.")
 T = TypeVar("T")
 
