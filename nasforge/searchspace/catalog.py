@@ -1,12 +1,14 @@
 """What a search space may contain: the registered layers, bit widths, families, cell ops.
 
 `layer_catalog()` is what `nasforge layers --json` prints. Each entry of the detailed lists
-names the choice and says, in one line, what it is (the first line of its docstring).
+names the choice and says, in one sentence, what it is (the first sentence of its docstring,
+without reST or Markdown backticks).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 
 from nasforge.errors import SpaceError
 from nasforge.registry import Registry
@@ -18,6 +20,9 @@ from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_STEPS
 
 #: Input layouts by spatial axes, as the norm factories name them.
 LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
+# a period that ends a sentence: followed by a space or the end, not the one of "e.g." / "i.e."
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)")
+_BACKTICKS = re.compile(r"`+([^`]*)`+")
 
 
 def layer_catalog() -> dict[str, object]:
@@ -48,8 +53,17 @@ def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
         entry = registry.get(name)
         doc = inspect.getdoc(entry if callable(entry) and inspect.isfunction(entry)
                              else type(entry)) or ""
-        out[name] = {"summary": doc.splitlines()[0] if doc else ""}
+        out[name] = {"summary": first_sentence(doc)}
     return out
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line, with ``code`` and
+    `code` shown as plain code; the whole paragraph if no period ends a sentence in it."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    sentence = paragraph[:end.end()] if end else paragraph
+    return _BACKTICKS.sub(r"\1", sentence)
 
 
 def _layouts(norm: str) -> list[str]:

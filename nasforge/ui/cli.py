@@ -381,7 +381,7 @@ def layers(
         for kind, key in (("activation", "activations"), ("norm", "norms"),
                           ("family", "families"), ("cell op", "cell_ops")):
             table = Table(kind, "what", *(["inputs"] if key == "norms" else []),
-                          title=f"[space] {key}")
+                          title=Text(f"[space] {key}"))  # plain text, not markup
             for name, entry in details[key].items():
                 extra = [", ".join(entry["layouts"])] if key == "norms" else []
                 table.add_row(name, entry["summary"], *extra)

@@ -37,3 +37,25 @@ def test_layers_table_names_every_choice() -> None:
     for name in (*ACTIVATIONS.names(), *NORMS.names(), *CELL_OPS.names()):
         assert name in result.stdout
     assert "bit widths" in result.stdout
+
+
+def test_summaries_are_whole_sentences_without_markup() -> None:
+    details = json.loads(CliRunner().invoke(app, ["layers", "--json"]).stdout)["details"]
+    for kind, entries in details.items():
+        for name, entry in entries.items():
+            summary = entry["summary"]
+            assert summary.endswith("."), f"{kind} {name}: {summary!r} ends mid-sentence"
+            assert "`" not in summary, f"{kind} {name}: {summary!r}"
+    assert details["families"]["cnn"]["summary"] == (
+        "cnn.stages stages of cnn.convs_per_stage convolutions with cnn.channels (or "
+        "cnn.channels.i per stage) output channels and cnn.kernel kernels.")
+    assert details["norms"]["group"]["summary"].endswith("(one value a group would make the "
+                                                         "output a constant).")
+
+
+def test_layers_table_titles_keep_their_brackets() -> None:
+    result = CliRunner().invoke(app, ["layers"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    for key in ("activations", "norms", "families", "cell_ops"):
+        assert f"[space] {key}" in result.stdout
+    assert "``" not in result.stdout
