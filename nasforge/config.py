@@ -20,6 +20,7 @@ from nasforge.objectives import Objective, parse_objectives
 from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
 from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies import make_strategy
+from nasforge.userfiles import check_regular_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,8 +100,10 @@ class SearchConfig:
 def load(path: str | Path) -> SearchConfig:
     """Read and validate a TOML config file."""
     path = Path(path)
+    check_regular_file(path, "Config file", ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows save a byte-order mark that TOML does not allow
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"Config file {str(path)!r} does not exist; check the path "
                           "(examples/quickstart.toml is a good start).") from None

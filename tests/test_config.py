@@ -87,6 +87,13 @@ def test_file_errors(tmp_path):
         load(broken)
 
 
+def test_a_config_saved_with_a_utf8_bom_loads(tmp_path):
+    bom = tmp_path / "bom.toml"
+    bom.write_text((EXAMPLES / "quickstart.toml").read_text(), encoding="utf-8-sig")
+    assert bom.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load(bom).name == "quickstart"
+
+
 def test_precision_and_compile_defaults_and_values():
     config = from_dict(BASE)
     assert (config.training.precision, config.training.compile) == ("auto", False)

@@ -343,6 +343,32 @@ def test_csv_num_classes_and_task_options(tmp_path: Path) -> None:
         load_dataset("csv:f.csv", seed=0, base_dir=tmp_path, options={"task": "classification"})
 
 
+def test_num_classes_far_above_the_labels_is_refused(tmp_path: Path) -> None:
+    write_csv(tmp_path / "d.csv", "a,label\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
+    for absurd in (1000, 10**9):
+        with pytest.raises(DataError, match=rf"num_classes = {absurd} .*0\.\.2.*3 distinct"):
+            load_dataset("csv:d.csv", seed=0, base_dir=tmp_path, options={"num_classes": absurd})
+    write_csv(tmp_path / "t.csv", table(30))
+    with pytest.raises(DataError, match=r"num_classes = 500 .*'cat', 'dog', 'eel'"):
+        load_dataset("csv:t.csv", seed=0, base_dir=tmp_path, options={"num_classes": 500})
+    # a few classes without samples (a sample of a larger problem) stay allowed
+    d = load_dataset("csv:d.csv", seed=0, base_dir=tmp_path, options={"num_classes": 100})
+    assert d.spec.num_outputs == 100
+
+
+def test_a_csv_too_large_for_memory_is_refused_before_loading(tmp_path: Path) -> None:
+    from nasforge.evaluator.datasets.base import LoadContext
+    from nasforge.evaluator.datasets.files import load_csv
+
+    path = write_csv(tmp_path / "big.csv", table(2000))
+    ctx = LoadContext("csv:big.csv", {}, tmp_path, path=path)
+    size = path.stat().st_size
+    with pytest.raises(DataError, match=rf"big\.csv is {size / 1e3:.0f} kB \(about 2,000 rows x "
+                                        r"4 columns.*needs about .* available"):
+        load_csv(ctx, available=50_000)
+    assert len(load_csv(ctx, available=10**9).y) == 2000
+
+
 def test_options_are_validated(tmp_path: Path) -> None:
     write_csv(tmp_path / "d.csv", table(30))
     with pytest.raises(DataError, match="'colour'.*Allowed options: input_shape, num_classes"):

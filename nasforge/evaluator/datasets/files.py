@@ -1,17 +1,21 @@
 """User data files: `csv:PATH` (pandas, header row) and `npz:PATH` (numpy arrays x, y).
 
 Both return tabular `RawData` (pixel_scale None): features are standardised on the train part
-later, in `evaluator.data`. Every problem with the file raises DataError naming the file.
+later, in `evaluator.data`. Every problem with the file raises DataError naming the file; a
+pipe or device is refused unread, and a CSV too large for the memory before it is parsed.
 """
 
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
 from nasforge.errors import DataError
 from nasforge.evaluator.datasets.base import LoadContext, RawData
+from nasforge.evaluator.datasets.memory import available_memory, csv_footprint, human
+from nasforge.userfiles import check_regular_file
 
 _DEFAULT_TARGETS = ("label", "target")
 _MAX_LISTED = 8
@@ -46,11 +50,32 @@ def _target_column(columns: list[str], target: object, path: object) -> str:
     return str(target)
 
 
-def load_csv(ctx: LoadContext) -> RawData:
-    """A CSV with a header row: one label column, every other column a numeric feature."""
+def _check_fits(path: Path, available: int | None) -> None:
+    """DataError if the CSV's estimated peak memory exceeds `available` bytes."""
+    if available is None:
+        return
+    footprint = csv_footprint(path)
+    if footprint.needed > available:
+        raise DataError(
+            f"{path} is {human(footprint.size)} (about {footprint.rows:,} rows x "
+            f"{footprint.columns} columns, estimated from its first lines); loading it needs "
+            f"about {human(footprint.needed)} of memory, but {human(available)} is available. "
+            f"Search on a sample of its rows, drop unused columns, or use a machine with more "
+            f"memory."
+        )
+
+
+def load_csv(ctx: LoadContext, *, available: int | None = None) -> RawData:
+    """A CSV with a header row: one label column, every other column a numeric feature.
+    `available`: bytes of memory it may use (default: what the system has available now)."""
     import pandas as pd
 
     path = ctx.path
+    check_regular_file(path, "Data file", DataError)
+    try:
+        _check_fits(path, available_memory() if available is None else available)
+    except OSError:
+        pass  # unreadable: read_csv below names the reason
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -120,6 +145,7 @@ def load_npz(ctx: LoadContext) -> RawData:
     x: (N, F) features, (N, C, L) sequences or (N, C, H, W) images; y: (N,) labels.
     """
     path = ctx.path
+    check_regular_file(path, "Data file", DataError)
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

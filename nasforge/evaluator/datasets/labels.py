@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 TASKS = ("auto", "classification", "regression")
 # In "auto" mode, whole-number labels above this are almost surely values, not classes.
 MAX_AUTO_CLASSES = 1000
+# num_classes may leave classes without samples (a sample of a larger problem), but not
+# more than this many times the classes seen, or this many more, and never above MAX_CLASSES
+MAX_EMPTY_FACTOR = 10
+MAX_EMPTY_CLASSES = 100
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,24 @@ def _is_whole(y: np.ndarray) -> bool:
 
 def _example(values: np.ndarray) -> str:
     return repr(values[0].item() if hasattr(values[0], "item") else values[0])
+
+
+def _check_num_classes(num_classes: int, seen: int, present: np.ndarray,
+                       classes: tuple[str, ...], where: str, label_name: str) -> None:
+    """Refuse a num_classes far above the labels: every model would get that many outputs
+    (a typo of 10**9 fails every trial allocating its last layer)."""
+    if num_classes <= min(MAX_CLASSES, max(MAX_EMPTY_FACTOR * seen, seen + MAX_EMPTY_CLASSES)):
+        return
+    if classes:
+        shown = ", ".join(repr(c) for c in classes[:8]) + (" ..." if len(classes) > 8 else "")
+        labels = f"{len(classes)} distinct labels ({shown})"
+    else:
+        labels = f"labels 0..{seen - 1}, {len(present)} distinct"
+    raise DataError(
+        f"{where}num_classes = {num_classes} is far above the classes in {label_name} "
+        f"({labels}); every model would get {num_classes} outputs. Set num_classes = {seen} "
+        f"(or leave it out: it defaults to the largest label + 1)."
+    )
 
 
 def encode_labels(
@@ -117,8 +140,11 @@ def encode_labels(
                 f"num_classes or fix the labels."
             )
         k = high + 1
-    k = num_classes if num_classes is not None else k
     present = np.unique(codes)
+    if num_classes is not None:
+        _check_num_classes(num_classes, k, present, classes if textual else (), where,
+                           label_name)
+        k = num_classes
     if len(present) < 2 or k < 2:
         raise DataError(
             f"{where}only {len(present)} distinct class(es) in {label_name}; classification needs "
