@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from nasforge.config import CHECKPOINT_MODES, SearchConfig
-from nasforge.errors import NasforgeError
+from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objectives import Objective
 from nasforge.records import TrialRecord, TrialState
 from nasforge.store import sqlite_file
@@ -88,7 +89,30 @@ def search_checkpoints(config: SearchConfig, storage_url: str) -> Checkpoints | 
     root = checkpoint_root(storage_url, config.training.checkpoint_dir)
     if mode == "none" or root is None:
         return None
-    return Checkpoints(root, config.name, prune=mode == "pareto")
+    checkpoints = Checkpoints(root, config.name, prune=mode == "pareto")
+    check_writable(checkpoints.folder, configured=config.training.checkpoint_dir is not None)
+    return checkpoints
+
+
+def check_writable(folder: Path, *, configured: bool = True) -> None:
+    """Create `folder` (and its parents) and write a file in it, before the search starts:
+    a path that is a file, lies under a file or cannot be written raises ConfigError naming
+    it, rather than every trial dropping its checkpoint."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        where = ("[training] checkpoint_dir" if configured
+                 else "the checkpoint folder beside the SQLite store")
+        reason = err.strerror or str(err)
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            reason = f"{blocker} is a file, not a folder"
+        raise ConfigError(
+            f"{where}: cannot write checkpoints to {folder} ({reason}). Choose a folder this "
+            "user can create and write, set [training] checkpoint_dir to one, or set "
+            '[training] checkpoints = "none" to keep no weights.') from None
 
 
 def resolve(root: Path, relative: str) -> Path | None:

@@ -70,6 +70,9 @@ CASES: dict[str, tuple[str, str]] = {  # name: (config text, a fragment of the e
     "text features": (data("csv:files/text.csv"), "not numeric"),
     "one class": (data("csv:files/one_class.csv"), "at least 2"),
     "labels out of range": (data("csv:files/labels.csv"), "out of range"),
+    "num_classes far above the labels": (
+        data("csv:files/three.csv").replace("[training]", "num_classes = 1000000\n\n[training]"),
+        "num_classes = 1000000 is far above the classes in column 'label' (labels 0..2"),
     "folder as file": (data("csv:files/folder"), "Is a directory"),
     "npz without labels": (data("npz:files/no_y.npz"), "it needs 'x' and 'y'"),
     "npz lengths differ": (data("npz:files/mismatch.npz"), "labels must have shape"),
@@ -99,6 +102,10 @@ CASES: dict[str, tuple[str, str]] = {  # name: (config text, a fragment of the e
     "unknown optimizer": (train('optimizer = "lion"'), "use one of sgd, adam, adamw"),
     "unknown precision": (train('precision = "fp8"'), "precision = 'fp8'"),
     "unknown checkpoint mode": (train('checkpoints = "some"'), "checkpoints = 'some'"),
+    "checkpoint_dir is a file": (train('checkpoint_dir = "files/empty.csv"'),
+                                 "empty.csv is a file, not a folder"),
+    "checkpoint_dir under a file": (train('checkpoint_dir = "files/empty.csv/weights"'),
+                                    "[training] checkpoint_dir: cannot write checkpoints"),
     "bit width 3": (space("weight_bits = [3]"), "not a supported bit width"),
     "dropout 2": (space("dropout = 2.0"), "out of range"),
 }
@@ -116,6 +123,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (files / "nan.csv").write_text("a,b,label\n" + "".join(f"nan,{i},{i % 2}\n" for i in rows))
     (files / "text.csv").write_text("a,b,label\n" + "".join(f"x{i},{i},{i % 2}\n" for i in rows))
     (files / "one_class.csv").write_text("a,b,label\n" + "".join(f"{i},{i},0\n" for i in rows))
+    (files / "three.csv").write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 3}\n"
+                                                            for i in rows))
     (files / "labels.csv").write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 3 - 1}\n"
                                                              for i in rows))
     np.savez(files / "no_y.npz", x=np.zeros((10, 3)))
