@@ -95,24 +95,27 @@ def search_checkpoints(config: SearchConfig, storage_url: str) -> Checkpoints | 
 
 
 def check_writable(folder: Path, *, configured: bool = True) -> None:
-    """Create `folder` (and its parents) and write a file in it, before the search starts:
-    a path that is a file, lies under a file or cannot be written raises ConfigError naming
-    it, rather than every trial dropping its checkpoint."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
+    """Before the search starts: `folder` (or, while it does not exist, its nearest existing
+    parent) must be a folder this process can write a file in. A path that is a file, lies
+    under a file or cannot be written raises ConfigError naming it, rather than every trial
+    dropping its checkpoint. Creates nothing (a temporary probe file is removed)."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    reason = None
+    if not existing.is_dir():
+        reason = f"{existing} is a file, not a folder"
+    else:
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as err:
+            reason = f"{existing} cannot be written: {err.strerror or err}"
+    if reason is not None:
         where = ("[training] checkpoint_dir" if configured
                  else "the checkpoint folder beside the SQLite store")
-        reason = err.strerror or str(err)
-        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            reason = f"{blocker} is a file, not a folder"
         raise ConfigError(
             f"{where}: cannot write checkpoints to {folder} ({reason}). Choose a folder this "
             "user can create and write, set [training] checkpoint_dir to one, or set "
-            '[training] checkpoints = "none" to keep no weights.') from None
+            '[training] checkpoints = "none" to keep no weights.')
 
 
 def resolve(root: Path, relative: str) -> Path | None:

@@ -51,12 +51,15 @@ def test_a_csv_larger_than_the_memory_is_refused(tmp_path: Path, write_config,
     assert "available" in result.stderr and not (tmp_path / "s.db").exists()
 
 
-@pytest.mark.parametrize("where", ["a file", "under a file"])
+@pytest.mark.parametrize("where", ["a file", "under a file", "read-only"])
 def test_an_unusable_checkpoint_dir_is_refused_before_the_search(tmp_path: Path, write_config,
                                                                  where: str) -> None:
     blocker = tmp_path / "weights"
     blocker.write_text("not a folder")
-    folder = blocker if where == "a file" else blocker / "sub"
+    folder = {"a file": blocker, "under a file": blocker / "sub",
+              "read-only": Path("/sys/nasforge-checkpoints")}[where]  # sysfs: even root can't
+    if where == "read-only" and not Path("/sys/kernel").is_dir():
+        pytest.skip("needs Linux sysfs, which nobody can write a file in")
     config = write_config(budget=1, epochs=1)
     config.write_text(config.read_text().replace(
         "measure_latency = false", f"measure_latency = false\ncheckpoint_dir = '{folder}'"))
