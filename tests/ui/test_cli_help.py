@@ -34,3 +34,14 @@ def test_flags_show_no_value_in_any_help() -> None:
         text = render(*args)
         assert "<bool>" not in text and "BOOLEAN" not in text, (args, text)
         assert "--help" in text
+
+
+def test_every_help_text_is_printed_whole() -> None:
+    """Each command's and option's help string appears in its --help, character for
+    character (whitespace aside: lines wrap): no bracketed word lost to markup."""
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        shown = "".join(render(name).split())
+        texts = [command.help or ""] + [p.help for p in command.params if getattr(p, "help", None)]
+        for text in texts:
+            assert "".join(text.split()) in shown, (name, text)
