@@ -8,6 +8,7 @@ they are checked: model.py loaded with weights.pt must compute what the trained 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -68,8 +69,26 @@ def check_destination(out: Path, options: Options) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"The output folder {out} exists and is not empty; choose a new "
                           "folder with -o, or empty this one.")
+    _check_parent(out)
     if options.onnx and not options.weights:
         raise ExportError("--onnx needs --weights: the ONNX file holds the trained weights.")
+
+
+def _check_parent(out: Path) -> None:
+    """The export is staged beside `out` and renamed into place: the nearest existing folder
+    above it must be a folder that takes a new entry (tried for real, as root ignores modes)."""
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    fix = "choose -o under a folder you can write to (e.g. -o ./export)"
+    if not parent.is_dir():
+        raise ExportError(f"Cannot create the output folder {out}: {parent} is a file, not a "
+                          f"folder; {fix}.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as err:
+        raise ExportError(f"Cannot create the output folder {out}: {parent} does not take new "
+                          f"folders ({err.strerror or err}); {fix}.") from None
 
 
 def check_weights(trials: list[TrialRecord], options: Options) -> None:
