@@ -8,8 +8,10 @@ they are checked: model.py loaded with weights.pt must compute what the trained 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch
 from nasforge.checkpoints import stored_checkpoint
 from nasforge.config import SearchConfig
 from nasforge.evaluator.data import Dataset
+from nasforge.evaluator.datasets.preprocessing import Preprocessing
 from nasforge.export.codegen import ModelMeta, generate
 from nasforge.export.onnx_check import ExportError, write_onnx
 from nasforge.export.retrain import retrain
@@ -36,6 +39,9 @@ README = """Trial {number} of the nasforge search in model.py's docstring.
     model = build({weights})
     with torch.no_grad():
         outputs = model(torch.randn(8, *INPUT_SHAPE))
+
+The model takes raw samples, as you have them, and preprocesses them itself:
+{input}
 
 model.py needs only torch.{extra}
 """
@@ -68,8 +74,26 @@ def check_destination(out: Path, options: Options) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"The output folder {out} exists and is not empty; choose a new "
                           "folder with -o, or empty this one.")
+    _check_parent(out)
     if options.onnx and not options.weights:
         raise ExportError("--onnx needs --weights: the ONNX file holds the trained weights.")
+
+
+def _check_parent(out: Path) -> None:
+    """The export is staged beside `out` and renamed into place: the nearest existing folder
+    above it must be a folder that takes a new entry (tried for real, as root ignores modes)."""
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    fix = "choose -o under a folder you can write to (e.g. -o ./export)"
+    if not parent.is_dir():
+        raise ExportError(f"Cannot create the output folder {out}: {parent} is a file, not a "
+                          f"folder; {fix}.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as err:
+        raise ExportError(f"Cannot create the output folder {out}: {parent} does not take new "
+                          f"folders ({err.strerror or err}); {fix}.") from None
 
 
 def check_weights(trials: list[TrialRecord], options: Options) -> None:
@@ -106,7 +130,8 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
     objectives = tuple(str(o) for o in config.objectives)
     meta = ModelMeta(search=config.name, trial=trial.number, arch=thaw(dict(trial.arch)),
                      arch_id=trial.arch_id, metrics=dict(trial.metrics), objectives=objectives)
-    generated = generate(plan, meta)
+    pre = dataset.preprocessing
+    generated = generate(plan, meta, pre)
     folder = staging / f"trial_{trial.number:04d}"
     folder.mkdir()
     (folder / "model.py").write_text(generated.source, encoding="ascii")
@@ -120,30 +145,46 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
         else:
             model = load_stored(plan, stored_checkpoint(trial, options.checkpoint_root),
                                 trial.number)
+        module = load_module(folder / "model.py", f"nasforge_export_{trial.number}")
         state = to_named(model.state_dict(), generated.names)
+        if pre is not None:
+            state = {**module.preprocessing_state(), **state}
         torch.save(state, folder / "weights.pt")
         files.append("weights.pt")
-        module = load_module(folder / "model.py", f"nasforge_export_{trial.number}")
         copy = module.build(str(folder / "weights.pt"))
-        _check_same(copy, model, plan.input_shape, trial.number)
+        _check_same(copy, model, plan.input_shape, pre, trial.number)
         if options.onnx:
-            diff = write_onnx(copy, plan.input_shape, folder / "model.onnx").max_abs_diff
+            shape = plan.input_shape if pre is None else pre.raw_shape
+            diff = write_onnx(copy, shape, folder / "model.onnx").max_abs_diff
             files.append("model.onnx")
     weights = '"weights.pt"' if options.weights else ""
     extra = " model.onnx takes the input named \"input\" (batch axis dynamic)." \
         if options.onnx else ""
-    (folder / "README.txt").write_text(README.format(number=trial.number, weights=weights,
-                                                     extra=extra))
+    (folder / "README.txt").write_text(README.format(
+        number=trial.number, weights=weights, extra=extra,
+        input=textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
+                            subsequent_indent="    ") if pre is not None else ""))
     files.append("README.txt")
     return Exported(trial.number, folder, tuple(files), time.perf_counter() - start, diff,
                     {k: v for k, v in (metrics or {}).items() if v is not None} or None)
 
 
 def _check_same(copy: torch.nn.Module, model: torch.nn.Module, shape: tuple[int, ...],
-                number: int) -> None:
-    x = torch.randn(16, *shape, generator=torch.Generator().manual_seed(0))
+                pre: Preprocessing | None, number: int) -> None:
+    """`copy` (model.py, taking raw samples when `pre` is given) computes what `model`
+    computes on the preprocessed samples, on random raw samples of the data's scale."""
+    generator = torch.Generator().manual_seed(0)
+    if pre is None:
+        x = torch.randn(16, *shape, generator=generator)
+        raw = x
+    else:
+        noise = torch.randn(16, *pre.raw_shape, generator=generator, dtype=torch.float64)
+        values = (noise.numpy() * pre.std + pre.mean if pre.scale is None
+                  else (noise.numpy().clip(-2, 2) + 2) / (4 * pre.scale))  # 0..1 scaled
+        raw = torch.from_numpy(values)
+        x = torch.from_numpy(pre.apply(values))
     with torch.no_grad():
-        expected, got = model(x), copy(x)
+        expected, got = model(x), copy(raw)
     if not torch.allclose(got, expected, rtol=1.3e-6, atol=1e-5):
         raise ExportError(f"The exported model.py of trial {number} does not reproduce the "
                           "trained model's outputs; please report this as a bug.")

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from nasforge.export import inputs
 from nasforge.export.blocks import (
     CELL,
     EVONORM_B0,
@@ -38,6 +40,9 @@ from nasforge.export.exprs import Call, Expr, ExprBuilder, render
 from nasforge.export.names import Names, docstring_text, json_text
 from nasforge.export.quant_blocks import QUANT, QUANT_CONV
 from nasforge.searchspace.plan import NetworkPlan
+
+if TYPE_CHECKING:
+    from nasforge.evaluator.datasets.preprocessing import Preprocessing
 
 BLOCKS: dict[str, Block] = {
     "per_channel": Block(PER_CHANNEL),
@@ -93,23 +98,36 @@ def layer_names(plan: NetworkPlan) -> tuple[str, ...]:
     return tuple(names.take(exprs.prefix(op)) for op in plan.ops)
 
 
-def generate(plan: NetworkPlan, meta: ModelMeta) -> GeneratedModel:
-    """The model.py source of `plan`, its docstring recording `meta`."""
+def generate(plan: NetworkPlan, meta: ModelMeta,
+             preprocessing: Preprocessing | None = None) -> GeneratedModel:
+    """The model.py source of `plan`, its docstring recording `meta`. With `preprocessing`
+    (the dataset's), `Model` takes raw samples and preprocesses them as the search did
+    (`export.inputs`); without, it takes the network's input."""
     exprs = ExprBuilder()
     names = layer_names(plan)
     layers = [(name, exprs.op(op)) for name, op in zip(names, plan.ops, strict=True)]
     blocks = _closure(exprs.blocks)
     imports = {"torch", "nn"} | {i for b in blocks for i in BLOCKS[b].imports}
+    pre = preprocessing
+    if pre is not None and tuple(pre.input_shape) != tuple(plan.input_shape):
+        raise ValueError(f"the preprocessing makes samples of shape {pre.input_shape}, the "
+                         f"plan takes {plan.input_shape}")
+    shapes = (f"INPUT_SHAPE = {_shape(plan.input_shape)}\n" if pre is None else
+              "#: forward's input: one raw sample (see the module docstring).\n"
+              f"INPUT_SHAPE = {_shape(pre.raw_shape)}\n"
+              "#: the network's input, after the preprocessing.\n"
+              f"NETWORK_INPUT_SHAPE = {_shape(plan.input_shape)}\n")
     parts = [
-        _docstring(plan, meta),
-        _imports(imports) + "\n\n"
-        f"INPUT_SHAPE = {_shape(plan.input_shape)}\n"
+        _docstring(plan, meta, pre),
+        _imports(imports) + "\n\n" + shapes +
         f"OUTPUT_SHAPE = {_shape(plan.output_shape)}\n"
         "#: SEQUENTIAL_NAMES[i] is the attribute of layer i of nasforge's nn.Sequential.\n"
-        f"SEQUENTIAL_NAMES = {render(tuple_expr(names), 0, 19)}",
+        f"SEQUENTIAL_NAMES = {render(tuple_expr(names), 0, 19)}"
+        + ("" if pre is None else "\n" + inputs.constants(pre)),
+        *(() if pre is None else (inputs.state_function(pre),)),
         *(BLOCKS[b].source.strip("\n") for b in blocks),
-        _model_class(plan, layers),
-        _FUNCTIONS,
+        _model_class(plan, layers, pre),
+        _FUNCTIONS if pre is None else _FUNCTIONS.replace(_RENAMED, _RENAMED_WITH_STATE),
     ]
     source = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
     return GeneratedModel(source, names)
@@ -140,12 +158,10 @@ def _closure(wanted: set[str]) -> list[str]:
     return [name for name in BLOCKS if name in needed]
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    items = [str(int(d)) for d in shape]
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+_shape = inputs.shape_text
 
 
-def _docstring(plan: NetworkPlan, meta: ModelMeta) -> str:
+def _docstring(plan: NetworkPlan, meta: ModelMeta, pre: Preprocessing | None) -> str:
     record = {"search": meta.search, "trial": meta.trial, "arch_id": meta.arch_id,
               "family": plan.family, "objectives": list(meta.objectives)}
     text = (
@@ -155,6 +171,7 @@ def _docstring(plan: NetworkPlan, meta: ModelMeta) -> str:
         "    from model import INPUT_SHAPE, build\n\n"
         "    model = build(\"weights.pt\")  # eval mode; build() alone: freshly initialised\n"
         "    outputs = model(torch.randn(8, *INPUT_SHAPE))\n\n"
+        + ("" if pre is None else inputs.docstring_section(pre) + "\n\n") +
         "Layout: attribute SEQUENTIAL_NAMES[i] is layer i of the nn.Sequential that nasforge\n"
         "trained, with the same state_dict keys below it; from_sequential(state_dict) renames\n"
         "a nasforge checkpoint (\"3.weight\") to this module's keys (\"fc2.weight\").\n\n"
@@ -165,9 +182,13 @@ def _docstring(plan: NetworkPlan, meta: ModelMeta) -> str:
     return f'"""{docstring_text(text)}\n"""'
 
 
-def _model_class(plan: NetworkPlan, layers: list[tuple[str, Expr]]) -> str:
-    signature = f"(N, {', '.join(map(str, plan.input_shape))}) -> " \
+def _model_class(plan: NetworkPlan, layers: list[tuple[str, Expr]],
+                 pre: Preprocessing | None) -> str:
+    first = plan.input_shape if pre is None else pre.raw_shape
+    signature = f"(N, {', '.join(map(str, first))}) -> " \
                 f"(N, {', '.join(map(str, plan.output_shape))})"
+    if pre is not None:
+        signature += " on raw samples"
     init = [f"        self.{name} = {render(expr, 8, 16 + len(name))}"
             for name, expr in layers]
     steps = [f"        x = self.{name}(x)  # (N, {', '.join(map(str, shape))})"
@@ -179,14 +200,21 @@ def _model_class(plan: NetworkPlan, layers: list[tuple[str, Expr]]) -> str:
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
+        *(() if pre is None else inputs.init_lines()),
         *init,
         "",
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        *(() if pre is None else inputs.forward_lines(pre)),
         *steps,
         "        return x",
     ])
 
 
+_RENAMED = '''Model's."""
+    renamed = {}'''
+_RENAMED_WITH_STATE = '''Model's,
+    with the preprocessing buffers added."""
+    renamed = preprocessing_state()'''
 _FUNCTIONS = '''
 def from_sequential(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename the keys of nasforge's nn.Sequential ("3.weight": layer 3) to Model's."""

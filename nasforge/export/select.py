@@ -3,8 +3,7 @@ Pareto front of the search's objectives. Torch-free."""
 
 from __future__ import annotations
 
-import math
-
+from nasforge.best import best_trial
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.records import TrialRecord, TrialState
 from nasforge.store.base import Store
@@ -38,11 +37,10 @@ def choose_trials(store: Store, name: str, *, trial: int | None = None,
                 f"--best {best!r}: not an objective of search {name!r}, so it has no "
                 f"direction; use one of {', '.join(o.metric for o in record.objectives)}, "
                 "or --trial N.")
-        scored = [t for t in complete if math.isfinite(t.metrics.get(best, math.nan))]
-        if not scored:
+        top = best_trial(complete, objective, record.objectives)
+        if top is None:
             raise TrialChoiceError(f"Search {name!r} has no COMPLETE trial with metric "
                                    f"{best!r} to export.")
-        top = max(scored, key=lambda t: (objective.sign() * t.metrics[best], -t.number))
         return [top]
     usable = [t for t in complete if all(o.metric in t.metrics for o in record.objectives)]
     front = pareto_front([t.metrics for t in usable], record.objectives)

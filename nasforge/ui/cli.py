@@ -299,7 +299,8 @@ def export(
                                        "onnxruntime (pip install 'nasforge[export]').")] = False,
     retrain: Annotated[bool, typer.Option("--retrain", help="Train the weights afresh with "
                                           "the trial's own hyper-parameters and seed "
-                                          "(default: the trial's stored checkpoint).")]
+                                          "(default: the trial's stored checkpoint); implies "
+                                          "--weights.")]
     = False,
     storage: Storage = None,
 ) -> None:
@@ -318,14 +319,15 @@ def export(
         from nasforge.search import stored_config
         from nasforge.store import open_store
 
-        check_destination(out, Options(weights=weights, onnx=onnx, retrain=retrain))
+        with_weights = weights or retrain  # retrained weights are what --retrain is for
+        check_destination(out, Options(weights=with_weights, onnx=onnx, retrain=retrain))
         store = open_store(_storage(storage), create=False)
         try:
             chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
             config = stored_config(store, name)
         finally:
             store.close()
-        options = Options(weights=weights, onnx=onnx, retrain=retrain, checkpoint_root=(
+        options = Options(weights=with_weights, onnx=onnx, retrain=retrain, checkpoint_root=(
             checkpoint_root(_storage(storage), config.training.checkpoint_dir)))
         check_weights(chosen, options)  # a missing checkpoint: before the data is loaded
         dataset = load_checked(config, cache_dir=_cache_dir())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from nasforge.best import best_trial
 from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord, TrialState
@@ -42,13 +43,12 @@ def pareto_numbers(trials: Sequence[TrialRecord], objectives: Sequence[Objective
 
 def best_trials(trials: Sequence[TrialRecord], objectives: Sequence[Objective]
                 ) -> dict[str, dict[str, object]]:
-    """For each objective, the COMPLETE trial with the best finite value."""
+    """For each objective, the COMPLETE trial with the best finite value (ties broken by the
+    other objectives: `best.best_trial`, the trial `nasforge export --best` exports)."""
     best: dict[str, dict[str, object]] = {}
     for objective in objectives:
-        candidates = [t for t in trials if t.state is TrialState.COMPLETE
-                      and math.isfinite(t.metrics.get(objective.metric, math.nan))]
-        if candidates:
-            top = max(candidates, key=lambda t: objective.sign() * t.metrics[objective.metric])
+        top = best_trial(trials, objective, objectives)
+        if top is not None:
             best[str(objective)] = {"number": top.number,
                                     "value": top.metrics[objective.metric]}
     return best

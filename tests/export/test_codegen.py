@@ -94,3 +94,30 @@ def test_generated_files_pass_ruff_and_are_deterministic(tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
                              str(config), *paths], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed")
+@pytest.mark.parametrize("kind", ["standardise", "scale"])
+def test_preprocessing_text_stays_in_the_docstring_and_passes_ruff(kind: str, tmp_path: Path
+                                                                   ) -> None:
+    import numpy as np
+
+    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+
+    stats = {"mean": np.linspace(-3e3, 7.5, 12), "std": np.linspace(0.1, 400, 12)} \
+        if kind == "standardise" else {"scale": 1 / 255}
+    pre = Preprocessing(raw_shape=(12,), input_shape=FLAT.input_shape, raw_input=HOSTILE,
+                        feature_names=tuple(NAMES[:4]) + tuple(f"c{i}" for i in range(8)),
+                        **stats)  # type: ignore[arg-type]
+    source = generate(plan_for(mlp(), FLAT), ModelMeta(search="s", trial=0), pre).source
+    code = _code_without_docstring(source)
+    assert "os.system" not in code and "rm -rf" not in code and source.isascii()
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert docstring is not None and json.dumps(NAMES[1]) in docstring
+    assert " ".join(HOSTILE.split()) in " ".join(docstring.split())  # wrapped as text
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    config = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+                             str(config), str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

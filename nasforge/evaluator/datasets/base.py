@@ -43,6 +43,9 @@ class RawData:
     num_classes: fixed number of classes for built-in datasets, else None.
     classes: names of the classes in code order, when the dataset knows them.
     label_name / source: how error messages name the label column and the data.
+    raw_input: what the raw samples are, in words, for an exported model's docstring (units,
+        and where a user finds them, e.g. the feature columns of a CSV in file order).
+    feature_names: the feature columns of a CSV, in file order.
     """
 
     x: np.ndarray
@@ -55,6 +58,8 @@ class RawData:
     classes: tuple[str, ...] = ()
     label_name: str = "labels"
     source: str = ""
+    raw_input: str = ""
+    feature_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.x_test is None) != (self.y_test is None):

@@ -57,6 +57,9 @@ def load_digits(ctx: LoadContext) -> RawData:
         x=x, y=np.asarray(bunch.target, dtype=np.int64), pixel_scale=1.0 / 16.0,
         task="classification", num_classes=10, classes=_DIGIT_CLASSES,
         label_name="digit labels", source="digits",
+        raw_input="scikit-learn's digits as sklearn.datasets.load_digits().data holds them: 64 "
+                  "pixel intensities 0..16 per image, shape (N, 64) (or the 8x8 images, "
+                  "(N, 8, 8))",
     )
 
 
@@ -170,6 +173,8 @@ def load_mnist1d(ctx: LoadContext) -> RawData:
         x_test=arrays["x_test"].reshape(-1, 1, length), y_test=arrays["y_test"],
         pixel_scale=1.0, task="classification", num_classes=10, classes=_DIGIT_CLASSES,
         label_name="mnist1d labels", source="mnist1d",
+        raw_input=f"MNIST-1D signals as the mnist1d package's make_dataset returns them "
+                  f"(data['x']): {length} float values per signal, shape (N, {length})",
     )
 
 
@@ -237,4 +242,6 @@ def load_fashion_mnist(ctx: LoadContext) -> RawData:
         pixel_scale=1.0 / 255.0, task="classification", num_classes=10,
         classes=FASHION_MNIST_CLASSES, label_name="fashion-mnist labels",
         source=f"fashion-mnist ({root})",
+        raw_input="Fashion-MNIST images as the IDX files hold them: 28x28 uint8 pixels "
+                  "0..255 per image, shape (N, 28, 28)",
     )

@@ -127,8 +127,13 @@ def load_csv(ctx: LoadContext, *, available: int | None = None) -> RawData:
             f"{' ...' if len(names) > _MAX_LISTED else ''}. Clean the file or impute them "
             f"(e.g. fill with the column mean) before searching."
         )
+    names = tuple(str(c) for c in features.columns)
     return RawData(
         x=x, y=labels.to_numpy(), label_name=f"column {target!r}", source=str(path),
+        raw_input=f"the {len(names)} feature columns of {path.name if path else 'the CSV'} as "
+                  f"read from the file, in file order, without the label column {target!r} "
+                  f"(values as in the file), shape (N, {len(names)})",
+        feature_names=names,
     )
 
 
@@ -192,6 +197,9 @@ def load_npz(ctx: LoadContext) -> RawData:
             y = ys
         else:
             y_test = ys
+    shape = ", ".join(str(d) for d in ("N", *x.shape[1:]))
     return RawData(
         x=x, y=y, x_test=x_test, y_test=y_test, label_name="array 'y'", source=str(path),
+        raw_input=f"samples like array 'x' of {path.name if path else 'the npz'} as stored "
+                  f"(dtype {x.dtype}), shape ({shape})",
     )
