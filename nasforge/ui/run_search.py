@@ -12,6 +12,7 @@ from rich.console import Console
 
 from nasforge.config import SearchConfig
 from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
+from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class RunOptions:
         return self
 
 
+@sigterm_as_interrupt()  # SIGTERM: the interrupt path below, exit 143
 def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: RunOptions, *,
                resume: bool = False, join: bool = False) -> None:
     from nasforge.checkpoints import search_checkpoints
@@ -58,13 +60,13 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                 outcome = Search(config, store, executor, resume=resume, join=join,
                                  observer=progress, checkpoints=checkpoints,
                                  heartbeat_timeout=options.heartbeat_timeout).run()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             again = (f"nasforge worker {config.name}" if join
                      else f"nasforge resume {config.name}")
             Console(stderr=True).print(
                 f"interrupted: finished trials are kept; continue with `{again} --storage "
                 f"{store.url}`")
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=interrupt_exit_code(stop)) from None
         finally:
             store.close()
     finally:
