@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.console import Console
 from nasforge.config import SearchConfig
 from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
 from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from nasforge.evaluator.capacity import Capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +27,15 @@ class RunOptions:
     executor: str = "local"
     ray_address: str | None = None
     heartbeat_timeout: float = DEFAULT_TIMEOUT
+    capacity: Capacity | None = None  # what bounds local --workers; None: this machine's
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
-        from nasforge.evaluation import check_executor, check_workers
+        from nasforge.evaluation import check_executor, check_worker_limit, check_workers
 
         check_workers(self.workers)
         check_executor(self.executor, self.ray_address)
+        check_worker_limit(self.workers, self.executor, self.capacity)
         check_timeout(self.heartbeat_timeout)
         return self
 
