@@ -19,6 +19,7 @@ from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
+    from nasforge.evaluator.capacity import Capacity
     from nasforge.evaluator.data import Dataset
     from nasforge.searchspace.plan import DataSpec
 
@@ -107,6 +108,24 @@ def check_workers(workers: object) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
                           "in this process, N > 1 in N worker processes).")
+
+
+def check_worker_limit(workers: int, executor: str = "local",
+                       capacity: Capacity | None = None) -> None:
+    """Refuse more local worker processes than `capacity` (default: this machine's now,
+    `capacity.machine_capacity`) holds. Ray actors and a single (inline) worker are not
+    bounded here: a Ray cluster sizes itself."""
+    if executor != "local" or workers <= 1:
+        return
+    from nasforge.evaluator import capacity as machine
+
+    capacity = capacity or machine.machine_capacity()
+    if workers > capacity.limit:
+        raise ConfigError(
+            f"--workers {workers}: this machine holds at most {capacity.limit} local worker "
+            f"processes ({capacity.describe()}); more would oversubscribe the cores or run "
+            f"out of memory. Use --workers {capacity.limit} or fewer, or --executor ray to "
+            "spread workers over a cluster.")
 
 
 def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:

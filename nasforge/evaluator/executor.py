@@ -43,6 +43,7 @@ from typing import Protocol
 
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.lifeline import die_with_parent
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 
@@ -121,9 +122,11 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
 
     Protocol on `conn`: the worker sends ("ready", pid) or ("error", message) once; then for
     every list of arch JSONs (a chunk) it receives it sends ("result", [wire result per arch]);
-    None ends it.
+    None ends it. The worker dies with its parent (`lifeline`); a parent that went away
+    (EOF, a broken pipe) ends it quietly.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    die_with_parent()
     os.environ.update(env)
     import torch
 
@@ -131,18 +134,29 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
     try:
         evaluator = recipe()
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
-        conn.send(("error", f"{type(err).__name__}: {err}"))
+        _send(conn, ("error", f"{type(err).__name__}: {err}"))
         return
-    conn.send(("ready", os.getpid()))
+    if not _send(conn, ("ready", os.getpid())):
+        return
     while True:
         try:
             message = conn.recv()
-        except EOFError:  # the parent went away
+        except (EOFError, OSError):  # the parent went away
             return
         if message is None:
             return
         results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in message])
-        conn.send(("result", [_result_to_wire(r) for r in results]))
+        if not _send(conn, ("result", [_result_to_wire(r) for r in results])):
+            return
+
+
+def _send(conn: Connection, message: tuple) -> bool:
+    """Send to the parent; False (no traceback) when it has gone away."""
+    try:
+        conn.send(message)
+    except OSError:  # BrokenPipeError: the parent closed the pool or died
+        return False
+    return True
 
 
 def _evaluate_chunk(evaluator: BatchEvaluator, archs: list[Architecture]) -> list[EvalResult]:
@@ -272,7 +286,10 @@ class WorkerPool:
             while pending and idle:
                 worker, task = idle.pop(0), pending.popleft()
                 worker.task = task
-                worker.conn.send([archs[i].json for i in task])
+                try:
+                    worker.conn.send([archs[i].json for i in task])
+                except OSError:  # it died since its last message: its sentinel tells
+                    pass
                 watched[worker.index] = worker
             waitables: dict[object, _Worker] = {}
             for worker in watched.values():

@@ -9,10 +9,14 @@ Metrics (a public API; names are stable): ``accuracy`` (final-epoch validation a
 classification only), ``loss`` (final validation loss), ``test_accuracy`` (classification),
 ``test_loss``, ``train_loss`` (last epoch), ``params``, ``macs`` (per sample, from the plan),
 ``bops`` (bit operations per sample: MACs x weight bits x activation bits, from the plan),
-``size_bits`` (weights at their bit width, other parameters at 32), ``latency_ms`` (median
-forward time at ``latency_batch``) and ``throughput`` (samples per second at
-``throughput_batch``) when measured, ``train_seconds``, ``epochs``; on CUDA also
-``peak_memory_mb`` (peak allocated memory while training).
+``size_bits`` (weights at their bit width, other parameters at 32), ``latency_ms`` (the
+fastest of 30 forwards at ``latency_batch``: what load does not inflate), ``latency_ms_p90``
+(their 90th percentile: far above ``latency_ms`` when other work shared the device) and
+``throughput`` (samples per second at ``throughput_batch``, from its fastest forward) when
+measured (`measure.time_forwards`, the two batch sizes interleaved), ``train_seconds`` (wall
+time), ``train_cpu_seconds`` (this process's CPU time while training, all its threads: waiting
+for a busy CPU does not count), ``epochs``; on CUDA also ``peak_memory_mb`` (peak allocated
+memory while training).
 
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 (`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
@@ -22,10 +26,10 @@ and activations may differ) into buckets, split where padding would waste comput
 learnable-activation plans) go through the sequential path. "auto" (the default) asks a
 `FusedPolicy` (a timing probe per bucket, cached in this evaluator) whether fusing pays; True
 fuses every bucket; False never fuses. Fused candidates report the same metrics, measured on
-each one's own extracted model; ``train_seconds`` is its share of the bucket's wall time (wall
-/ M) and on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with sequential training
-to float rounding (rtol 1e-4, atol 1e-5). If the fused run itself raises, the bucket is
-retried sequentially.
+each one's own extracted model; ``train_seconds`` (``train_cpu_seconds``) is its share of the
+bucket's wall (CPU) time, divided by M, and on CUDA ``peak_memory_mb`` the bucket's peak.
+Results agree with sequential training to float rounding (rtol 1e-4, atol 1e-5). If the fused
+run itself raises, the bucket is retried sequentially.
 
 Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved as
 ``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint.save_checkpoint`, atomic) and its path reported
@@ -36,6 +40,7 @@ result stays COMPLETE).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +177,7 @@ class LocalEvaluator:
         plans, params = [c.plan for c in bucket], [c.params for c in bucket]
         try:
             measure.reset_peak_memory(device)
+            cpu = time.process_time()
             trained = train_fused(plans, self.data, params, seeds=[c.seed for c in bucket],
                                   task=self.data.spec.task, precision=self.precision)
         except Exception:
@@ -180,16 +186,18 @@ class LocalEvaluator:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             return [None] * len(bucket)
+        cpu = (time.process_time() - cpu) / len(bucket)
         peak = measure.peak_memory_mb(device)
-        return [self._guarded(c.arch, lambda c=c, r=r: self._fused_result(c, r, peak))
+        return [self._guarded(c.arch, lambda c=c, r=r: self._fused_result(c, r, peak, cpu))
                 for c, r in zip(bucket, trained, strict=True)]
 
-    def _fused_result(self, item: _Prepared, result: FusedResult,
-                      peak: float | None) -> EvalResult:
+    def _fused_result(self, item: _Prepared, result: FusedResult, peak: float | None,
+                      cpu_seconds: float) -> EvalResult:
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
-        return self._result(item.arch, item.plan, result.model, result.outcome, peak)
+        return self._result(item.arch, item.plan, result.model, result.outcome, peak,
+                            cpu_seconds)
 
     def _evaluate_one(self, arch: Architecture) -> EvalResult:
         device = self.data.x_train.device
@@ -228,12 +236,14 @@ class LocalEvaluator:
         with seeded(seed, device):
             model = build_from_plan(plan).to(device)
         measure.reset_peak_memory(device)
+        cpu = time.process_time()
         outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
                                   precision=self.precision, compile=self.compile)
-        return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device))
+        cpu = time.process_time() - cpu
+        return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device), cpu)
 
     def _result(self, arch: Architecture, plan: NetworkPlan, model: torch.nn.Module,
-                outcome: TrainOutcome, peak: float | None) -> EvalResult:
+                outcome: TrainOutcome, peak: float | None, cpu_seconds: float) -> EvalResult:
         """Metrics of a trained candidate, measured on its own model."""
         device = self.data.x_train.device
         params = measure.count_params(model)
@@ -245,6 +255,7 @@ class LocalEvaluator:
             "macs": plan.macs,
             "bops": plan.bops,
             "train_seconds": outcome.seconds,
+            "train_cpu_seconds": cpu_seconds,
             "epochs": outcome.epochs,
         }
         optional = {
@@ -255,13 +266,11 @@ class LocalEvaluator:
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         if self.measure_latency:
-            metrics["latency_ms"] = measure.measure_latency(
-                model, plan.input_shape, device, batch_size=self.latency_batch
-            )
-            batch_ms = measure.measure_latency(
-                model, plan.input_shape, device, batch_size=self.throughput_batch
-            )
-            metrics["throughput"] = self.throughput_batch / (batch_ms / 1e3)
+            latency, batch = measure.time_forwards(
+                model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
+            metrics["latency_ms"] = latency.best_ms
+            metrics["latency_ms_p90"] = latency.p90_ms
+            metrics["throughput"] = self.throughput_batch / (batch.best_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
                           checkpoint=self._checkpoint(arch, model))
@@ -281,11 +290,11 @@ def metric_names(task: str, *, measure_latency: bool = True,
                  device: torch.device | None = None) -> tuple[str, ...]:
     """The metrics `LocalEvaluator` reports for a task: what objectives may name."""
     names = ["loss", "test_loss", "train_loss", "params", "macs", "bops", "size_bits",
-             "train_seconds", "epochs"]
+             "train_seconds", "train_cpu_seconds", "epochs"]
     if task == "classification":
         names += ["accuracy", "test_accuracy"]
     if measure_latency:
-        names += ["latency_ms", "throughput"]
+        names += ["latency_ms", "latency_ms_p90", "throughput"]
     if device is not None and device.type == "cuda":
         names.append("peak_memory_mb")
     return tuple(names)

@@ -1,4 +1,4 @@
-"""Cost measurements of a built model: parameters, latency, peak memory.
+"""Cost measurements of a built model: parameters, forward time (latency), peak memory.
 
 MACs are not measured here: `NetworkPlan.macs` counts them from the plan without torch.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -17,6 +19,16 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Milliseconds of one forward pass: `best_ms`, the fastest repeat (what the model costs
+    when nothing else competes for the device), and `p90_ms`, the 90th percentile (how much
+    other work slowed the repeats: p90 close to best means a quiet machine)."""
+
+    best_ms: float
+    p90_ms: float
+
+
 def measure_latency(
     model: nn.Module,
     input_shape: tuple[int, ...],
@@ -24,52 +36,94 @@ def measure_latency(
     batch_size: int = 1,
     warmup: int = 10,
     repeats: int = 30,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Median milliseconds of one forward pass on a (batch_size, *input_shape) input.
+    """Fastest of `repeats` forward passes on a (batch_size, *input_shape) input, in ms
+    (`time_forwards`' `best_ms`)."""
+    (timing,) = time_forwards(model, input_shape, device, [batch_size], warmup, repeats, clock)
+    return timing.best_ms
 
-    The model runs in eval mode under `torch.inference_mode` (its training flag is restored).
-    CPU forwards are timed with `time.perf_counter`, CUDA forwards with CUDA events and a
-    synchronisation. The input comes from a local generator: global RNG state is untouched.
+
+def time_forwards(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    device: torch.device | str,
+    batch_sizes: Sequence[int],
+    warmup: int = 10,
+    repeats: int = 30,
+    clock: Callable[[], float] = time.perf_counter,
+    min_seconds: float = 0.05,
+) -> list[Timing]:
+    """A `Timing` per batch size, from `repeats` forward passes each, interleaved (batch
+    sizes take turns, so a burst of other work slows repeats of all of them, never all of one).
+
+    The fastest repeat is the robust figure: load only ever adds time, so under load the
+    median (stored before) can be 100x the model's cost while the minimum stays put. On the
+    CPU the repeats go on (up to 10 x `repeats`) until they span `min_seconds`: 30 forwards
+    of a small model fit in one scheduler time slice, which a busy machine may give to other
+    work as a whole. The model runs in eval mode under `torch.inference_mode` (its training
+    flag is restored). CPU forwards are timed with `clock` (seconds; `time.perf_counter`),
+    CUDA forwards with CUDA events and one synchronisation. Inputs come from a local
+    generator: global RNG state is untouched.
     """
     device = torch.device(device)
-    if batch_size < 1 or repeats < 1 or warmup < 0:
+    if not batch_sizes or min(batch_sizes) < 1 or repeats < 1 or warmup < 0:
         raise ValueError(
-            f"measure_latency needs batch_size >= 1, repeats >= 1 and warmup >= 0, got "
-            f"{batch_size}, {repeats}, {warmup}."
+            f"time_forwards needs batch sizes >= 1, repeats >= 1 and warmup >= 0, got "
+            f"{list(batch_sizes)}, {repeats}, {warmup}."
         )
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn((batch_size, *input_shape), generator=generator).to(device)
+    inputs = [torch.randn((b, *input_shape), generator=generator).to(device)
+              for b in batch_sizes]
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for _ in range(warmup):
-                model(x)
-            times = _cuda_times(model, x, repeats) if device.type == "cuda" else [
-                _cpu_time(model, x) for _ in range(repeats)
-            ]
+                for x in inputs:
+                    model(x)
+            if device.type == "cuda":
+                times = _cuda_times(model, inputs, repeats)
+            else:
+                times = _cpu_times(model, inputs, repeats, clock, min_seconds)
     finally:
         model.train(was_training)
-    return statistics.median(times)
+    return [Timing(min(ms), _p90(ms)) for ms in times]
 
 
-def _cpu_time(model: nn.Module, x: torch.Tensor) -> float:
-    start = time.perf_counter()
-    model(x)
-    return (time.perf_counter() - start) * 1e3
+def _p90(times: list[float]) -> float:
+    if len(times) == 1:
+        return times[0]
+    return statistics.quantiles(times, n=10, method="inclusive")[-1]
 
 
-def _cuda_times(model: nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
-    pairs = []
+def _cpu_times(model: nn.Module, inputs: list[torch.Tensor], repeats: int,
+               clock: Callable[[], float], min_seconds: float) -> list[list[float]]:
+    times: list[list[float]] = [[] for _ in inputs]
+    began = clock()
+    for done in range(10 * repeats):
+        if done >= repeats and clock() - began >= min_seconds:
+            break
+        for x, out in zip(inputs, times, strict=True):
+            start = clock()
+            model(x)
+            out.append((clock() - start) * 1e3)
+    return times
+
+
+def _cuda_times(model: nn.Module, inputs: list[torch.Tensor],
+                repeats: int) -> list[list[float]]:
+    pairs: list[list[tuple[torch.cuda.Event, torch.cuda.Event]]] = [[] for _ in inputs]
     for _ in range(repeats):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        model(x)
-        end.record()
-        pairs.append((start, end))
-    torch.cuda.synchronize(x.device)
-    return [start.elapsed_time(end) for start, end in pairs]
+        for x, out in zip(inputs, pairs, strict=True):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            model(x)
+            end.record()
+            out.append((start, end))
+    torch.cuda.synchronize(inputs[0].device)
+    return [[start.elapsed_time(end) for start, end in out] for out in pairs]
 
 
 def reset_peak_memory(device: torch.device | str) -> None:

@@ -37,7 +37,9 @@ STORAGE_HELP = ("SQLAlchemy URL of the store (env NASFORGE_STORAGE; default "
 Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
 WORKERS_HELP = ("Evaluate candidates in N worker processes (1: in this process). Each round "
                 "asks the strategy for max(batch, N) candidates; each worker uses "
-                "cores / N threads, or one GPU per worker on CUDA.")
+                "cores / N threads, or one GPU per worker on CUDA. Local workers are capped at "
+                "what this machine holds (its cores, and its available memory at ~400 MiB a "
+                "worker).")
 Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP)]
 Executor = Annotated[str, typer.Option(
     "--executor", help="Where evaluations run: local (this machine's processes) or ray "

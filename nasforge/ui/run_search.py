@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from nasforge.config import SearchConfig
 from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
+from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from nasforge.evaluator.capacity import Capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +27,20 @@ class RunOptions:
     executor: str = "local"
     ray_address: str | None = None
     heartbeat_timeout: float = DEFAULT_TIMEOUT
+    capacity: Capacity | None = None  # what bounds local --workers; None: this machine's
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
-        from nasforge.evaluation import check_executor, check_workers
+        from nasforge.evaluation import check_executor, check_worker_limit, check_workers
 
         check_workers(self.workers)
         check_executor(self.executor, self.ray_address)
+        check_worker_limit(self.workers, self.executor, self.capacity)
         check_timeout(self.heartbeat_timeout)
         return self
 
 
+@sigterm_as_interrupt()  # SIGTERM: the interrupt path below, exit 143
 def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: RunOptions, *,
                resume: bool = False, join: bool = False) -> None:
     from nasforge.checkpoints import search_checkpoints
@@ -58,13 +66,13 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                 outcome = Search(config, store, executor, resume=resume, join=join,
                                  observer=progress, checkpoints=checkpoints,
                                  heartbeat_timeout=options.heartbeat_timeout).run()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             again = (f"nasforge worker {config.name}" if join
                      else f"nasforge resume {config.name}")
             Console(stderr=True).print(
                 f"interrupted: finished trials are kept; continue with `{again} --storage "
                 f"{store.url}`")
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=interrupt_exit_code(stop)) from None
         finally:
             store.close()
     finally:

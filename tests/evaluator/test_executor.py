@@ -48,7 +48,8 @@ RAW = {
               "mlp": {"depth": {"low": 1, "high": 2}, "width": [8, 16, 32]}},
 }
 #: metrics that vary between runs, or that the Crashing wrapper adds
-NOT_COMPARED = {"train_seconds", "latency_ms", "throughput", "chunk", "pid", "lr"}
+NOT_COMPARED = {"train_seconds", "train_cpu_seconds", "latency_ms", "latency_ms_p90",
+                "throughput", "chunk", "pid", "lr"}
 #: a test-only marker: an architecture with this lr makes the worker die
 CRASH_LR = {"exit": 0.00123, "sigkill": 0.00456}
 

@@ -21,10 +21,11 @@ from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused tolerance (tests/evaluator/test_fused.py)
-TIMINGS = ("train_seconds", "latency_ms", "throughput")
+TIMINGS = ("train_seconds", "train_cpu_seconds", "latency_ms", "latency_ms_p90",
+           "throughput")
 CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "train_loss",
-                          "params", "macs", "bops", "size_bits", "latency_ms", "throughput",
-                          "train_seconds", "epochs"}
+                          "params", "macs", "bops", "size_bits", "latency_ms", "latency_ms_p90",
+                          "throughput", "train_seconds", "train_cpu_seconds", "epochs"}
 
 
 def blobs(n: int = 203, *, task: str = "classification") -> DeviceData:

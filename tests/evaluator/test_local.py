@@ -13,12 +13,13 @@ from nasforge.evaluator import local, measure
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator.seeding import candidate_seed
 from nasforge.evaluator.tensors import DeviceData
+from nasforge.objectives import check_objectives, parse_objectives
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture
 
 CLASSIFICATION_METRICS = {"accuracy", "loss", "test_accuracy", "test_loss", "train_loss",
-                          "params", "macs", "bops", "size_bits", "latency_ms", "throughput",
-                          "train_seconds", "epochs"}
+                          "params", "macs", "bops", "size_bits", "latency_ms", "latency_ms_p90",
+                          "throughput", "train_seconds", "train_cpu_seconds", "epochs"}
 
 
 def arch(**changes: object) -> Architecture:
@@ -41,6 +42,14 @@ def test_a_good_mlp_reaches_high_accuracy_with_every_metric() -> None:
     assert result.metrics["epochs"] == 2 and len(result.curve) == 2
     assert result.metrics["loss"] == result.curve[-1].metrics["val_loss"]
     assert result.metrics["latency_ms"] > 0 and result.metrics["train_seconds"] > 0
+    assert result.metrics["latency_ms_p90"] >= result.metrics["latency_ms"]
+    assert result.metrics["train_cpu_seconds"] > 0
+
+
+def test_the_load_robust_timings_can_be_objectives() -> None:
+    objectives = parse_objectives(["latency_ms_p90:min", "train_cpu_seconds:min"])
+    check_objectives(objectives, local.metric_names("classification"), "classification")
+    assert "latency_ms_p90" not in local.metric_names("regression", measure_latency=False)
 
 
 def test_regression_metrics_have_no_accuracy() -> None:
@@ -48,7 +57,8 @@ def test_regression_metrics_have_no_accuracy() -> None:
     (result,) = evaluator.evaluate([arch(lr=3e-3)])
     assert result.state is TrialState.COMPLETE, result.error
     assert set(result.metrics) == CLASSIFICATION_METRICS - {"accuracy", "test_accuracy",
-                                                            "latency_ms", "throughput"}
+                                                            "latency_ms", "latency_ms_p90",
+                                                            "throughput"}
 
 
 def test_a_diverging_candidate_fails_and_the_next_completes() -> None:

@@ -41,7 +41,8 @@ RAW = {
               "lr": {"low": 1e-3, "high": 1e-2, "log": True},
               "mlp": {"depth": {"low": 1, "high": 2}, "width": [8, 16, 32]}},
 }
-NOT_COMPARED = {"train_seconds", "latency_ms", "throughput", "chunk", "pid"}
+NOT_COMPARED = {"train_seconds", "train_cpu_seconds", "latency_ms", "latency_ms_p90",
+                "throughput", "chunk", "pid"}
 CRASH_LR = 0.00123  # a test-only marker: an architecture with this lr kills its actor
 
 

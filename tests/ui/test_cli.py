@@ -152,7 +152,8 @@ def test_resume_budget_zero_is_refused(tmp_path, write_config):
     assert result.exit_code == 2 and "budget = 0" in result.stderr, result.output
 
 
-TIMING_METRICS = {"train_seconds", "latency_ms", "throughput"}
+TIMING_METRICS = {"train_seconds", "train_cpu_seconds", "latency_ms", "latency_ms_p90",
+                  "throughput"}
 
 
 def _without_timing(report: dict) -> list[tuple]:
