@@ -152,7 +152,8 @@ class Search:
                 logger.info("no search %r to resume; starting it", config.name)
                 return self._create()
             _check_resumable(record, config)
-            check_budget(record, config.budget)
+            if config.strategy != "supernet":  # its trials outnumber its budget by design
+                check_budget(record, config.budget)
             self._check_data(config.name)
             if record.budget != config.budget:
                 record = store.set_budget(config.name, config.budget)
@@ -297,7 +298,8 @@ class Search:
 
 
 def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
-    """Refuse a new total budget below the trials the search has already finished."""
+    """Refuse a new total budget below the trials the search has already finished (not for
+    the supernet strategy, whose budget counts inherited-weight subnets, not trials)."""
     if budget < record.finished:
         raise ConfigError(
             f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "

@@ -237,9 +237,10 @@ def upgrade(storage: Storage = None) -> None:
 
     def body() -> None:
         from nasforge.store import upgrade_database
+        from nasforge.store.dberrors import safe_url
 
-        url = _storage(storage)
-        before, after = upgrade_database(url)
+        before, after = upgrade_database(_storage(storage))
+        url = safe_url(_storage(storage))
         if before == after:
             typer.echo(f"store {url}: already at schema {after}; nothing to do")
         else:

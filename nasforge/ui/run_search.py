@@ -95,6 +95,6 @@ def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
         store.close()
     if not join:
         config = config.with_overrides(budget=record.budget if budget is None else budget)
-    if budget is not None:  # before the data is loaded
+    if budget is not None and config.strategy != "supernet":  # before the data is loaded
         check_budget(record, budget, "--budget")
     run_search(config, storage, cache_dir, options, resume=not join, join=join)

@@ -157,6 +157,7 @@ RUN_OPTIONS = {  # options of this run (not of the config): same rules
     "zero heartbeat timeout": (["--heartbeat-timeout", "0"], "number of seconds > 0"),
     "nan heartbeat timeout": (["--heartbeat-timeout", "nan"], "number of seconds > 0"),
     "zero workers": (["--workers", "0"], "whole number >= 1"),
+    "in-memory store": (["--storage", "sqlite:///:memory:"], "Use a file"),
 }
 
 
