@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from nasforge.checkpoints import Checkpoints, prune
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluation import Evaluator
+from nasforge.evaluator.fingerprint import compare
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, StaleWatch, check_timeout, orphaned
 from nasforge.leases import worker_id as worker_id
@@ -94,14 +95,18 @@ class Search:
     `checkpoints` (`nasforge.checkpoints.search_checkpoints`): the store records the
     evaluator's checkpoint paths relative to its root (paths outside it, or any path
     without it, are not recorded) and, when it prunes, the files of trials off the Pareto
-    front are deleted after each round."""
+    front are deleted after each round. `data_fingerprint`
+    (`nasforge.evaluator.fingerprint`): stored with a new search; a resumed or joined search
+    refuses other data (DataError, nothing written), and one stored without a fingerprint
+    gets this one."""
 
     def __init__(self, config: SearchConfig, store: Store, evaluator: Evaluator, *,
                  resume: bool = False, join: bool = False, strategy: Strategy | None = None,
                  observer: SearchObserver | None = None,
                  checkpoints: Checkpoints | None = None,
                  heartbeat_timeout: float = DEFAULT_TIMEOUT,
-                 worker: str | None = None) -> None:
+                 worker: str | None = None,
+                 data_fingerprint: Mapping[str, object] | None = None) -> None:
         self.config = config
         self.store = store
         self.evaluator = evaluator
@@ -112,22 +117,44 @@ class Search:
         self.checkpoints = checkpoints
         self.heartbeat_timeout = check_timeout(heartbeat_timeout)
         self.worker = worker or worker_id()
+        self.data_fingerprint = data_fingerprint
+
+    def _create(self) -> SearchRecord:
+        config = self.config
+        return self.store.create_search(config.name, config.objectives, config.budget,
+                                        config.raw, data_fingerprint=self.data_fingerprint)
+
+    def _check_data(self, name: str) -> None:
+        """Refuse data other than the search's; store the fingerprint if it has none."""
+        if self.data_fingerprint is None:
+            return
+        stored = self.store.data_fingerprint(name)
+        if stored is None:
+            logger.info("search %r has no data fingerprint yet (stored by an older "
+                        "nasforge); storing this one", name)
+            self.store.set_data_fingerprint(name, self.data_fingerprint)
+            return
+        problem = compare(stored, self.data_fingerprint, name)
+        if problem is not None:
+            raise problem
 
     def _open(self) -> SearchRecord:
         config, store = self.config, self.store
         if self.join:
             record = store.get_search(config.name)
+            self._check_data(config.name)
         elif not self.resume:
-            return store.create_search(config.name, config.objectives, config.budget,
-                                       config.raw)
+            return self._create()
         else:
             try:
                 record = store.get_search(config.name)
             except SearchNotFoundError:
                 logger.info("no search %r to resume; starting it", config.name)
-                return store.create_search(config.name, config.objectives, config.budget,
-                                           config.raw)
+                return self._create()
             _check_resumable(record, config)
+            if config.strategy != "supernet":  # its trials outnumber its budget by design
+                check_budget(record, config.budget)
+            self._check_data(config.name)
             if record.budget != config.budget:
                 record = store.set_budget(config.name, config.budget)
         left = orphaned(store.leases(config.name), self.worker)
@@ -268,6 +295,17 @@ class Search:
             logger.debug("checkpoint %s not recorded: no checkpoint root, or outside it",
                          result.checkpoint)
         return dataclasses.replace(result, checkpoint=relative)
+
+
+def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
+    """Refuse a new total budget below the trials the search has already finished (not for
+    the supernet strategy, whose budget counts inherited-weight subnets, not trials)."""
+    if budget < record.finished:
+        raise ConfigError(
+            f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "
+            f"finished trials are already stored (the budget counts finished trials, and "
+            f"none is ever deleted). Use {option} {record.finished} or more, or leave it out "
+            f"to keep the stored budget {record.budget}.")
 
 
 def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:

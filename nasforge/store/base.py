@@ -33,8 +33,10 @@ class Store(Protocol):
 
     # searches ----------------------------------------------------------------
     def create_search(self, name: str, objectives: Sequence[Objective], budget: int,
-                      config: Mapping[str, object]) -> SearchRecord:
-        """Create a search; SearchExistsError if the name is taken."""
+                      config: Mapping[str, object], *,
+                      data_fingerprint: Mapping[str, object] | None = None) -> SearchRecord:
+        """Create a search (with the fingerprint of its data, when given); SearchExistsError
+        if the name is taken."""
 
     def get_search(self, name: str) -> SearchRecord:
         """The search with its trial counts per state; SearchNotFoundError if absent."""
@@ -47,6 +49,12 @@ class Store(Protocol):
 
     def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
         """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
+
+    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object]) -> None:
+        """Store the fingerprint of the data the search trains on, replacing any earlier."""
+
+    def data_fingerprint(self, name: str) -> dict[str, object] | None:
+        """The stored fingerprint of the search's data; None if it was stored without one."""
 
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],

@@ -36,11 +36,17 @@ _HINTS = (
     (("readonly", "read-only", "read only"),
      "the file, its folder or the database is read-only; check permissions or pass "
      "another --storage"),
-    (("disk is full", "no space left", "disk full", "could not extend file"),
-     "the disk is full; free some space or pass another --storage"),
+    (("disk is full", "no space left", "disk full", "could not extend file",
+      "file too large"),
+     "writing failed: the disk is full or the file size limit (ulimit -f) was reached, or "
+     "the device failed; the store itself is intact (the failed transaction was rolled "
+     "back). Free some space or raise the limit and try again, or pass another --storage"),
     (("unable to open database file",),
      "check that the folder exists and that you may write to it"),
-    (("not a database", "malformed", "disk i/o error"),
+    (("disk i/o error",),
+     "the operating system failed to read or write the file (a failing disk or network "
+     "file system, or a full disk); check the disk and try again, or pass another --storage"),
+    (("not a database", "malformed"),
      "the file is not a SQLite database or is damaged; pass another --storage"),
     (("password authentication failed", "authentication failed", "no password supplied"),
      "check the user name and password in the URL"),
@@ -86,7 +92,15 @@ def is_user_error(err: exc.DBAPIError) -> bool:
     return type(err) is exc.DatabaseError
 
 
-def _hint(reason: str) -> str:
+#: SQLite's extended result codes (`sqlite3.Error.sqlite_errorname`) that mean reading or
+#: writing the file failed in the operating system, not a damaged file
+_IO_WRITE = ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE",
+             "SQLITE_IOERR_DIR_FSYNC", "SQLITE_IOERR_SHMSIZE", "SQLITE_IOERR_SHMMAP")
+
+
+def _hint(reason: str, orig: BaseException | None = None) -> str:
+    if getattr(orig, "sqlite_errorname", None) in _IO_WRITE:
+        reason = "disk is full"
     low = reason.lower()
     for needles, hint in _HINTS:
         if any(n in low for n in needles):
@@ -98,7 +112,7 @@ def store_error(url: str, err: BaseException, doing: str = "failed") -> StoreErr
     """A StoreError for `err`, naming the (password-free) URL, the reason and a hint."""
     orig = getattr(err, "orig", None) or err
     reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    hint = _hint(str(orig))
+    hint = _hint(str(orig), orig)
     message = f"The store {safe_url(url)} {doing}: {reason}."
     return StoreError(f"{message} Hint: {hint}." if hint else message)
 

@@ -1,27 +1,38 @@
-"""Open a store database: validate the URL, make the engine, bring the schema to head.
+"""Open a store database: validate the URL, make the engine, bring the schema to head (or,
+read-only, read it as it is).
 
 SQLite connections get ``busy_timeout``, ``foreign_keys=ON`` and ``synchronous=NORMAL`` on
 every connect; the file is switched to WAL once when opened (journal mode is stored in the
 file, and a database we refuse must not be touched). SQLAlchemy emits BEGIN itself (the
 pysqlite recipe): ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
 the busy timeout instead of failing with "database is locked", and plain ``BEGIN`` for reads.
+
+Read-only (`open_database(..., readonly=True)`: list, show, export, the dashboard) writes
+nothing at all: SQLite opens the file as a ``mode=ro`` URI (``immutable=1`` in a folder we
+cannot write, where not even the -wal/-shm files can be made), PostgreSQL sessions are
+``read only``; no migration, no journal-mode change. An older schema is read as it is when
+what it lacks are nullable columns (all the migrations so far add only those): the columns
+read as NULL, and `SQLStore.upgrade_note` names `nasforge upgrade`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from nasforge.errors import StoreError
 from nasforge.store.dberrors import safe_url, translate_errors
-from nasforge.store.schema import SCHEMA_REVISION
+from nasforge.store.schema import SCHEMA_REVISION, metadata
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,9 @@ class Opened:
     write: Engine
     backend: str
     memory: bool
+    readonly: bool = False
+    missing: frozenset[str] = frozenset()  # "table.column" an older schema lacks (read-only)
+    note: str | None = None  # read-only, older schema: how to upgrade it
 
 
 def _bad_url(url: str, what: str) -> StoreError:
@@ -106,6 +120,39 @@ def _is_memory(parsed: URL) -> bool:
     return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
+def is_memory_url(url: str) -> bool:
+    """True for an in-memory SQLite URL (its data vanish when the process ends)."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return False
+    return parsed.get_backend_name() == "sqlite" and (
+        _is_memory(parsed) or str(parsed.database).startswith(":memory:"))
+
+
+def check_persistent(url: str) -> None:
+    """Refuse an in-memory store for a search: its results would vanish with the process."""
+    if is_memory_url(url):
+        raise StoreError(
+            f"The store {safe_url(url)} is an in-memory SQLite database: a search there "
+            "vanishes when the process ends, and no other process can resume or join it. "
+            "Use a file, e.g. --storage sqlite:///nasforge.db, or a PostgreSQL URL.")
+
+
+def _read_only_sqlite(parsed: URL) -> URL:
+    """The URL of the same file opened read-only: ``mode=ro``, or ``immutable=1`` where the
+    folder is not writable (SQLite could not even create the -wal/-shm files there). An
+    immutable reader skips locking, so it is used only when no -wal file shows a writer."""
+    if parsed.query.get("uri") in ("true", "1"):
+        return parsed.update_query_dict({"mode": "ro"})
+    path = Path(str(parsed.database)).expanduser().absolute()
+    folder = path.parent
+    immutable = (not os.access(folder, os.W_OK)
+                 and not path.with_name(path.name + "-wal").exists())
+    query = {"uri": "true", **({"immutable": "1"} if immutable else {"mode": "ro"})}
+    return parsed.set(database="file:" + quote(str(path))).update_query_dict(query)
+
+
 def _check_sqlite_file(url: str, parsed: URL, create: bool) -> None:
     if parsed.query.get("uri") in ("true", "1"):
         return  # a sqlite3 URI filename: the driver decides
@@ -140,10 +187,13 @@ def _sqlite_listeners(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, parsed: URL) -> Opened:
-    """The engine for a validated URL (no connection made yet)."""
+def make_engine(url: str, parsed: URL, readonly: bool = False) -> Opened:
+    """The engine for a validated URL (no connection made yet); `readonly`: see the module
+    docstring."""
     backend = parsed.get_backend_name()
     memory = backend == "sqlite" and _is_memory(parsed)
+    if readonly and backend == "sqlite" and not memory:
+        parsed = _read_only_sqlite(parsed)
     kwargs: dict[str, Any] = {}
     if memory:
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -152,6 +202,8 @@ def make_engine(url: str, parsed: URL) -> Opened:
                   "max_overflow": 24}
     else:
         kwargs = {"pool_pre_ping": True}
+        if readonly:
+            kwargs["execution_options"] = {"postgresql_readonly": True}
     with translate_errors(url, "cannot be opened"):
         engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
@@ -160,7 +212,7 @@ def make_engine(url: str, parsed: URL) -> Opened:
     else:  # several SELECTs of one read see one snapshot
         read = engine.execution_options(isolation_level="REPEATABLE READ")
     write = engine.execution_options(**{WRITE_OPTION: True})
-    return Opened(engine, read, write, backend, memory)
+    return Opened(engine, read, write, backend, memory, readonly)
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -236,15 +288,87 @@ def migrate(url: str, db: Opened, create: bool) -> None:
                 _upgrade(conn)
 
 
-def open_database(url: str, create: bool) -> Opened:
-    """Validate `url`, make the engine and bring the schema to head (see module docstring)."""
+def _upgrade_hint(url: str, revision: str) -> str:
+    return (f"this store has schema {revision}, nasforge {_version()} reads "
+            f"{SCHEMA_REVISION}: run `nasforge upgrade --storage {safe_url(url)}` (back up "
+            "first; older nasforge versions cannot open it afterwards)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nasforge")
+    except PackageNotFoundError:
+        return "(development)"
+
+
+def _missing_columns(url: str, conn: Connection, revision: str) -> frozenset[str]:
+    """The nullable columns an older schema lacks; StoreError with the upgrade hint if it
+    lacks anything else (a table, a column that cannot be NULL)."""
+    tables = inspect(conn)
+    present = set(tables.get_table_names())
+    missing: set[str] = set()
+    for table in metadata.sorted_tables:
+        if table.name not in present:
+            raise StoreError(f"The store {safe_url(url)} cannot be read as it is (it has no "
+                             f"table {table.name}): {_upgrade_hint(url, revision)}.")
+        have = {c["name"] for c in tables.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise StoreError(f"The store {safe_url(url)} cannot be read as it is (it has "
+                                 f"no column {table.name}.{column.name}): "
+                                 f"{_upgrade_hint(url, revision)}.")
+            missing.add(f"{table.name}.{column.name}")
+    return frozenset(missing)
+
+
+def inspect_read_only(url: str, db: Opened) -> Opened:
+    """Check the schema of a read-only database without writing: no store, a newer one (both
+    StoreError), or an older one (its missing nullable columns, and a note on upgrading)."""
+    with translate_errors(url, "cannot be opened"), db.read.connect() as conn:
+        revision = current_revision(conn)
+        _check_revision(url, revision, create=False)
+        if revision == SCHEMA_REVISION:
+            return db
+        assert revision is not None
+        missing = _missing_columns(url, conn, revision)
+    note = f"reading the store {safe_url(url)} as it is: {_upgrade_hint(url, revision)}."
+    log.info("%s", note)
+    return dataclasses.replace(db, missing=missing, note=note)
+
+
+def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
+    """Validate `url`, make the engine and bring the schema to head, or with `readonly`
+    check it and write nothing (see module docstring)."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
-        _check_sqlite_file(url, parsed, create)
-    db = make_engine(url, parsed)
+        _check_sqlite_file(url, parsed, create and not readonly)
+    db = make_engine(url, parsed, readonly)
     try:
-        migrate(url, db, create)
+        if readonly:
+            db = inspect_read_only(url, db)
+        else:
+            migrate(url, db, create)
     except BaseException:
         db.engine.dispose()
         raise
     return db
+
+
+def upgrade_database(url: str) -> tuple[str, str]:
+    """Bring an existing store to this nasforge's schema; its revisions before and after.
+    StoreError if there is no store or it is newer."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
+        _check_sqlite_file(url, parsed, create=False)
+    db = make_engine(url, parsed)
+    try:
+        with translate_errors(url, "cannot be opened"), db.read.connect() as conn:
+            before = current_revision(conn)
+        migrate(url, db, create=False)
+    finally:
+        db.engine.dispose()
+    return str(before), SCHEMA_REVISION

@@ -5,6 +5,9 @@ backend, a server that refuses connections while it is down).
 with backoff (0.1 s doubling to 2 s) while it fails on a *disconnect*, for up to the store's
 ``retry_seconds`` in all (0: never retry); the pool is emptied between attempts and each
 retry logs a warning. After the deadline the call raises a StoreError naming the URL.
+`retry_open` applies the same policy to opening the store: a worker started on a cluster
+while the database server restarts waits for it exactly as a running one does, rather
+than exiting at once (and both give up with the same error after ``retry_seconds``).
 
 A disconnect is recognised on the driver error (the StoreError of `translate_errors` keeps
 it as ``__cause__``): SQLAlchemy's ``connection_invalidated``, SQLSTATE class 08
@@ -118,6 +121,43 @@ def _unreachable(url: str, seconds: float, attempts: int, err: BaseException) ->
         "host and port, or allow a longer outage with retry_seconds.")
 
 
+def _attempts(url: str, budget: float, what: str, attempt: Callable[[], T],
+              before_retry: Callable[[], None] = lambda: None) -> T:
+    """`attempt()` until it returns, retrying disconnects for `budget` seconds."""
+    start, delay, attempts = time.monotonic(), FIRST_DELAY_S, 0
+    while True:
+        attempts += 1
+        try:
+            return attempt()
+        except Exception as err:
+            if not is_disconnect(err):
+                raise
+            elapsed = time.monotonic() - start
+            if elapsed >= budget:
+                raise _unreachable(url, elapsed, attempts, err) from err
+            log.warning("Store %s: %s failed on a dropped connection (%s); retry %d in "
+                        "%.1f s.", url, what, _reason(err), attempts,
+                        min(delay, budget - elapsed))
+            before_retry()
+            time.sleep(min(delay, budget - elapsed))
+            delay = min(delay * 2, MAX_DELAY_S)
+
+
+def retry_open(url: str, seconds: float, open_: Callable[[], T]) -> T:
+    """`open_()`, retried while the server is unreachable for up to `seconds` (0: once)."""
+    if seconds <= 0:
+        return open_()
+    return _attempts(url, seconds, "opening", open_)
+
+
+class _Closed(Exception):
+    """A call failed after the store was closed: not retried, raised as it was."""
+
+    def __init__(self, err: Exception) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
 def _retrying(method: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> T:
@@ -126,25 +166,23 @@ def _retrying(method: Callable[..., T]) -> Callable[..., T]:
             return method(self, *args, **kwargs)
         state = _Call()
         token = _CALL.set(state)
+
+        def attempt() -> T:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as err:
+                if getattr(self, "_closed", False):
+                    raise _Closed(err) from err
+                raise
+
+        def before_retry() -> None:
+            state.disconnected = True
+            self._engine.dispose()  # drop pooled connections to the old server
+
         try:
-            start, delay, attempts = time.monotonic(), FIRST_DELAY_S, 0
-            while True:
-                attempts += 1
-                try:
-                    return method(self, *args, **kwargs)
-                except Exception as err:
-                    if getattr(self, "_closed", False) or not is_disconnect(err):
-                        raise
-                    elapsed = time.monotonic() - start
-                    if elapsed >= budget:
-                        raise _unreachable(self.url, elapsed, attempts, err) from err
-                    log.warning("Store %s: %s failed on a dropped connection (%s); retry %d "
-                                "in %.1f s.", self.url, method.__name__, _reason(err), attempts,
-                                min(delay, budget - elapsed))
-                    state.disconnected = True
-                    self._engine.dispose()  # drop pooled connections to the old server
-                    time.sleep(min(delay, budget - elapsed))
-                    delay = min(delay * 2, MAX_DELAY_S)
+            return _attempts(self.url, budget, method.__name__, attempt, before_retry)
+        except _Closed as closed:
+            raise closed.err from closed.err.__cause__
         finally:
             _CALL.reset(token)
 

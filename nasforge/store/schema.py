@@ -6,7 +6,10 @@ the history that builds it, written out by hand. ``tests/store`` checks that bot
 Tables::
 
     searches       one row per search (name unique); ``diagnostics``: a JSON object of
-                   search-level findings (the supernet's ranking correlation), or NULL
+                   search-level findings (the supernet's ranking correlation), or NULL;
+                   ``data_fingerprint``: a JSON object identifying the data the search
+                   trains on (file hashes, shapes, split), or NULL for searches stored
+                   before revision 0004
     trials         one row per trial; number 0, 1, 2, ... per search; ``checkpoint``: the
                    trial's saved state_dict relative to the checkpoint root, or NULL
     trial_metrics  final metrics of a trial: (trial_id, name) -> value
@@ -44,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -92,6 +95,7 @@ searches = Table(
     Column("config", Text, nullable=False),  # JSON object
     Column("created_at", UTCDateTime, nullable=False),
     Column("diagnostics", Text, nullable=True),  # 0003: JSON object (e.g. supernet ranking)
+    Column("data_fingerprint", Text, nullable=True),  # 0004: JSON object, see evaluator.fingerprint
     UniqueConstraint("name"),
 )
 

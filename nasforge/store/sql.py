@@ -27,9 +27,10 @@ from nasforge.store import rows as R
 from nasforge.store.appends import committed_earlier, unseen
 from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
-from nasforge.store.retry import after_disconnect, call_now, retry_methods
+from nasforge.store.retry import after_disconnect, call_now, retry_methods, retry_open
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
+from nasforge.store.sql_schema import SchemaMethods, readable
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -71,18 +72,22 @@ def _check_budget(budget: object) -> int:
 
 
 @retry_methods("create_search", "get_search", "list_searches", "set_budget", "set_diagnostics",
-               "add_trials", "finish", "clear_checkpoints", "trials", "trial", "claim",
-               "heartbeat", "leases", "requeue", "requeue_stale")
-class SQLStore(LeaseMethods):
+               "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
+               "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
+               "requeue_stale")
+class SQLStore(LeaseMethods, SchemaMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
-    than being created. Thread-safe: one instance may serve many threads. A call that loses
-    its database connection (server restart) is retried for up to `retry_seconds` (0: not
-    at all); see `nasforge.store.retry`.
+    than being created; with ``readonly=True`` nothing is ever written (no migration, writes
+    raise StoreError; see `nasforge.store.engine`). Thread-safe: one instance may serve many
+    threads. Opening, and any call, that finds the database server down or loses its
+    connection (a restart) is retried for up to `retry_seconds` (0: not at all); see
+    `nasforge.store.retry`.
     """
 
-    def __init__(self, url: str, create: bool = True, retry_seconds: float = 60.0) -> None:
+    def __init__(self, url: str, create: bool = True, retry_seconds: float = 60.0, *,
+                 readonly: bool = False) -> None:
         self.url = safe_url(url) if isinstance(url, str) else repr(url)
         self._closed = False
         if isinstance(retry_seconds, bool) or not isinstance(retry_seconds, (int, float)) \
@@ -90,9 +95,15 @@ class SQLStore(LeaseMethods):
             raise StoreError(f"retry_seconds {retry_seconds!r} must be a number of seconds "
                              ">= 0 (0: do not retry on a dropped connection).")
         self._retry_seconds = float(retry_seconds)
-        db = open_database(url, create)
+        db = retry_open(self.url, self._retry_seconds,
+                        lambda: open_database(url, create, readonly=readonly))
         self._engine, self._read, self._write = db.engine, db.read, db.write
         self._pg = db.backend == "postgresql"
+        self._readonly = db.readonly
+        #: read-only and an older schema (read as it is): how to upgrade it; else None
+        self.upgrade_note = db.note
+        self._search_cols = readable(searches.columns, db.missing)
+        self._trial_cols = readable(_TRIAL_COLS, db.missing)
         # one shared in-memory connection: serialise its users
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if db.memory else contextlib.nullcontext())
@@ -116,6 +127,10 @@ class SQLStore(LeaseMethods):
         if self._closed:
             raise StoreError(f"The store {self.url} is closed; open it again with "
                              "open_store(url).")
+        if write and self._readonly:
+            raise StoreError(f"The store {self.url} was opened read-only (to read it without "
+                             "changing it); nothing was written. Open it with "
+                             "open_store(url) to write.")
         with self._lock, translate_errors(self.url), (
                 self._write if write else self._read).begin() as conn:
             yield conn
@@ -149,13 +164,16 @@ class SQLStore(LeaseMethods):
         return counts
 
     def create_search(self, name: str, objectives: Sequence[Objective], budget: int,
-                      config: Mapping[str, object]) -> SearchRecord:
-        """Create a search; SearchExistsError if the name is taken."""
+                      config: Mapping[str, object], *,
+                      data_fingerprint: Mapping[str, object] | None = None) -> SearchRecord:
+        """Create a search (with the fingerprint of its data, when given); SearchExistsError
+        if the name is taken."""
         _check_name("search name", name)
         objs = R.check_objectives(objectives)
         row = {"name": name, "objectives": R.dump_objectives(objs),
                "budget": _check_budget(budget), "config": R.dump_config(config),
-               "created_at": _now()}
+               "created_at": _now(), "data_fingerprint": None if data_fingerprint is None
+               else R.dump_config(data_fingerprint)}
         exists = SearchExistsError(
             f"A search named {name!r} already exists in the store {self.url}; pass --resume "
             "to continue it, or choose another --name.")
@@ -181,7 +199,7 @@ class SQLStore(LeaseMethods):
             return self._get_search(conn, name)
 
     def _get_search(self, conn: Connection, name: str) -> SearchRecord:
-        row = conn.execute(select(searches).where(searches.c.name == name)).first()
+        row = conn.execute(select(*self._search_cols).where(searches.c.name == name)).first()
         if row is None:
             raise self._not_found(conn, name)
         return R.search_record(row, self._counts(conn, row.id).get(row.id, {}))
@@ -189,8 +207,8 @@ class SQLStore(LeaseMethods):
     def list_searches(self) -> list[SearchRecord]:
         """Every search, oldest first, with trial counts."""
         with self._tx(write=False) as conn:
-            rows = conn.execute(select(searches).order_by(searches.c.created_at,
-                                                          searches.c.id)).all()
+            rows = conn.execute(select(*self._search_cols).order_by(searches.c.created_at,
+                                                                    searches.c.id)).all()
             counts = self._counts(conn, None)
         return [R.search_record(row, counts.get(row.id, {})) for row in rows]
 
@@ -350,7 +368,7 @@ class SQLStore(LeaseMethods):
                 where.append(trials.c.number.in_(picked))
             if after is not None:
                 where.append(trials.c.number > int(after))
-            rows = conn.execute(select(*_TRIAL_COLS).where(*where)
+            rows = conn.execute(select(*self._trial_cols).where(*where)
                                 .order_by(trials.c.number)).all()
             if not rows:
                 return []
@@ -372,7 +390,8 @@ class SQLStore(LeaseMethods):
         with self._tx(write=False) as conn:
             sid = self._search_id(conn, name)
             row: Row[Any] | None = conn.execute(
-                _TRIAL_BY_NUMBER, {"sid": sid, "number": number}).first()
+                select(*self._trial_cols).where(trials.c.search_id == sid,
+                                                trials.c.number == number)).first()
             if row is None:
                 raise self._no_trial(name, number)
             metrics = R.group_metrics(conn.execute(

@@ -1,5 +1,5 @@
-"""The `nasforge` command line: search, resume, list, show, export, dashboard, benchmark,
-layers.
+"""The `nasforge` command line: search, resume, worker, list, show, upgrade, export,
+dashboard, benchmark, layers.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from rich.text import Text
 from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
+
+if TYPE_CHECKING:
+    from nasforge.store import Store
 
 # Plain help: Rich markup would eat "[space]" and 'nasforge[ray]', and typer 0.29's Rich
 # panels give every flag a "<bool>" value column (0.28 hid it); click's plain formatter has
@@ -63,6 +66,19 @@ def _cache_dir() -> Path:
         return Path(os.environ["NASFORGE_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "nasforge"
+
+
+def _read_store(storage: str | None) -> Store:
+    """The store opened read-only (reading never writes); a note on stderr when its schema is
+    older than this nasforge's."""
+    from nasforge.store import open_store
+
+    store = open_store(_storage(storage), create=False, readonly=True)
+    note = getattr(store, "upgrade_note", None)
+    if note:
+        Console(stderr=True).print(Text.assemble(("note: ", "bold yellow"), note),
+                                   highlight=False, soft_wrap=True)
+    return store
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -169,10 +185,9 @@ def list_searches(
 
     def body() -> None:
         from nasforge.records import TrialState
-        from nasforge.store import open_store
         from nasforge.ui.report import search_summary
 
-        store = open_store(_storage(storage), create=False)
+        store = _read_store(storage)
         try:
             rows = [search_summary(s, store.trials(s.name, [TrialState.COMPLETE]))
                     for s in store.list_searches()]
@@ -203,10 +218,9 @@ def show(
     """Show a search: trials, metrics and the Pareto front."""
 
     def body() -> None:
-        from nasforge.store import open_store
         from nasforge.ui.report import search_report
 
-        store = open_store(_storage(storage), create=False)
+        store = _read_store(storage)
         try:
             report = search_report(store.get_search(name), store.trials(name))
         finally:
@@ -218,6 +232,26 @@ def show(
 
     _run(body)
 
+
+@app.command()
+def upgrade(storage: Storage = None) -> None:
+    """Bring a store written by an older nasforge to this version's schema (back it up
+    first: older nasforge versions cannot open it afterwards). list, show, export and the
+    dashboard read an older store as it is and never change it; search, resume and worker
+    upgrade it when they open it."""
+
+    def body() -> None:
+        from nasforge.store import upgrade_database
+        from nasforge.store.dberrors import safe_url
+
+        before, after = upgrade_database(_storage(storage))
+        url = safe_url(_storage(storage))
+        if before == after:
+            typer.echo(f"store {url}: already at schema {after}; nothing to do")
+        else:
+            typer.echo(f"store {url}: upgraded from schema {before} to {after}")
+
+    _run(body)
 
 
 @app.command()
@@ -319,11 +353,10 @@ def export(
         )
         from nasforge.export.select import choose_trials
         from nasforge.search import stored_config
-        from nasforge.store import open_store
 
         with_weights = weights or retrain  # retrained weights are what --retrain is for
         check_destination(out, Options(weights=with_weights, onnx=onnx, retrain=retrain))
-        store = open_store(_storage(storage), create=False)
+        store = _read_store(storage)
         try:
             chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
             config = stored_config(store, name)

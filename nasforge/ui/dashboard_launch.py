@@ -16,7 +16,7 @@ def check_store(url: str) -> None:
     """The store must exist and be readable: StoreError (exit 2) otherwise."""
     from nasforge.store import open_store
 
-    store = open_store(url, create=False)
+    store = open_store(url, create=False, readonly=True)
     try:
         store.list_searches()
     finally:

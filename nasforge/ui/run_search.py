@@ -45,11 +45,14 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                resume: bool = False, join: bool = False) -> None:
     from nasforge.checkpoints import search_checkpoints
     from nasforge.evaluation import load_checked, make_executor
+    from nasforge.evaluator.fingerprint import data_fingerprint
     from nasforge.search import Search
-    from nasforge.store import open_store
+    from nasforge.store import check_persistent, open_store
     from nasforge.ui.progress import RichProgress
 
+    check_persistent(storage)
     dataset = load_checked(config, cache_dir=cache_dir)  # data errors before any write
+    fingerprint = data_fingerprint(config.data, dataset)
     checkpoints = search_checkpoints(config, storage)
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
     executor = make_executor(config, options.workers, cache_dir, dataset=dataset,
@@ -65,7 +68,8 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
             with RichProgress(console) as progress:
                 outcome = Search(config, store, executor, resume=resume, join=join,
                                  observer=progress, checkpoints=checkpoints,
-                                 heartbeat_timeout=options.heartbeat_timeout).run()
+                                 heartbeat_timeout=options.heartbeat_timeout,
+                                 data_fingerprint=fingerprint).run()
         except KeyboardInterrupt as stop:
             again = (f"nasforge worker {config.name}" if join
                      else f"nasforge resume {config.name}")
@@ -87,9 +91,10 @@ def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
                budget: int | None = None, join: bool = False) -> None:
     """Continue (`resume`, with a new total `budget` if given) or join (`worker`) the
     stored search `name` with the config it was started with."""
-    from nasforge.search import stored_config
-    from nasforge.store import open_store
+    from nasforge.search import check_budget, stored_config
+    from nasforge.store import check_persistent, open_store
 
+    check_persistent(storage)
     store = open_store(storage, create=False)
     try:
         record = store.get_search(name)
@@ -98,4 +103,6 @@ def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
         store.close()
     if not join:
         config = config.with_overrides(budget=record.budget if budget is None else budget)
+    if budget is not None and config.strategy != "supernet":  # before the data is loaded
+        check_budget(record, budget, "--budget")
     run_search(config, storage, cache_dir, options, resume=not join, join=join)

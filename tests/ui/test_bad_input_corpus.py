@@ -167,6 +167,7 @@ RUN_OPTIONS = {  # options of this run (not of the config): same rules
     "nan heartbeat timeout": (["--heartbeat-timeout", "nan"], "number of seconds > 0"),
     "zero workers": (["--workers", "0"], "whole number >= 1"),
     "more workers than the machine holds": (["--workers", "100000"], "at most"),
+    "in-memory store": (["--storage", "sqlite:///:memory:"], "Use a file"),
 }
 
 

@@ -20,7 +20,7 @@ from nasforge.ui.architecture import data_spec
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> Store:
-    return open_store(url, create=False)
+    return open_store(url, create=False, readonly=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -1,0 +1,41 @@
+"""The parts of `SQLStore` about the schema itself: reading an older schema as it is (the
+columns it lacks read as NULL) and the data fingerprint column of revision 0004."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Column, null, select, update
+
+from nasforge.store import rows as R
+from nasforge.store.schema import searches
+
+
+def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[Any, ...]:
+    """`columns`, with those an older schema lacks read as NULL (read-only stores)."""
+    return tuple(null().label(c.name) if f"{c.table.name}.{c.name}" in missing else c
+                 for c in columns)
+
+
+class SchemaMethods:
+    """set_data_fingerprint / data_fingerprint (mixed into `SQLStore`)."""
+
+    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object]) -> None:
+        """Store the fingerprint of the data the search trains on (a JSON-serialisable
+        mapping; see `nasforge.evaluator.fingerprint`), replacing any earlier one."""
+        text = R.dump_config(fingerprint)
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name, lock=True)
+            conn.execute(update(searches).where(searches.c.id == sid)
+                         .values(data_fingerprint=text))
+
+    def data_fingerprint(self, name: str) -> dict[str, object] | None:
+        """The stored fingerprint of the search's data; None for a search stored without
+        one (before schema revision 0004)."""
+        column = self._search_cols[list(searches.columns).index(searches.c.data_fingerprint)]
+        with self._tx(write=False) as conn:
+            self._search_id(conn, name)
+            text = conn.execute(select(column).where(searches.c.name == name)).scalar()
+        return json.loads(text) if text else None
