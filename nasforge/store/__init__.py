@@ -9,10 +9,11 @@ Importing this package imports SQLAlchemy but never torch.
 from __future__ import annotations
 
 from nasforge.store.base import Store
+from nasforge.store.dberrors import safe_url
 from nasforge.store.engine import sqlite_file
 from nasforge.store.sql import SQLStore
 
-__all__ = ["DEFAULT_URL", "SQLStore", "Store", "open_store", "sqlite_file"]
+__all__ = ["DEFAULT_URL", "SQLStore", "Store", "open_store", "safe_url", "sqlite_file"]
 
 DEFAULT_URL = "sqlite:///nasforge.db"
 

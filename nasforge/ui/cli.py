@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from rich.text import Text
 from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
+
+if TYPE_CHECKING:
+    from nasforge.ui.dashboard_launch import Launch
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="nasforge: neural architecture search and AutoML.")
@@ -348,15 +351,16 @@ def dashboard(
 ) -> None:
     """Browse searches in a Streamlit dashboard (reads the store, never writes)."""
 
-    def body() -> list[str]:
-        from nasforge.ui.dashboard_launch import streamlit_command
+    def body() -> Launch:
+        from nasforge.ui.dashboard_launch import streamlit_launch
 
-        return streamlit_command(_storage(storage), port=port, host=host,
-                                 cache_dir=_cache_dir())
+        return streamlit_launch(_storage(storage), port=port, host=host, environ=os.environ,
+                                cache_dir=_cache_dir())
 
-    command = _run(body)
+    launch = _run(body)
     typer.echo(f"nasforge dashboard on http://{host}:{port} (Ctrl-C stops it)")
-    os.execv(command[0], command)  # the server replaces this process: one pid to stop
+    # the server replaces this process (one pid to stop); the URL travels in its environment
+    os.execve(launch.argv[0], launch.argv, launch.env)
 
 
 @app.command()
