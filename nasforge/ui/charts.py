@@ -56,11 +56,19 @@ def _front_order(front: pd.DataFrame, x: Objective, y: Objective) -> np.ndarray:
     return np.lexsort((front[y.metric].to_numpy(), front[x.metric].to_numpy()))
 
 
+def _axes(fig: go.Figure, log_x: bool, log_y: bool) -> go.Figure:
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(type="log" if log_y else "linear")
+    return fig
+
+
 def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | None = None,
-                  metrics: Sequence[str] = (), title: str = "") -> go.Figure:
+                  metrics: Sequence[str] = (), title: str = "", *, log_x: bool = False,
+                  log_y: bool = False) -> go.Figure:
     """Trials on (x, y): the Pareto front of these two objectives large and connected in
     order of x, dominated and unfinished trials faded; `color` (a metric column) colours
-    every point on one scale. `metrics`: shown on hover besides x, y and colour."""
+    every point on one scale. `metrics`: shown on hover besides x, y and colour. `log_x`,
+    `log_y`: logarithmic axes (for positive values spanning decades: params, MACs)."""
     done = frame[frame[x.metric].notna() & frame[y.metric].notna()] if len(frame) else frame
     on_front = front_mask(done, (x, y))
     hover = [x.metric, y.metric, *([color] if color else []),
@@ -96,13 +104,13 @@ def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | 
         title=title or f"Pareto front: {x} vs {y} ({int(on_front.sum())} of {len(done)} trials)",
         xaxis_title=str(x), yaxis_title=str(y), hovermode="closest", clickmode="event+select",
         legend={"orientation": "h", "y": -0.15}, margin={"t": 50, "b": 40})
-    return fig
+    return _axes(fig, log_x, log_y)
 
 
-def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objective
-                   ) -> go.Figure:
+def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objective, *,
+                   log_x: bool = False, log_y: bool = False) -> go.Figure:
     """Several searches on one plot: each search's trials faded in its colour, its own
-    Pareto front of (x, y) drawn over them."""
+    Pareto front of (x, y) drawn over them; `log_x`, `log_y` as in `pareto_figure`."""
     fig = go.Figure()
     palette = qualitative.Plotly
     for k, (name, frame) in enumerate(frames.items()):
@@ -127,7 +135,7 @@ def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objectiv
                               customdata=front["number"].to_numpy().reshape(-1, 1)))
     fig.update_layout(title=f"Pareto fronts: {x} vs {y}", xaxis_title=str(x),
                       yaxis_title=str(y), hovermode="closest")
-    return fig
+    return _axes(fig, log_x, log_y)
 
 
 def history_figure(history: pd.DataFrame, objectives: Sequence[Objective],

@@ -60,7 +60,7 @@ def streamlit_launch(url: str, *, port: int, host: str, environ: Mapping[str, st
             "--server.port", str(port), "--server.address", host,
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-            "--global.developmentMode", "false", "--"]
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--"]
     if cache_dir is not None:
         argv += ["--cache-dir", str(cache_dir)]
     return Launch(tuple(argv), {**environ, STORAGE_ENV: url})

@@ -31,7 +31,7 @@ def test_a_bad_url_or_port_exits_2():
     assert result.exit_code == 2 and "--port 70000" in result.output
 
 
-def test_the_command_binds_localhost_and_keeps_the_url_out_of_argv(tmp_path):
+def test_the_command_binds_localhost_and_hides_the_deploy_button(tmp_path):
     from nasforge.store import open_store
 
     url = f"sqlite:///{tmp_path / 'ok.db'}"
@@ -41,6 +41,7 @@ def test_the_command_binds_localhost_and_keeps_the_url_out_of_argv(tmp_path):
     argv = list(launch.argv)
     assert argv[argv.index("run") + 1] == str(APP)
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"  # no "Deploy"
     assert argv[-2:] == ["--cache-dir", str(tmp_path)] and url not in argv
     assert launch.env == {"HOME": "/h", STORAGE_ENV: url}
 

@@ -205,3 +205,25 @@ def test_trials_frame_keeps_inherited_and_trained_results_apart() -> None:
     frame = queries.trials_frame(trials)
     assert frame["weights"].tolist() == ["inherited", "trained"]
     assert frame["accuracy"].isna().tolist() == [True, False]
+
+
+def test_display_names_keep_the_prefix_only_where_a_metric_has_the_same_name():
+    columns = ["number", "accuracy", "epochs", "param.epochs", "param.activation"]
+    names = queries.display_names(columns)
+    assert names == {"number": "number", "accuracy": "accuracy", "epochs": "epochs",
+                     "param.epochs": "param.epochs", "param.activation": "activation"}
+    assert len(set(names.values())) == len(columns)
+
+
+def test_log_axes_are_offered_for_positive_values_and_proposed_across_decades():
+    assert queries.spans_decades(pd.Series([300.0, 5e4, 2e6]))
+    assert not queries.spans_decades(pd.Series([2344.0, 11560.0]))
+    assert not queries.spans_decades(pd.Series([0.0, 1e6]))  # zero: no log axis
+    assert queries.log_possible(pd.Series([1.0, np.nan, 3.0]))
+    assert not queries.log_possible(pd.Series([-1.0, 3.0]))
+    frame = _frame([("COMPLETE", 0.9, 100), ("COMPLETE", 0.8, 5e5)])
+    fig = charts.pareto_figure(frame, PARAMS, ACC, log_x=True)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "linear"
+    both = charts.compare_figure({"a": frame}, PARAMS, ACC, log_y=True)
+    assert both.layout.yaxis.type == "log"
+

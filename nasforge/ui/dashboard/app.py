@@ -1,7 +1,10 @@
 """The nasforge dashboard (Streamlit script). Run it with `nasforge dashboard`, which hands
 over the store URL in this process's environment (``NASFORGE_STORAGE``: readable only by
 its owner, unlike the command line) and passes ``-- [--cache-dir DIR]``; tests set
-``st.session_state["storage"]`` instead."""
+``st.session_state["storage"]`` instead.
+
+This script draws the sidebar (store, search) and then runs the page the URL names
+(`links.PAGES`: ``/pareto?search=NAME&trial=N`` ...)."""
 
 from __future__ import annotations
 
@@ -13,28 +16,9 @@ import streamlit as st
 
 from nasforge.errors import NasforgeError
 from nasforge.store import safe_url
-from nasforge.ui.dashboard import (
-    compare,
-    detail,
-    history,
-    parameters,
-    pareto,
-    searches,
-    trials,
-)
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 from nasforge.ui.dashboard_launch import STORAGE_ENV
-
-PAGES = {
-    "Searches": searches.render,
-    "Pareto front": pareto.render,
-    "History": history.render,
-    "Trials": trials.render,
-    "Parameters": parameters.render,
-    "Trial detail": detail.render,
-    "Compare": compare.render,
-}
-NEEDS_SEARCH = {"Pareto front", "History", "Trials", "Parameters", "Trial detail"}
 
 
 def _arguments() -> tuple[str, str | None]:
@@ -57,17 +41,16 @@ def main() -> None:
     except NasforgeError as err:  # the store's messages show the URL without its password
         st.error(str(err))
         st.stop()
-    st.sidebar.title("nasforge")
+    page = st.navigation([spec.page() for spec in links.PAGES])
     st.sidebar.caption(f"store: {safe_url(url)}")
-    page = st.sidebar.radio("Page", list(PAGES), key="page")
     if not ctx.searches:
         st.info(f"The store {safe_url(url)} holds no searches yet; start one with "
                 "`nasforge search`.")
         return
-    name = None
-    if page in NEEDS_SEARCH:
-        name = st.sidebar.selectbox("Search", ctx.names, key="search")
-    PAGES[page](ctx, name)
+    spec = links.spec_for(page.url_path)
+    name = links.choose_search(ctx) if spec.needs_search else None
+    links.hand_over(ctx, name)
+    page.run()
 
 
 if __name__ == "__main__":
