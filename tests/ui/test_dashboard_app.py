@@ -162,6 +162,11 @@ def test_trial_detail_has_layers_curves_and_the_export_button(stores):
     at = open_page(stores[1], "trial", search="digits", trial=2)
     titles = [f["layout"]["title"]["text"] for f in _figures(at)]
     assert "Layer stack of trial 2" in titles and "Learning curves" in titles
+    curves = next(f for f in _figures(at) if f["layout"]["title"]["text"] == "Learning curves")
+    assert [a["text"] for a in curves["layout"]["annotations"]] == ["loss", "accuracy"]
+    layers = next(f for f in _figures(at) if f["layout"]["title"]["text"].startswith("Layer"))
+    labels = " ".join(layers["data"][0]["text"])
+    assert "dims=" not in labels and "learned_step" not in labels
     assert at.get("download_button"), "no export button"
     at.selectbox(key="detail_trial").set_value(11).run()
     assert any("diverged" in w.value for w in at.warning)

@@ -227,3 +227,37 @@ def test_log_axes_are_offered_for_positive_values_and_proposed_across_decades():
     both = charts.compare_figure({"a": frame}, PARAMS, ACC, log_y=True)
     assert both.layout.yaxis.type == "log"
 
+
+def test_cell_diagram_arrows_stop_at_the_nodes_and_labels_do_not_overlap(stores):
+    store = open_store(stores[0], create=False)
+    arch = next(t.arch for t in store.trials("evolution")
+                if all(v != "none" for k, v in t.arch.items() if k.startswith("cell.")))
+    store.close()
+    graph = cell_graph(arch, queries.cell_nodes(arch))
+    fig = charts.cell_figure(graph)
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    labels = [a for a in fig.layout.annotations if not a.showarrow]
+    assert len(arrows) == len(labels) == graph.number_of_edges() == 6
+    node_size = fig.data[-1].marker.size
+    assert all(a.standoff >= node_size / 2 for a in arrows)  # the head stays off the label
+    assert len({(round(a.x, 3), round(a.y, 3)) for a in labels}) == 6  # no shared spot
+    edges = [t for t in fig.data if t.mode == "lines"]
+    paths = {(tuple(t.x), tuple(t.y)) for t in edges}
+    assert len(paths) == 6  # no edge hides another
+    colour = {t.name: t.line.color for t in edges}
+    assert len(set(colour.values())) == len(colour)  # one colour per op, in the legend
+    assert all(a.font.color == colour[a.text] for a in labels)
+
+
+def test_layer_labels_and_curve_titles_speak_the_users_words():
+    from nasforge.searchspace.plan_ops import Conv, Linear, Norm
+
+    assert architecture.op_label(Linear(64, 16, bias=False)) == (
+        "Linear in_features=64 out_features=16 no bias")
+    assert architecture.op_label(Conv(2, 1, 8, 3, weight_bits=8, act_bits=8)) == (
+        "Conv2d in_channels=1 out_channels=8 kernel=3 w8/a8")
+    assert "dims" not in architecture.op_label(Norm("batch", 16, 0))
+    curve = pd.DataFrame({"epoch": [0, 0, 0], "metric": ["train_loss", "val_loss",
+                                                         "val_accuracy"], "value": [1, 1, .5]})
+    titles = [a.text for a in charts.curve_figure(curve).layout.annotations]
+    assert titles == ["loss", "accuracy"]
