@@ -81,6 +81,15 @@ def test_a_link_with_search_and_trial_opens_that_trial(real, path):
     assert at.query_params["search"] == "mlp"
 
 
+def test_the_search_stays_chosen_across_pages_opened_from_the_navigation(real):
+    at = open_page(real, "pareto", search="cell")
+    for script in ("searches.py", "history.py"):
+        at.query_params.clear()  # the navigation's links carry no query
+        at.switch_page(script).run()
+    assert at.header[0].value == "History of cell"
+    assert at.query_params["search"] == "cell"
+
+
 def test_searches_page_lists_every_search(stores):
     at = open_page(stores[0], "searches")
     table = at.dataframe[0].value

@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 SEARCH = "search"
 TRIAL = "trial"
 _CURRENT = "_nasforge_page_args"
+_LAST_SEARCH = "_nasforge_last_search"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +88,15 @@ def store_in_url(param: str, value: object) -> None:
 
 
 def choose_search(ctx: Context) -> str:
-    """The sidebar's search selector, bound to ``?search=``."""
+    """The sidebar's search selector, bound to ``?search=``. A page opened from the
+    navigation (whose links carry no query) keeps the search chosen last."""
+    remembered = st.session_state.get(_LAST_SEARCH)
+    if st.query_params.get(SEARCH) not in ctx.names and remembered in ctx.names:
+        st.session_state[SEARCH] = remembered
     from_url(SEARCH, SEARCH, ctx.names)
     name = st.sidebar.selectbox("Search", ctx.names, key=SEARCH, on_change=to_url(SEARCH, SEARCH))
     store_in_url(SEARCH, name)
+    st.session_state[_LAST_SEARCH] = name
     return str(name)
 
 
