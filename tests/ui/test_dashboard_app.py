@@ -73,12 +73,24 @@ def test_a_link_with_search_and_trial_opens_that_trial(real, path):
     at = open_page(real, path, search="cell", trial=2)
     assert any(s.value == "Trial 2: COMPLETE" for s in at.subheader)
     assert any("Cell of trial 2" in f["layout"]["title"]["text"] for f in _figures(at))
+    at = open_page(real, path, search="mlp", trial=2)
+    assert any("Layer stack of trial 2" in f["layout"]["title"]["text"] for f in _figures(at))
     key = "pareto_trial" if path == "pareto" else "detail_trial"
-    at.selectbox(key=key).set_value(1).run()  # choosing another trial updates the URL
-    assert at.query_params["trial"] == "1"
-    assert any(s.value == "Trial 1: COMPLETE" for s in at.subheader)
-    at.sidebar.selectbox(key="search").set_value("mlp").run()
-    assert at.query_params["search"] == "mlp"
+    at.selectbox(key=key).set_value(3).run()  # choosing another trial updates the URL
+    assert at.query_params["trial"] == "3"
+    assert any(s.value == "Trial 3: COMPLETE" for s in at.subheader)
+    at.sidebar.selectbox(key="search").set_value("cell").run()  # it has no trial 3
+    assert at.query_params["search"] == "cell" and at.query_params.get("trial") != "3"
+    assert not at.warning  # the old search's trial left the URL with it
+
+
+def test_a_link_to_a_missing_search_or_trial_says_so(real):
+    at = open_page(real, "trial", search="gone", trial=1)
+    assert any("search 'gone', which is not here" in w.value for w in at.warning)
+    assert at.query_params["search"] == "mlp"  # the URL names what the page shows
+    at = open_page(real, "trial", search="cell", trial=99)
+    assert any("trial '99', which is not here" in w.value for w in at.warning)
+    assert at.query_params["trial"] == "0"
 
 
 def test_the_search_stays_chosen_across_pages_opened_from_the_navigation(real):

@@ -69,6 +69,9 @@ def from_url(key: str, param: str, options: Sequence[object]) -> None:
     by_text = {str(o): o for o in options}
     if wanted in by_text and st.session_state.get(key) != by_text[wanted]:
         st.session_state[key] = by_text[wanted]
+    elif wanted is not None and wanted not in by_text:
+        st.warning(f"The link names {param} {wanted!r}, which is not here; showing another. "
+                   f"Choose one of: {', '.join(list(by_text)[:20])}.")
 
 
 def to_url(key: str, param: str) -> Callable[[], None]:
@@ -94,10 +97,16 @@ def choose_search(ctx: Context) -> str:
     if st.query_params.get(SEARCH) not in ctx.names and remembered in ctx.names:
         st.session_state[SEARCH] = remembered
     from_url(SEARCH, SEARCH, ctx.names)
-    name = st.sidebar.selectbox("Search", ctx.names, key=SEARCH, on_change=to_url(SEARCH, SEARCH))
+    name = st.sidebar.selectbox("Search", ctx.names, key=SEARCH, on_change=_search_changed)
     store_in_url(SEARCH, name)
     st.session_state[_LAST_SEARCH] = name
     return str(name)
+
+
+def _search_changed() -> None:
+    """Another search: its trial numbers mean other trials, so the URL's trial goes."""
+    store_in_url(SEARCH, st.session_state.get(SEARCH))
+    st.query_params.pop(TRIAL, None)
 
 
 def hand_over(ctx: Context, name: str | None) -> None:
