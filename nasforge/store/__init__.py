@@ -9,11 +9,12 @@ Importing this package imports SQLAlchemy but never torch.
 from __future__ import annotations
 
 from nasforge.store.base import Store
+from nasforge.store.dberrors import safe_url
 from nasforge.store.engine import check_persistent, is_memory_url, sqlite_file, upgrade_database
 from nasforge.store.sql import SQLStore
 
 __all__ = ["DEFAULT_URL", "SQLStore", "Store", "check_persistent", "is_memory_url",
-           "open_store", "sqlite_file", "upgrade_database"]
+           "open_store", "safe_url", "sqlite_file", "upgrade_database"]
 
 DEFAULT_URL = "sqlite:///nasforge.db"
 

@@ -20,6 +20,7 @@ from nasforge.frozen import thaw
 from nasforge.records import SearchRecord, TrialRecord
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
+from nasforge.searchspace.quantization import FLOAT_BITS
 
 
 class Unavailable(NasforgeError):
@@ -57,19 +58,30 @@ def model_source(search: SearchRecord, trial: TrialRecord, spec: DataSpec) -> st
     return generate(plan_for(trial.arch, spec), meta).source
 
 
+#: Ops whose name carries their dimensionality (Conv2d); other ops' ``dims`` is internal.
+_NAMED_BY_DIMS = ("Conv", "Pool")
+
+
 def op_label(op: object) -> str:
-    """``Linear in_features=64 out_features=128 w8/a8``: the op's scalar fields."""
-    parts = [type(op).__name__]
-    bits = None
+    """``Conv2d in_channels=1 out_channels=8 kernel=3 bias=False w8/a8``: the op's scalar
+    fields that differ from their defaults, in the user's words; internal fields (``dims``,
+    ``learned_step=False``) and float bit widths are left out."""
+    name = type(op).__name__
+    dims = getattr(op, "dims", 0)
+    if name in _NAMED_BY_DIMS and dims:
+        name += f"{dims}d"
+    parts = [name]
     for f in dataclasses.fields(op):  # type: ignore[arg-type]
         value = getattr(op, f.name)
-        if f.name in ("weight_bits", "act_bits"):
+        if f.name in ("weight_bits", "act_bits", "dims") or value == f.default:
             continue
-        if isinstance(value, (int, float, str, bool)):
+        if isinstance(value, bool):
+            parts.append(f.name.replace("_", " ") if value else f"no {f.name}")
+        elif isinstance(value, (int, float, str)):
             parts.append(f"{f.name}={value}")
-    if hasattr(op, "weight_bits"):
-        bits = f"w{op.weight_bits}/a{op.act_bits}"  # type: ignore[attr-defined]
-        parts.append(bits)
+    bits = (getattr(op, "weight_bits", FLOAT_BITS), getattr(op, "act_bits", FLOAT_BITS))
+    if bits != (FLOAT_BITS, FLOAT_BITS):
+        parts.append(f"w{bits[0]}/a{bits[1]}")
     return " ".join(parts)
 
 

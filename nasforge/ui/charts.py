@@ -56,11 +56,19 @@ def _front_order(front: pd.DataFrame, x: Objective, y: Objective) -> np.ndarray:
     return np.lexsort((front[y.metric].to_numpy(), front[x.metric].to_numpy()))
 
 
+def _axes(fig: go.Figure, log_x: bool, log_y: bool) -> go.Figure:
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(type="log" if log_y else "linear")
+    return fig
+
+
 def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | None = None,
-                  metrics: Sequence[str] = (), title: str = "") -> go.Figure:
+                  metrics: Sequence[str] = (), title: str = "", *, log_x: bool = False,
+                  log_y: bool = False) -> go.Figure:
     """Trials on (x, y): the Pareto front of these two objectives large and connected in
     order of x, dominated and unfinished trials faded; `color` (a metric column) colours
-    every point on one scale. `metrics`: shown on hover besides x, y and colour."""
+    every point on one scale. `metrics`: shown on hover besides x, y and colour. `log_x`,
+    `log_y`: logarithmic axes (for positive values spanning decades: params, MACs)."""
     done = frame[frame[x.metric].notna() & frame[y.metric].notna()] if len(frame) else frame
     on_front = front_mask(done, (x, y))
     hover = [x.metric, y.metric, *([color] if color else []),
@@ -96,13 +104,13 @@ def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | 
         title=title or f"Pareto front: {x} vs {y} ({int(on_front.sum())} of {len(done)} trials)",
         xaxis_title=str(x), yaxis_title=str(y), hovermode="closest", clickmode="event+select",
         legend={"orientation": "h", "y": -0.15}, margin={"t": 50, "b": 40})
-    return fig
+    return _axes(fig, log_x, log_y)
 
 
-def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objective
-                   ) -> go.Figure:
+def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objective, *,
+                   log_x: bool = False, log_y: bool = False) -> go.Figure:
     """Several searches on one plot: each search's trials faded in its colour, its own
-    Pareto front of (x, y) drawn over them."""
+    Pareto front of (x, y) drawn over them; `log_x`, `log_y` as in `pareto_figure`."""
     fig = go.Figure()
     palette = qualitative.Plotly
     for k, (name, frame) in enumerate(frames.items()):
@@ -127,7 +135,7 @@ def compare_figure(frames: Mapping[str, pd.DataFrame], x: Objective, y: Objectiv
                               customdata=front["number"].to_numpy().reshape(-1, 1)))
     fig.update_layout(title=f"Pareto fronts: {x} vs {y}", xaxis_title=str(x),
                       yaxis_title=str(y), hovermode="closest")
-    return fig
+    return _axes(fig, log_x, log_y)
 
 
 def history_figure(history: pd.DataFrame, objectives: Sequence[Objective],
@@ -219,12 +227,14 @@ def _natural(label: str) -> tuple[int, float, str]:
 
 def curve_figure(curve: pd.DataFrame) -> go.Figure:
     """Learning curves (`queries.curve_frame`): losses on the left panel, the rest (accuracy)
-    on the right, against the epoch."""
+    on the right, each panel titled by its metrics, against the epoch."""
     metrics = list(dict.fromkeys(curve["metric"]))
     losses = [m for m in metrics if "loss" in m]
     others = [m for m in metrics if m not in losses]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "other"))
-    for col, group in ((1, losses), (2, others)):
+    groups = [g for g in (losses, others) if g]
+    fig = make_subplots(rows=1, cols=max(1, len(groups)),
+                        subplot_titles=[_panel_title(g) for g in groups])
+    for col, group in enumerate(groups, start=1):
         for metric in group:
             part = curve[curve["metric"] == metric]
             fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers",
@@ -234,32 +244,63 @@ def curve_figure(curve: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _panel_title(metrics: Sequence[str]) -> str:
+    """"loss" for val_loss and train_loss, "accuracy" for val_accuracy ..., else the names."""
+    tails = {m.rsplit("_", 1)[-1] for m in metrics}
+    return tails.pop() if len(tails) == 1 else ", ".join(metrics)
+
+
+#: Radius of a cell node in pixels (the marker's size is its diameter).
+_NODE_RADIUS = 17
+
+
+def _arc(x0: float, x1: float, height: float, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """Points of a parabola from (x0, 0) to (x1, 0) whose apex is at `height`."""
+    t = np.linspace(0.0, 1.0, n)
+    return x0 + (x1 - x0) * t, 4.0 * height * t * (1.0 - t)
+
+
 def cell_figure(graph: nx.DiGraph, title: str = "Cell") -> go.Figure:
-    """A cell DAG (`searchspace.cells.cell_graph`): nodes left to right (0 the input, the
-    last the output), each edge an arrow labelled with its operation."""
+    """A cell DAG (`searchspace.cells.cell_graph`): nodes on a line left to right (0 the
+    input, the last the output). An edge between neighbours is straight; a longer one arcs,
+    above or below by its source so that no two edges share a path or a label position; each
+    edge is coloured by its operation (legend) and labelled at its middle; the arrowheads
+    stop at the node's rim."""
     nodes = sorted(graph.nodes)
-    pos = {n: (float(n), 0.6 * ((-1) ** n) * (0 < n < nodes[-1])) for n in nodes}
+    ops = sorted({str(d.get("op", "")) for _, _, d in graph.edges(data=True)})
+    colours = {op: qualitative.D3[k % len(qualitative.D3)] for k, op in enumerate(ops)}
     fig = go.Figure()
-    for source, target, data in graph.edges(data=True):
-        (x0, y0), (x1, y1) = pos[source], pos[target]
-        bend = 0.25 * (target - source - 1)  # long edges arc so labels do not overlap
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + bend
-        fig.add_trace(go.Scatter(x=[x0, mx, x1], y=[y0, my, y1], mode="lines",
-                                 line={"shape": "spline", "color": "#555", "width": 1.5},
-                                 hoverinfo="skip", showlegend=False))
-        fig.add_annotation(x=x1, y=y1, ax=mx, ay=my, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=3, arrowsize=1.2, arrowcolor="#555",
-                           text="")
-        fig.add_annotation(x=mx, y=my, text=str(data.get("op", "")), showarrow=False,
-                           font={"size": 11}, bgcolor="rgba(255,255,255,0.8)")
+    shown: set[str] = set()
+    heights = [0.0]
+    for source, target, data in sorted(graph.edges(data=True)):
+        op = str(data.get("op", ""))
+        span = target - source
+        height = 0.0 if span == 1 else 0.45 * (span - 1) * (1 if source % 2 == 0 else -1)
+        heights.append(height)
+        xs, ys = _arc(float(source), float(target), height)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=op, legendgroup=op,
+                                 showlegend=op not in shown, hoverinfo="text",
+                                 text=f"{source} -> {target}: {op}",
+                                 line={"color": colours[op], "width": 2}))
+        shown.add(op)
+        fig.add_annotation(x=xs[-1], y=ys[-1], ax=xs[-3], ay=ys[-3], xref="x", yref="y",
+                           axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1.4,
+                           arrowcolor=colours[op], standoff=_NODE_RADIUS + 1, text="")
+        mid = len(xs) // 2
+        fig.add_annotation(x=xs[mid], y=ys[mid], text=op, showarrow=False,
+                           font={"size": 11, "color": colours[op]},
+                           bgcolor="rgba(255,255,255,0.9)")
     labels = ["in" if n == nodes[0] else "out" if n == nodes[-1] else str(n) for n in nodes]
-    fig.add_trace(go.Scatter(x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes],
+    fig.add_trace(go.Scatter(x=[float(n) for n in nodes], y=[0.0] * len(nodes),
                              mode="markers+text", text=labels, textposition="middle center",
-                             marker={"size": 34, "color": "#aec7e8",
+                             marker={"size": 2 * _NODE_RADIUS, "color": "#aec7e8",
                                      "line": {"color": "#1f77b4", "width": 2}},
                              hoverinfo="text", showlegend=False))
-    fig.update_layout(title=title, height=320, xaxis={"visible": False},
-                      yaxis={"visible": False, "range": [-1.4, 1.4]}, plot_bgcolor="white")
+    low, high = min(heights), max(heights)
+    fig.update_layout(title=title, height=340, xaxis={"visible": False,
+                                                      "range": [-0.4, nodes[-1] + 0.4]},
+                      yaxis={"visible": False, "range": [low - 0.4, high + 0.4]},
+                      plot_bgcolor="white", legend={"title": {"text": "operation"}})
     return fig
 
 

@@ -27,6 +27,7 @@ from nasforge.ui.console import print_report, wide_console
 
 if TYPE_CHECKING:
     from nasforge.store import Store
+    from nasforge.ui.dashboard_launch import Launch
 
 # Plain help: Rich markup would eat "[space]" and 'nasforge[ray]', and typer 0.29's Rich
 # panels give every flag a "<bool>" value column (0.28 hid it); click's plain formatter has
@@ -388,15 +389,16 @@ def dashboard(
 ) -> None:
     """Browse searches in a Streamlit dashboard (reads the store, never writes)."""
 
-    def body() -> list[str]:
-        from nasforge.ui.dashboard_launch import streamlit_command
+    def body() -> Launch:
+        from nasforge.ui.dashboard_launch import streamlit_launch
 
-        return streamlit_command(_storage(storage), port=port, host=host,
-                                 cache_dir=_cache_dir())
+        return streamlit_launch(_storage(storage), port=port, host=host, environ=os.environ,
+                                cache_dir=_cache_dir())
 
-    command = _run(body)
+    launch = _run(body)
     typer.echo(f"nasforge dashboard on http://{host}:{port} (Ctrl-C stops it)")
-    os.execv(command[0], command)  # the server replaces this process: one pid to stop
+    # the server replaces this process (one pid to stop); the URL travels in its environment
+    os.execve(launch.argv[0], launch.argv, launch.env)
 
 
 @app.command()

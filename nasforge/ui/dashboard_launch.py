@@ -1,15 +1,31 @@
 """`nasforge dashboard`: check the store and the options, then build the `streamlit run`
-command line (the CLI execs it)."""
+command line and its environment (the CLI execs it).
+
+The store URL may hold a password, so it goes into the server's environment
+(``/proc/PID/environ`` is readable only by its owner), never into its arguments
+(``/proc/PID/cmdline`` is readable by every local user)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from nasforge.errors import ConfigError, StoreError
 
 APP = Path(__file__).resolve().parent / "dashboard" / "app.py"
+#: The variable the server reads its store URL from (the one `--storage` defaults to).
+STORAGE_ENV = "NASFORGE_STORAGE"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start the server: its argv and its full environment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
 
 
 def check_store(url: str) -> None:
@@ -23,10 +39,11 @@ def check_store(url: str) -> None:
         store.close()
 
 
-def streamlit_command(url: str, *, port: int, host: str, cache_dir: Path | None = None
-                      ) -> list[str]:
-    """argv of the Streamlit server for the store at `url`; ConfigError / StoreError name
-    a bad port, a missing Streamlit or a bad store before anything starts."""
+def streamlit_launch(url: str, *, port: int, host: str, environ: Mapping[str, str],
+                     cache_dir: Path | None = None) -> Launch:
+    """The Streamlit server for the store at `url`, started with `environ` plus the URL;
+    ConfigError / StoreError name a bad port, a missing Streamlit or a bad store before
+    anything starts."""
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port} is not a TCP port; choose one in 1..65535 "
                           "(default 8501).")
@@ -39,11 +56,11 @@ def streamlit_command(url: str, *, port: int, host: str, cache_dir: Path | None 
     if not isinstance(url, str) or not url.strip():
         raise StoreError("The store URL is empty; pass --storage sqlite:///nasforge.db.")
     check_store(url)
-    command = [sys.executable, "-m", "streamlit", "run", str(APP),
-               "--server.port", str(port), "--server.address", host,
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-               "--global.developmentMode", "false", "--", "--storage", url]
+    argv = [sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.port", str(port), "--server.address", host,
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--"]
     if cache_dir is not None:
-        command += ["--cache-dir", str(cache_dir)]
-    return command
+        argv += ["--cache-dir", str(cache_dir)]
+    return Launch(tuple(argv), {**environ, STORAGE_ENV: url})

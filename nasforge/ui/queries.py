@@ -44,6 +44,31 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in BASE_COLUMNS and not c.startswith(PARAM_PREFIX)]
 
 
+def display_names(columns: Sequence[str]) -> dict[str, str]:
+    """Column -> the name shown in a table: parameters without the prefix, except where
+    that name is also another column's (the metric ``epochs`` and the parameter
+    ``param.epochs`` of a search over epochs): those keep it."""
+    taken = {c for c in columns if not c.startswith(PARAM_PREFIX)}
+    return {c: c.removeprefix(PARAM_PREFIX)
+            if c.startswith(PARAM_PREFIX) and c.removeprefix(PARAM_PREFIX) not in taken else c
+            for c in columns}
+
+
+def spans_decades(values: pd.Series, decades: float = 2.0) -> bool:
+    """Whether positive `values` span at least `decades` powers of ten (a log axis fits)."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.empty or (numbers <= 0).any():
+        return False
+    return bool(np.log10(numbers.max() / numbers.min()) >= decades)
+
+
+def log_possible(values: pd.Series) -> bool:
+    """A log axis can show every finite value (all positive)."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(numbers)) and bool((numbers > 0).all())
+
+
 def direction_of(metric: str, objectives: Sequence[Objective]) -> Objective:
     """The objective for `metric`: the search's own direction, else max for accuracy-like
     metrics and min for costs."""

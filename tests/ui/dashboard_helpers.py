@@ -1,9 +1,18 @@
 """Stores for the dashboard tests: a real tabular NB201 search (random and evolution on one
-space, so History has a reference line) and digits-MLP trials with curves (for the layer
-stack and model.py export), written through the Store API, without torch."""
+space, so History has a reference line), digits-MLP trials with curves (for the layer
+stack and model.py export), written through the Store API, without torch, and real
+searches run by `nasforge search` (an MLP search over epochs, a cell search), whose trials
+carry every metric the evaluator reports.
+
+`open_page` opens a dashboard page under `CheckedAppTest`, which fails a test on any
+exception or error box after every run (the first, a page switch, a widget change)."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +66,147 @@ def digits_store(folder: Path, n: int = 12) -> str:
     finally:
         store.close()
     return url
+
+
+MLP_SEARCH = """
+[search]
+name = "mlp"
+budget = 4
+objectives = ["accuracy:max", "params:min"]
+seed = 0
+
+[data]
+dataset = "digits"
+
+[training]
+measure_latency = false
+
+[space]
+families = ["mlp"]
+activation = ["relu", "gelu"]
+norm = ["none", "batch"]
+epochs = [1, 2]
+
+[space.mlp]
+depth = { low = 1, high = 2 }
+width = [16, 32]
+"""
+
+CELL_SEARCH = """
+[search]
+name = "cell"
+budget = 3
+objectives = ["accuracy:max", "macs:min"]
+seed = 0
+
+[data]
+dataset = "digits"
+
+[training]
+measure_latency = false
+epochs = 1
+
+[space]
+families = ["cell"]
+activation = ["relu"]
+norm = ["batch"]
+
+[space.cell]
+nodes = 3
+ops = ["none", "skip_connect", "nor_conv_3x3"]
+channels = [4]
+stages = 1
+cells_per_stage = 1
+"""
+
+
+def real_store(folder: Path) -> str:
+    """Searches "mlp" (epochs searched: the parameter and the metric share a name) and
+    "cell", run by `nasforge search` with the real evaluator (a few seconds)."""
+    from typer.testing import CliRunner
+
+    from nasforge.ui.cli import app
+
+    url = f"sqlite:///{folder / 'real.db'}"
+    for name, text in (("mlp", MLP_SEARCH), ("cell", CELL_SEARCH)):
+        config = folder / f"{name}.toml"
+        config.write_text(text)
+        result = CliRunner().invoke(app, ["search", str(config), "--storage", url])
+        assert result.exit_code == 0, result.output
+    return url
+
+
+POSTGRES_ENV = "NASFORGE_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_url_with_password() -> Iterator[tuple[str, str]]:
+    """(URL, its password) of an empty schema on the test PostgreSQL server, the URL
+    carrying a password (the server's own, else a made-up one: a trust login ignores it);
+    skips without ``NASFORGE_TEST_POSTGRES_URL``."""
+    import pytest
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"set {POSTGRES_ENV} to run the dashboard's PostgreSQL tests")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    schema = f"nasforge_dash_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sqlalchemy.exc.OperationalError as err:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is unreachable: {err.orig}")
+    parsed = sqlalchemy.make_url(url)
+    password = parsed.password or "s3cret-Pw0rd"
+    scoped = parsed.set(password=password).update_query_dict(
+        {"options": f"-csearch_path={schema}"})
+    try:
+        yield scoped.render_as_string(hide_password=False), str(password)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _checked_app_test() -> type:
+    from streamlit.testing.v1 import AppTest
+
+    class CheckedAppTest(AppTest):
+        """An AppTest that fails on any exception or error box a run leaves on the page."""
+
+        def _run(self, widget_state=None, timeout=None):  # every run goes through here
+            result = super()._run(widget_state, timeout)
+            assert_no_error(self)
+            return result
+
+    return CheckedAppTest
+
+
+def assert_no_error(at: object) -> None:
+    exceptions = [f"{e.message}\n" + "\n".join(e.stack_trace) for e in at.exception]  # type: ignore
+    assert not exceptions, "the page shows an exception:\n" + "\n\n".join(exceptions)
+    errors = [e.value for e in at.error]  # type: ignore[attr-defined]
+    assert not errors, f"the page shows an error box: {errors}"
+
+
+def app_test(storage: str | None, script: Path | None = None) -> object:
+    """A checked AppTest of the dashboard (or of `script`) on the store at `storage`."""
+    from nasforge.ui.dashboard_launch import APP
+
+    at = _checked_app_test()(script or APP, default_timeout=60)
+    if storage is not None:
+        at.session_state["storage"] = storage
+    return at
+
+
+def open_page(storage: str, url_path: str, **query: object) -> object:
+    """The page at `url_path` with `query` in its URL, as a copied link opens it."""
+    from nasforge.ui.dashboard import links
+
+    at = app_test(storage)
+    at.query_params.update({k: str(v) for k, v in query.items()})  # type: ignore[attr-defined]
+    at.run()  # type: ignore[attr-defined]
+    at.switch_page(links.spec_for(url_path).script).run()  # type: ignore[attr-defined]
+    return at

@@ -1,7 +1,10 @@
 """`nasforge dashboard` in a real headless Chromium (Debian's chromium + chromium-driver,
-installed by .ci/run): the Pareto chart must render with points, choosing a trial must open
-its detail, and a screenshot is kept (pytest's tmp_path; copied to $NASFORGE_TEST_ARTIFACTS
-when set). Skipped where Chromium is not installed, except under CI, where it must run."""
+installed by .ci/run), one server on a store filled by real searches (an MLP search over
+epochs, a cell search): every page, opened by its URL, must render without an exception box
+or traceback; a link with a search and trial opens that trial; the Pareto chart renders its
+points and choosing a trial puts it in the URL. Screenshots are kept (pytest's tmp_path;
+copied to $NASFORGE_TEST_ARTIFACTS when set). Skipped where Chromium is not installed,
+except under CI, where it must run."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import digits_store
+from dashboard_helpers import real_store
+
+from nasforge.ui.dashboard import links
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -57,7 +62,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, seconds: float 
     pytest.fail(f"nasforge dashboard did not answer within {seconds} s:\n{log.read_text()}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     reason = _missing()
     if reason:
@@ -77,19 +82,22 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture
-def server(tmp_path):
-    url = digits_store(tmp_path)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One `nasforge dashboard` for every test, its store URL given as NASFORGE_STORAGE."""
+    folder = tmp_path_factory.mktemp("dashboard_browser")
+    url = real_store(folder)
     port = _free_port()
-    log = tmp_path / "dashboard.log"
+    log = folder / "dashboard.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "nasforge", "dashboard", "--storage", url, "--port",
-             str(port)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-m", "nasforge", "dashboard", "--port", str(port)],
+            env={**os.environ, "NASFORGE_STORAGE": url}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(address, process, log)
-        yield address
+        yield address, process.pid, url
     finally:
         process.terminate()
         try:
@@ -108,36 +116,97 @@ def _save(driver, tmp_path: Path, name: str) -> Path:
     return shot
 
 
-def test_pareto_chart_renders_and_a_trial_opens(browser, server, tmp_path):
+EXCEPTION = "[data-testid='stException']"
+ERROR = "[data-testid='stAlertContentError']"
+
+
+def _open(driver, address: str, path: str, heading: str, tmp_path: Path) -> None:
+    """Open `path`, wait until its heading shows and the script has finished, and fail on
+    an exception box, an error box or a traceback."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{address}/{path}")
+    wait = WebDriverWait(driver, 60)
+    try:
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, EXCEPTION) or d.find_elements(
+            By.XPATH, f"//h1[contains(., '{heading}')] | //h2[contains(., '{heading}')]"))
+        wait.until(lambda d: d.find_elements(
+            By.CSS_SELECTOR, "[data-testid='stApp'][data-test-script-state='notRunning']"))
+    except Exception:
+        _save(driver, tmp_path, "dashboard_timeout.png")
+        raise
+    shown = [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{EXCEPTION}, {ERROR}")]
+    if shown or "Traceback" in driver.find_element(By.TAG_NAME, "body").text:
+        _save(driver, tmp_path, f"dashboard_error_{path.split('?')[0] or 'root'}.png")
+        pytest.fail(f"/{path} shows an exception or error: {shown}")
+
+
+def test_the_server_command_line_holds_no_store_url(server):
+    _, pid, url = server
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"streamlit" in b" ".join(argv)
+    assert not any(url.encode() in part or b"sqlite:" in part for part in argv), argv
+
+
+@pytest.mark.parametrize("search", ["mlp", "cell"])
+def test_every_page_opens_by_its_url_without_an_error(browser, server, tmp_path, search):
+    from selenium.webdriver.common.by import By
+
+    address = server[0]
+    for page in links.PAGES:
+        path = "" if page is links.PAGES[0] else page.url_path
+        query = f"?search={search}" if page.needs_search else ""
+        _open(browser, address, path + query, page.title.split()[0], tmp_path)
+        assert not browser.find_elements(By.CSS_SELECTOR,
+                                         "[data-testid='stAppDeployButton']"), "Deploy shown"
+        if page.needs_search:
+            assert search in browser.find_element(By.TAG_NAME, "h2").text
+
+
+def test_a_link_with_a_search_and_trial_opens_that_trial(browser, server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 60)
-    browser.get(server)
-    page = wait.until(ec.element_to_be_clickable(
-        (By.XPATH, "//section[@data-testid='stSidebar']//label[.//p[text()='Pareto front']]")))
-    page.click()
+    _open(browser, server[0], "trial?search=cell&trial=1", "Trial detail", tmp_path)
+    wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//*[contains(text(), 'Trial 1: COMPLETE')]")))
+    _open(browser, server[0], "pareto?search=mlp&trial=2", "Pareto front", tmp_path)
+    wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//*[contains(text(), 'Trial 2: COMPLETE')]")))
+    wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//button[.//p[text()='Export model.py']]")))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 3)
+    time.sleep(0.5)  # let the layer stack finish drawing for the screenshot
+    shot = _save(browser, tmp_path, "dashboard_pareto_trial.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_pareto_chart_renders_and_a_chosen_trial_goes_into_the_url(browser, server,
+                                                                   tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    _open(browser, server[0], "pareto?search=mlp", "Pareto front", tmp_path)
     try:
         wait.until(lambda d: len(d.find_elements(
-            By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace .point")) >= 11)
+            By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace .point")) >= 4)
     except Exception:
         _save(browser, tmp_path, "dashboard_no_chart.png")
-        raise AssertionError("the Pareto chart did not render its 11 points") from None
-    front = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace")
-    assert len(front) == 2  # dominated + front
+        raise AssertionError("the Pareto chart did not render its 4 points") from None
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace")
+               ) == 2  # dominated + front
     selector = wait.until(ec.element_to_be_clickable(
         (By.CSS_SELECTOR, "input[role='combobox'][aria-label^='Open trial']")))
     selector.click()
     option = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[role='option']")))
     number = option.text.strip()
     option.click()
-    heading = wait.until(ec.visibility_of_element_located(
-        (By.XPATH, f"//*[contains(text(), 'Trial {number}: COMPLETE')]")))
-    assert heading.is_displayed()
     wait.until(ec.visibility_of_element_located(
-        (By.XPATH, "//button[.//p[text()='Export model.py']]")))
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 2)
-    time.sleep(0.5)  # let the layer stack finish drawing for the screenshot
-    shot = _save(browser, tmp_path, "dashboard_pareto_trial.png")
-    assert shot.stat().st_size > 10_000
+        (By.XPATH, f"//*[contains(text(), 'Trial {number}: COMPLETE')]")))
+    wait.until(lambda d: f"trial={number}" in d.current_url)
+    assert "search=mlp" in browser.current_url

@@ -205,3 +205,59 @@ def test_trials_frame_keeps_inherited_and_trained_results_apart() -> None:
     frame = queries.trials_frame(trials)
     assert frame["weights"].tolist() == ["inherited", "trained"]
     assert frame["accuracy"].isna().tolist() == [True, False]
+
+
+def test_display_names_keep_the_prefix_only_where_a_metric_has_the_same_name():
+    columns = ["number", "accuracy", "epochs", "param.epochs", "param.activation"]
+    names = queries.display_names(columns)
+    assert names == {"number": "number", "accuracy": "accuracy", "epochs": "epochs",
+                     "param.epochs": "param.epochs", "param.activation": "activation"}
+    assert len(set(names.values())) == len(columns)
+
+
+def test_log_axes_are_offered_for_positive_values_and_proposed_across_decades():
+    assert queries.spans_decades(pd.Series([300.0, 5e4, 2e6]))
+    assert not queries.spans_decades(pd.Series([2344.0, 11560.0]))
+    assert not queries.spans_decades(pd.Series([0.0, 1e6]))  # zero: no log axis
+    assert queries.log_possible(pd.Series([1.0, np.nan, 3.0]))
+    assert not queries.log_possible(pd.Series([-1.0, 3.0]))
+    frame = _frame([("COMPLETE", 0.9, 100), ("COMPLETE", 0.8, 5e5)])
+    fig = charts.pareto_figure(frame, PARAMS, ACC, log_x=True)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "linear"
+    both = charts.compare_figure({"a": frame}, PARAMS, ACC, log_y=True)
+    assert both.layout.yaxis.type == "log"
+
+
+def test_cell_diagram_arrows_stop_at_the_nodes_and_labels_do_not_overlap(stores):
+    store = open_store(stores[0], create=False)
+    arch = next(t.arch for t in store.trials("evolution")
+                if all(v != "none" for k, v in t.arch.items() if k.startswith("cell.")))
+    store.close()
+    graph = cell_graph(arch, queries.cell_nodes(arch))
+    fig = charts.cell_figure(graph)
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    labels = [a for a in fig.layout.annotations if not a.showarrow]
+    assert len(arrows) == len(labels) == graph.number_of_edges() == 6
+    node_size = fig.data[-1].marker.size
+    assert all(a.standoff >= node_size / 2 for a in arrows)  # the head stays off the label
+    assert len({(round(a.x, 3), round(a.y, 3)) for a in labels}) == 6  # no shared spot
+    edges = [t for t in fig.data if t.mode == "lines"]
+    paths = {(tuple(t.x), tuple(t.y)) for t in edges}
+    assert len(paths) == 6  # no edge hides another
+    colour = {t.name: t.line.color for t in edges}
+    assert len(set(colour.values())) == len(colour)  # one colour per op, in the legend
+    assert all(a.font.color == colour[a.text] for a in labels)
+
+
+def test_layer_labels_and_curve_titles_speak_the_users_words():
+    from nasforge.searchspace.plan_ops import Conv, Linear, Norm
+
+    assert architecture.op_label(Linear(64, 16, bias=False)) == (
+        "Linear in_features=64 out_features=16 no bias")
+    assert architecture.op_label(Conv(2, 1, 8, 3, weight_bits=8, act_bits=8)) == (
+        "Conv2d in_channels=1 out_channels=8 kernel=3 w8/a8")
+    assert "dims" not in architecture.op_label(Norm("batch", 16, 0))
+    curve = pd.DataFrame({"epoch": [0, 0, 0], "metric": ["train_loss", "val_loss",
+                                                         "val_accuracy"], "value": [1, 1, .5]})
+    titles = [a.text for a in charts.curve_figure(curve).layout.annotations]
+    assert titles == ["loss", "accuracy"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from nasforge.ui import charts, queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
+from nasforge.ui.dashboard.pareto import log_toggle
 
 
 def render(ctx: Context, name: str | None = None) -> None:
@@ -28,6 +31,16 @@ def render(ctx: Context, name: str | None = None) -> None:
     y = right.selectbox("y axis", metrics, index=metrics.index(y0), key="compare_y")
     frames = {n: ctx.trials(n) for n in chosen}
     frames = {n: f for n, f in frames.items() if x in f and y in f}
+    if not frames:
+        st.info(f"None of these searches has both {x} and {y}; choose other axes.")
+        return
+    both = pd.concat([f[[x, y]] for f in frames.values()], ignore_index=True)
+    log_x = log_toggle(left, "log x", both[x], "compare_log_x")
+    log_y = log_toggle(right, "log y", both[y], "compare_log_y")
     ox, oy = (queries.direction_of(m, first) for m in (x, y))
-    st.plotly_chart(charts.compare_figure(frames, ox, oy), key="compare_chart",
-                    width="stretch")
+    st.plotly_chart(charts.compare_figure(frames, ox, oy, log_x=log_x, log_y=log_y),
+                    key="compare_chart", width="stretch")
+
+
+if __name__ == "__main__":
+    render(*links.current())

@@ -4,7 +4,7 @@ counts change, so a rerun (or the auto refresh) of a finished search costs one s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -40,9 +40,10 @@ def _spec(url: str, name: str, cache_dir: str | None) -> DataSpec | str:
 
 @dataclass(frozen=True)
 class Context:
-    """What every page gets: the store URL and the searches, read once per run."""
+    """What every page gets: the store URL (never shown: it may hold a password; see
+    `nasforge.store.safe_url`) and the searches, read once per run."""
 
-    url: str
+    url: str = field(repr=False)
     cache_dir: str | None
     searches: tuple[SearchRecord, ...]
 

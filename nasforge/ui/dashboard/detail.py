@@ -10,7 +10,10 @@ from nasforge.errors import NasforgeError
 from nasforge.records import TrialState
 from nasforge.searchspace.cells import cell_graph
 from nasforge.ui import architecture, charts, queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
+
+TRIAL_KEY = "detail_trial"
 
 
 def render(ctx: Context, name: str | None) -> None:
@@ -21,7 +24,10 @@ def render(ctx: Context, name: str | None) -> None:
         st.info("The search has no trials yet.")
         return
     numbers = frame["number"].tolist()
-    chosen = st.selectbox("Trial", numbers, key="detail_trial")
+    links.from_url(TRIAL_KEY, links.TRIAL, numbers)
+    chosen = st.selectbox("Trial", numbers, key=TRIAL_KEY,
+                          on_change=links.to_url(TRIAL_KEY, links.TRIAL))
+    links.store_in_url(links.TRIAL, chosen)
     render_trial(ctx, name, int(chosen))
 
 
@@ -32,8 +38,8 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
     with st.container(border=True, key="trial_detail"):
         st.subheader(f"Trial {number}: {trial.state.value}")
         st.caption(f"arch_id {trial.arch_id} | {queries.arch_summary(trial.arch)}")
-        if trial.error:
-            st.error(f"Failed: {trial.error}")
+        if trial.error:  # the trial's failure, not the dashboard's: a warning, not an error
+            st.warning(f"Failed: {trial.error}")
         left, right = st.columns(2)
         left.markdown("**Metrics**")
         left.dataframe(pd.DataFrame({"metric": list(trial.metrics),
@@ -73,3 +79,7 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
                        "weights and ONNX: use that command with --weights / --onnx.")
         elif plan is not None:
             st.caption("Only COMPLETE trials can be exported.")
+
+
+if __name__ == "__main__":
+    render(*links.current())

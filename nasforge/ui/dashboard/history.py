@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from nasforge.ui import charts, queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 
 
@@ -38,3 +39,7 @@ def render(ctx: Context, name: str | None) -> None:
                    "reference line; run one (strategy = \"random\") to compare.")
     if len(objectives) > 3:
         st.caption("Hypervolume is exact for up to 3 objectives; not shown.")
+
+
+if __name__ == "__main__":
+    render(*links.current())

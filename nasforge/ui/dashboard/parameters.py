@@ -7,6 +7,7 @@ import streamlit as st
 
 from nasforge.objectives import Objective
 from nasforge.ui import charts, queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 from nasforge.ui.importance import param_importances
 
@@ -42,9 +43,11 @@ def render(ctx: Context, name: str | None) -> None:
     chosen = st.selectbox("Objective", objective_names, key="importance_objective")
     objective = search.objectives[objective_names.index(chosen)]
     signature = tuple(sorted(search.trial_counts.items()))
-    importances = _importance(ctx.url, name, signature, objective.metric, objective.direction,
-                              frame)
-    if len(importances):  # type: ignore[arg-type]
+    if objective.metric in done and done[objective.metric].nunique(dropna=True) < 2:
+        st.caption(f"{objective.metric} has the same value in every completed trial, so no "
+                   "parameter explains it: no importance to estimate.")
+    elif len(importances := _importance(ctx.url, name, signature, objective.metric,
+                                         objective.direction, frame)):  # type: ignore[arg-type]
         st.plotly_chart(charts.importance_figure(importances, objective),  # type: ignore
                         key="importance_chart", width="stretch")
     else:
@@ -59,3 +62,7 @@ def render(ctx: Context, name: str | None) -> None:
                     key="breakdown_chart", width="stretch")
     st.dataframe(queries.breakdown_frame(done, labels[by], metrics), hide_index=True,
                  key="breakdown_table")
+
+
+if __name__ == "__main__":
+    render(*links.current())

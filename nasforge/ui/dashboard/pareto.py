@@ -1,15 +1,18 @@
-"""Pareto front page: any two metrics on the axes, a third as colour; selecting a point (or
-choosing a trial below) opens that trial under the chart."""
+"""Pareto front page: any two metrics on the axes (linear or log), a third as colour;
+selecting a point (or choosing a trial below) opens that trial under the chart and puts it
+in the URL (``?search=NAME&trial=N``)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from nasforge.ui import charts, queries
-from nasforge.ui.dashboard import detail
+from nasforge.ui.dashboard import detail, links
 from nasforge.ui.dashboard.data import Context
 
 NONE = "(none)"
+TRIAL_KEY = "pareto_trial"
 
 
 def _defaults(objectives: list[str], metrics: list[str]) -> tuple[str, str, str]:
@@ -20,11 +23,23 @@ def _defaults(objectives: list[str], metrics: list[str]) -> tuple[str, str, str]
 
 
 def _picked() -> None:
-    """Chart selection -> the trial selector (a callback may set a widget's state)."""
+    """Chart selection -> the trial selector and the URL (a callback may set a widget's
+    state)."""
     event = st.session_state.get("pareto_chart")
     points = (event or {}).get("selection", {}).get("points", [])
     if points and points[0].get("customdata"):
-        st.session_state["pareto_trial"] = int(points[0]["customdata"][0])
+        st.session_state[TRIAL_KEY] = int(points[0]["customdata"][0])
+        links.store_in_url(links.TRIAL, st.session_state[TRIAL_KEY])
+
+
+def log_toggle(column: st.delta_generator.DeltaGenerator, label: str, values: pd.Series,
+               key: str) -> bool:
+    """A "log" switch for one axis: on by default where the values span decades (params,
+    MACs, BOPs), unavailable where some value is not positive. The default follows the
+    metric: switching the metric resets it."""
+    possible = queries.log_possible(values)
+    return bool(column.toggle(label, value=possible and queries.spans_decades(values),
+                              disabled=not possible, key=f"{key}:{values.name}"))
 
 
 def render(ctx: Context, name: str | None) -> None:
@@ -43,9 +58,12 @@ def render(ctx: Context, name: str | None) -> None:
     y = middle.selectbox("y axis", metrics, index=metrics.index(y0), key="pareto_y")
     colours = [NONE, *metrics]
     colour = right.selectbox("colour", colours, index=colours.index(c0), key="pareto_colour")
+    log_x = log_toggle(left, "log x", frame[x], "pareto_log_x")
+    log_y = log_toggle(middle, "log y", frame[y], "pareto_log_y")
     ox, oy = (queries.direction_of(m, search.objectives) for m in (x, y))
     fig = charts.pareto_figure(frame, ox, oy, None if colour == NONE else colour,
-                               metrics=[o.metric for o in search.objectives])
+                               metrics=[o.metric for o in search.objectives],
+                               log_x=log_x, log_y=log_y)
     st.plotly_chart(fig, key="pareto_chart", on_select=_picked, selection_mode="points",
                     width="stretch")
     front = frame[queries.front_mask(frame, (ox, oy))].sort_values(x)
@@ -54,7 +72,14 @@ def render(ctx: Context, name: str | None) -> None:
     finished = frame[frame[x].notna() & frame[y].notna()]
     options = [*front["number"].tolist(),
                *(n for n in finished["number"].tolist() if n not in set(front["number"]))]
-    chosen = st.selectbox("Open trial (front first)", options, index=None, key="pareto_trial",
-                          placeholder="choose a trial or click a point")
+    links.from_url(TRIAL_KEY, links.TRIAL, options)
+    chosen = st.selectbox("Open trial (front first)", options, index=None, key=TRIAL_KEY,
+                          placeholder="choose a trial or click a point",
+                          on_change=links.to_url(TRIAL_KEY, links.TRIAL))
+    links.store_in_url(links.TRIAL, chosen)
     if chosen is not None:
         detail.render_trial(ctx, name, int(chosen))
+
+
+if __name__ == "__main__":
+    render(*links.current())

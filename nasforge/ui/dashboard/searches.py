@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nasforge.ui import queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 
 REFRESH_SECONDS = 5
@@ -21,10 +22,16 @@ def render(ctx: Context, name: str | None = None) -> None:
         best = {s.name: queries.best_values(fresh.trials(s.name), s.objectives)
                 for s in fresh.searches}
         frame = queries.searches_frame(fresh.searches, best)
+        frame.insert(1, "front", [links.page_url("pareto", n) for n in frame["name"]])
         st.dataframe(frame, hide_index=True, key="searches_table", column_config={
+            "front": st.column_config.LinkColumn("front", display_text="Pareto front"),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                         max_value=1.0, format="percent")})
         if running:
             st.caption(f"A search is running: this table refreshes every {REFRESH_SECONDS} s.")
 
     table()
+
+
+if __name__ == "__main__":
+    render(*links.current())

@@ -8,6 +8,7 @@ import streamlit as st
 
 from nasforge.records import TrialState
 from nasforge.ui import queries
+from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 
 #: Parameters with at most this many distinct values get a multiselect, others a range.
@@ -20,6 +21,7 @@ def render(ctx: Context, name: str | None) -> None:
     st.header(f"Trials of {name}")
     present = [s.value for s in TrialState if (frame["state"] == s.value).any()]
     states = st.multiselect("State", present, default=present, key="trials_states")
+    names = queries.display_names(list(frame.columns))
     choices: dict[str, list[object]] = {}
     ranges: dict[str, tuple[float, float]] = {}
     with st.expander("Filter by parameters"):
@@ -28,7 +30,7 @@ def render(ctx: Context, name: str | None) -> None:
             distinct = values.drop_duplicates().tolist()
             if len(distinct) < 2:
                 continue
-            label = column.removeprefix(queries.PARAM_PREFIX)
+            label = names[column]
             numeric = pd.api.types.is_numeric_dtype(values)
             if len(distinct) <= MAX_CHOICES or not numeric:
                 picked = st.multiselect(label, sorted(distinct, key=str), key=f"f:{column}")
@@ -40,12 +42,17 @@ def render(ctx: Context, name: str | None) -> None:
                 if chosen != (low, high):
                     ranges[column] = chosen
     shown = queries.filter_trials(frame, states, choices, ranges)
-    columns = list(frame.columns)
+    columns = list(names.values())
     left, right = st.columns([3, 1])
     by = left.selectbox("Sort by", columns, index=columns.index("number"), key="trials_sort")
     ascending = right.toggle("ascending", value=True, key="trials_ascending")
-    shown = shown.sort_values(by, ascending=ascending, na_position="last")
-    st.caption(f"{len(shown)} of {len(frame)} trials")
-    st.dataframe(shown.rename(columns=lambda c: c.removeprefix(queries.PARAM_PREFIX)
-                              if c.startswith(queries.PARAM_PREFIX) else c),
-                 hide_index=True, key="trials_table")
+    shown = shown.rename(columns=names).sort_values(by, ascending=ascending,
+                                                    na_position="last")
+    st.caption(f"{len(shown)} of {len(frame)} trials; \"open\" links to a trial's page.")
+    shown.insert(0, "open", [links.page_url("trial", name, int(n)) for n in shown["number"]])
+    st.dataframe(shown, hide_index=True, key="trials_table", column_config={
+        "open": st.column_config.LinkColumn("open", display_text="open")})
+
+
+if __name__ == "__main__":
+    render(*links.current())
