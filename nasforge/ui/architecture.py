@@ -2,15 +2,18 @@
 
 model.py is generated as `nasforge export` generates it (`export.codegen.generate` on
 `families.plan_for` with the same `ModelMeta`), torch-free. The plan needs the data's shape,
-so the search's dataset is loaded once (numpy only); a search on a tabular benchmark has no
-dataset to plan on, and `data_spec` says so.
+so the search's dataset is loaded once (numpy only) and kept as its `SearchData` (the shape
+and the input preprocessing that model.py carries); a search on a tabular benchmark has no
+dataset to plan on, and `search_data` says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,13 +25,24 @@ from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
 from nasforge.searchspace.quantization import FLOAT_BITS
 
+if TYPE_CHECKING:
+    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+
 
 class Unavailable(NasforgeError):
     """What the dashboard cannot show for a trial, and why."""
 
 
-def data_spec(config: Mapping[str, object], cache_dir: Path | None = None) -> DataSpec:
-    """The DataSpec of the search whose stored config is `config` (loads its dataset)."""
+@dataclass(frozen=True, slots=True)
+class SearchData:
+    """What the dashboard keeps of a search's dataset: its shape and input preprocessing."""
+
+    spec: DataSpec
+    preprocessing: Preprocessing | None
+
+
+def search_data(config: Mapping[str, object], cache_dir: Path | None = None) -> SearchData:
+    """The SearchData of the search whose stored config is `config` (loads its dataset)."""
     from nasforge.evaluator.data import load_dataset
 
     config = thaw(config) or {}
@@ -40,22 +54,24 @@ def data_spec(config: Mapping[str, object], cache_dir: Path | None = None) -> Da
                           "on a dataset (e.g. dataset = \"digits\") to export code.")
     head = config.get("search", {})  # type: ignore[union-attr]
     options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
-    return load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
-                        val_fraction=float(data.get("val_fraction", 0.2)),
-                        test_fraction=float(data.get("test_fraction", 0.2)),
-                        options=options, cache_dir=cache_dir).spec
+    dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
+                           val_fraction=float(data.get("val_fraction", 0.2)),
+                           test_fraction=float(data.get("test_fraction", 0.2)),
+                           options=options, cache_dir=cache_dir)
+    return SearchData(dataset.spec, dataset.preprocessing)
 
 
 def trial_plan(trial: TrialRecord, spec: DataSpec) -> NetworkPlan:
     return plan_for(trial.arch, spec)
 
 
-def model_source(search: SearchRecord, trial: TrialRecord, spec: DataSpec) -> str:
-    """The model.py text `nasforge export --trial N` writes for this trial."""
+def model_source(search: SearchRecord, trial: TrialRecord, data: SearchData) -> str:
+    """The model.py text `nasforge export --trial N` writes for this trial (taking raw
+    samples, preprocessed as the search did)."""
     meta = ModelMeta(search=search.name, trial=trial.number, arch=thaw(dict(trial.arch)),
                      arch_id=trial.arch_id, metrics=dict(trial.metrics),
                      objectives=tuple(str(o) for o in search.objectives))
-    return generate(plan_for(trial.arch, spec), meta).source
+    return generate(plan_for(trial.arch, data.spec), meta, data.preprocessing).source
 
 
 #: Ops whose name carries their dimensionality (Conv2d); other ops' ``dims`` is internal.

@@ -160,19 +160,22 @@ def test_layer_stack_and_model_source_are_what_export_writes(stores):
 
     store = open_store(stores[1], create=False)
     search, trial = store.get_search("digits"), store.trial("digits", 0)
-    spec = architecture.data_spec(search.config)
-    assert spec.input_shape == (1, 8, 8) and spec.num_outputs == 10
+    data = architecture.search_data(search.config)
+    spec = data.spec
+    assert data.preprocessing is not None and spec.input_shape == (1, 8, 8) and spec.num_outputs == 10
     layers = architecture.layer_frame(architecture.trial_plan(trial, spec))
     assert layers["kind"].iloc[0] == "Flatten" and layers["shape"].iloc[-1] == "10"
-    source = architecture.model_source(search, trial, spec)
+    source = architecture.model_source(search, trial, data)
     expected = generate(plan_for(trial.arch, spec), ModelMeta(
         search="digits", trial=0, arch=thaw(dict(trial.arch)), arch_id=trial.arch_id,
-        metrics=dict(trial.metrics), objectives=("accuracy:max", "params:min"))).source
+        metrics=dict(trial.metrics), objectives=("accuracy:max", "params:min")),
+        data.preprocessing).source
     assert source == expected and "class Model" in source
+    assert "pixel" in source.lower()  # takes raw pixels, as `nasforge export` writes it
     compile(source, "model.py", "exec")
     tabular = open_store(stores[0], create=False)
     with pytest.raises(architecture.Unavailable, match="lookup table"):
-        architecture.data_spec(tabular.get_search("random").config)
+        architecture.search_data(tabular.get_search("random").config)
     store.close()
     tabular.close()
 

@@ -12,10 +12,9 @@ import streamlit as st
 
 from nasforge.errors import NasforgeError
 from nasforge.records import SearchRecord, TrialRecord
-from nasforge.searchspace.plan import DataSpec
 from nasforge.store import Store, open_store
 from nasforge.ui import queries
-from nasforge.ui.architecture import data_spec
+from nasforge.ui.architecture import SearchData, search_data
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,9 +29,9 @@ def _trials(url: str, name: str, signature: tuple[tuple[str, int], ...]) -> pd.D
 
 
 @st.cache_resource(show_spinner=False)
-def _spec(url: str, name: str, cache_dir: str | None) -> DataSpec | str:
+def _data(url: str, name: str, cache_dir: str | None) -> SearchData | str:
     try:
-        return data_spec(_store(url).get_search(name).config,
+        return search_data(_store(url).get_search(name).config,
                          Path(cache_dir) if cache_dir else None)
     except NasforgeError as err:
         return str(err)
@@ -65,9 +64,9 @@ class Context:
     def trial(self, name: str, number: int) -> TrialRecord:
         return _store(self.url).trial(name, number)
 
-    def spec(self, name: str) -> DataSpec | str:
-        """The search's DataSpec, or why there is none."""
-        return _spec(self.url, name, self.cache_dir)
+    def data(self, name: str) -> SearchData | str:
+        """The search's data shape and preprocessing, or why there are none."""
+        return _data(self.url, name, self.cache_dir)
 
     def metrics(self, names: Sequence[str]) -> list[str]:
         found: dict[str, None] = {}

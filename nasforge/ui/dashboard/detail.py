@@ -54,13 +54,13 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
             graph = cell_graph(trial.arch, nodes)
             st.plotly_chart(charts.cell_figure(graph, f"Cell of trial {number}"),
                             key=f"cell_{number}", width="stretch")
-        spec = ctx.spec(name)
+        data = ctx.data(name)
         plan = None
-        if isinstance(spec, str):
-            st.caption(f"No layer stack or model.py: {spec}")
+        if isinstance(data, str):
+            st.caption(f"No layer stack or model.py: {data}")
         else:
             try:
-                plan = architecture.trial_plan(trial, spec)
+                plan = architecture.trial_plan(trial, data.spec)
             except NasforgeError as err:
                 st.caption(f"No layer stack: {err}")
         if plan is not None:
@@ -71,7 +71,7 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
             st.plotly_chart(charts.curve_figure(queries.curve_frame(trial.curve)),
                             key=f"curve_{number}", width="stretch")
         if plan is not None and trial.state is TrialState.COMPLETE:
-            source = architecture.model_source(search, trial, spec)  # type: ignore[arg-type]
+            source = architecture.model_source(search, trial, data)  # type: ignore[arg-type]
             st.download_button("Export model.py", source, file_name=f"model_{name}_"
                                f"{number:04d}.py", mime="text/x-python",
                                key=f"export_{number}", on_click="ignore")
