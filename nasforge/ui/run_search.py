@@ -84,7 +84,8 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     note = " (space exhausted)" if outcome.exhausted else ""
     console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
                   f"{outcome.failed} failed{note}; Pareto front: trials "
-                  f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.")
+                  f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.",
+                  soft_wrap=True)  # piped: one line, not broken at 80 columns
 
 
 def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,

@@ -41,3 +41,10 @@ def test_the_first_command_runs_twice_and_show_runs(tmp_path: Path,
         assert "2 complete" in result.stdout
         shown = runner.invoke(app, show)
         assert shown.exit_code == 0 and "quickstart" in shown.stdout, shown.output
+
+
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    test_command = next(b.strip() for b in blocks if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == test_command
