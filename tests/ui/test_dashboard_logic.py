@@ -162,7 +162,8 @@ def test_layer_stack_and_model_source_are_what_export_writes(stores):
     search, trial = store.get_search("digits"), store.trial("digits", 0)
     data = architecture.search_data(search.config)
     spec = data.spec
-    assert data.preprocessing is not None and spec.input_shape == (1, 8, 8) and spec.num_outputs == 10
+    assert data.preprocessing is not None
+    assert spec.input_shape == (1, 8, 8) and spec.num_outputs == 10
     layers = architecture.layer_frame(architecture.trial_plan(trial, spec))
     assert layers["kind"].iloc[0] == "Flatten" and layers["shape"].iloc[-1] == "10"
     source = architecture.model_source(search, trial, data)

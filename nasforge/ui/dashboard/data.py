@@ -17,9 +17,14 @@ from nasforge.ui import queries
 from nasforge.ui.architecture import SearchData, search_data
 
 
+#: A page waits this long for a database server that is down, then shows the error (a
+#: reload tries again); the commands wait 60 s, as a running search does.
+PAGE_RETRY_SECONDS = 5.0
+
+
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> Store:
-    return open_store(url, create=False, readonly=True)
+    return open_store(url, create=False, readonly=True, retry_seconds=PAGE_RETRY_SECONDS)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
