@@ -91,7 +91,7 @@ class Killed:
 
 
 def kill_while_holding(tmp_path: Path, budget: int, kill_search: bool) -> Killed:
-    for attempt in range(3):  # the kill may land between two of its trials: try again
+    for attempt in range(4):  # the kill may land between two of its trials: try again
         folder = tmp_path / f"try{attempt}"
         folder.mkdir()
         url = f"sqlite:///{folder / 'q.db'}"
@@ -101,8 +101,11 @@ def kill_while_holding(tmp_path: Path, budget: int, kill_search: bool) -> Killed
             victim, survivor = (search, worker) if kill_search else (worker, search)
             ids = worker_of(victim), worker_of(survivor)
             finisher = ids[1] if kill_search else ids[0]  # a worker victim: finished one too
-            wait_for(lambda: both(url, finisher, ids[0]),  # noqa: B023
-                     procs, "a finished trial while the victim holds another")
+            try:
+                wait_for(lambda: both(url, finisher, ids[0]),  # noqa: B023
+                         procs, "a finished trial while the victim holds another")
+            except AssertionError:  # on a loaded machine the first process may finish the
+                continue            # budget before the second one starts: try again
             kill(victim)
             before = snapshot(url)
             held = holds(before, ids[0], TrialState.RUNNING)
