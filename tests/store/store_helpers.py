@@ -8,19 +8,16 @@ schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from pg_schema import scratch_schema
 
 from nasforge.objectives import Objective
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store import SQLStore
 
-POSTGRES_ENV = "NASFORGE_TEST_POSTGRES_URL"
 OBJECTIVES = (Objective("accuracy", "max"), Objective("params", "min"))
 
 
@@ -43,22 +40,5 @@ def arch(i: int) -> Architecture:
 
 
 def postgres_backend() -> Iterator[Backend]:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_ENV} to run the PostgreSQL store tests")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    schema = f"nasforge_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except sqlalchemy.exc.OperationalError as err:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is unreachable: {err.orig}")
-    scoped = sqlalchemy.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield Backend("postgresql", scoped.render_as_string(hide_password=False), shared=True)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema("nasforge_test") as url:
+        yield Backend("postgresql", url, shared=True)

@@ -9,8 +9,6 @@ exception or error box after every run (the first, a page switch, a widget chang
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,38 +134,16 @@ def real_store(folder: Path) -> str:
     return url
 
 
-POSTGRES_ENV = "NASFORGE_TEST_POSTGRES_URL"
-
-
 @contextmanager
 def postgres_url_with_password() -> Iterator[tuple[str, str]]:
     """(URL, its password) of an empty schema on the test PostgreSQL server, the URL
     carrying a password (the server's own, else a made-up one: a trust login ignores it);
     skips without ``NASFORGE_TEST_POSTGRES_URL``."""
-    import pytest
+    from pg_schema import scratch_schema
+    from sqlalchemy import make_url
 
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_ENV} to run the dashboard's PostgreSQL tests")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    schema = f"nasforge_dash_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except sqlalchemy.exc.OperationalError as err:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is unreachable: {err.orig}")
-    parsed = sqlalchemy.make_url(url)
-    password = parsed.password or "s3cret-Pw0rd"
-    scoped = parsed.set(password=password).update_query_dict(
-        {"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False), str(password)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema("nasforge_dash", password="s3cret-Pw0rd") as url:
+        yield url, str(make_url(url).password)
 
 
 def _checked_app_test() -> type:
