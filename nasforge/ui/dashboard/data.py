@@ -16,7 +16,6 @@ from nasforge.store import Store, open_store
 from nasforge.ui import queries
 from nasforge.ui.architecture import SearchData, search_data
 
-
 #: A page waits this long for a database server that is down, then shows the error (a
 #: reload tries again); the commands wait 60 s, as a running search does.
 PAGE_RETRY_SECONDS = 5.0
