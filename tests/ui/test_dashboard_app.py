@@ -198,3 +198,19 @@ def test_compare_page_draws_two_searches(stores):
     at = open_page(stores[0], "compare")
     (figure,) = _figures(at)
     assert {t["legendgroup"] for t in figure["data"]} == {"evolution", "random"}
+
+
+@pytest.mark.parametrize("path", ["pareto", "trial"])
+def test_another_search_with_the_same_trial_number_starts_without_the_old_choice(real, path):
+    at = open_page(real, path, search="mlp", trial=2)
+    assert any(s.value == "Trial 2: COMPLETE" for s in at.subheader)
+    at.sidebar.selectbox(key="search").set_value("cell").run()  # cell has a trial 2 too
+    assert "cell" in at.header[0].value
+    if path == "pareto":  # nothing chosen in the new search: no trial open, none in the URL
+        assert at.selectbox(key="pareto_trial").value is None
+        assert "trial" not in at.query_params
+        assert not any(s.value.startswith("Trial ") for s in at.subheader)
+    else:  # the new search's first trial, named in the URL
+        assert at.selectbox(key="detail_trial").value == 0
+        assert at.query_params["trial"] == "0"
+        assert any(s.value == "Trial 0: COMPLETE" for s in at.subheader)

@@ -13,7 +13,7 @@ from nasforge.ui import architecture, charts, queries
 from nasforge.ui.dashboard import links
 from nasforge.ui.dashboard.data import Context
 
-TRIAL_KEY = "detail_trial"
+TRIAL_KEY = links.DETAIL_TRIAL
 
 
 def render(ctx: Context, name: str | None) -> None:

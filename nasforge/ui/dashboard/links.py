@@ -21,6 +21,9 @@ SEARCH = "search"
 TRIAL = "trial"
 _CURRENT = "_nasforge_page_args"
 _LAST_SEARCH = "_nasforge_last_search"
+#: The trial selectors (Pareto, Trial detail): a trial number of one search only.
+PARETO_TRIAL = "pareto_trial"
+DETAIL_TRIAL = "detail_trial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,12 @@ def choose_search(ctx: Context) -> str:
 
 
 def _search_changed() -> None:
-    """Another search: its trial numbers mean other trials, so the URL's trial goes."""
+    """Another search: its trial numbers mean other trials, so the chosen trial goes, from
+    the URL and from the trial selectors."""
     store_in_url(SEARCH, st.session_state.get(SEARCH))
     st.query_params.pop(TRIAL, None)
+    for key in (PARETO_TRIAL, DETAIL_TRIAL):
+        st.session_state.pop(key, None)
 
 
 def hand_over(ctx: Context, name: str | None) -> None:

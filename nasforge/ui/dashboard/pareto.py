@@ -12,7 +12,7 @@ from nasforge.ui.dashboard import detail, links
 from nasforge.ui.dashboard.data import Context
 
 NONE = "(none)"
-TRIAL_KEY = "pareto_trial"
+TRIAL_KEY = links.PARETO_TRIAL
 
 
 def _defaults(objectives: list[str], metrics: list[str]) -> tuple[str, str, str]:
