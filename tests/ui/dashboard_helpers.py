@@ -66,6 +66,27 @@ def digits_store(folder: Path, n: int = 12) -> str:
     return url
 
 
+def latency_store(folder: Path) -> str:
+    """Searches "wide" (latency_ms spans four decades: a log axis by default) and "zero"
+    (one latency_ms is 0: no log axis possible), 6 COMPLETE trials each."""
+    url = f"sqlite:///{folder / 'latency.db'}"
+    config = load(ROOT / "examples" / "quickstart.toml")
+    archs = config.space.sample_distinct(6, np.random.default_rng(0))
+    latencies = {"wide": (0.01, 0.1, 1.0, 3.0, 10.0, 100.0), "zero": (0.0, 1, 2, 3, 4, 5)}
+    store = open_store(url)
+    try:
+        for name, values in latencies.items():
+            store.create_search(name, OBJECTIVES, len(archs), config.raw)
+            for trial, latency in zip(store.add_trials(name, archs, TrialState.RUNNING),
+                                      values, strict=True):
+                store.finish(name, trial.number, EvalResult(TrialState.COMPLETE, {
+                    "accuracy": 0.5 + trial.number / 20, "params": 1000.0 + trial.number,
+                    "latency_ms": float(latency)}))
+    finally:
+        store.close()
+    return url
+
+
 MLP_SEARCH = """
 [search]
 name = "mlp"

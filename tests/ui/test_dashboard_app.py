@@ -16,6 +16,7 @@ pytest.importorskip("plotly")
 from dashboard_helpers import (  # noqa: E402
     app_test,
     digits_store,
+    latency_store,
     open_page,
     real_store,
     tabular_store,
@@ -214,3 +215,30 @@ def test_another_search_with_the_same_trial_number_starts_without_the_old_choice
         assert at.selectbox(key="detail_trial").value == 0
         assert at.query_params["trial"] == "0"
         assert any(s.value == "Trial 0: COMPLETE" for s in at.subheader)
+
+
+@pytest.fixture(scope="module")
+def latency(tmp_path_factory):
+    return latency_store(tmp_path_factory.mktemp("dashboard_latency"))
+
+
+def _axis_types(at) -> tuple[str, str]:
+    layout = _figures(at)[0]["layout"]
+    return layout["xaxis"]["type"], layout["yaxis"]["type"]
+
+
+@pytest.mark.parametrize("path", ["pareto", "compare"])
+def test_a_metric_that_cannot_be_logged_gets_a_linear_axis_whatever_the_switch_said(
+        latency, path):
+    at = open_page(latency, path, search="wide")
+    prefix = f"{path}_"
+    if path == "compare":
+        at.multiselect(key="compare_searches").set_value(["wide"]).run()
+    at.selectbox(key=f"{prefix}x").set_value("latency_ms").run()
+    assert _axis_types(at)[0] == "log"
+    if path == "pareto":  # the switch stays on, but "zero" has a 0 ms trial
+        at.sidebar.selectbox(key="search").set_value("zero").run()
+    else:
+        at.multiselect(key="compare_searches").set_value(["wide", "zero"]).run()
+    assert at.toggle(key=f"{prefix}log_x:latency_ms").disabled
+    assert _axis_types(at)[0] == "linear"

@@ -7,8 +7,8 @@ import streamlit as st
 
 from nasforge.ui import charts, queries
 from nasforge.ui.dashboard import links
+from nasforge.ui.dashboard.axes import log_toggle
 from nasforge.ui.dashboard.data import Context
-from nasforge.ui.dashboard.pareto import log_toggle
 
 
 def render(ctx: Context, name: str | None = None) -> None:

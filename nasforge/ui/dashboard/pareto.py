@@ -4,11 +4,11 @@ in the URL (``?search=NAME&trial=N``)."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from nasforge.ui import charts, queries
 from nasforge.ui.dashboard import detail, links
+from nasforge.ui.dashboard.axes import log_toggle
 from nasforge.ui.dashboard.data import Context
 
 NONE = "(none)"
@@ -30,16 +30,6 @@ def _picked() -> None:
     if points and points[0].get("customdata"):
         st.session_state[TRIAL_KEY] = int(points[0]["customdata"][0])
         links.store_in_url(links.TRIAL, st.session_state[TRIAL_KEY])
-
-
-def log_toggle(column: st.delta_generator.DeltaGenerator, label: str, values: pd.Series,
-               key: str) -> bool:
-    """A "log" switch for one axis: on by default where the values span decades (params,
-    MACs, BOPs), unavailable where some value is not positive. The default follows the
-    metric: switching the metric resets it."""
-    possible = queries.log_possible(values)
-    return bool(column.toggle(label, value=possible and queries.spans_decades(values),
-                              disabled=not possible, key=f"{key}:{values.name}"))
 
 
 def render(ctx: Context, name: str | None) -> None:
