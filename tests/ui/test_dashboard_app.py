@@ -138,7 +138,8 @@ def test_pareto_axes_go_logarithmic_where_the_values_span_decades(real):
     at.toggle(key="pareto_log_x:macs").set_value(True).run()
     assert _figures(at)[0]["layout"]["xaxis"]["type"] == "log"
     at.selectbox(key="pareto_x").set_value("bops").run()
-    at.selectbox(key="pareto_x").set_value("macs").run()
+    at.selectbox(key="pareto_x").set_value("macs").run()  # back: the metric's default again
+    assert _figures(at)[0]["layout"]["xaxis"]["type"] == "linear"
     at = open_page(real, "compare")
     assert at.toggle(key="compare_log_x:params").value is False
     at.toggle(key="compare_log_x:params").set_value(True).run()
@@ -225,6 +226,17 @@ def latency(tmp_path_factory):
 def _axis_types(at) -> tuple[str, str]:
     layout = _figures(at)[0]["layout"]
     return layout["xaxis"]["type"], layout["yaxis"]["type"]
+
+
+def test_a_log_axis_on_by_default_stays_on_after_switching_the_metric_away_and_back(latency):
+    at = open_page(latency, "pareto", search="wide")
+    at.selectbox(key="pareto_x").set_value("latency_ms").run()  # 0.01 .. 100 ms
+    assert at.toggle(key="pareto_log_x:latency_ms").value is True
+    assert _axis_types(at) == ("log", "linear")
+    at.selectbox(key="pareto_x").set_value("params").run()
+    assert _axis_types(at) == ("linear", "linear")
+    at.selectbox(key="pareto_x").set_value("latency_ms").run()
+    assert _axis_types(at) == ("log", "linear")
 
 
 @pytest.mark.parametrize("path", ["pareto", "compare"])
