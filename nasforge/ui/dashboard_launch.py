@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasforge.errors import ConfigError, StoreError
@@ -22,10 +22,11 @@ STORAGE_ENV = "NASFORGE_STORAGE"
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """How to start the server: its argv and its full environment."""
+    """How to start the server: its argv and its full environment (which holds the store
+    URL, maybe with a password: left out of the repr)."""
 
     argv: tuple[str, ...]
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)
 
 
 def check_store(url: str) -> None:

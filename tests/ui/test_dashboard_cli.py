@@ -46,6 +46,14 @@ def test_the_command_binds_localhost_and_hides_the_deploy_button(tmp_path):
     assert launch.env == {"HOME": "/h", STORAGE_ENV: url}
 
 
+def test_the_launch_never_shows_the_url_in_its_repr(tmp_path, monkeypatch):
+    """A logged or printed Launch (an error report, a debugger) must not leak a password."""
+    monkeypatch.setattr(dashboard_launch, "check_store", lambda url: None)
+    launch = streamlit_launch(SECRET_URL, port=8600, host="127.0.0.1", environ={"HOME": "/h"})
+    assert launch.env[STORAGE_ENV] == SECRET_URL
+    assert "pa55-S3cret" not in repr(launch) and "pa55-S3cret" not in str(launch)
+
+
 @pytest.mark.parametrize("source", ["--storage", STORAGE_ENV])
 def test_the_server_gets_the_url_in_its_environment_never_in_argv(monkeypatch, source):
     """/proc/PID/cmdline is readable by every local user, /proc/PID/environ by its owner."""
