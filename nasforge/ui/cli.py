@@ -24,6 +24,7 @@ from rich.text import Text
 from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
+from nasforge.ui.dashboard_launch import STORAGE_ENV
 
 if TYPE_CHECKING:
     from nasforge.store import Store
@@ -36,7 +37,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="nasforge: neural architecture search and AutoML.")
 T = TypeVar("T")
 
-STORAGE_HELP = ("SQLAlchemy URL of the store (env NASFORGE_STORAGE; default "
+STORAGE_HELP = (f"SQLAlchemy URL of the store (env {STORAGE_ENV}; default "
                 "sqlite:///nasforge.db in the working directory).")
 Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
 WORKERS_HELP = ("Evaluate candidates in N worker processes (1: in this process). Each round "
@@ -59,7 +60,7 @@ HeartbeatTimeout = Annotated[float, typer.Option(
 def _storage(url: str | None) -> str:
     from nasforge.store import DEFAULT_URL
 
-    return url or os.environ.get("NASFORGE_STORAGE") or DEFAULT_URL
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_URL
 
 
 def _cache_dir() -> Path:

@@ -16,7 +16,8 @@ from pathlib import Path
 from nasforge.errors import ConfigError, StoreError
 
 APP = Path(__file__).resolve().parent / "dashboard" / "app.py"
-#: The variable the server reads its store URL from (the one `--storage` defaults to).
+#: The environment variable `--storage` defaults to (every command) and the dashboard
+#: server reads its store URL from: defined here once, for the CLI and the server.
 STORAGE_ENV = "NASFORGE_STORAGE"
 
 
