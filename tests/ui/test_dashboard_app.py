@@ -40,6 +40,29 @@ def _figures(at) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def _served_paths() -> None:  # an AppTest script: the paths st.navigation serves
+    import json
+
+    import streamlit as st
+
+    from nasforge.ui.dashboard import links
+
+    pages = [spec.page() for spec in links.PAGES]
+    st.navigation(pages)
+    st.text(json.dumps([page.url_path for page in pages]))
+
+
+def test_searches_is_served_at_the_root_only_and_every_other_page_at_its_path():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_served_paths)
+    at.run()
+    paths = json.loads(at.text[0].value)
+    assert paths == [spec.url_path for spec in links.PAGES]  # no dead /searches
+    assert paths[0] == "" and all(paths[1:]) and len(set(paths)) == len(paths)
+    assert all(links.spec_for(spec.url_path) is spec for spec in links.PAGES)
+
+
 def test_the_page_check_fails_on_an_exception_or_an_error_box(tmp_path):
     for body in ("raise ValueError('broken page')", "import streamlit as st\nst.error('x')"):
         script = tmp_path / "broken.py"
@@ -49,7 +72,7 @@ def test_the_page_check_fails_on_an_exception_or_an_error_box(tmp_path):
 
 
 @pytest.mark.parametrize("search", ["mlp", "cell"])
-@pytest.mark.parametrize("page", links.PAGES, ids=lambda p: p.url_path)
+@pytest.mark.parametrize("page", links.PAGES, ids=lambda p: p.url_path or "root")
 def test_every_page_renders_every_kind_of_search(real, page, search):
     at = open_page(real, page.url_path, search=search)
     assert at.header[0].value.startswith(page.title.split()[0])
@@ -104,7 +127,7 @@ def test_the_search_stays_chosen_across_pages_opened_from_the_navigation(real):
 
 
 def test_searches_page_lists_every_search(stores):
-    at = open_page(stores[0], "searches")
+    at = open_page(stores[0], "")
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["evolution", "random"]
     assert set(table["status"]) == {"complete"} and (table["finished"] == 40).all()

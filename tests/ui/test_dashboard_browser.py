@@ -155,9 +155,8 @@ def test_every_page_opens_by_its_url_without_an_error(browser, server, tmp_path,
 
     address = server[0]
     for page in links.PAGES:
-        path = "" if page is links.PAGES[0] else page.url_path
         query = f"?search={search}" if page.needs_search else ""
-        _open(browser, address, path + query, page.title.split()[0], tmp_path)
+        _open(browser, address, page.url_path + query, page.title.split()[0], tmp_path)
         assert not browser.find_elements(By.CSS_SELECTOR,
                                          "[data-testid='stAppDeployButton']"), "Deploy shown"
         if page.needs_search:

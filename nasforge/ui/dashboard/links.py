@@ -28,21 +28,22 @@ DETAIL_TRIAL = "detail_trial"
 
 @dataclass(frozen=True, slots=True)
 class PageSpec:
-    """One page: its script (next to app.py), title, URL path and whether it shows one
-    search (then the sidebar offers the search, kept in ``?search=``)."""
+    """One page: its script (next to app.py), title, URL path ("": the root, the default
+    page) and whether it shows one search (then the sidebar offers the search, kept in
+    ``?search=``)."""
 
     script: str
     title: str
     url_path: str
     needs_search: bool
 
-    def page(self, default: bool = False) -> object:
+    def page(self) -> object:
         return st.Page(str(HERE / self.script), title=self.title, url_path=self.url_path,
-                       default=default)
+                       default=not self.url_path)
 
 
 PAGES = (
-    PageSpec("searches.py", "Searches", "searches", needs_search=False),
+    PageSpec("searches.py", "Searches", "", needs_search=False),
     PageSpec("pareto.py", "Pareto front", "pareto", needs_search=True),
     PageSpec("history.py", "History", "history", needs_search=True),
     PageSpec("trials.py", "Trials", "trials", needs_search=True),
@@ -53,7 +54,7 @@ PAGES = (
 
 
 def spec_for(url_path: str) -> PageSpec:
-    """The page at `url_path` ("" is the default page, Searches)."""
+    """The page at `url_path` (Searches for "" and any unknown path)."""
     return next((p for p in PAGES if p.url_path == url_path), PAGES[0])
 
 
