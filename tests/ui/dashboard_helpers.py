@@ -87,6 +87,27 @@ def latency_store(folder: Path) -> str:
     return url
 
 
+def older_schema_store(folder: Path, revision: str = "0003") -> str:
+    """`digits_store`, taken back to schema `revision` (as an older nasforge wrote it)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from nasforge.store.engine import MIGRATIONS_DIR
+
+    url = digits_store(folder)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+    return url
+
+
 MLP_SEARCH = """
 [search]
 name = "mlp"

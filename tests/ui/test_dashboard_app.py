@@ -17,6 +17,7 @@ from dashboard_helpers import (  # noqa: E402
     app_test,
     digits_store,
     latency_store,
+    older_schema_store,
     open_page,
     real_store,
     tabular_store,
@@ -124,6 +125,20 @@ def test_the_search_stays_chosen_across_pages_opened_from_the_navigation(real):
         at.switch_page(script).run()
     assert at.header[0].value == "History of cell"
     assert at.query_params["search"] == "cell"
+
+
+@pytest.mark.parametrize("path", ["", "pareto", "trial"])
+def test_a_store_with_an_older_schema_is_shown_as_it_is_with_the_upgrade_note(tmp_path,
+                                                                              path):
+    url = older_schema_store(tmp_path)
+    at = open_page(url, path, search="digits", trial=1)
+    notes = [i.value for i in at.info]
+    assert any("schema 0003" in n and f"nasforge upgrade --storage {url}" in n
+               for n in notes), notes
+    assert at.header[0].value.startswith(links.spec_for(path).title.split()[0])
+    (tmp_path / "new").mkdir()
+    current = open_page(digits_store(tmp_path / "new"), path, search="digits", trial=1)
+    assert not any("nasforge upgrade" in i.value for i in current.info)
 
 
 def test_searches_page_lists_every_search(stores):

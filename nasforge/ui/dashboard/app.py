@@ -43,6 +43,8 @@ def main() -> None:
         st.stop()
     page = st.navigation([spec.page() for spec in links.PAGES])
     st.sidebar.caption(f"store: {safe_url(url)}")
+    if ctx.upgrade_note:  # the server keeps its connection: restart it after upgrading
+        st.info(f"Note: {ctx.upgrade_note}; then restart the dashboard.")
     if not ctx.searches:
         st.info(f"The store {safe_url(url)} holds no searches yet; start one with "
                 "`nasforge search`.")

@@ -44,15 +44,19 @@ def _data(url: str, name: str, cache_dir: str | None) -> SearchData | str:
 @dataclass(frozen=True)
 class Context:
     """What every page gets: the store URL (never shown: it may hold a password; see
-    `nasforge.store.safe_url`) and the searches, read once per run."""
+    `nasforge.store.safe_url`), the searches, read once per run, and the store's note when
+    an older nasforge wrote it (read as it is, as `nasforge list` does)."""
 
     url: str = field(repr=False)
     cache_dir: str | None
     searches: tuple[SearchRecord, ...]
+    upgrade_note: str | None = None
 
     @classmethod
     def open(cls, url: str, cache_dir: str | None) -> Context:
-        return cls(url, cache_dir, tuple(_store(url).list_searches()))
+        store = _store(url)
+        return cls(url, cache_dir, tuple(store.list_searches()),
+                   getattr(store, "upgrade_note", None))
 
     @property
     def names(self) -> list[str]:
