@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -16,6 +17,17 @@ from nasforge.ui.progress import RichProgress
 
 LINE = re.compile(r"^tiny: trial (\d+)/(\d+) finished \((\d+) failed\), best accuracy "
                   r"(\d\.\d+)", re.MULTILINE)
+
+#: Variables by which Rich takes a pipe for a terminal or changes its width (CI sets some).
+RICH_ENV = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS",
+            "LINES", "JUPYTER_COLUMNS", "JUPYTER_LINES", "TERM", "COLORTERM")
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in RICH_ENV:
+        monkeypatch.delenv(name, raising=False)
+
 
 
 def test_a_search_piped_prints_plain_progress_lines(tmp_path, write_config) -> None:
