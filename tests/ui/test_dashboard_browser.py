@@ -142,6 +142,20 @@ def _open(driver, address: str, path: str, heading: str, tmp_path: Path) -> None
         pytest.fail(f"/{path} shows an exception or error: {shown}")
 
 
+def _plot_drawn(driver, title: str, marks: str) -> bool:
+    """Whether the Plotly chart titled `title` has drawn its `marks` (a CSS selector)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:  # a rerun may replace a chart while it is read
+        return any(plot.find_elements(By.CSS_SELECTOR, marks)
+                   for plot in driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+                   if any(title in t.text for t in plot.find_elements(By.CSS_SELECTOR,
+                                                                      ".gtitle")))
+    except StaleElementReferenceException:
+        return False
+
+
 def test_the_server_command_line_holds_no_store_url(server):
     _, pid, url = server
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -177,8 +191,7 @@ def test_a_link_with_a_search_and_trial_opens_that_trial(browser, server, tmp_pa
         (By.XPATH, "//*[contains(text(), 'Trial 2: COMPLETE')]")))
     wait.until(ec.visibility_of_element_located(
         (By.XPATH, "//button[.//p[text()='Export model.py']]")))
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 3)
-    time.sleep(0.5)  # let the layer stack finish drawing for the screenshot
+    wait.until(lambda d: _plot_drawn(d, "Layer stack of trial 2", ".barlayer .point path"))
     shot = _save(browser, tmp_path, "dashboard_pareto_trial.png")
     assert shot.stat().st_size > 10_000
 
