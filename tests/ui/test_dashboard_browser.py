@@ -22,6 +22,8 @@ from dashboard_helpers import real_store
 
 from nasforge.ui.dashboard import links
 
+pytestmark = pytest.mark.slow  # a dashboard server and a browser: seconds
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu",
