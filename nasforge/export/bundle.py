@@ -44,18 +44,20 @@ The model takes raw samples, as you have them, and preprocesses them itself:
 {input}
 
 model.py needs only torch.{extra}
-"""
+{data}"""
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     """`checkpoint_root`: where the store's checkpoint paths point (`checkpoint_root`);
-    weights come from there unless `retrain`."""
+    weights come from there unless `retrain`. `data_warning`: how the data differs from the
+    search's, when `retrain` trains on changed data (`data_check`); README.txt records it."""
 
     weights: bool = False
     onnx: bool = False
     retrain: bool = False
     checkpoint_root: Path | None = None
+    data_warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +162,10 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
     weights = '"weights.pt"' if options.weights else ""
     extra = " model.onnx takes the input named \"input\" (batch axis dynamic)." \
         if options.onnx else ""
+    data = "" if options.data_warning is None else "\n" + textwrap.fill(
+        f"Retrained on changed data: {options.data_warning}", 92) + "\n"
     (folder / "README.txt").write_text(README.format(
-        number=trial.number, weights=weights, extra=extra,
+        number=trial.number, weights=weights, extra=extra, data=data,
         input=textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
                             subsequent_indent="    ") if pre is not None else ""))
     files.append("README.txt")

@@ -1,0 +1,76 @@
+"""Export only from the data the search ran on (torch-free).
+
+model.py carries the input preprocessing of the data loaded at export time (the train
+split's mean and std), and --weights the trial's stored checkpoint, trained on the search's
+data. If the data changed since the search (other columns, other scale, other rows), the two
+no longer fit and model.py mispredicts on the data the search ran on. `check_export_data`
+compares the stored fingerprint with the data's now, by the comparison `resume` and `worker`
+use (`nasforge.evaluator.fingerprint.compare`):
+
+    same data                -> None
+    changed, not retraining  -> DataError (the CLI exits 2; the dashboard shows it)
+    changed, --retrain       -> a warning naming the change: the weights are trained afresh on
+                                the data as it is now, so model.py and weights.pt fit each
+                                other (but not the search's metrics); README.txt records it
+    no stored fingerprint    -> a note: a search stored by an older nasforge; nothing checked
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nasforge.errors import DataError
+from nasforge.evaluator.fingerprint import compare
+
+
+@dataclass(frozen=True, slots=True)
+class DataNotice:
+    """What the export says about its data: `level` "note" or "warning", and the text."""
+
+    level: str
+    text: str
+
+
+def check_export_data(search: str, stored: Mapping[str, object] | None,
+                      now: Mapping[str, object], *, retrain: bool) -> DataNotice | None:
+    """None when `now` (the fingerprint of the data loaded for the export) is the data search
+    `search` ran on (`stored`); DataError when it is not and the export would use it without
+    retraining; a DataNotice otherwise (module docstring)."""
+    if stored is None:
+        return DataNotice("note", (
+            f"search {search!r} was stored without a data fingerprint (by an older nasforge), "
+            "so the export cannot check that the data is still what the search ran on; "
+            "model.py standardises its input with the train split of the data as it is now."))
+    problem = compare(stored, now, search)
+    if problem is None:
+        return None
+    changes = _changes(problem)
+    if retrain:
+        return DataNotice("warning", (
+            f"the data changed since search {search!r} ran ({changes}); --retrain trains the "
+            "weights on the data as it is now, so the exported model is not the search's "
+            "trial: its stored metrics do not apply, the retrained ones do."))
+    raise DataError(
+        f"Cannot export search {search!r}: its data changed since the search ran "
+        f"({changes}). model.py would standardise its input with the new data's statistics, "
+        "which the search's trained weights and metrics do not fit. Restore the data as it "
+        f"was when the search ran ({_dataset(stored)}) and export again, or pass --retrain "
+        "to train this architecture afresh on the data as it is now (a warning and the "
+        "export's README.txt then record the change). Nothing was written.")
+
+
+def _changes(problem: DataError) -> str:
+    """The changes `compare` lists ("...datasets: CHANGES. Restore ..."), or its whole
+    message should its wording differ."""
+    text = str(problem)
+    _, found, rest = text.partition("two datasets: ")
+    changes, end, _ = rest.partition(". Restore ")
+    return changes if found and end else text
+
+
+def _dataset(stored: Mapping[str, object]) -> str:
+    files = stored.get("files")
+    if isinstance(files, Mapping) and files:
+        return ", ".join(map(str, files))
+    return f"dataset = {stored.get('dataset')!r}"
