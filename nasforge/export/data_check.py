@@ -41,7 +41,7 @@ def check_export_data(search: str, stored: Mapping[str, object] | None,
         return DataNotice("note", (
             f"search {search!r} was stored without a data fingerprint (by an older nasforge), "
             "so the export cannot check that the data is still what the search ran on; "
-            "model.py standardises its input with the train split of the data as it is now."))
+            "model.py carries the input preprocessing of the data as it is now."))
     problem = compare(stored, now, search)
     if problem is None:
         return None
@@ -55,9 +55,9 @@ def check_export_data(search: str, stored: Mapping[str, object] | None,
         f"Cannot export search {search!r}: its data changed since the search ran "
         f"({changes}). model.py would standardise its input with the new data's statistics, "
         "which the search's trained weights and metrics do not fit. Restore the data as it "
-        f"was when the search ran ({_dataset(stored)}) and export again, or pass --retrain "
-        "to train this architecture afresh on the data as it is now (a warning and the "
-        "export's README.txt then record the change). Nothing was written.")
+        f"was when the search ran ({_dataset(stored)}) and export again, or export with "
+        f"`nasforge export {search} ... --retrain` to train this architecture afresh on the "
+        "data as it is now (a warning and the export's README.txt then record the change).")
 
 
 def _changes(problem: DataError) -> str:
