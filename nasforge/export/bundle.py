@@ -40,7 +40,6 @@ README = """Trial {number} of the nasforge search in model.py's docstring.
     with torch.no_grad():
         outputs = model(torch.randn(8, *INPUT_SHAPE))
 
-The model takes raw samples, as you have them, and preprocesses them itself:
 {input}
 
 model.py needs only torch.{extra}
@@ -166,11 +165,27 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
         f"Retrained on changed data: {options.data_warning}", 92) + "\n"
     (folder / "README.txt").write_text(README.format(
         number=trial.number, weights=weights, extra=extra, data=data,
-        input=textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
-                            subsequent_indent="    ") if pre is not None else ""))
+        input=_input_text(pre, plan.input_shape)))
     files.append("README.txt")
     return Exported(trial.number, folder, tuple(files), time.perf_counter() - start, diff,
                     {k: v for k, v in (metrics or {}).items() if v is not None} or None)
+
+
+def _input_text(pre: Preprocessing | None, shape: tuple[int, ...]) -> str:
+    """What the model takes, for README.txt: whole sentences, whatever the dataset says."""
+    if pre is None:
+        return textwrap.fill(
+            f"The model takes samples of shape (N, {', '.join(map(str, shape))}) already "
+            "preprocessed, as the search's evaluator was given them: this dataset carries no "
+            "input preprocessing for model.py to apply.", 92)
+    if not pre.raw_input:
+        return textwrap.fill(
+            f"The model takes raw samples of shape (N, {', '.join(map(str, pre.raw_shape))}), "
+            "as you have them, and preprocesses them itself (model.py's docstring says how).",
+            92)
+    return ("The model takes raw samples, as you have them, and preprocesses them itself:\n"
+            + textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
+                            subsequent_indent="    "))
 
 
 def _check_same(copy: torch.nn.Module, model: torch.nn.Module, shape: tuple[int, ...],
