@@ -13,15 +13,22 @@ use (`nasforge.evaluator.fingerprint.compare`):
                                 the data as it is now, so model.py and weights.pt fit each
                                 other (but not the search's metrics); README.txt records it
     no stored fingerprint    -> a note: a search stored by an older nasforge; nothing checked
+
+Data that no longer loads is compared by its files' bytes alone (`load_failure`), so the
+error says the file changed since the search, not only why it does not load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nasforge.errors import DataError
-from nasforge.evaluator.fingerprint import compare
+from nasforge.errors import DataError, NasforgeError
+from nasforge.evaluator.fingerprint import compare, data_files, file_sha256
+
+if TYPE_CHECKING:
+    from nasforge.config import DataConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,23 @@ def check_export_data(search: str, stored: Mapping[str, object] | None,
         f"was when the search ran ({_dataset(stored)}) and export again, or export with "
         f"`nasforge export {search} ... --retrain` to train this architecture afresh on the "
         "data as it is now (a warning and the export's README.txt then record the change).")
+
+
+def load_failure(search: str, stored: Mapping[str, object] | None, data: DataConfig,
+                 error: NasforgeError) -> NasforgeError:
+    """`error` (the data of `data` failed to load), saying first that the files the search
+    read changed since, when they did (their bytes against `stored`'s)."""
+    files = stored.get("files") if stored is not None else None
+    if not isinstance(files, Mapping) or not files:
+        return error
+    now = {str(path): file_sha256(path) for path in data_files(data) if path.is_file()}
+    problem = compare({"files": files}, {"files": now}, search)  # files only: the data is gone
+    if problem is None:
+        return error
+    return DataError(
+        f"Cannot export search {search!r}: its data changed since the search ran "
+        f"({_changes(problem)}) and no longer loads: {error} Restore the data as it was when "
+        f"the search ran ({_dataset(stored or {})}) and export again.")
 
 
 def _changes(problem: DataError) -> str:

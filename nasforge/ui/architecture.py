@@ -56,7 +56,7 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
     from nasforge.errors import DataError
     from nasforge.evaluator.data import load_dataset
     from nasforge.evaluator.fingerprint import data_fingerprint
-    from nasforge.export.data_check import check_export_data
+    from nasforge.export.data_check import check_export_data, load_failure
 
     config = thaw(config) or {}
     data = dict(config.get("data", {}))  # type: ignore[union-attr]
@@ -69,10 +69,14 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
     options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
     loaded = DataConfig(name, float(data.get("val_fraction", 0.2)),
                         float(data.get("test_fraction", 0.2)), options)
-    dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
-                           val_fraction=loaded.val_fraction, test_fraction=loaded.test_fraction,
-                           options=options, cache_dir=cache_dir)
     search = str(head.get("name", ""))  # type: ignore[union-attr]
+    try:
+        dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
+                               val_fraction=loaded.val_fraction,
+                               test_fraction=loaded.test_fraction, options=options,
+                               cache_dir=cache_dir)
+    except NasforgeError as err:
+        raise load_failure(search, stored, loaded, err) from None
     try:
         notice = check_export_data(search, stored, data_fingerprint(loaded, dataset),
                                    retrain=False)

@@ -353,7 +353,7 @@ def export(
             check_weights,
             export_trials,
         )
-        from nasforge.export.data_check import check_export_data
+        from nasforge.export.data_check import check_export_data, load_failure
         from nasforge.export.select import choose_trials
         from nasforge.search import stored_config
 
@@ -369,7 +369,10 @@ def export(
         root = checkpoint_root(_storage(storage), config.training.checkpoint_dir)
         check_weights(chosen, Options(weights=with_weights, retrain=retrain,
                                       checkpoint_root=root))  # before the data is loaded
-        dataset = load_checked(config, cache_dir=_cache_dir())
+        try:
+            dataset = load_checked(config, cache_dir=_cache_dir())
+        except NasforgeError as err:
+            raise load_failure(name, stored, config.data, err) from None
         notice = check_export_data(name, stored, data_fingerprint(config.data, dataset),
                                    retrain=retrain)
         if notice is not None:

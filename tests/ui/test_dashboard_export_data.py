@@ -79,3 +79,14 @@ def test_export_button_refuses_data_changed_since_the_search(tmp_path: Path) -> 
     assert not at.get("download_button")  # type: ignore[attr-defined]
     titles = [chart.proto.spec for chart in at.get("plotly_chart")]  # type: ignore[attr-defined]
     assert any("Layer stack of trial 0" in spec for spec in titles)  # the page still works
+
+
+def test_data_that_no_longer_loads_is_named_as_changed(tmp_path: Path) -> None:
+    url, csv = _csv_search(tmp_path)
+    frame = pd.read_csv(csv)
+    frame["note"] = "checked"  # a text column: the CSV no longer loads
+    frame.to_csv(csv, index=False)
+    at = open_page(url, "trial", search="rows", trial=0)
+    captions = " ".join(" ".join(c.value.split()) for c in at.caption)  # type: ignore
+    assert f"{csv}: content changed" in captions and "no longer loads" in captions, captions
+    assert not at.get("download_button")  # type: ignore[attr-defined]
