@@ -40,22 +40,23 @@ README = """Trial {number} of the nasforge search in model.py's docstring.
     with torch.no_grad():
         outputs = model(torch.randn(8, *INPUT_SHAPE))
 
-The model takes raw samples, as you have them, and preprocesses them itself:
 {input}
 
 model.py needs only torch.{extra}
-"""
+{data}"""
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     """`checkpoint_root`: where the store's checkpoint paths point (`checkpoint_root`);
-    weights come from there unless `retrain`."""
+    weights come from there unless `retrain`. `data_warning`: how the data differs from the
+    search's, when `retrain` trains on changed data (`data_check`); README.txt records it."""
 
     weights: bool = False
     onnx: bool = False
     retrain: bool = False
     checkpoint_root: Path | None = None
+    data_warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +161,31 @@ def _export_one(config: SearchConfig, dataset: Dataset, trial: TrialRecord, stag
     weights = '"weights.pt"' if options.weights else ""
     extra = " model.onnx takes the input named \"input\" (batch axis dynamic)." \
         if options.onnx else ""
+    data = "" if options.data_warning is None else "\n" + textwrap.fill(
+        f"Retrained on changed data: {options.data_warning}", 92) + "\n"
     (folder / "README.txt").write_text(README.format(
-        number=trial.number, weights=weights, extra=extra,
-        input=textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
-                            subsequent_indent="    ") if pre is not None else ""))
+        number=trial.number, weights=weights, extra=extra, data=data,
+        input=_input_text(pre, plan.input_shape)))
     files.append("README.txt")
     return Exported(trial.number, folder, tuple(files), time.perf_counter() - start, diff,
                     {k: v for k, v in (metrics or {}).items() if v is not None} or None)
+
+
+def _input_text(pre: Preprocessing | None, shape: tuple[int, ...]) -> str:
+    """What the model takes, for README.txt: whole sentences, whatever the dataset says."""
+    if pre is None:
+        return textwrap.fill(
+            f"The model takes samples of shape (N, {', '.join(map(str, shape))}) already "
+            "preprocessed, as the search's evaluator was given them: this dataset carries no "
+            "input preprocessing for model.py to apply.", 92)
+    if not pre.raw_input:
+        return textwrap.fill(
+            f"The model takes raw samples of shape (N, {', '.join(map(str, pre.raw_shape))}), "
+            "as you have them, and preprocesses them itself (model.py's docstring says how).",
+            92)
+    return ("The model takes raw samples, as you have them, and preprocesses them itself:\n"
+            + textwrap.fill(pre.raw_input + ".", 92, initial_indent="    ",
+                            subsequent_indent="    "))
 
 
 def _check_same(copy: torch.nn.Module, model: torch.nn.Module, shape: tuple[int, ...],

@@ -120,8 +120,8 @@ def docstring_section(pre: Preprocessing) -> str:
     reshape = (f", then reshapes it to (N, {', '.join(str(d) for d in pre.input_shape)}) "
                "(NETWORK_INPUT_SHAPE)" if pre.input_shape != pre.raw_shape else "")
     paragraphs = [
-        f"Input: forward(x) takes RAW samples, x of shape (N, *INPUT_SHAPE) = {raw}: "
-        f"{pre.raw_input}.",
+        f"Input: forward(x) takes RAW samples, x of shape (N, *INPUT_SHAPE) = {raw}"
+        + (f": {pre.raw_input}." if pre.raw_input else "."),
         f"Any (N, ...) tensor of any numeric dtype with {size} values per sample works: "
         f"forward reshapes it to {raw}, {step}{reshape}: exactly what nasforge did to the "
         "data this model was trained and evaluated on. So do not scale or standardise the "

@@ -4,7 +4,9 @@ model.py is generated as `nasforge export` generates it (`export.codegen.generat
 `families.plan_for` with the same `ModelMeta`), torch-free. The plan needs the data's shape,
 so the search's dataset is loaded once (numpy only) and kept as its `SearchData` (the shape
 and the input preprocessing that model.py carries); a search on a tabular benchmark has no
-dataset to plan on, and `search_data` says so.
+dataset to plan on, and `search_data` says so. Data that changed since the search ran is
+checked as `nasforge export` checks it (`export.data_check`): `SearchData.refused` says why
+model.py is not offered.
 """
 
 from __future__ import annotations
@@ -35,15 +37,26 @@ class Unavailable(NasforgeError):
 
 @dataclass(frozen=True, slots=True)
 class SearchData:
-    """What the dashboard keeps of a search's dataset: its shape and input preprocessing."""
+    """What the dashboard keeps of a search's dataset: its shape and input preprocessing.
+    `refused`: why model.py is not offered (the data changed since the search ran, naming the
+    change); `note`: what the export could not check (a search stored without a fingerprint).
+    """
 
     spec: DataSpec
     preprocessing: Preprocessing | None
+    refused: str | None = None
+    note: str | None = None
 
 
-def search_data(config: Mapping[str, object], cache_dir: Path | None = None) -> SearchData:
-    """The SearchData of the search whose stored config is `config` (loads its dataset)."""
+def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
+                stored: Mapping[str, object] | None = None) -> SearchData:
+    """The SearchData of the search whose stored config is `config` (loads its dataset),
+    checked against `stored`, the search's stored data fingerprint (None: stored without)."""
+    from nasforge.config import DataConfig
+    from nasforge.errors import DataError
     from nasforge.evaluator.data import load_dataset
+    from nasforge.evaluator.fingerprint import data_fingerprint
+    from nasforge.export.data_check import check_export_data, load_failure
 
     config = thaw(config) or {}
     data = dict(config.get("data", {}))  # type: ignore[union-attr]
@@ -54,11 +67,23 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None) -> 
                           "on a dataset (e.g. dataset = \"digits\") to export code.")
     head = config.get("search", {})  # type: ignore[union-attr]
     options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
-    dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
-                           val_fraction=float(data.get("val_fraction", 0.2)),
-                           test_fraction=float(data.get("test_fraction", 0.2)),
-                           options=options, cache_dir=cache_dir)
-    return SearchData(dataset.spec, dataset.preprocessing)
+    loaded = DataConfig(name, float(data.get("val_fraction", 0.2)),
+                        float(data.get("test_fraction", 0.2)), options)
+    search = str(head.get("name", ""))  # type: ignore[union-attr]
+    try:
+        dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
+                               val_fraction=loaded.val_fraction,
+                               test_fraction=loaded.test_fraction, options=options,
+                               cache_dir=cache_dir)
+    except NasforgeError as err:
+        raise load_failure(search, stored, loaded, err) from None
+    try:
+        notice = check_export_data(search, stored, data_fingerprint(loaded, dataset),
+                                   retrain=False)
+    except DataError as err:
+        return SearchData(dataset.spec, dataset.preprocessing, refused=str(err))
+    return SearchData(dataset.spec, dataset.preprocessing,
+                      note=notice.text if notice is not None else None)
 
 
 def trial_plan(trial: TrialRecord, spec: DataSpec) -> NetworkPlan:

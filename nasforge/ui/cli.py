@@ -347,12 +347,14 @@ def export(
     def body() -> None:
         from nasforge.checkpoints import checkpoint_root
         from nasforge.evaluation import load_checked
+        from nasforge.evaluator.fingerprint import data_fingerprint
         from nasforge.export.bundle import (
             Options,
             check_destination,
             check_weights,
             export_trials,
         )
+        from nasforge.export.data_check import check_export_data, load_failure
         from nasforge.export.select import choose_trials
         from nasforge.search import stored_config
 
@@ -362,12 +364,25 @@ def export(
         try:
             chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
             config = stored_config(store, name)
+            stored = store.data_fingerprint(name)
         finally:
             store.close()
-        options = Options(weights=with_weights, onnx=onnx, retrain=retrain, checkpoint_root=(
-            checkpoint_root(_storage(storage), config.training.checkpoint_dir)))
-        check_weights(chosen, options)  # a missing checkpoint: before the data is loaded
-        dataset = load_checked(config, cache_dir=_cache_dir())
+        root = checkpoint_root(_storage(storage), config.training.checkpoint_dir)
+        check_weights(chosen, Options(weights=with_weights, retrain=retrain,
+                                      checkpoint_root=root))  # before the data is loaded
+        try:
+            dataset = load_checked(config, cache_dir=_cache_dir())
+        except NasforgeError as err:
+            raise load_failure(name, stored, config.data, err) from None
+        notice = check_export_data(name, stored, data_fingerprint(config.data, dataset),
+                                   retrain=retrain)
+        if notice is not None:
+            Console(stderr=True).print(Text.assemble((f"{notice.level}: ", "bold yellow"),
+                                                     notice.text), highlight=False,
+                                       soft_wrap=True)
+        options = Options(weights=with_weights, onnx=onnx, retrain=retrain, checkpoint_root=root,
+                          data_warning=notice.text if notice and notice.level == "warning"
+                          else None)
         for item in export_trials(config, dataset, chosen, out, options):
             notes = [f"{item.seconds:.2f} s"]
             if item.retrained_metrics:

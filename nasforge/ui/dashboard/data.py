@@ -35,8 +35,9 @@ def _trials(url: str, name: str, signature: tuple[tuple[str, int], ...]) -> pd.D
 @st.cache_resource(show_spinner=False)
 def _data(url: str, name: str, cache_dir: str | None) -> SearchData | str:
     try:
-        return search_data(_store(url).get_search(name).config,
-                         Path(cache_dir) if cache_dir else None)
+        store = _store(url)
+        return search_data(store.get_search(name).config, Path(cache_dir) if cache_dir else None,
+                           stored=store.data_fingerprint(name))
     except NasforgeError as err:
         return str(err)
 

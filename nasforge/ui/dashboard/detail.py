@@ -70,13 +70,18 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
         if trial.curve:
             st.plotly_chart(charts.curve_figure(queries.curve_frame(trial.curve)),
                             key=f"curve_{number}", width="stretch")
-        if plan is not None and trial.state is TrialState.COMPLETE:
+        checked = data if isinstance(data, architecture.SearchData) else None
+        if plan is not None and trial.state is TrialState.COMPLETE and checked and checked.refused:
+            st.error(checked.refused)  # data changed since the search: no model.py of it
+        elif plan is not None and trial.state is TrialState.COMPLETE:
             source = architecture.model_source(search, trial, data)  # type: ignore[arg-type]
             st.download_button("Export model.py", source, file_name=f"model_{name}_"
                                f"{number:04d}.py", mime="text/x-python",
                                key=f"export_{number}", on_click="ignore")
+            note = checked.note if checked else None
             st.caption(f"The same model.py as `nasforge export {name} --trial {number}`; "
-                       "weights and ONNX: use that command with --weights / --onnx.")
+                       "weights and ONNX: use that command with --weights / --onnx."
+                       + (f" Note: {note}" if note else ""))
         elif plan is not None:
             st.caption("Only COMPLETE trials can be exported.")
 
