@@ -1,7 +1,9 @@
 """Reading never writes: a store opened read-only (`open_store(url, readonly=True)`, what
-`list`, `show`, `export` and the dashboard use) leaves the file's bytes alone, creates no
--wal/-shm beside it, works in a read-only folder, reads an older schema as it is, and refuses
-writes. PostgreSQL: the session is read-only."""
+`list`, `show`, `export` and the dashboard use) leaves the file's bytes alone, works in a
+read-only folder, reads an older schema as it is, and refuses writes. Beside a WAL-mode store
+in a folder it may write, SQLite's reader creates its -shm and an empty -wal (that is how it
+sees a running writer); a rollback-journal store gets nothing beside it. PostgreSQL: the
+session is read-only."""
 
 from __future__ import annotations
 
@@ -66,6 +68,22 @@ def test_a_read_only_store_refuses_writes_and_changes_nothing(tmp_path: Path) ->
     finally:
         store.close()
     assert _state(path)[:2] == before
+
+
+def test_reading_a_wal_store_leaves_only_sqlites_shm_and_an_empty_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    url = _filled(path)
+    assert {p.name for p in tmp_path.iterdir()} == {"s.db"}  # the writer folded its WAL in
+    before = _state(path)[:2]
+    store = open_store(url, create=False, readonly=True)
+    try:
+        assert len(store.trials("s")) == 2
+    finally:
+        store.close()
+    assert _state(path)[:2] == before
+    beside = {p.name: p.stat().st_size for p in tmp_path.iterdir() if p.name != "s.db"}
+    assert set(beside) <= {"s.db-wal", "s.db-shm"}
+    assert beside.get("s.db-wal", 0) == 0
 
 
 def test_read_only_needs_an_existing_store(tmp_path: Path) -> None:
