@@ -138,25 +138,36 @@ class Search:
         if problem is not None:
             raise problem
 
-    def _open(self) -> SearchRecord:
+    def check(self) -> SearchRecord | None:
+        """Refuse a resume or join that cannot go on (another config, a budget below the
+        finished trials, other data) before anything is started; the stored search, or
+        None when there is none to continue (a new search, or a resume that starts it).
+        `run` checks again."""
         config, store = self.config, self.store
         if self.join:
             record = store.get_search(config.name)
-            self._check_data(config.name)
         elif not self.resume:
-            return self._create()
+            return None
         else:
             try:
                 record = store.get_search(config.name)
             except SearchNotFoundError:
-                logger.info("no search %r to resume; starting it", config.name)
-                return self._create()
+                return None
             _check_resumable(record, config)
             if config.strategy != "supernet":  # its trials outnumber its budget by design
                 check_budget(record, config.budget)
-            self._check_data(config.name)
-            if record.budget != config.budget:
-                record = store.set_budget(config.name, config.budget)
+        self._check_data(config.name)
+        return record
+
+    def _open(self) -> SearchRecord:
+        config, store = self.config, self.store
+        record = self.check()
+        if record is None:
+            if self.resume and not self.join:
+                logger.info("no search %r to resume; starting it", config.name)
+            return self._create()
+        if not self.join and record.budget != config.budget:
+            record = store.set_budget(config.name, config.budget)
         left = orphaned(store.leases(config.name), self.worker)
         if self.join:  # trials without a worker may be a live caller's: wait for staleness
             left = {n: lease for n, lease in left.items() if lease.worker is not None}

@@ -148,6 +148,31 @@ def test_resume_and_worker_refuse_a_changed_data_file(tmp_path, write_config):
     assert result.exit_code == 0, result.output
 
 
+def test_a_refused_resume_or_worker_starts_no_worker_processes(tmp_path, write_config,
+                                                               monkeypatch):
+    """Changed data, or a budget below the finished trials, is refused before the executor
+    spawns its worker processes (or connects to Ray)."""
+    from nasforge.evaluator.executor import WorkerPool
+
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    started: list[int] = []
+    monkeypatch.setattr(WorkerPool, "start", lambda pool: started.append(pool.n_workers))
+    before = state(db)
+    result = invoke("search", str(config), "--resume", "--budget", "1", "--workers", "2",
+                    "--storage", url)  # the config's budget, below the 2 finished
+    assert result.exit_code == 2 and "2 finished" in result.stderr, result.output
+    data = tmp_path / "data.csv"
+    data.write_text(data.read_text().replace("\n0,0,0\n", "\n0,1,0\n", 1))
+    for args in (("resume", "tiny", "--budget", "4"), ("worker", "tiny"),
+                 ("search", str(config), "--resume")):
+        result = invoke(*args, "--workers", "2", "--storage", url)
+        assert result.exit_code == 2 and "content changed" in result.stderr, result.output
+    assert started == []
+    assert state(db) == before
+
+
 def test_a_search_stored_without_a_fingerprint_gets_one_on_resume(tmp_path, write_config):
     config = csv_config(tmp_path, write_config)
     db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
