@@ -132,8 +132,10 @@ class Search:
         if stored is None:
             logger.info("search %r has no data fingerprint yet (stored by an older "
                         "nasforge); storing this one", name)
-            self.store.set_data_fingerprint(name, self.data_fingerprint)
-            return
+            # atomic: a worker that stored one meanwhile wins, and we compare with it
+            stored = self.store.set_data_fingerprint(name, self.data_fingerprint)
+            if stored is None:
+                return
         problem = compare(stored, self.data_fingerprint, name)
         if problem is not None:
             raise problem
