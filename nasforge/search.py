@@ -312,8 +312,9 @@ class Search:
 
 def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
     """Refuse a new total budget below the trials the search has already finished (not for
-    the supernet strategy, whose budget counts inherited-weight subnets, not trials)."""
-    if budget < record.finished:
+    the supernet strategy, whose budget counts inherited-weight subnets, not trials). The
+    stored budget itself is never refused: resuming a search as it is changes nothing."""
+    if budget != record.budget and budget < record.finished:
         raise ConfigError(
             f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "
             f"finished trials are already stored (the budget counts finished trials, and "

@@ -202,6 +202,25 @@ def test_resume_budget_below_the_finished_trials_is_refused(tmp_path, write_conf
     assert invoke("resume", "tiny", "--storage", url, "--budget", "3").exit_code == 0
 
 
+def test_resume_at_the_stored_budget_is_never_refused(tmp_path, write_config):
+    """A search whose stored budget is below its finished trials (lowered by an older
+    nasforge, or by hand): resuming it as it is changes nothing and is not an error."""
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(write_config(budget=3, epochs=1)), "--storage",
+                  url).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE searches SET budget = 2")
+    for args in (("resume", "tiny"), ("resume", "tiny", "--budget", "2")):
+        result = invoke(*args, "--storage", url)
+        assert result.exit_code == 0, (args, result.output)
+        assert "3 complete" in result.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT budget FROM searches").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] == 3
+    result = invoke("resume", "tiny", "--budget", "1", "--storage", url)  # lowering it more
+    assert result.exit_code == 2 and "3 finished" in result.stderr, result.output
+
+
 # -- item 9: an in-memory store -----------------------------------------------------------
 
 @pytest.mark.parametrize("memory", ["sqlite:///:memory:", "sqlite://",
