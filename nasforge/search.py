@@ -37,6 +37,7 @@ from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluation import Evaluator
 from nasforge.evaluator.fingerprint import compare
+from nasforge.evaluator.fingerprint import version as fingerprint_version
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, StaleWatch, check_timeout, orphaned
 from nasforge.leases import worker_id as worker_id
@@ -128,15 +129,28 @@ class Search:
         """Refuse data other than the search's; store the fingerprint if it has none."""
         if self.data_fingerprint is None:
             return
+        now = self.data_fingerprint
         stored = self.store.data_fingerprint(name)
         if stored is None:
             logger.info("search %r has no data fingerprint yet (stored by an older "
                         "nasforge); storing this one", name)
             # atomic: a worker that stored one meanwhile wins, and we compare with it
-            stored = self.store.set_data_fingerprint(name, self.data_fingerprint)
-            if stored is None:
-                return
-        problem = compare(stored, self.data_fingerprint, name)
+            stored = self.store.set_data_fingerprint(name, now)
+        elif fingerprint_version(stored) < fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by an older "
+                           "nasforge), which version %d cannot compare: replaced with this "
+                           "one; the data was not checked this time", name,
+                           fingerprint_version(stored), fingerprint_version(now))
+            stored = self.store.set_data_fingerprint(name, now, replacing=stored)
+        if stored is None:
+            return
+        if fingerprint_version(stored) > fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by a newer "
+                           "nasforge), which version %d cannot compare: kept; the data is "
+                           "not checked", name, fingerprint_version(stored),
+                           fingerprint_version(now))
+            return
+        problem = compare(stored, now, name)
         if problem is not None:
             raise problem
 

@@ -188,6 +188,42 @@ def test_a_search_stored_without_a_fingerprint_gets_one_on_resume(tmp_path, writ
     assert result.exit_code == 2 and "content" in result.stderr, result.output
 
 
+@pytest.mark.parametrize("old", [None, 0])
+def test_a_fingerprint_of_an_older_recipe_is_refreshed_not_refused(tmp_path, write_config,
+                                                                    caplog, old):
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        current = json.loads(conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0])
+        outdated = {**current, "split": "made another way"}  # an older recipe
+        outdated.pop("version")
+        if old is not None:
+            outdated["version"] = old
+        conn.execute("UPDATE searches SET data_fingerprint = ?", (json.dumps(outdated),))
+    result = invoke("resume", "tiny", "--budget", "3", "--storage", url)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        stored = json.loads(conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0])
+    assert stored == current
+    assert "older nasforge" in caplog.text and "replaced" in caplog.text
+
+
+def test_a_fingerprint_of_a_newer_recipe_is_kept_and_not_compared(tmp_path, write_config,
+                                                                   caplog):
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    newer = json.dumps({"version": 99, "recipe": "not known here"})
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE searches SET data_fingerprint = ?", (newer,))
+    result = invoke("resume", "tiny", "--budget", "3", "--storage", url)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0] == newer
+    assert "newer nasforge" in caplog.text and "not checked" in caplog.text
+
+
 # -- item 6: a budget below the finished trials -------------------------------------------
 
 def test_resume_budget_below_the_finished_trials_is_refused(tmp_path, write_config):
