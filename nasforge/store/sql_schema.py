@@ -49,6 +49,7 @@ class SchemaMethods:
         one (before schema revision 0004)."""
         column = self._search_cols[list(searches.columns).index(searches.c.data_fingerprint)]
         with self._tx(write=False) as conn:
-            self._search_id(conn, name)
-            text = conn.execute(select(column).where(searches.c.name == name)).scalar()
-        return json.loads(text) if text else None
+            row = conn.execute(select(column).where(searches.c.name == name)).first()
+            if row is None:
+                raise self._not_found(conn, name)
+        return json.loads(row[0]) if row[0] else None
