@@ -279,11 +279,12 @@ def _check_revision(url: str, revision: str | None, create: bool) -> None:
         raise _newer(url, revision)
 
 
-def migrate(url: str, db: Opened, create: bool) -> None:
-    """Bring the schema to head; refuse (unchanged) a database from a newer nasforge."""
+def migrate(url: str, db: Opened, create: bool) -> str | None:
+    """Bring the schema to head; refuse (unchanged) a database from a newer nasforge. The
+    revision it had (None: a new database)."""
     with translate_errors(url, "cannot be opened"):
         with db.read.connect() as conn:
-            revision = current_revision(conn)
+            revision = found = current_revision(conn)
         _check_revision(url, revision, create)
         if db.backend == "sqlite" and not db.memory:
             raw = db.read.raw_connection()
@@ -295,7 +296,7 @@ def migrate(url: str, db: Opened, create: bool) -> None:
                 log.warning("Store %s stays in journal mode %s (WAL refused).",
                             safe_url(url), mode[0])
         if revision == SCHEMA_REVISION:
-            return
+            return found
         with db.write.begin() as conn:
             if db.backend == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -306,6 +307,7 @@ def migrate(url: str, db: Opened, create: bool) -> None:
                 log.info("Upgrading store %s from revision %s to %s.", safe_url(url),
                          revision, SCHEMA_REVISION)
                 _upgrade(conn)
+    return found
 
 
 def _upgrade_hint(url: str, revision: str) -> str:
@@ -360,13 +362,19 @@ def inspect_read_only(url: str, db: Opened) -> Opened:
     return dataclasses.replace(db, missing=missing, note=note)
 
 
-def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
-    """Validate `url`, make the engine and bring the schema to head, or with `readonly`
-    check it and write nothing (see module docstring)."""
+def _engine_for(url: str, create: bool, readonly: bool) -> Opened:
+    """The engine of a validated URL whose SQLite file exists (or, with `create`, may be
+    created); nothing connected yet."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
         _check_sqlite_file(url, parsed, create and not readonly)
-    db = make_engine(url, parsed, readonly)
+    return make_engine(url, parsed, readonly)
+
+
+def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
+    """Validate `url`, make the engine and bring the schema to head, or with `readonly`
+    check it and write nothing (see module docstring)."""
+    db = _engine_for(url, create, readonly)
     try:
         if readonly:
             db = inspect_read_only(url, db)
@@ -381,14 +389,9 @@ def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
 def upgrade_database(url: str) -> tuple[str, str]:
     """Bring an existing store to this nasforge's schema; its revisions before and after.
     StoreError if there is no store or it is newer."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
-        _check_sqlite_file(url, parsed, create=False)
-    db = make_engine(url, parsed)
+    db = _engine_for(url, create=False, readonly=False)
     try:
-        with translate_errors(url, "cannot be opened"), db.read.connect() as conn:
-            before = current_revision(conn)
-        migrate(url, db, create=False)
+        before = migrate(url, db, create=False)
     finally:
         db.engine.dispose()
     return str(before), SCHEMA_REVISION
