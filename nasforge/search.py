@@ -37,6 +37,7 @@ from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluation import Evaluator
 from nasforge.evaluator.fingerprint import compare
+from nasforge.evaluator.fingerprint import version as fingerprint_version
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, StaleWatch, check_timeout, orphaned
 from nasforge.leases import worker_id as worker_id
@@ -128,35 +129,61 @@ class Search:
         """Refuse data other than the search's; store the fingerprint if it has none."""
         if self.data_fingerprint is None:
             return
+        now = self.data_fingerprint
         stored = self.store.data_fingerprint(name)
         if stored is None:
             logger.info("search %r has no data fingerprint yet (stored by an older "
                         "nasforge); storing this one", name)
-            self.store.set_data_fingerprint(name, self.data_fingerprint)
+            # atomic: a worker that stored one meanwhile wins, and we compare with it
+            stored = self.store.set_data_fingerprint(name, now)
+        elif fingerprint_version(stored) < fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by an older "
+                           "nasforge), which version %d cannot compare: replaced with this "
+                           "one; the data was not checked this time", name,
+                           fingerprint_version(stored), fingerprint_version(now))
+            stored = self.store.set_data_fingerprint(name, now, replacing=stored)
+        if stored is None:
             return
-        problem = compare(stored, self.data_fingerprint, name)
+        if fingerprint_version(stored) > fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by a newer "
+                           "nasforge), which version %d cannot compare: kept; the data is "
+                           "not checked", name, fingerprint_version(stored),
+                           fingerprint_version(now))
+            return
+        problem = compare(stored, now, name)
         if problem is not None:
             raise problem
 
-    def _open(self) -> SearchRecord:
+    def check(self) -> SearchRecord | None:
+        """Refuse a resume or join that cannot go on (another config, a budget below the
+        finished trials, other data) before anything is started; the stored search, or
+        None when there is none to continue (a new search, or a resume that starts it).
+        `run` checks again."""
         config, store = self.config, self.store
         if self.join:
             record = store.get_search(config.name)
-            self._check_data(config.name)
         elif not self.resume:
-            return self._create()
+            return None
         else:
             try:
                 record = store.get_search(config.name)
             except SearchNotFoundError:
-                logger.info("no search %r to resume; starting it", config.name)
-                return self._create()
+                return None
             _check_resumable(record, config)
             if config.strategy != "supernet":  # its trials outnumber its budget by design
                 check_budget(record, config.budget)
-            self._check_data(config.name)
-            if record.budget != config.budget:
-                record = store.set_budget(config.name, config.budget)
+        self._check_data(config.name)
+        return record
+
+    def _open(self) -> SearchRecord:
+        config, store = self.config, self.store
+        record = self.check()
+        if record is None:
+            if self.resume and not self.join:
+                logger.info("no search %r to resume; starting it", config.name)
+            return self._create()
+        if not self.join and record.budget != config.budget:
+            record = store.set_budget(config.name, config.budget)
         left = orphaned(store.leases(config.name), self.worker)
         if self.join:  # trials without a worker may be a live caller's: wait for staleness
             left = {n: lease for n, lease in left.items() if lease.worker is not None}
@@ -299,8 +326,9 @@ class Search:
 
 def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
     """Refuse a new total budget below the trials the search has already finished (not for
-    the supernet strategy, whose budget counts inherited-weight subnets, not trials)."""
-    if budget < record.finished:
+    the supernet strategy, whose budget counts inherited-weight subnets, not trials). The
+    stored budget itself is never refused: resuming a search as it is changes nothing."""
+    if budget != record.budget and budget < record.finished:
         raise ConfigError(
             f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "
             f"finished trials are already stored (the budget counts finished trials, and "

@@ -16,6 +16,11 @@ A fingerprint is a plain JSON object:
 The split is identified by its labels, not by the scaled features: those are standardised
 with floating-point reductions whose last bits may differ between machines, and a worker on
 another machine must not be refused for that.
+
+    version VERSION, raised whenever the recipe above changes. Fingerprints of different
+            versions cannot be compared: an older one (or one without a version) is
+            replaced by the current one rather than refused, a newer one (a newer
+            nasforge wrote it) is left alone and the data is not checked (`version`).
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ def data_fingerprint(data: DataConfig, dataset: Dataset) -> dict[str, object]:
                   "val": len(dataset.y_val), "test": len(dataset.y_test)},
         "split": split.hexdigest(),
     }
+
+
+def version(fingerprint: Mapping[str, object]) -> int:
+    """The recipe version a fingerprint was made with (0: made before versions existed)."""
+    value = fingerprint.get("version", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _shape_text(shape: object) -> str:

@@ -50,8 +50,12 @@ class Store(Protocol):
     def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
         """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
 
-    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object]) -> None:
-        """Store the fingerprint of the data the search trains on, replacing any earlier."""
+    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object], *,
+                             replacing: Mapping[str, object] | None = None
+                             ) -> dict[str, object] | None:
+        """Store the fingerprint of the data the search trains on where the stored one is
+        still `replacing` (None: where there is none), atomically; returns the one stored
+        afterwards (this one, or the one another process stored first)."""
 
     def data_fingerprint(self, name: str) -> dict[str, object] | None:
         """The stored fingerprint of the search's data; None if it was stored without one."""

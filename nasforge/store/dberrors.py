@@ -52,11 +52,17 @@ _HINTS = (
      "check the user name and password in the URL"),
     (("permission denied",),
      "the database user lacks the rights; grant them or use another user"),
+    (('role "',),
+     "check the user name in the URL: the server has no such role (user)"),
     (("does not exist",),
      "create the database first (e.g. `createdb NAME`) or fix the name in the URL"),
+    (("could not translate host name", "failed to resolve host", "name or service not known",
+      "temporary failure in name resolution", "nodename nor servname"),
+     "the host name could not be resolved; check the host in the URL (and this machine's "
+     "DNS)"),
     (("connection refused", "could not connect", "connection failed", "timeout expired",
-      "could not translate host name", "name or service not known", "no route to host",
-      "server closed the connection", "connection timed out", "terminating connection"),
+      "no route to host", "server closed the connection", "connection timed out",
+      "terminating connection"),
      "is the database server running and reachable from here? check host and port"),
 )
 

@@ -7,10 +7,14 @@ file, and a database we refuse must not be touched). SQLAlchemy emits BEGIN itse
 pysqlite recipe): ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
 the busy timeout instead of failing with "database is locked", and plain ``BEGIN`` for reads.
 
-Read-only (`open_database(..., readonly=True)`: list, show, export, the dashboard) writes
-nothing at all: SQLite opens the file as a ``mode=ro`` URI (``immutable=1`` in a folder we
-cannot write, where not even the -wal/-shm files can be made), PostgreSQL sessions are
-``read only``; no migration, no journal-mode change. An older schema is read as it is when
+Read-only (`open_database(..., readonly=True)`: list, show, export, the dashboard) never
+changes the store: SQLite opens the file as a ``mode=ro`` URI, one connection per read
+transaction (``immutable=1`` while we cannot write its folder and no writer is running:
+`_immutable_when_idle`), PostgreSQL sessions are ``read only``; no migration, no
+journal-mode change. The database file's bytes stay as they were, but a reader of a
+WAL-mode file in a folder it may write creates SQLite's -shm (and an empty -wal) beside it
+if they are missing, and leaves them: that is how SQLite readers and writers coordinate.
+An older schema is read as it is when
 what it lacks are nullable columns (all the migrations so far add only those): the columns
 read as NULL, and `SQLStore.upgrade_note` names `nasforge upgrade`.
 """
@@ -28,7 +32,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from nasforge.errors import StoreError
 from nasforge.store.dberrors import safe_url, translate_errors
@@ -140,17 +144,28 @@ def check_persistent(url: str) -> None:
 
 
 def _read_only_sqlite(parsed: URL) -> URL:
-    """The URL of the same file opened read-only: ``mode=ro``, or ``immutable=1`` where the
-    folder is not writable (SQLite could not even create the -wal/-shm files there). An
-    immutable reader skips locking, so it is used only when no -wal file shows a writer."""
+    """The URL of the same file opened read-only (``mode=ro``; see `_immutable_when_idle`)."""
     if parsed.query.get("uri") in ("true", "1"):
         return parsed.update_query_dict({"mode": "ro"})
     path = Path(str(parsed.database)).expanduser().absolute()
-    folder = path.parent
-    immutable = (not os.access(folder, os.W_OK)
-                 and not path.with_name(path.name + "-wal").exists())
-    query = {"uri": "true", **({"immutable": "1"} if immutable else {"mode": "ro"})}
-    return parsed.set(database="file:" + quote(str(path))).update_query_dict(query)
+    return parsed.set(database="file:" + quote(str(path))).update_query_dict(
+        {"uri": "true", "mode": "ro"})
+
+
+def _immutable_when_idle(engine: Engine, path: Path) -> None:
+    """Decide on every connect (read-only engines do not pool: one connection per read
+    transaction) how to read `path`: ``mode=ro``, unless we cannot write its folder and no
+    -wal file is there. A WAL database needs its -shm file, which a reader there could not
+    create, so then it is read ``immutable=1``: without locks or a page cache kept across
+    transactions, which is safe because no writer is running (a writer always has a -wal);
+    a writer that starts later (the search of a dashboard kept open) creates its -wal, and
+    the next transaction reads ``mode=ro`` through it and sees its commits."""
+    wal = path.with_name(path.name + "-wal")
+
+    @event.listens_for(engine, "do_connect")
+    def _choose(_dialect: Any, _record: Any, cargs: list[Any], _cparams: Any) -> None:
+        if not os.access(path.parent, os.W_OK) and not wal.exists():
+            cargs[0] = str(cargs[0]).replace("mode=ro", "immutable=1")
 
 
 def _check_sqlite_file(url: str, parsed: URL, create: bool) -> None:
@@ -192,11 +207,14 @@ def make_engine(url: str, parsed: URL, readonly: bool = False) -> Opened:
     docstring."""
     backend = parsed.get_backend_name()
     memory = backend == "sqlite" and _is_memory(parsed)
+    watched = sqlite_file(url) if readonly else None  # see _immutable_when_idle
     if readonly and backend == "sqlite" and not memory:
         parsed = _read_only_sqlite(parsed)
     kwargs: dict[str, Any] = {}
     if memory:
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif watched is not None:
+        kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}, "poolclass": NullPool}
     elif backend == "sqlite":
         kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}, "pool_size": 8,
                   "max_overflow": 24}
@@ -208,6 +226,8 @@ def make_engine(url: str, parsed: URL, readonly: bool = False) -> Opened:
         engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         _sqlite_listeners(engine)
+        if watched is not None:
+            _immutable_when_idle(engine, watched)
         read = engine
     else:  # several SELECTs of one read see one snapshot
         read = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -259,11 +279,12 @@ def _check_revision(url: str, revision: str | None, create: bool) -> None:
         raise _newer(url, revision)
 
 
-def migrate(url: str, db: Opened, create: bool) -> None:
-    """Bring the schema to head; refuse (unchanged) a database from a newer nasforge."""
+def migrate(url: str, db: Opened, create: bool) -> str | None:
+    """Bring the schema to head; refuse (unchanged) a database from a newer nasforge. The
+    revision it had (None: a new database)."""
     with translate_errors(url, "cannot be opened"):
         with db.read.connect() as conn:
-            revision = current_revision(conn)
+            revision = found = current_revision(conn)
         _check_revision(url, revision, create)
         if db.backend == "sqlite" and not db.memory:
             raw = db.read.raw_connection()
@@ -275,7 +296,7 @@ def migrate(url: str, db: Opened, create: bool) -> None:
                 log.warning("Store %s stays in journal mode %s (WAL refused).",
                             safe_url(url), mode[0])
         if revision == SCHEMA_REVISION:
-            return
+            return found
         with db.write.begin() as conn:
             if db.backend == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -286,6 +307,7 @@ def migrate(url: str, db: Opened, create: bool) -> None:
                 log.info("Upgrading store %s from revision %s to %s.", safe_url(url),
                          revision, SCHEMA_REVISION)
                 _upgrade(conn)
+    return found
 
 
 def _upgrade_hint(url: str, revision: str) -> str:
@@ -340,13 +362,19 @@ def inspect_read_only(url: str, db: Opened) -> Opened:
     return dataclasses.replace(db, missing=missing, note=note)
 
 
-def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
-    """Validate `url`, make the engine and bring the schema to head, or with `readonly`
-    check it and write nothing (see module docstring)."""
+def _engine_for(url: str, create: bool, readonly: bool) -> Opened:
+    """The engine of a validated URL whose SQLite file exists (or, with `create`, may be
+    created); nothing connected yet."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
         _check_sqlite_file(url, parsed, create and not readonly)
-    db = make_engine(url, parsed, readonly)
+    return make_engine(url, parsed, readonly)
+
+
+def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
+    """Validate `url`, make the engine and bring the schema to head, or with `readonly`
+    check it and write nothing (see module docstring)."""
+    db = _engine_for(url, create, readonly)
     try:
         if readonly:
             db = inspect_read_only(url, db)
@@ -361,14 +389,9 @@ def open_database(url: str, create: bool, readonly: bool = False) -> Opened:
 def upgrade_database(url: str) -> tuple[str, str]:
     """Bring an existing store to this nasforge's schema; its revisions before and after.
     StoreError if there is no store or it is newer."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
-        _check_sqlite_file(url, parsed, create=False)
-    db = make_engine(url, parsed)
+    db = _engine_for(url, create=False, readonly=False)
     try:
-        with translate_errors(url, "cannot be opened"), db.read.connect() as conn:
-            before = current_revision(conn)
-        migrate(url, db, create=False)
+        before = migrate(url, db, create=False)
     finally:
         db.engine.dispose()
     return str(before), SCHEMA_REVISION

@@ -7,14 +7,19 @@ with backoff (0.1 s doubling to 2 s) while it fails on a *disconnect*, for up to
 retry logs a warning. After the deadline the call raises a StoreError naming the URL.
 `retry_open` applies the same policy to opening the store: a worker started on a cluster
 while the database server restarts waits for it exactly as a running one does, rather
-than exiting at once (and both give up with the same error after ``retry_seconds``).
+than exiting at once (and both give up with the same error after ``retry_seconds``); a URL
+that can never work (below) fails at once.
 
 A disconnect is recognised on the driver error (the StoreError of `translate_errors` keeps
 it as ``__cause__``): SQLAlchemy's ``connection_invalidated``, SQLSTATE class 08
 (connection exception) and 57P01/57P02/57P03 (admin shutdown, crash shutdown, cannot
-connect now), or a psycopg ``OperationalError`` without SQLSTATE (refused, reset, closed).
-Everything else -- constraint violations, unknown names, bad SQL, `LeaseLostError`, our own
-StoreErrors -- is raised at once.
+connect now), or a psycopg ``OperationalError`` without SQLSTATE -- libpq's own connection
+failures, which carry none -- whose message says the server is out of reach (refused,
+reset, timed out, closed, starting up or shutting down). A host name that does not resolve
+is retried only once the store has been opened (a DNS outage under a running search); when
+opening, it is a typo like an unknown database or user or a wrong password, and those fail
+at once with the server's reason. Everything else -- constraint violations, unknown names,
+bad SQL, `LeaseLostError`, our own StoreErrors -- is raised at once.
 
 Every attempt is one whole transaction, so a retried call never leaves half a write. What
 a retry cannot know is whether the COMMIT of the attempt that died went through; writes
@@ -42,6 +47,18 @@ log = logging.getLogger(__name__)
 FIRST_DELAY_S = 0.1
 MAX_DELAY_S = 2.0
 _DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+#: (lower-case) messages of driver errors without SQLSTATE that mean the server is out of reach
+_OUTAGE_MESSAGES = (
+    "connection refused", "connection reset", "timeout expired", "timed out",
+    "is the server running", "server closed the connection", "could not receive data",
+    "could not send data", "no route to host", "network is unreachable",
+    "host is unreachable", "the database system is", "terminating connection",
+    "connection is closed", "connection is lost", "ssl syscall error", "eof detected",
+    "broken pipe", "consuming input failed")
+#: a host name that does not resolve: an outage of a running store, a typo when opening one
+_NAME_MESSAGES = ("could not translate host name", "failed to resolve host",
+                  "name or service not known", "temporary failure in name resolution",
+                  "nodename nor servname")
 
 T = TypeVar("T")
 
@@ -88,9 +105,10 @@ def _is_psycopg(err: BaseException) -> bool:
     return type(err).__module__.split(".")[0] in ("psycopg", "psycopg2")
 
 
-def is_disconnect(err: BaseException) -> bool:
+def is_disconnect(err: BaseException, opening: bool = False) -> bool:
     """True if `err` (or the driver error behind a StoreError) is a dropped or refused
-    connection worth retrying; see the module docstring."""
+    connection worth retrying; `opening`: the store was never reached yet, so a host name
+    that does not resolve is a typo, not an outage. See the module docstring."""
     found = _driver_error(err)
     if found is None:
         return False
@@ -104,7 +122,11 @@ def is_disconnect(err: BaseException) -> bool:
     if code:
         return str(code).startswith(_DISCONNECT_SQLSTATES)
     # no SQLSTATE: the client library's own connection failures
-    return any(cls.__name__ == "OperationalError" for cls in type(found).__mro__)
+    if not any(cls.__name__ == "OperationalError" for cls in type(found).__mro__):
+        return False
+    message = str(found).lower()
+    outages = _OUTAGE_MESSAGES if opening else _OUTAGE_MESSAGES + _NAME_MESSAGES
+    return any(text in message for text in outages)
 
 
 def _reason(err: BaseException) -> str:
@@ -122,7 +144,7 @@ def _unreachable(url: str, seconds: float, attempts: int, err: BaseException) ->
 
 
 def _attempts(url: str, budget: float, what: str, attempt: Callable[[], T],
-              before_retry: Callable[[], None] = lambda: None) -> T:
+              before_retry: Callable[[], None] = lambda: None, opening: bool = False) -> T:
     """`attempt()` until it returns, retrying disconnects for `budget` seconds."""
     start, delay, attempts = time.monotonic(), FIRST_DELAY_S, 0
     while True:
@@ -130,7 +152,7 @@ def _attempts(url: str, budget: float, what: str, attempt: Callable[[], T],
         try:
             return attempt()
         except Exception as err:
-            if not is_disconnect(err):
+            if not is_disconnect(err, opening):
                 raise
             elapsed = time.monotonic() - start
             if elapsed >= budget:
@@ -147,7 +169,7 @@ def retry_open(url: str, seconds: float, open_: Callable[[], T]) -> T:
     """`open_()`, retried while the server is unreachable for up to `seconds` (0: once)."""
     if seconds <= 0:
         return open_()
-    return _attempts(url, seconds, "opening", open_)
+    return _attempts(url, seconds, "opening", open_, opening=True)
 
 
 class _Closed(Exception):

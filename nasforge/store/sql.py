@@ -388,11 +388,11 @@ class SQLStore(LeaseMethods, SchemaMethods):
     def trial(self, name: str, number: int) -> TrialRecord:
         """One trial with its metrics and curve; StoreError if absent."""
         with self._tx(write=False) as conn:
-            sid = self._search_id(conn, name)
             row: Row[Any] | None = conn.execute(
-                select(*self._trial_cols).where(trials.c.search_id == sid,
-                                                trials.c.number == number)).first()
+                select(*self._trial_cols).join(searches, searches.c.id == trials.c.search_id)
+                .where(searches.c.name == name, trials.c.number == number)).first()
             if row is None:
+                self._search_id(conn, name)  # SearchNotFoundError for an unknown search
                 raise self._no_trial(name, number)
             metrics = R.group_metrics(conn.execute(
                 select(trial_metrics.c.trial_id, trial_metrics.c.name, trial_metrics.c.value)

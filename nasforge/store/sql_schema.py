@@ -22,20 +22,34 @@ def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[A
 class SchemaMethods:
     """set_data_fingerprint / data_fingerprint (mixed into `SQLStore`)."""
 
-    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object]) -> None:
+    def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object], *,
+                             replacing: Mapping[str, object] | None = None
+                             ) -> dict[str, object] | None:
         """Store the fingerprint of the data the search trains on (a JSON-serialisable
-        mapping; see `nasforge.evaluator.fingerprint`), replacing any earlier one."""
+        mapping; see `nasforge.evaluator.fingerprint`) where the stored one is still
+        `replacing` (None: where the search has none), atomically: of two workers storing
+        one at once, the second keeps the first's. Returns the fingerprint stored
+        afterwards, this one or the one that was there."""
         text = R.dump_config(fingerprint)
+        column = searches.c.data_fingerprint
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name, lock=True)
-            conn.execute(update(searches).where(searches.c.id == sid)
-                         .values(data_fingerprint=text))
+            current = conn.execute(select(column).where(searches.c.id == sid)).scalar()
+            seen = json.loads(current) if current else None
+            expected = None if replacing is None else json.loads(R.dump_config(replacing))
+            if seen == expected:
+                unchanged = column.is_(None) if current is None else column == current
+                conn.execute(update(searches).where(searches.c.id == sid, unchanged)
+                             .values(data_fingerprint=text))
+                current = conn.execute(select(column).where(searches.c.id == sid)).scalar()
+        return json.loads(current) if current else None
 
     def data_fingerprint(self, name: str) -> dict[str, object] | None:
         """The stored fingerprint of the search's data; None for a search stored without
         one (before schema revision 0004)."""
         column = self._search_cols[list(searches.columns).index(searches.c.data_fingerprint)]
         with self._tx(write=False) as conn:
-            self._search_id(conn, name)
-            text = conn.execute(select(column).where(searches.c.name == name)).scalar()
-        return json.loads(text) if text else None
+            row = conn.execute(select(column).where(searches.c.name == name)).first()
+            if row is None:
+                raise self._not_found(conn, name)
+        return json.loads(row[0]) if row[0] else None

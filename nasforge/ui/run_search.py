@@ -59,11 +59,16 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                              checkpoint_dir=checkpoints.folder if checkpoints else None,
                              executor=options.executor, ray_address=options.ray_address)
     console = Console()
+    store = None
     try:
+        if resume or join:  # changed data, a budget below the finished: before any worker
+            store = open_store(storage, create=not join)
+            Search(config, store, executor, resume=resume, join=join,
+                   data_fingerprint=fingerprint).check()
         start = getattr(executor, "start", None)
         if start is not None:  # a Ray address that fails, or a worker that cannot start: now,
             start()            # before the search is created
-        store = open_store(storage, create=not join)
+        store = store or open_store(storage, create=not join)
         try:
             with RichProgress(console) as progress:
                 outcome = Search(config, store, executor, resume=resume, join=join,
@@ -77,9 +82,9 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                 f"interrupted: finished trials are kept; continue with `{again} --storage "
                 f"{store.url}`")
             raise typer.Exit(code=interrupt_exit_code(stop)) from None
-        finally:
-            store.close()
     finally:
+        if store is not None:
+            store.close()
         executor.close()
     note = " (space exhausted)" if outcome.exhausted else ""
     console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "

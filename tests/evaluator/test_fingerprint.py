@@ -61,3 +61,51 @@ def test_builtin_data_is_identified_by_name_shape_and_split() -> None:
     assert stored["files"] == {}
     assert compare(stored, _fingerprint(data), "s") is None
     assert "split changed" in str(compare(stored, _fingerprint(data, seed=3), "s"))
+
+
+class _RacedStore:
+    """A store whose first `data_fingerprint` read misses what another worker has just
+    stored (it read before that worker's write committed)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.raced = store, False
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def data_fingerprint(self, name: str):
+        if not self.raced:
+            self.raced = True
+            return None
+        return self.store.data_fingerprint(name)
+
+
+def test_a_worker_that_loses_the_first_fingerprint_write_compares_with_the_winner(
+        tmp_path: Path) -> None:
+    import pytest
+
+    from nasforge.config import from_dict
+    from nasforge.errors import DataError
+    from nasforge.search import Search
+    from nasforge.store import open_store
+
+    data = _csv(tmp_path / "d.csv")
+    winner = _fingerprint(data)
+    _csv(tmp_path / "d.csv", rows=60)  # the loser's copy of the data differs
+    loser = _fingerprint(data)
+    config = from_dict({
+        "search": {"name": "s", "budget": 2, "objectives": ["accuracy:max"]},
+        "data": {"dataset": f"csv:{tmp_path / 'd.csv'}", "target": "label"},
+        "space": {"families": ["mlp"], "activation": ["relu"], "norm": ["none"], "lr": 0.01,
+                  "mlp": {"depth": 1, "width": [8, 16]}}})
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        store.create_search("s", config.objectives, 2, config.raw)  # before fingerprints
+        store.set_data_fingerprint("s", winner)  # the other worker's write
+        search = Search(config, _RacedStore(store), evaluator=None, join=True,  # type: ignore
+                        data_fingerprint=loser)
+        with pytest.raises(DataError, match="shape changed"):
+            search.check()
+        assert store.data_fingerprint("s") == winner
+    finally:
+        store.close()

@@ -29,8 +29,8 @@ DONE = EvalResult(TrialState.COMPLETE, {"accuracy": 0.9, "params": 10.0})
 
 # classification (no server) ---------------------------------------------------------------
 class _PgError(Exception):
-    def __init__(self, sqlstate: str | None) -> None:
-        super().__init__("boom")
+    def __init__(self, sqlstate: str | None, message: str = "boom") -> None:
+        super().__init__(message)
         self.sqlstate = sqlstate
 
 
@@ -45,9 +45,40 @@ def _wrapped(orig: BaseException, invalidated: bool = False) -> StoreError:
     return store_err
 
 
-@pytest.mark.parametrize("code", [None, "08006", "08001", "57P01", "57P02", "57P03"])
+@pytest.mark.parametrize("code", ["08006", "08001", "57P01", "57P02", "57P03"])
 def test_dropped_connections_are_disconnects(code: str | None) -> None:
     assert is_disconnect(_wrapped(OperationalError(code)))
+
+
+# libpq's own connection failures carry no SQLSTATE: their message tells an outage from a typo
+REFUSED = ('connection failed: connection to server at "127.0.0.1", port 1 failed: '
+           "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
+           "connections?")
+STARTING = 'connection failed: ... failed: FATAL:  the database system is starting up'
+NO_HOST = "failed to resolve host 'nohost.invalid': [Errno -2] Name or service not known"
+NO_DB = 'connection failed: ... failed: FATAL:  database "x" does not exist'
+NO_ROLE = 'connection failed: ... failed: FATAL:  role "x" does not exist'
+BAD_PASSWORD = ('connection failed: ... failed: FATAL:  password authentication failed for '
+                'user "x"')
+
+
+@pytest.mark.parametrize("message", [REFUSED, STARTING, "server closed the connection "
+                                     "unexpectedly", "connection timeout expired"])
+def test_an_unreachable_server_is_an_outage_when_opening_and_later(message: str) -> None:
+    err = _wrapped(OperationalError(None, message))
+    assert is_disconnect(err, opening=True) and is_disconnect(err)
+
+
+@pytest.mark.parametrize("message", [NO_DB, NO_ROLE, BAD_PASSWORD, "boom"])
+def test_a_url_that_can_never_work_is_no_outage(message: str) -> None:
+    err = _wrapped(OperationalError(None, message))
+    assert not is_disconnect(err, opening=True) and not is_disconnect(err)
+
+
+def test_a_host_name_that_does_not_resolve_is_a_typo_when_opening_an_outage_later() -> None:
+    err = _wrapped(OperationalError(None, NO_HOST))
+    assert not is_disconnect(err, opening=True)
+    assert is_disconnect(err)
 
 
 @pytest.mark.parametrize("code", ["23505", "42601", "53100", "40001", "57014", "28P01"])

@@ -148,6 +148,31 @@ def test_resume_and_worker_refuse_a_changed_data_file(tmp_path, write_config):
     assert result.exit_code == 0, result.output
 
 
+def test_a_refused_resume_or_worker_starts_no_worker_processes(tmp_path, write_config,
+                                                               monkeypatch):
+    """Changed data, or a budget below the finished trials, is refused before the executor
+    spawns its worker processes (or connects to Ray)."""
+    from nasforge.evaluator.executor import WorkerPool
+
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    started: list[int] = []
+    monkeypatch.setattr(WorkerPool, "start", lambda pool: started.append(pool.n_workers))
+    before = state(db)
+    result = invoke("search", str(config), "--resume", "--budget", "1", "--workers", "2",
+                    "--storage", url)  # the config's budget, below the 2 finished
+    assert result.exit_code == 2 and "2 finished" in result.stderr, result.output
+    data = tmp_path / "data.csv"
+    data.write_text(data.read_text().replace("\n0,0,0\n", "\n0,1,0\n", 1))
+    for args in (("resume", "tiny", "--budget", "4"), ("worker", "tiny"),
+                 ("search", str(config), "--resume")):
+        result = invoke(*args, "--workers", "2", "--storage", url)
+        assert result.exit_code == 2 and "content changed" in result.stderr, result.output
+    assert started == []
+    assert state(db) == before
+
+
 def test_a_search_stored_without_a_fingerprint_gets_one_on_resume(tmp_path, write_config):
     config = csv_config(tmp_path, write_config)
     db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
@@ -163,6 +188,42 @@ def test_a_search_stored_without_a_fingerprint_gets_one_on_resume(tmp_path, writ
     assert result.exit_code == 2 and "content" in result.stderr, result.output
 
 
+@pytest.mark.parametrize("old", [None, 0])
+def test_a_fingerprint_of_an_older_recipe_is_refreshed_not_refused(tmp_path, write_config,
+                                                                    caplog, old):
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        current = json.loads(conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0])
+        outdated = {**current, "split": "made another way"}  # an older recipe
+        outdated.pop("version")
+        if old is not None:
+            outdated["version"] = old
+        conn.execute("UPDATE searches SET data_fingerprint = ?", (json.dumps(outdated),))
+    result = invoke("resume", "tiny", "--budget", "3", "--storage", url)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        stored = json.loads(conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0])
+    assert stored == current
+    assert "older nasforge" in caplog.text and "replaced" in caplog.text
+
+
+def test_a_fingerprint_of_a_newer_recipe_is_kept_and_not_compared(tmp_path, write_config,
+                                                                   caplog):
+    config = csv_config(tmp_path, write_config)
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(config), "--storage", url).exit_code == 0
+    newer = json.dumps({"version": 99, "recipe": "not known here"})
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE searches SET data_fingerprint = ?", (newer,))
+    result = invoke("resume", "tiny", "--budget", "3", "--storage", url)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT data_fingerprint FROM searches").fetchone()[0] == newer
+    assert "newer nasforge" in caplog.text and "not checked" in caplog.text
+
+
 # -- item 6: a budget below the finished trials -------------------------------------------
 
 def test_resume_budget_below_the_finished_trials_is_refused(tmp_path, write_config):
@@ -175,6 +236,25 @@ def test_resume_budget_below_the_finished_trials_is_refused(tmp_path, write_conf
     assert "--budget 2" in result.stderr and "3 finished" in result.stderr
     assert state(db) == before
     assert invoke("resume", "tiny", "--storage", url, "--budget", "3").exit_code == 0
+
+
+def test_resume_at_the_stored_budget_is_never_refused(tmp_path, write_config):
+    """A search whose stored budget is below its finished trials (lowered by an older
+    nasforge, or by hand): resuming it as it is changes nothing and is not an error."""
+    db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"
+    assert invoke("search", str(write_config(budget=3, epochs=1)), "--storage",
+                  url).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE searches SET budget = 2")
+    for args in (("resume", "tiny"), ("resume", "tiny", "--budget", "2")):
+        result = invoke(*args, "--storage", url)
+        assert result.exit_code == 0, (args, result.output)
+        assert "3 complete" in result.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT budget FROM searches").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] == 3
+    result = invoke("resume", "tiny", "--budget", "1", "--storage", url)  # lowering it more
+    assert result.exit_code == 2 and "3 finished" in result.stderr, result.output
 
 
 # -- item 9: an in-memory store -----------------------------------------------------------
