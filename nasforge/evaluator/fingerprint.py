@@ -94,11 +94,10 @@ def _shape_text(shape: object) -> str:
             "train/val/test samples")
 
 
-def compare(stored: Mapping[str, object], now: Mapping[str, object],
-            search: str) -> DataError | None:
-    """None if `now` is the data the search `search` was stored with; else a DataError
-    naming the file, what changed (content / shape / split) and the fix."""
-    changes: list[str] = []
+def changes(stored: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
+    """What differs between two fingerprints, one phrase a change (files' content, shape,
+    split); empty when `now` is the data `stored` describes."""
+    found: list[str] = []
     old_files = stored.get("files")
     new_files = now.get("files")
     old_files = old_files if isinstance(old_files, Mapping) else {}
@@ -106,21 +105,31 @@ def compare(stored: Mapping[str, object], now: Mapping[str, object],
     for path, digest in old_files.items():
         current = new_files.get(path)
         if current is None:
-            changes.append(f"{path}: no longer read (the search read it)")
+            found.append(f"{path}: no longer read (the search read it)")
         elif current != digest:
-            changes.append(f"{path}: content changed (sha256 {str(digest)[:12]}... now "
-                           f"{str(current)[:12]}...)")
+            found.append(f"{path}: content changed (sha256 {str(digest)[:12]}... now "
+                         f"{str(current)[:12]}...)")
     if stored.get("shape") != now.get("shape"):
-        changes.append(f"shape changed ({_shape_text(stored.get('shape'))}; now "
-                       f"{_shape_text(now.get('shape'))})")
+        found.append(f"shape changed ({_shape_text(stored.get('shape'))}; now "
+                     f"{_shape_text(now.get('shape'))})")
     if stored.get("split") != now.get("split"):
-        changes.append("split changed (the samples in the train/validation/test sets, "
-                       "or their labels, differ)")
-    if not changes:
+        found.append("split changed (the samples in the train/validation/test sets, "
+                     "or their labels, differ)")
+    return found
+
+
+def compare(stored: Mapping[str, object], now: Mapping[str, object],
+            search: str) -> DataError | None:
+    """None if `now` is the data the search `search` was stored with; else a DataError
+    naming the file, what changed (content / shape / split) and the fix."""
+    changed = changes(stored, now)
+    if not changed:
         return None
-    files = ", ".join(map(str, old_files)) or f"the dataset {now.get('dataset')!r}"
+    old_files = stored.get("files")
+    files = (", ".join(map(str, old_files)) if isinstance(old_files, Mapping) else ""
+             ) or f"the dataset {now.get('dataset')!r}"
     return DataError(
         f"The data of search {search!r} differs from the data it was started with, so its "
-        f"trials would mix two datasets: {'; '.join(changes)}. Restore {files} as it was "
+        f"trials would mix two datasets: {'; '.join(changed)}. Restore {files} as it was "
         f"when the search started, or start a new search under another name (`nasforge "
         f"search CONFIG --name NEW_NAME`). Nothing was changed in the store.")

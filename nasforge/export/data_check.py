@@ -5,7 +5,7 @@ split's mean and std), and --weights the trial's stored checkpoint, trained on t
 data. If the data changed since the search (other columns, other scale, other rows), the two
 no longer fit and model.py mispredicts on the data the search ran on. `check_export_data`
 compares the stored fingerprint with the data's now, by the comparison `resume` and `worker`
-use (`nasforge.evaluator.fingerprint.compare`):
+use (`nasforge.evaluator.fingerprint.changes`):
 
     same data                -> None
     changed, not retraining  -> DataError (the CLI exits 2; the dashboard shows it)
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nasforge.errors import DataError, NasforgeError
-from nasforge.evaluator.fingerprint import compare, data_files, file_sha256
+from nasforge.evaluator.fingerprint import changes, data_files, file_sha256
 
 if TYPE_CHECKING:
     from nasforge.config import DataConfig
@@ -49,18 +49,17 @@ def check_export_data(search: str, stored: Mapping[str, object] | None,
             f"search {search!r} was stored without a data fingerprint (by an older nasforge), "
             "so the export cannot check that the data is still what the search ran on; "
             "model.py carries the input preprocessing of the data as it is now."))
-    problem = compare(stored, now, search)
-    if problem is None:
+    found = "; ".join(changes(stored, now))
+    if not found:
         return None
-    changes = _changes(problem)
     if retrain:
         return DataNotice("warning", (
-            f"the data changed since search {search!r} ran ({changes}); --retrain trains the "
+            f"the data changed since search {search!r} ran ({found}); --retrain trains the "
             "weights on the data as it is now, so the exported model is not the search's "
             "trial: its stored metrics do not apply, the retrained ones do."))
     raise DataError(
         f"Cannot export search {search!r}: its data changed since the search ran "
-        f"({changes}). model.py would standardise its input with the new data's statistics, "
+        f"({found}). model.py would standardise its input with the new data's statistics, "
         "which the search's trained weights and metrics do not fit. Restore the data as it "
         f"was when the search ran ({_dataset(stored)}) and export again, or export with "
         f"`nasforge export {search} ... --retrain` to train this architecture afresh on the "
@@ -75,22 +74,13 @@ def load_failure(search: str, stored: Mapping[str, object] | None, data: DataCon
     if not isinstance(files, Mapping) or not files:
         return error
     now = {str(path): file_sha256(path) for path in data_files(data) if path.is_file()}
-    problem = compare({"files": files}, {"files": now}, search)  # files only: the data is gone
-    if problem is None:
+    found = "; ".join(changes({"files": files}, {"files": now}))  # files only: the data is gone
+    if not found:
         return error
     return DataError(
         f"Cannot export search {search!r}: its data changed since the search ran "
-        f"({_changes(problem)}) and no longer loads: {error} Restore the data as it was when "
+        f"({found}) and no longer loads: {error} Restore the data as it was when "
         f"the search ran ({_dataset(stored or {})}) and export again.")
-
-
-def _changes(problem: DataError) -> str:
-    """The changes `compare` lists ("...datasets: CHANGES. Restore ..."), or its whole
-    message should its wording differ."""
-    text = str(problem)
-    _, found, rest = text.partition("two datasets: ")
-    changes, end, _ = rest.partition(". Restore ")
-    return changes if found and end else text
 
 
 def _dataset(stored: Mapping[str, object]) -> str:
