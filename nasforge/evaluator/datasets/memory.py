@@ -14,10 +14,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
+
 BYTES_PER_CELL = 24
 _SAMPLE_BYTES = 1 << 16
-_MEMINFO = Path("/proc/meminfo")
-_CGROUP = Path("/sys/fs/cgroup")
+MEMINFO = Path("/proc/meminfo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +51,21 @@ def csv_footprint(path: Path) -> CsvFootprint:
     return CsvFootprint(size, round((size - len(header) - 1) / row_bytes), columns)
 
 
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: MemAvailable, lowered by a cgroup (container)
-    limit; None where neither can be read (then nothing is refused)."""
+def available_memory(cgroups: Cgroups = THIS_PROCESS, meminfo: Path = MEMINFO) -> int | None:
+    """Bytes this process can still allocate: MemAvailable (free plus reclaimable cache),
+    lowered by a container's (cgroup's) limit less its usage, page cache not counted as used
+    (`Cgroups.memory_available`); else free pages where the platform reports them; None where
+    nothing can be read (then nothing is refused)."""
     found = []
     try:
-        for line in _MEMINFO.read_text().splitlines():
+        for line in meminfo.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            found.append(int(limit) - int((_CGROUP / "memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
+    in_group = cgroups.memory_available()
+    if in_group is not None:
+        found.append(in_group)
     if not found and hasattr(os, "sysconf"):
         try:
             found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
