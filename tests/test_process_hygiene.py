@@ -129,3 +129,23 @@ def test_sigkill_of_the_parent_ends_its_workers_before_they_write_anything(tmp_p
         stop([proc])
         for pid in alive(workers):  # only on failure: do not leave them training
             os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_during_a_search_on_ray_hands_back_and_exits_143(tmp_path):
+    """ray.init installs its own SIGTERM handler, and ray.wait re-raises a signal's
+    KeyboardInterrupt as its own: neither may cost the clean exit."""
+    pytest.importorskip("ray")
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    proc = start(tmp_path, "search", "search", str(write_config(tmp_path, 4, epochs=300)),
+                 "--storage", url, "--executor", "ray")
+    try:
+        wait_for(lambda: any(t.state is TrialState.RUNNING for t in snapshot(url) or ()),
+                 [proc], "a RUNNING trial", limit=3 * PATIENCE)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=2 * PATIENCE)
+        text = output(tmp_path, "search")
+        assert code == 143, text
+        assert "Traceback" not in text and "nasforge resume tiny" in text, text
+        assert not [t.number for t in snapshot(url) if t.state is TrialState.RUNNING]
+    finally:
+        stop([proc])
