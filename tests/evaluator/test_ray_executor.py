@@ -10,7 +10,6 @@ starting Ray costs about 4 s here and each actor a second or two (an interpreter
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,24 +230,3 @@ def test_make_executor_asks_ray_for_gpus_by_the_configured_device(device, gpus):
     config = from_dict({**RAW, "training": {**RAW["training"], "device": device}})
     executor = make_executor(config, 2, executor="ray")  # constructed only: nothing starts
     assert isinstance(executor, RayExecutor) and executor.gpus_per_candidate == gpus
-
-
-def _stop_like_ctrl_c(signum, frame):  # stands in for termination.sigterm_as_interrupt's
-    raise KeyboardInterrupt
-
-
-@pytest.mark.slow
-def test_starting_local_ray_keeps_this_process_sigterm_handler():
-    """ray.init installs its own SIGTERM handler (sys.exit): a search on Ray would then end on
-    SIGTERM without handing its trials back. The executor puts the caller's handler back."""
-    if ray.is_initialized():
-        pytest.skip("this process is already connected to Ray")
-    previous = signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-    executor = RayExecutor(EvaluatorRecipe({}), slots=1)
-    try:
-        executor._connect(ray)  # start() up to the actors: the part that calls ray.init
-        assert ray.is_initialized()
-        assert signal.getsignal(signal.SIGTERM) is _stop_like_ctrl_c
-    finally:
-        executor.close()
-        signal.signal(signal.SIGTERM, previous)
