@@ -60,3 +60,12 @@ def test_a_header_only_file_has_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"a,b,label\n")
     assert (csv_footprint(path).rows, csv_footprint(path).columns) == (0, 3)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_a_file_that_is_not_what_its_suffix_says_is_not_estimated(tmp_path: Path,
+                                                                  suffix: str) -> None:
+    """No decompression error escapes: reading the file (pandas) names the problem later."""
+    path = tmp_path / f"data.csv{suffix}"
+    path.write_bytes(table(100, 3))  # plain text
+    assert csv_footprint(path).rows == 0

@@ -62,7 +62,8 @@ def csv_footprint(path: Path) -> CsvFootprint:
     after it (so a row longer than the sample still counts) times the text's length. A .gz,
     .bz2 or .xz file (pandas reads those as they are) is sampled decompressed; its text length
     is the gzip trailer's (ISIZE, modulo 4 GiB) or the sample's compression ratio times the
-    file size. Other archives (.zip, .zst) are not estimated: 0 rows."""
+    file size. Other archives (.zip, .zst), and a file its suffix misnames, are not
+    estimated: 0 rows."""
     size = path.stat().st_size
     text, length = _text_sample(path, size)
     header_end = text.find(b"\n")
@@ -94,7 +95,10 @@ def _text_sample(path: Path, size: int) -> tuple[bytes, int]:
             if not chunk:
                 return text, produced if decompressor is not None else size  # all read
             fed += len(chunk)
-            out = chunk if decompressor is None else decompressor.decompress(chunk)
+            try:
+                out = chunk if decompressor is None else decompressor.decompress(chunk)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError):
+                return b"", 0  # not what its suffix says: reading it names the problem
             produced += len(out)
             if len(text) < _MAX_SAMPLE:
                 text += out[:_MAX_SAMPLE - len(text)]
