@@ -71,6 +71,8 @@ class Cgroups:
             controllers = fields[1].split(",") if fields[1] else []
             if (controller in controllers) if controller else not controllers:
                 own = PurePosixPath(fields[2] or "/").relative_to("/")
+                if ".." in own.parts:  # a group outside this cgroup namespace's view
+                    break
                 for part in (own, *own.parents):
                     yield mount / part
                 return

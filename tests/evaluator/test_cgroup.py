@@ -71,6 +71,9 @@ def test_no_limit_is_none_and_never_below_zero(tmp_path) -> None:
     write(tmp_path / "fs", {"memory.max": "100", "memory.current": "500"})
     assert unlimited.memory_available() == 0
     assert Cgroups(tmp_path / "nowhere", tmp_path / "nothing").memory_available() is None
+    outside = fake(tmp_path / "ns", "0::/../../elsewhere\n")  # out of the namespace's view
+    write(tmp_path / "ns/fs", {"memory.max": "1000", "memory.current": "100"})
+    assert outside.memory_available() == 900  # the mount point's group, nothing above it
 
 
 def test_cpu_quota_v2_and_v1(tmp_path) -> None:
