@@ -3,6 +3,7 @@
 machine and with busy-loop processes sharing the cores. Prints JSON.
 
     python bench/latency_load.py [--hogs 6] [--rounds 12] [--threads 2] [--batch 1]
+                                 [--min-seconds 0.02]
 
 Two torch threads (a lone search's default on 2 cores) are what load hurts most: a forward
 waits for its slowest thread, and a descheduled thread stalls it for a whole time slice.
@@ -14,6 +15,7 @@ killed when the script ends, however it ends.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -41,7 +43,8 @@ def median_of_30(model: nn.Module, x: torch.Tensor) -> float:
     return statistics.median(times)
 
 
-def measure_rounds(model: nn.Module, rounds: int, batch: int) -> dict[str, list[float]]:
+def measure_rounds(model: nn.Module, rounds: int, batch: int,
+                   min_seconds: float) -> dict[str, list[float]]:
     x = torch.randn(batch, 64, generator=torch.Generator().manual_seed(0))
     found: dict[str, list[float]] = {"median_of_30": [], "latency_ms": [], "latency_ms_p90": []}
     for i in range(rounds):
@@ -50,7 +53,8 @@ def measure_rounds(model: nn.Module, rounds: int, batch: int) -> dict[str, list[
             if which == 0:
                 found["median_of_30"].append(median_of_30(model, x))
             else:
-                timing = measure.time_forwards(model, (64,), "cpu", [batch])[0]
+                timing = measure.time_forwards(model, (64,), "cpu", [batch],
+                                               min_seconds=min_seconds)[0]
                 found["latency_ms"].append(timing.best_ms)
                 found["latency_ms_p90"].append(timing.p90_ms)
     return found
@@ -67,25 +71,30 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--batch", type=int, default=1, help="1: [training] latency_batch's "
                         "default; 256: a batch that torch spreads over its threads")
+    parser.add_argument("--min-seconds", type=float, default=None,
+                        help="time_forwards' min_seconds (default: its own default)")
     args = parser.parse_args()
+    if args.min_seconds is None:
+        args.min_seconds = inspect.signature(measure.time_forwards).parameters[
+            "min_seconds"].default
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                           nn.Linear(64, 10)).eval()
     load_start = os.getloadavg()
-    quiet = measure_rounds(model, args.rounds, args.batch)
+    quiet = measure_rounds(model, args.rounds, args.batch, args.min_seconds)
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(args.hogs)]
     try:
         time.sleep(1.0)
-        loaded = measure_rounds(model, args.rounds, args.batch)
+        loaded = measure_rounds(model, args.rounds, args.batch, args.min_seconds)
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
     report = {
         "model": f"MLP 64-64-64-10, batch {args.batch}",
-        "rounds": args.rounds, "hogs": args.hogs,
+        "rounds": args.rounds, "hogs": args.hogs, "min_seconds": args.min_seconds,
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "quiet_ms": {k: summary(v) for k, v in quiet.items()},
         "loaded_ms": {k: summary(v) for k, v in loaded.items()},

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from nasforge.records import TrialRecord, TrialState
 from nasforge.store import sqlite_file
 from nasforge.store.base import Store
 from nasforge.strategies.pareto import pareto_front
+from nasforge.userfiles import look_up
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +101,12 @@ def check_writable(folder: Path, *, configured: bool = True) -> None:
     parent) must be a folder this process can write a file in. A path that is a file, lies
     under a file or cannot be written raises ConfigError naming it, rather than every trial
     dropping its checkpoint. Creates nothing (a temporary probe file is removed)."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    where = ("[training] checkpoint_dir" if configured
+             else "the checkpoint folder beside the SQLite store")
+    existing, found = next((p, found) for p in (folder, *folder.parents)
+                           if (found := look_up(p, where, ConfigError)) is not None)
     reason = None
-    if not existing.is_dir():
+    if not stat.S_ISDIR(found.st_mode):
         reason = f"{existing} is a file, not a folder"
     else:
         try:
@@ -110,8 +115,6 @@ def check_writable(folder: Path, *, configured: bool = True) -> None:
         except OSError as err:
             reason = f"{existing} cannot be written: {err.strerror or err}"
     if reason is not None:
-        where = ("[training] checkpoint_dir" if configured
-                 else "the checkpoint folder beside the SQLite store")
         raise ConfigError(
             f"{where}: cannot write checkpoints to {folder} ({reason}). Choose a folder this "
             "user can create and write, set [training] checkpoint_dir to one, or set "
@@ -140,7 +143,9 @@ def stored_checkpoint(trial: TrialRecord, root: Path | None) -> Path:
         raise CheckpointError(f"Trial {trial.number} of search {trial.search!r} has no stored "
                               f"weights: {why}; {retrain}.")
     path = resolve(root, trial.checkpoint)
-    if path is None or not path.is_file():
+    found = None if path is None else look_up(
+        path, f"The checkpoint of trial {trial.number}", CheckpointError)
+    if found is None or not stat.S_ISREG(found.st_mode):
         raise CheckpointError(f"The checkpoint of trial {trial.number} of search "
                               f"{trial.search!r} ({trial.checkpoint!r} under {root}) is "
                               f"missing; {retrain}.")

@@ -2,16 +2,20 @@
 
 Each worker is a Python process with torch loaded, its own copy of the dataset and one or
 more intra-op threads. The limit is the smaller of the cores this process may use (its
-affinity mask) and the memory available now (``MemAvailable``) over `WORKER_FOOTPRINT_MB`;
-never below 1. Torch-free and cheap: it reads the affinity and /proc/meminfo only.
+affinity mask and a container's CPU quota) and the memory available now
+(`datasets.memory.available_memory`: MemAvailable and a container's limit) over
+`WORKER_FOOTPRINT_MB`; never below 1. Torch-free and cheap: it reads the affinity,
+/proc/meminfo and a few cgroup files.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
+from nasforge.evaluator.datasets.memory import MEMINFO, available_memory
 from nasforge.evaluator.executor import cpu_count
 
 #: Resident memory of one worker process, MiB. Measured: 316 MiB (VmHWM of each of the two
@@ -51,21 +55,14 @@ class Capacity:
                 f"~{self.footprint_mb:.0f} MiB a worker")
 
 
-def machine_capacity() -> Capacity:
-    """This machine's capacity now."""
-    return Capacity(cpu_count(), available_memory_mb())
+def machine_capacity(cgroups: Cgroups = THIS_PROCESS, meminfo: Path = MEMINFO) -> Capacity:
+    """This machine's (or container's) capacity now."""
+    available = available_memory(cgroups, meminfo)
+    return Capacity(usable_cores(cgroups), None if available is None else available / 2**20)
 
 
-def available_memory_mb() -> float | None:
-    """Memory available to new processes (MiB): Linux's MemAvailable (free plus reclaimable
-    cache), else free pages where the platform reports them, else None."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (AttributeError, ValueError, OSError):
-        return None
+def usable_cores(cgroups: Cgroups = THIS_PROCESS) -> int:
+    """Cores in this process's affinity mask, lowered by a container's CPU quota (rounded up:
+    1.5 CPUs hold two workers, each with part of a core)."""
+    cores, quota = cpu_count(), cgroups.cpu_limit()
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))

@@ -2,48 +2,42 @@
 
 A worker whose parent dies (SIGKILL, a crash, the OOM killer) would otherwise finish its
 chunk, training for seconds and writing checkpoints nobody records. `die_with_parent`, called
-first thing in a worker, ends it when the parent goes: on Linux the kernel sends it SIGKILL
-(`PR_SET_PDEATHSIG`, set through ctypes); everywhere, a daemon thread waits on the parent's
-sentinel (`multiprocessing.parent_process()`, which a spawned child has) and `os._exit`s when
-it closes. The thread also covers a parent that died before the prctl call took effect.
+first thing in a worker, starts a daemon thread that waits on the parent's sentinel
+(`multiprocessing.parent_process()`, which a spawned child has: a pipe whose other end only
+the parent process holds) and `os._exit`s when it closes, i.e. when the parent process ends,
+however it ends. A parent that died before the thread started is seen at once.
+
+Why not Linux's `prctl(PR_SET_PDEATHSIG, SIGKILL)` as well: the kernel sends that signal when
+the *thread* that forked the child exits, not the process. A `WorkerPool` started or refilled
+from a short-lived thread (a library user's thread, a server's request thread) would see its
+workers killed as soon as that thread returned, while the parent process lives on; the child
+cannot tell which thread forked it. What the signal would add, killing a worker whose main
+thread holds the GIL inside one long C call, does not arise in training loops (torch
+releases the GIL in its kernels, and Python switches threads between operations).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 
 logger = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 #: Exit status of a worker that outlived its parent (as if killed by SIGKILL).
 ORPHAN_EXIT = 128 + signal.SIGKILL
 
 
 def die_with_parent() -> None:
     """Make this (spawned worker) process end as soon as its parent process dies."""
-    if sys.platform.startswith("linux"):
-        _set_death_signal()
     parent = multiprocessing.parent_process()
     if parent is None:  # not started by multiprocessing: nothing to watch
+        logger.debug("no parent process to watch")
         return
     threading.Thread(target=_exit_with, args=(parent,), name="nasforge-lifeline",
                      daemon=True).start()
-
-
-def _set_death_signal() -> None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    except (OSError, AttributeError) as err:  # the watcher thread still covers it
-        logger.debug("no parent-death signal: %s", err)
 
 
 def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:

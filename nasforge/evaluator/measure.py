@@ -29,21 +29,6 @@ class Timing:
     p90_ms: float
 
 
-def measure_latency(
-    model: nn.Module,
-    input_shape: tuple[int, ...],
-    device: torch.device | str,
-    batch_size: int = 1,
-    warmup: int = 10,
-    repeats: int = 30,
-    clock: Callable[[], float] = time.perf_counter,
-) -> float:
-    """Fastest of `repeats` forward passes on a (batch_size, *input_shape) input, in ms
-    (`time_forwards`' `best_ms`)."""
-    (timing,) = time_forwards(model, input_shape, device, [batch_size], warmup, repeats, clock)
-    return timing.best_ms
-
-
 def time_forwards(
     model: nn.Module,
     input_shape: tuple[int, ...],
@@ -61,10 +46,12 @@ def time_forwards(
     median (stored before) can be 100x the model's cost while the minimum stays put. On the
     CPU the repeats go on (up to 10 x `repeats`) until they span `min_seconds`: 30 forwards
     of a small model fit in one scheduler time slice, which a busy machine may give to other
-    work as a whole. The model runs in eval mode under `torch.inference_mode` (its training
-    flag is restored). CPU forwards are timed with `clock` (seconds; `time.perf_counter`),
-    CUDA forwards with CUDA events and one synchronisation. Inputs come from a local
-    generator: global RNG state is untouched.
+    work as a whole. (0.02 s instead of 0.05 saves at most 30 ms a trial, 6 ms on a digits
+    MLP where the 10 x cap ends the repeats first, and let slightly more loaded measurements
+    through: `bench/latency_load.py`, issue 17.) The model runs in eval mode under
+    `torch.inference_mode` (its training flag is restored). CPU forwards are timed with
+    `clock` (seconds; `time.perf_counter`), CUDA forwards with CUDA events and one
+    synchronisation. Inputs come from a local generator: global RNG state is untouched.
     """
     device = torch.device(device)
     if not batch_sizes or min(batch_sizes) < 1 or repeats < 1 or warmup < 0:

@@ -16,6 +16,7 @@ candidates on one GPU) and building its evaluator once (the data loads once per 
 chunk, where `LocalEvaluator` fuses them) and sends one chunk at a time to each idle actor ->
 `close()` kills the actors and, only if this executor started or connected Ray itself,
 disconnects (`ray.shutdown()`: that stops a local instance it started, never a cluster).
+`ray.init` replaces the SIGTERM handler; the caller's is put back right after it.
 Ctrl-C (or any error) while waiting closes the executor and propagates.
 
 A real cluster: `ray start --head` on the head node, `ray start --address HEAD:6379` on the
@@ -38,7 +39,9 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -184,12 +187,15 @@ class RayExecutor:
         else:
             self._check_reachable()
             init = {"address": self.address}
+        handler = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(**init)
         except Exception as err:
             raise RayExecutorError(
                 f"could not start or reach {where}: {type(err).__name__}: {err}. "
                 f"{FIX}") from None
+        finally:
+            _restore_sigterm(handler)
         self._disconnect = True
         self._check_resources(ray)
 
@@ -328,6 +334,14 @@ class RayExecutor:
         if self._disconnect:
             self._disconnect = False
             ray.shutdown()  # stops a local instance this executor started; leaves a cluster
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Put back the SIGTERM handler `ray.init` replaces with its own (`sys.exit`), so that
+    SIGTERM still stops a search the way Ctrl-C does (`ui.termination`)."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return  # not set from Python, or not settable from this thread (nor set by Ray)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _kill(ray: Any, actor: Any) -> None:

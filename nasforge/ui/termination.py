@@ -8,7 +8,9 @@ instead, so the interrupt path runs: the executor is closed, the trials are hand
 the resume hint printed; the command then exits with `interrupt_exit_code`: 143 (128 +
 SIGTERM, what a shell reports for a process SIGTERM ended) rather than Ctrl-C's 130, so a
 supervisor can tell the two apart. Further SIGTERMs are ignored while it hands back (SIGKILL
-still ends it).
+still ends it): the handler replaces itself with `_terminating`, which does nothing. That
+replacement is also how a SIGTERM is recognised where a library re-raised the interrupt as a
+plain KeyboardInterrupt (Ray's `ray.wait` and `ray.get` do).
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the hand-back finish
+    signal.signal(signal.SIGTERM, _terminating)  # once: let the hand-back finish
     raise Terminated()
+
+
+def _terminating(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM's handler once one arrived: further ones are ignored."""
+
+
+def _sigterm_arrived(stop: KeyboardInterrupt) -> bool:
+    return isinstance(stop, Terminated) or signal.getsignal(signal.SIGTERM) is _terminating
 
 
 @contextmanager
@@ -45,12 +55,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
-    except Terminated:  # before or after the search loop's own interrupt path
+    except KeyboardInterrupt as stop:  # before or after the search loop's own interrupt path
+        if not _sigterm_arrived(stop):
+            raise
         raise typer.Exit(code=SIGTERM_EXIT) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 def interrupt_exit_code(stop: KeyboardInterrupt) -> int:
-    """143 for SIGTERM, 130 for Ctrl-C."""
-    return SIGTERM_EXIT if isinstance(stop, Terminated) else SIGINT_EXIT
+    """143 for SIGTERM, 130 for Ctrl-C (called within `sigterm_as_interrupt`)."""
+    return SIGTERM_EXIT if _sigterm_arrived(stop) else SIGINT_EXIT

@@ -148,12 +148,12 @@ def test_count_params_and_latency() -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     assert measure.count_params(model) == 16 + 8 + 10
     before = torch.get_rng_state()
-    ms = measure.measure_latency(model, (3,), "cpu", batch_size=4, warmup=2, repeats=5)
-    assert ms > 0 and model.training  # training mode restored
+    (timing,) = measure.time_forwards(model, (3,), "cpu", [4], warmup=2, repeats=5)
+    assert timing.best_ms > 0 and model.training  # training mode restored
     assert torch.equal(before, torch.get_rng_state())
     assert measure.peak_memory_mb("cpu") is None
     with pytest.raises(ValueError, match="repeats"):
-        measure.measure_latency(model, (3,), "cpu", repeats=0)
+        measure.time_forwards(model, (3,), "cpu", [1], repeats=0)
 
 
 @pytest.mark.gpu

@@ -68,3 +68,37 @@ def test_an_unusable_checkpoint_dir_is_refused_before_the_search(tmp_path: Path,
     assert result.exit_code == 2, result.output
     assert "checkpoint_dir" in result.stderr and str(folder) in result.stderr
     assert not (tmp_path / "s.db").exists() and blocker.read_text() == "not a folder"
+
+
+def locked_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder whose content this user may not look up (as `chmod 000`: stat of anything
+    inside fails with EACCES). Faked through Path.stat, since root ignores permissions."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = Path.stat
+
+    def stat(self: Path, *args, **kwargs):
+        if locked in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    return locked
+
+
+@pytest.mark.parametrize("where", ["checkpoint_dir", "csv"])
+def test_a_path_in_a_folder_this_user_cannot_read_is_a_clear_error(
+        tmp_path: Path, write_config, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    locked = locked_folder(tmp_path, monkeypatch)
+    inside = locked / ("weights" if where == "checkpoint_dir" else "data.csv")
+    config = write_config(budget=1, epochs=1,
+                          dataset=f"csv:{inside}" if where == "csv" else "digits")
+    if where == "checkpoint_dir":
+        config.write_text(config.read_text().replace(
+            "measure_latency = false", f"measure_latency = false\ncheckpoint_dir = '{inside}'"))
+    result = CliRunner().invoke(app, ["search", str(config), "--storage",
+                                      f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert str(inside) in result.stderr and "permission" in result.stderr.lower()
+    assert "chmod" in result.stderr, result.stderr  # the fix
+    assert "Traceback" not in result.output and not (tmp_path / "s.db").exists()

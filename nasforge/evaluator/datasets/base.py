@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.errors import DataError
+from nasforge.userfiles import look_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def resolve_path(raw: str | Path, base_dir: Path, what: str = "Data file") -> Pa
     path = Path(raw)
     if not path.is_absolute():
         path = base_dir / path
-    if not path.exists():
+    if look_up(path, what, DataError) is None:
         origin = f" (from {str(raw)!r}, resolved against {base_dir})" if path != Path(raw) else ""
         raise DataError(
             f"{what} {path} not found{origin}. Check the path: relative paths resolve against "

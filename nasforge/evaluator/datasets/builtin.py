@@ -21,6 +21,7 @@ import numpy as np
 
 from nasforge.errors import DataError
 from nasforge.evaluator.datasets.base import LoadContext, RawData, resolve_path
+from nasforge.userfiles import is_folder
 
 logger = logging.getLogger(__name__)
 
@@ -218,14 +219,14 @@ def load_fashion_mnist(ctx: LoadContext) -> RawData:
     root_opt = ctx.options.get("root")
     if root_opt is None:
         root = FASHION_MNIST_ROOT
-        if not root.is_dir():
+        if not is_folder(root, "Fashion-MNIST folder", DataError):
             raise DataError(f"Fashion-MNIST folder {root} does not exist: {_FASHION_HINT}.")
     else:
         try:
             root = resolve_path(str(root_opt), ctx.base_dir, what="Fashion-MNIST folder")
         except DataError as exc:
             raise DataError(f"{exc} Otherwise {_FASHION_HINT}.") from None
-        if not root.is_dir():
+        if not is_folder(root, "Fashion-MNIST root", DataError):
             raise DataError(f"Fashion-MNIST root {root} is not a folder: {_FASHION_HINT}.")
     missing = [name for name in FASHION_MNIST_FILES.values() if not (root / name).is_file()]
     if missing:

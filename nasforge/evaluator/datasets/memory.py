@@ -10,14 +10,36 @@ MemoryError (or the kernel's OOM killer) minutes into parsing.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import os
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
 
 BYTES_PER_CELL = 24
 _SAMPLE_BYTES = 1 << 16
-_MEMINFO = Path("/proc/meminfo")
-_CGROUP = Path("/sys/fs/cgroup")
+_MAX_SAMPLE = 1 << 24
+_CHUNK = 1 << 14
+_RATIO_INPUT = 1 << 20
+_DECOMPRESSORS: dict[str, Callable[[], Decompressor]] = {
+    ".gz": lambda: zlib.decompressobj(wbits=31),  # gzip framing
+    ".bz2": bz2.BZ2Decompressor,
+    ".xz": lzma.LZMADecompressor,
+}
+_UNESTIMATED = frozenset({".zip", ".zst", ".tar"})
+MEMINFO = Path("/proc/meminfo")
+
+
+class Decompressor(Protocol):
+    eof: bool
+    unused_data: bytes
+
+    def decompress(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,37 +57,89 @@ class CsvFootprint:
 
 
 def csv_footprint(path: Path) -> CsvFootprint:
-    """Estimate rows and columns of a CSV with a header row from its first 64 KiB."""
+    """Estimate rows and columns of a CSV with a header row from its first 64 KiB of text
+    (more where the header is longer): columns from the header, rows from the cells per byte
+    after it (so a row longer than the sample still counts) times the text's length. A .gz,
+    .bz2 or .xz file (pandas reads those as they are) is sampled decompressed; its text length
+    is the gzip trailer's (ISIZE, modulo 4 GiB) or the sample's compression ratio times the
+    file size. Other archives (.zip, .zst), and a file its suffix misnames, are not
+    estimated: 0 rows."""
     size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(_SAMPLE_BYTES)
-    lines = head.split(b"\n")
-    if len(head) == _SAMPLE_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line is cut
-    header, rows = lines[0], [line for line in lines[1:] if line.strip()]
-    columns = header.count(b",") + 1
-    if not rows:
+    text, length = _text_sample(path, size)
+    header_end = text.find(b"\n")
+    if header_end < 0:  # no line end within the sample: not estimated
+        return CsvFootprint(size, 0, text.count(b",") + 1)
+    columns = text[:header_end].count(b",") + 1
+    body = text[header_end + 1:]
+    if not body.strip():
         return CsvFootprint(size, 0, columns)
-    row_bytes = sum(len(line) + 1 for line in rows) / len(rows)
-    return CsvFootprint(size, round((size - len(header) - 1) / row_bytes), columns)
+    cells_per_byte = (body.count(b",") + body.count(b"\n")) / len(body)
+    rows = round((length - header_end - 1) * cells_per_byte / columns)
+    return CsvFootprint(size, max(rows, 1), columns)
 
 
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: MemAvailable, lowered by a cgroup (container)
-    limit; None where neither can be read (then nothing is refused)."""
+def _text_sample(path: Path, size: int) -> tuple[bytes, int]:
+    """The first `_SAMPLE_BYTES` of the file's text (up to `_MAX_SAMPLE` until the header
+    line ends) and the text's estimated length. A compressed file is decompressed for at
+    least `_RATIO_INPUT` bytes of it: bz2 and xz give their output a block late."""
+    suffix = path.suffix.lower()
+    if suffix in _UNESTIMATED:
+        return b"", 0
+    make = _DECOMPRESSORS.get(suffix)
+    decompressor = None if make is None else make()
+    text, fed, produced = b"", 0, 0
+    with path.open("rb") as handle:
+        while (len(text) < _SAMPLE_BYTES or (b"\n" not in text and len(text) < _MAX_SAMPLE)
+               or (decompressor is not None and fed < _RATIO_INPUT)):
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                return text, produced if decompressor is not None else size  # all read
+            fed += len(chunk)
+            try:
+                out = chunk if decompressor is None else decompressor.decompress(chunk)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError):
+                return b"", 0  # not what its suffix says: reading it names the problem
+            produced += len(out)
+            if len(text) < _MAX_SAMPLE:
+                text += out[:_MAX_SAMPLE - len(text)]
+            if decompressor is not None and decompressor.eof:  # a member (stream) ends
+                fed -= len(decompressor.unused_data)
+                if not decompressor.unused_data and not handle.read(1):
+                    return text, produced
+                break
+    if decompressor is None:
+        return text, size
+    estimate = round(size * produced / max(fed, 1))
+    return text, _with_gzip_trailer(path, estimate) if suffix == ".gz" else estimate
+
+
+def _with_gzip_trailer(path: Path, estimate: int) -> int:
+    """The text length a gzip file's trailer gives (ISIZE: the length modulo 2**32 of its last
+    member), unless it is under half `estimate` (a file of several members: ISIZE counts only
+    the last); else `estimate`. Later rows may compress far better than the first: a larger
+    ISIZE stands."""
+    with path.open("rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        isize = int.from_bytes(handle.read(4), "little")
+    wraps = max(0, -(-(estimate // 2 - isize) // 2**32))  # the fewest that reach estimate/2
+    return isize + wraps * 2**32
+
+
+def available_memory(cgroups: Cgroups = THIS_PROCESS, meminfo: Path = MEMINFO) -> int | None:
+    """Bytes this process can still allocate: MemAvailable (free plus reclaimable cache),
+    lowered by a container's (cgroup's) limit less its usage, page cache not counted as used
+    (`Cgroups.memory_available`); else free pages where the platform reports them; None where
+    nothing can be read (then nothing is refused)."""
     found = []
     try:
-        for line in _MEMINFO.read_text().splitlines():
+        for line in meminfo.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            found.append(int(limit) - int((_CGROUP / "memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
+    in_group = cgroups.memory_available()
+    if in_group is not None:
+        found.append(in_group)
     if not found and hasattr(os, "sysconf"):
         try:
             found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
