@@ -19,30 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from csv_search import run_csv_search
 from typer.testing import CliRunner
 
 from nasforge.ui.cli import app
 
 runner = CliRunner()
-SEARCH = """[search]
-name = "rows"
-budget = 1
-seed = 3
-[data]
-dataset = "csv:rows.csv"
-[training]
-epochs = 1
-batch_size = 256
-measure_latency = false
-checkpoints = "all"
-[space]
-families = ["mlp"]
-norm = ["batch"]
-activation = ["tanh"]
-[space.mlp]
-depth = 1
-width = 8
-"""
 
 
 @dataclass(frozen=True)
@@ -57,16 +39,8 @@ class Searched:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searched]:
     folder = tmp_path_factory.mktemp("export_data_changed")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(160, 4)) * [1.0, 10.0, 100.0, 0.5] + [0.0, 5.0, -50.0, 2.0]
-    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
-    frame["target"] = (x[:, 0] + x[:, 1] / 10 > 0.5).astype(int)
-    frame.to_csv(folder / "rows.csv", index=False)
-    (folder / "run.toml").write_text(SEARCH)
+    url = run_csv_search(folder, offset=(0.0, 5.0, -50.0, 2.0))
     db = folder / "n.db"
-    url = f"sqlite:///{db}"
-    result = runner.invoke(app, ["search", str(folder / "run.toml"), "--storage", url])
-    assert result.exit_code == 0, result.output
     yield Searched(folder, url, db, folder / "rows.csv", (folder / "rows.csv").read_bytes())
 
 

@@ -8,50 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
+from csv_search import run_csv_search  # noqa: E402
 from dashboard_helpers import app_test, open_page  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from nasforge.ui.cli import app  # noqa: E402
-
-SEARCH = """[search]
-name = "rows"
-budget = 1
-seed = 3
-[data]
-dataset = "csv:rows.csv"
-[training]
-epochs = 1
-batch_size = 256
-measure_latency = false
-[space]
-families = ["mlp"]
-norm = ["batch"]
-activation = ["tanh"]
-[space.mlp]
-depth = 1
-width = 8
-"""
 
 
 def _csv_search(folder: Path) -> tuple[str, Path]:
     """(store URL, CSV) of a one-trial search on a four-column CSV."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(160, 4)) * [1.0, 10.0, 100.0, 0.5]
-    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
-    frame["target"] = (x[:, 0] + x[:, 1] / 10 > 0.5).astype(int)
-    frame.to_csv(folder / "rows.csv", index=False)
-    (folder / "run.toml").write_text(SEARCH)
-    url = f"sqlite:///{folder / 'n.db'}"
-    result = CliRunner().invoke(app, ["search", str(folder / "run.toml"), "--storage", url])
-    assert result.exit_code == 0, result.output
-    return url, folder / "rows.csv"
+    return run_csv_search(folder), folder / "rows.csv"
 
 
 def test_export_button_on_unchanged_data(tmp_path: Path) -> None:
