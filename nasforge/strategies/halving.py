@@ -75,8 +75,10 @@ def rungs_of(space: SearchSpace) -> tuple[int, ...]:
 
 
 def rung_zero_space(space: SearchSpace, rungs: Sequence[int]) -> SearchSpace:
-    """The space the inner strategy searches: `space` with ``epochs`` fixed to rung 0."""
-    return SearchSpace({**space.params, FIDELITY: Choice((rungs[0],))}, space.conditions)
+    """The space the inner strategy searches: `space` with ``epochs`` fixed to rung 0 (and
+    its canonicaliser, so that the inner strategy proposes each network in one encoding)."""
+    return SearchSpace({**space.params, FIDELITY: Choice((rungs[0],))}, space.conditions,
+                       canonicalize=space.canonicalize)
 
 
 def base_id(arch: Architecture) -> str:

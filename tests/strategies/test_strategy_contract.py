@@ -2,7 +2,8 @@
 
 Each strategy runs through the real search loop (in-memory store) against a synthetic,
 deterministic evaluator (hundreds of trials in well under a second), on a conditional mixed
-space and on a numeric space, with one and with two objectives.
+space, on a numeric space and on a canonicalised cell space, with one and with two
+objectives.
 """
 
 from __future__ import annotations
@@ -45,10 +46,21 @@ def numeric_space() -> SearchSpace:
                         "n": IntRange(1, 64)})
 
 
-SPACES = {"mixed": mixed_space, "numeric": numeric_space}
+def cell_space() -> SearchSpace:
+    """Cells with a canonicaliser: many encodings are one network, so a strategy that
+    proposes a non-canonical encoding (or trains one network twice) breaks the contract."""
+    return assemble_space(["cell"], {"epochs": [1, 3, 9],
+                                     "lr": {"low": 1e-4, "high": 1e-1, "log": True}},
+                          {"cell": {"nodes": 4, "ops": ["none", "skip_connect", "nor_conv_1x1",
+                                                        "nor_conv_3x3", "avg_pool_3x3"]}})
+
+
+SPACES = {"mixed": mixed_space, "numeric": numeric_space, "cell": cell_space}
 #: Strategies that refuse a kind of space by design (with a clear ConfigError).
 REFUSES = {("cmaes", "mixed"), ("nni", "mixed"), ("halving", "numeric"),
-           ("supernet", "mixed"), ("supernet", "numeric")}  # supernet: network families only
+           ("cmaes", "cell"), ("nni", "cell"),
+           ("supernet", "mixed"), ("supernet", "numeric"),  # supernet: network families only
+           ("supernet", "cell")}  # ... and not cells yet
 #: Strategies whose resume reproduces an uninterrupted run exactly.
 RESUMES_EXACTLY = {"random", "evolution", "halving"}
 OBJECTIVES = {"single": ("accuracy:max",), "multi": ("accuracy:max", "params:min")}
