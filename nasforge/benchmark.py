@@ -30,6 +30,7 @@ import numpy as np
 from nasforge.config import DataConfig, SearchConfig, TrainingConfig
 from nasforge.errors import ConfigError
 from nasforge.evaluator.tabular import DATASETS, TabularBenchmark
+from nasforge.evaluator.tabular.registered import register_table, resolve_table, table_names
 from nasforge.evaluator.tabular.tables import BENCHMARK_SPECS
 from nasforge.frozen import freeze
 from nasforge.objectives import Objective
@@ -37,6 +38,8 @@ from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.strategies import STRATEGIES, make_strategy
 from nasforge.strategies.pareto import hypervolume, non_dominated_ranks
+
+__all__ = ["TabularBenchmark", "register_table", "run_benchmark", "table_names"]
 
 #: Rows per block when the table's Pareto front is found for 3 objectives (bounds memory).
 FRONT_BLOCK = 128
@@ -119,8 +122,9 @@ def run_benchmark(benchmark: str | TabularBenchmark, dataset: str | None,
                   progress: Progress | None = None) -> dict[str, object]:
     """Run every strategy `repeats` times for `budget` trials.
 
-    `benchmark`: a published table's name ("nb201", "fcnet", with `dataset`) or a
-    `TabularBenchmark` (e.g. `TabularBenchmark.from_arrays(...)`; `dataset` then None).
+    `benchmark`: a published table's name ("nb201", "fcnet", with `dataset`), the name of a
+    table given to `register_table`, or a `TabularBenchmark` (e.g.
+    `TabularBenchmark.from_arrays(...)`); `dataset` None for the last two.
     `seeds`: the repeats' seeds, one per repeat (default 0..repeats-1, so earlier figures
     stay reproducible).
 
@@ -131,7 +135,7 @@ def run_benchmark(benchmark: str | TabularBenchmark, dataset: str | None,
     front_hypervolume) and results (strategy -> statistics).
     """
     bench = (benchmark if isinstance(benchmark, TabularBenchmark)
-             else TabularBenchmark.load(benchmark, dataset or ""))
+             else resolve_table(benchmark, dataset))
     parsed = _objectives(bench, objectives)
     strategies = _strategies(strategies)
     if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= bench.size:
@@ -271,6 +275,17 @@ def _strategies(names: Sequence[str]) -> tuple[str, ...]:
     for name in names:
         STRATEGIES.get(name)  # UnknownNameError listing the registered strategies
     return names
+
+
+def parse_seeds(text: str | None) -> tuple[int, ...] | None:
+    """``"10,11,12"`` -> (10, 11, 12); None or blank -> None (the default seeds)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: give whole numbers separated by commas, one per "
+                          "repeat (e.g. --seeds 10,11,12).") from None
 
 
 def _seeds(seeds: Sequence[int] | None, repeats: int) -> tuple[int, ...]:

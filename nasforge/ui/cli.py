@@ -258,7 +258,8 @@ def upgrade(storage: Storage = None) -> None:
 
 @app.command()
 def benchmark(
-    name: Annotated[str, typer.Argument(help="Table benchmark: nb201 or fcnet.")],
+    name: Annotated[str, typer.Argument(
+        help="Table: nb201, fcnet, or a table registered with nasforge.benchmark.register_table.")],
     dataset: Annotated[str | None, typer.Option(
         help="nb201: cifar10, cifar100, imagenet; fcnet: protein, naval, parkinsons, slice "
              "(default: the first).")] = None,
@@ -267,6 +268,9 @@ def benchmark(
     = "random",
     budget: Annotated[int, typer.Option(help="Trials per run.")] = 100,
     repeats: Annotated[int, typer.Option(help="Runs per strategy (seeds 0..repeats-1).")] = 10,
+    seeds: Annotated[str | None, typer.Option(
+        help="The repeats' seeds, comma-separated, one per repeat (e.g. 10,11,12; default "
+             "0..repeats-1).")] = None,
     objectives: Annotated[str | None, typer.Option(
         help="Comma-separated metric:direction (default: accuracy:max on nb201, loss:min on "
              "fcnet); e.g. accuracy:max,params:min.")] = None,
@@ -285,9 +289,10 @@ def benchmark(
         from nasforge.evaluator.tabular import DATASETS
 
         names = [s.strip() for s in strategy.split(",")]
-        chosen = dataset or (DATASETS[name][0] if name in DATASETS else "")
+        chosen = dataset or (DATASETS[name][0] if name in DATASETS else None)
         options = harness.parse_strategy_options(strategy_option or [], names)
         kwargs = dict(budget=budget, repeats=repeats, strategy_options=options,
+                      seeds=harness.parse_seeds(seeds),
                       objectives=[o for o in (objectives or "").split(",") if o.strip()])
         stderr = Console(stderr=True)
         if not stderr.is_terminal:
