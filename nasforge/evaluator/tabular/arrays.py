@@ -5,9 +5,13 @@ indexed like the published ones (mixed-radix config index over the space's `Choi
 parameters), so the exact optimum, random expectation and Pareto front are computed by the
 same code as for NAS-Bench-201 and FCNet.
 
-Spaces with a canonicaliser are refused for now: random search samples *encodings*
-uniformly, so the exact random baseline would have to weight each network by its number of
-encodings, which this table layout (one entry per encoding) does not yet express.
+Canonicalised spaces: random search samples *encodings* uniformly, so a network with many
+encodings (a cell whose dead edges can hold any op) is more likely than one with a single
+encoding, and the uniform "expected best over distinct networks" is not what random search
+achieves. A table is therefore one entry per encoding: spaces with a canonicaliser (or
+conditions, which also make sampling non-uniform) are refused; build the raw space and give
+every encoding the value of its network. The exact baseline is then over encodings, which is
+what random search on that raw space draws (a uniform subset of distinct encodings).
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ def table_from_arrays(space: SearchSpace, metrics: Mapping[str, object], *, name
     if bad:
         raise ConfigError(f"Table {name!r}: parameters {', '.join(bad)} are not Choice "
                           "parameters; a table needs a finite product of choices.")
-    if space.canonicalize is not None:
-        raise ConfigError(f"Table {name!r}: the space has a canonicaliser; tables from arrays "
-                          "need one entry per encoding (build the space without it).")
+    if space.canonicalize is not None or space.conditions:
+        raise ConfigError(f"Table {name!r}: the space has a canonicaliser or conditions; a table "
+                          "needs one entry per encoding, sampled uniformly: build the space "
+                          "without them and give every encoding its network's value.")
     directions = dict(directions or {})
     for metric in [*directions, *([main_metric] if main_metric else [])]:
         if metric not in metrics:
