@@ -144,9 +144,8 @@ def worker_main(index: int, url: str, name: str, budget: int, strategy: str, see
     result: dict[str, object] = {"index": index, "pid": os.getpid()}
     store = None
     try:
-        from nasforge.benchmark import tabular_config
+        from nasforge.benchmark import TabularBenchmark, tabular_config
         from nasforge.errors import LeaseLostError
-        from nasforge.evaluator.tabular import TabularBenchmark
         from nasforge.leases import worker_id
         from nasforge.search import Search
         from nasforge.store import open_store

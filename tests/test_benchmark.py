@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasforge.benchmark import (
+    TabularBenchmark,
     front_hypervolume,
     parse_strategy_options,
     run_benchmark,
@@ -18,7 +19,6 @@ from nasforge.benchmark import (
     table_front,
 )
 from nasforge.errors import ConfigError
-from nasforge.evaluator.tabular import TabularBenchmark
 from nasforge.objectives import parse_objectives
 from nasforge.strategies import STRATEGIES, make_strategy
 from nasforge.strategies.pareto import hypervolume

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nasforge.benchmark import register_table, run_benchmark, table_front
+from nasforge.benchmark import TabularBenchmark, register_table, run_benchmark, table_front
+from nasforge.benchmark import registered as registered_module
 from nasforge.errors import ConfigError
-from nasforge.evaluator.tabular import TabularBenchmark
-from nasforge.evaluator.tabular import registered as registered_module
 from nasforge.registry import Registry
 from nasforge.searchspace.params import Choice
 from nasforge.searchspace.space import SearchSpace

@@ -43,8 +43,8 @@ def _loaded_after_import(imports: str, candidates: tuple[str, ...]) -> list[str]
     return [m for m in out.stdout.strip().split(",") if m]
 
 
-def test_the_tabular_evaluator_is_torch_free_and_imports_no_strategy():
-    assert _loaded_after_import("nasforge.evaluator.tabular",
+def test_the_benchmark_tables_are_torch_free_and_import_no_strategy():
+    assert _loaded_after_import("nasforge.benchmark",
                                 ("torch", "sqlalchemy", "nasforge.strategies")) == []
 
 

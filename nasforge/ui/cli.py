@@ -286,7 +286,7 @@ def benchmark(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         from nasforge import benchmark as harness
-        from nasforge.evaluator.tabular import DATASETS
+        from nasforge.benchmark import DATASETS
 
         names = [s.strip() for s in strategy.split(",")]
         chosen = dataset or (DATASETS[name][0] if name in DATASETS else None)

@@ -27,7 +27,7 @@ OBJECTIVES = parse_objectives(["accuracy:max", "params:min"])
 
 
 def tabular_store(folder: Path, budget: int = 40) -> str:
-    from nasforge.evaluator.tabular import TabularBenchmark
+    from nasforge.benchmark import TabularBenchmark
 
     url = f"sqlite:///{folder / 'tabular.db'}"
     bench = TabularBenchmark.load("nb201", "cifar10")

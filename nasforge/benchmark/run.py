@@ -27,19 +27,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from nasforge.benchmark.lookup import TabularBenchmark
+from nasforge.benchmark.registered import resolve_table
+from nasforge.benchmark.tables import BENCHMARK_SPECS, DATASETS
 from nasforge.config import DataConfig, SearchConfig, TrainingConfig
 from nasforge.errors import ConfigError
-from nasforge.evaluator.tabular import DATASETS, TabularBenchmark
-from nasforge.evaluator.tabular.registered import register_table, resolve_table, table_names
-from nasforge.evaluator.tabular.tables import BENCHMARK_SPECS
 from nasforge.frozen import freeze
 from nasforge.objectives import Objective
 from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.strategies import STRATEGIES, make_strategy
 from nasforge.strategies.pareto import hypervolume, non_dominated_ranks
-
-__all__ = ["TabularBenchmark", "register_table", "run_benchmark", "table_names"]
 
 #: Rows per block when the table's Pareto front is found for 3 objectives (bounds memory).
 FRONT_BLOCK = 128

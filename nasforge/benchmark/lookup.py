@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from nasforge.benchmark.arrays import table_from_arrays
+from nasforge.benchmark.stats import expected_best
+from nasforge.benchmark.tables import Table, load_table
 from nasforge.errors import ConfigError, NasforgeError, did_you_mean
-from nasforge.evaluator.tabular.arrays import table_from_arrays
-from nasforge.evaluator.tabular.stats import expected_best
-from nasforge.evaluator.tabular.tables import Table, load_table
 from nasforge.objectives import Objective
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture

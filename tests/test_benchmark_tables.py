@@ -11,9 +11,9 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
+from nasforge.benchmark import Table, TabularBenchmark, expected_best
+from nasforge.benchmark import tables as tables_module
 from nasforge.errors import ConfigError, DataError, UnknownNameError
-from nasforge.evaluator.tabular import Table, TabularBenchmark, expected_best
-from nasforge.evaluator.tabular import tables as tables_module
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.cells import EDGE_PARAMS, NB201_OPS, nb201_space

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from nasforge.benchmark.lookup import TabularBenchmark
+from nasforge.benchmark.tables import BENCHMARK_SPECS
 from nasforge.errors import ConfigError, UnknownNameError, did_you_mean
-from nasforge.evaluator.tabular.evaluator import TabularBenchmark
-from nasforge.evaluator.tabular.tables import BENCHMARK_SPECS
 from nasforge.registry import Registry
 
 TableEntry = TabularBenchmark | Callable[[], TabularBenchmark]

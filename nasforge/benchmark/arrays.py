@@ -21,8 +21,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from nasforge.benchmark.tables import Table
 from nasforge.errors import ConfigError
-from nasforge.evaluator.tabular.tables import Table
 from nasforge.searchspace.params import Choice, option_key
 from nasforge.searchspace.space import SearchSpace
 
