@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,15 @@ def test_canonicalised_space_is_refused_with_the_fix():
                         canonicalize=lambda v: {**v, "b": "none"} if v["a"] == "none" else v)
     with pytest.raises(ConfigError, match="canonicaliser.*give every encoding"):
         TabularBenchmark.from_arrays(space, {"accuracy": np.ones(7)}, name="canon")
+
+
+def test_readme_example_runs_as_printed(monkeypatch):
+    monkeypatch.setattr(registered_module, "TABLES", Registry("benchmark table"))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(import numpy as np\nfrom nasforge\.benchmark .*?)```", readme,
+                     re.S).group(1)
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the README's own example
+    assert set(scope["report"]["results"]) == {"random", "evolution"}
+    assert scope["report"]["optimum"] == scope["mine"].optimum("accuracy")
+    assert "mine" in registered_module.TABLES
