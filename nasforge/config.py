@@ -18,6 +18,7 @@ from nasforge.errors import ConfigError, NasforgeError, did_you_mean
 from nasforge.frozen import freeze, thaw
 from nasforge.objectives import Objective, parse_objectives
 from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
+from nasforge.searchspace.plain import PLAIN_KEYS, plain_space
 from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies import make_strategy
 from nasforge.userfiles import check_regular_file
@@ -191,6 +192,8 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
 
 
 def _space(section: dict[str, object], training: Mapping[str, object]) -> SearchSpace:
+    if any(key in section for key in PLAIN_KEYS):
+        return plain_space(section)
     family_specs = {k: v for k, v in section.items()
                     if isinstance(v, dict) and k not in SHARED_KEYS}
     shared = {k: v for k, v in section.items() if k != "families" and k not in family_specs}
