@@ -63,6 +63,10 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
     objectives against it, move it to the device and make the local evaluator (saving
     trained weights in `checkpoint_dir`, when given: `Checkpoints.folder`). Raises
     NasforgeError on bad input, before any write."""
+    if config.evaluator is not None:  # [evaluator]: the user's function, re-imported by name
+        from nasforge.user_evaluator import FunctionEvaluator
+
+        return FunctionEvaluator.of(config.evaluator)
     from nasforge.evaluator.local import LocalEvaluator
     from nasforge.evaluator.tensors import resolve_device, to_device
 

@@ -10,7 +10,7 @@ from nasforge.errors import ConfigError
 from nasforge.searchspace.params import Choice, FloatRange, IntRange
 
 BASE = {"search": {"name": "p", "budget": 3, "objectives": ["score:max"]},
-        "data": {"dataset": "digits"}}
+        "evaluator": {"callable": "json:dumps"}}
 
 
 def space_of(space: dict) -> object:
