@@ -67,3 +67,12 @@ def test_objective_the_evaluator_never_returns_exits_2_and_keeps_the_trial(folde
     stored = trials(folder, "params-example", url)
     assert stored and stored[0]["state"] == "FAILED"
     assert "'accuracy'" in stored[0]["error"]
+
+
+def test_export_of_a_plain_search_says_there_is_no_network(folder: Path):
+    url = f"sqlite:///{folder / 'runs.db'}"
+    assert nasforge(folder, "search", "run.toml", "--storage", url).returncode == 0
+    result = nasforge(folder, "export", "params-example", "--storage", url, "--out", "out",
+                      "--pareto")
+    assert result.returncode == 2
+    assert "toy_objective:score" in result.stderr and "no network" in result.stderr
