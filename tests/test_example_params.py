@@ -76,3 +76,32 @@ def test_export_of_a_plain_search_says_there_is_no_network(folder: Path):
                       "--pareto")
     assert result.returncode == 2
     assert "toy_objective:score" in result.stderr and "no network" in result.stderr
+
+
+FLAKY = '''
+from pathlib import Path
+
+from toy_objective import score as toy
+
+
+def score(params, **options):
+    stop = Path("interrupt")
+    if stop.exists():  # the user presses Ctrl-C in the middle of the search
+        stop.unlink()
+        raise KeyboardInterrupt
+    return toy(params, **options)
+'''
+
+
+def test_nasforge_worker_finishes_an_interrupted_search_with_the_users_function(folder: Path):
+    (folder / "flaky.py").write_text(FLAKY)
+    config = folder / "run.toml"
+    config.write_text(config.read_text().replace('"toy_objective:score"', '"flaky:score"'))
+    (folder / "interrupt").write_text("")
+    url = f"sqlite:///{folder / 'runs.db'}"
+    stopped = nasforge(folder, "search", "run.toml", "--storage", url)
+    assert stopped.returncode not in (0, 2), stopped.stdout + stopped.stderr
+    assert "interrupted: finished trials are kept" in stopped.stderr
+    worker = nasforge(folder, "worker", "params-example", "--storage", url)
+    assert worker.returncode == 0, worker.stderr
+    assert [t["state"] for t in trials(folder, "params-example", url)] == ["COMPLETE"] * 12
