@@ -18,8 +18,10 @@ from nasforge.errors import ConfigError, NasforgeError, did_you_mean
 from nasforge.frozen import freeze, thaw
 from nasforge.objectives import Objective, parse_objectives
 from nasforge.searchspace.assemble import HYPERPARAM_DEFAULTS, SHARED_KEYS, assemble_space
+from nasforge.searchspace.plain import PLAIN_KEYS, plain_space
 from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies import make_strategy
+from nasforge.user_evaluator import EvaluatorConfig, evaluator_config
 from nasforge.userfiles import check_regular_file
 
 if sys.version_info >= (3, 11):
@@ -39,7 +41,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
              "input_shape", "root"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
                  "compile", "checkpoints", "checkpoint_dir", *HYPERPARAM_DEFAULTS),
-    "space": (),  # validated by assemble_space
+    "space": (),  # validated by assemble_space (or plain_space: [space.params])
+    "evaluator": (),  # validated by user_evaluator.evaluator_config
 }
 DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
 MAX_BUDGET = 10_000_000
@@ -84,6 +87,7 @@ class SearchConfig:
     training: TrainingConfig
     space: SearchSpace
     raw: Mapping[str, object]
+    evaluator: EvaluatorConfig | None = None  # [evaluator]: your own function, not a network
 
     def with_overrides(self, *, name: str | None = None, budget: int | None = None,
                        seed: int | None = None) -> SearchConfig:
@@ -155,9 +159,13 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     if not isinstance(strategy_options, dict):
         raise ConfigError("[search] strategy_options must be a table of option = value.")
 
-    data = _data_config(sections["data"], base_dir)
-    raw["data"] = {**sections["data"], "dataset": data.dataset,
-                   **({"root": data.options["root"]} if "root" in data.options else {})}
+    evaluator = evaluator_config(sections["evaluator"]) if "evaluator" in raw else None
+    if evaluator is not None:
+        data = _no_data(raw)
+    else:
+        data = _data_config(sections["data"], base_dir)
+        raw["data"] = {**sections["data"], "dataset": data.dataset,
+                       **({"root": data.options["root"]} if "root" in data.options else {})}
 
     training_section = sections["training"]
     device = training_section.get("device", "auto")
@@ -183,14 +191,28 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
         _int(training_section, "training", "throughput_batch", 256, 1, 65536),
         precision, compile_model, checkpoints, checkpoint_dir)
     space = _space(sections["space"], training_section)
+    if evaluator is None and any(key in sections["space"] for key in PLAIN_KEYS):
+        raise ConfigError('[space.params] needs your own evaluator: add [evaluator] callable = '
+                          '"package.module:function" (see README, "Plain parameter spaces").')
     # build the strategy once: an unknown name or a bad option fails here, before any write
     make_strategy(strategy, space, objectives, seed, strategy_options)
     return SearchConfig(name, budget, objectives, strategy,
                         freeze(strategy_options), seed, batch, data, training,
-                        space, freeze(raw))
+                        space, freeze(raw), evaluator)
+
+
+def _no_data(raw: Mapping[str, object]) -> DataConfig:
+    """With [evaluator], your function loads its own data: a [data] section would be unused."""
+    if "data" in raw:
+        raise ConfigError("[data] is read by nasforge's network evaluator, not by your "
+                          "[evaluator]; remove [data] and pass what your function loads as "
+                          "[evaluator.options] (e.g. path = \"data.csv\").")
+    return DataConfig("")
 
 
 def _space(section: dict[str, object], training: Mapping[str, object]) -> SearchSpace:
+    if any(key in section for key in PLAIN_KEYS):
+        return plain_space(section)
     family_specs = {k: v for k, v in section.items()
                     if isinstance(v, dict) and k not in SHARED_KEYS}
     shared = {k: v for k, v in section.items() if k != "families" and k not in family_specs}

@@ -43,6 +43,11 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
     from nasforge.searchspace.assemble import check_space_fits
     from nasforge.searchspace.build import check_buildable
 
+    if config.evaluator is not None:
+        raise ConfigError(f"search {config.name!r} ran your own evaluator ([evaluator] callable "
+                          f"= {config.evaluator.callable!r}): it has no dataset and no network "
+                          "to load, plan or export; its parameters and metrics are in "
+                          f"`nasforge show {config.name}`.")
     dataset = load_dataset(config.data.dataset, seed=config.seed,
                            val_fraction=config.data.val_fraction,
                            test_fraction=config.data.test_fraction,
@@ -63,6 +68,10 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
     objectives against it, move it to the device and make the local evaluator (saving
     trained weights in `checkpoint_dir`, when given: `Checkpoints.folder`). Raises
     NasforgeError on bad input, before any write."""
+    if config.evaluator is not None:  # [evaluator]: the user's function, re-imported by name
+        from nasforge.user_evaluator import FunctionEvaluator
+
+        return FunctionEvaluator.of(config.evaluator)
     from nasforge.evaluator.local import LocalEvaluator
     from nasforge.evaluator.tensors import resolve_device, to_device
 

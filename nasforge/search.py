@@ -41,6 +41,7 @@ from nasforge.evaluator.fingerprint import version as fingerprint_version
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, StaleWatch, check_timeout, orphaned
 from nasforge.leases import worker_id as worker_id
+from nasforge.objective_metrics import checked
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.shared_history import SharedHistory
 from nasforge.store.base import Store
@@ -296,6 +297,7 @@ class Search:
             raise
         if len(results) != len(trials):
             raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
+        results, missing_metric = checked(results, self.config.objectives)
         saved = any(r.checkpoint for r in results)
         for trial, result in zip(trials, results, strict=True):
             try:
@@ -311,6 +313,8 @@ class Search:
                 self.observer.on_trial(record)
         if saved and self.checkpoints is not None and self.checkpoints.prune:
             prune(self.store, self.config.objectives, self.checkpoints)
+        if missing_metric is not None:
+            raise missing_metric
         return len(trials)
 
     def _stored(self, result: EvalResult) -> EvalResult:

@@ -51,8 +51,9 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     from nasforge.ui.progress import RichProgress
 
     check_persistent(storage)
-    dataset = load_checked(config, cache_dir=cache_dir)  # data errors before any write
-    fingerprint = data_fingerprint(config.data, dataset)
+    # data errors before any write; [evaluator] (the user's function) loads its own data
+    dataset = None if config.evaluator else load_checked(config, cache_dir=cache_dir)
+    fingerprint = None if dataset is None else data_fingerprint(config.data, dataset)
     checkpoints = search_checkpoints(config, storage)
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
     executor = make_executor(config, options.workers, cache_dir, dataset=dataset,

@@ -18,6 +18,12 @@ BASE = TINY_CONFIG.format(budget=1, epochs=1, dataset="digits", activation='["re
                           depth="1")
 
 
+# a plain parameter space with your own evaluator ([evaluator] callable filled in)
+PLAIN = ('[search]\nname = "plain"\nbudget = 1\nobjectives = ["score:max"]\n'
+         "[space.params]\nlr = {{ low = 1e-4, high = 1e-1, log = true }}\n"
+         "[evaluator]\ncallable = {}\n")
+
+
 def edit(old: str, new: str) -> str:
     assert old in BASE, old
     return BASE.replace(old, new, 1)
@@ -108,6 +114,20 @@ CASES: dict[str, tuple[str, str]] = {  # name: (config text, a fragment of the e
                                     "[training] checkpoint_dir: cannot write checkpoints"),
     "bit width 3": (space("weight_bits = [3]"), "not a supported bit width"),
     "dropout 2": (space("dropout = 2.0"), "out of range"),
+    "params without evaluator": (BASE.split("[space]")[0] + "[space.params]\nlr = 0.1\n",
+                                 "[space.params] needs your own evaluator"),
+    "params with families": (BASE + "\n[space.params]\nlr = 0.1\n",
+                             "cannot be used with [space.params]"),
+    "evaluator module missing": (PLAIN.format('"no_such_module_xyz:score"'),
+                                 "module 'no_such_module_xyz' does not import"),
+    "evaluator not module:function": (PLAIN.format('"json"'), 'is not "module:function"'),
+    "evaluator attribute missing": (PLAIN.format('"json:nope"'), "'json' has no 'nope'"),
+    "evaluator not callable": (PLAIN.format('"json:__doc__"'), "not a function"),
+    "evaluator with data": (PLAIN.format('"json:dumps"') + '[data]\ndataset = "digits"\n',
+                            "remove [data]"),
+    "condition on unknown param": (PLAIN.format('"json:dumps"')
+                                   + "[space.conditions]\nlr = { opt = [\"sgd\"] }\n",
+                                   "depends on 'opt'"),
 }
 
 
