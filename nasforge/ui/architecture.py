@@ -61,6 +61,9 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
     config = thaw(config) or {}
     data = dict(config.get("data", {}))  # type: ignore[union-attr]
     name = str(data.pop("dataset", ""))
+    if config.get("evaluator"):  # type: ignore[union-attr]
+        raise Unavailable("The search ran your own evaluator ([evaluator] in its config) on "
+                          "plain parameters, so it has no network to plan or export.")
     if not name or name.startswith("tabular:"):
         raise Unavailable(f"The search ran on the lookup table {name or '(none)'!r}, not on "
                           "a dataset, so it has no network to plan or export; run a search "

@@ -177,6 +177,10 @@ def test_layer_stack_and_model_source_are_what_export_writes(stores):
     tabular = open_store(stores[0], create=False)
     with pytest.raises(architecture.Unavailable, match="lookup table"):
         architecture.search_data(tabular.get_search("random").config)
+    plain = {"search": {"name": "p"}, "space": {"params": {"x": [1, 2]}},
+             "evaluator": {"callable": "toy:f"}}
+    with pytest.raises(architecture.Unavailable, match="your own evaluator"):
+        architecture.search_data(plain)
     store.close()
     tabular.close()
 
