@@ -99,8 +99,7 @@ class TrialLoop:
             except SearchNotFoundError:
                 return None
             _check_resumable(record, config)
-            driver = driver_of(config.strategy)
-            if driver is None or driver.budget_counts_trials:
+            if budget_counts_trials(config.strategy):
                 check_budget(record, config.budget)
         self.check_data(config.name)
         return record
@@ -220,6 +219,13 @@ class TrialLoop:
             logger.debug("checkpoint %s not recorded: no checkpoint root, or outside it",
                          result.checkpoint)
         return dataclasses.replace(result, checkpoint=relative)
+
+
+def budget_counts_trials(strategy: str) -> bool:
+    """Whether a search with `strategy` counts finished trials against its budget (not one
+    whose registered driver counts something else, e.g. the supernet's subnets)."""
+    driver = driver_of(strategy)
+    return driver is None or driver.budget_counts_trials
 
 
 def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:

@@ -149,3 +149,10 @@ def test_every_registered_driver_runs_over_the_public_loop():
         driver = getattr(importlib.import_module(module), cls)
         assert list(inspect.signature(driver).parameters)[:2] == ["loop", "strategy"]
         assert callable(driver.run)
+
+
+def test_only_a_driver_that_says_so_is_exempt_from_the_resume_budget_check():
+    from nasforge.trial_loop import budget_counts_trials
+
+    assert not budget_counts_trials("supernet")  # its budget counts inherited subnets
+    assert budget_counts_trials("random") and budget_counts_trials("halving")
