@@ -22,56 +22,31 @@ counted twice. The budget counts finished trials (COMPLETE, FAILED, PRUNED).
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 import logging
 import time
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
 
 import numpy as np
 
-from nasforge.checkpoints import Checkpoints, prune
+from nasforge.checkpoints import Checkpoints
 from nasforge.config import SearchConfig, from_dict
-from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
+from nasforge.errors import ConfigError
 from nasforge.evaluation import Evaluator
-from nasforge.evaluator.fingerprint import compare
-from nasforge.evaluator.fingerprint import version as fingerprint_version
-from nasforge.frozen import thaw
-from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, StaleWatch, check_timeout, orphaned
+from nasforge.leases import DEFAULT_TIMEOUT, StaleWatch, check_timeout
 from nasforge.leases import worker_id as worker_id
-from nasforge.objective_metrics import checked
-from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.records import SearchRecord, TrialState
 from nasforge.shared_history import SharedHistory
 from nasforge.store.base import Store
-from nasforge.strategies import make_strategy
+from nasforge.strategies import driver_of, make_strategy
 from nasforge.strategies.base import Strategy
-from nasforge.strategies.pareto import pareto_front
+from nasforge.trial_loop import RESUME_MUST_MATCH as RESUME_MUST_MATCH
+from nasforge.trial_loop import SearchObserver, TrialLoop
+from nasforge.trial_loop import SearchOutcome as SearchOutcome
+from nasforge.trial_loop import check_budget as check_budget
 
 logger = logging.getLogger(__name__)
-
-#: What must match the stored config for a resume to continue the same search (the budget
-#: may change; the seed also fixes the data split).
-RESUME_MUST_MATCH = ("data", "training", "space", "objectives", "seed", "strategy",
-                     "strategy_options", "batch")
-
-
-class SearchObserver(Protocol):
-    """Receives progress: the CLI renders it, tests record it. `on_trial` gets every trial
-    that finishes, this process's and (in a shared search) the other workers'."""
-
-    def on_start(self, search: SearchRecord, history: Sequence[TrialRecord]) -> None: ...
-    def on_trial(self, record: TrialRecord) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOutcome:
-    name: str
-    complete: int
-    failed: int
-    pareto: tuple[int, ...]
-    exhausted: bool
 
 
 def stored_config(store: Store, name: str) -> SearchConfig:
@@ -121,77 +96,18 @@ class Search:
         self.worker = worker or worker_id()
         self.data_fingerprint = data_fingerprint
 
-    def _create(self) -> SearchRecord:
-        config = self.config
-        return self.store.create_search(config.name, config.objectives, config.budget,
-                                        config.raw, data_fingerprint=self.data_fingerprint)
-
-    def _check_data(self, name: str) -> None:
-        """Refuse data other than the search's; store the fingerprint if it has none."""
-        if self.data_fingerprint is None:
-            return
-        now = self.data_fingerprint
-        stored = self.store.data_fingerprint(name)
-        if stored is None:
-            logger.info("search %r has no data fingerprint yet (stored by an older "
-                        "nasforge); storing this one", name)
-            # atomic: a worker that stored one meanwhile wins, and we compare with it
-            stored = self.store.set_data_fingerprint(name, now)
-        elif fingerprint_version(stored) < fingerprint_version(now):
-            logger.warning("search %r has a data fingerprint of version %d (made by an older "
-                           "nasforge), which version %d cannot compare: replaced with this "
-                           "one; the data was not checked this time", name,
-                           fingerprint_version(stored), fingerprint_version(now))
-            stored = self.store.set_data_fingerprint(name, now, replacing=stored)
-        if stored is None:
-            return
-        if fingerprint_version(stored) > fingerprint_version(now):
-            logger.warning("search %r has a data fingerprint of version %d (made by a newer "
-                           "nasforge), which version %d cannot compare: kept; the data is "
-                           "not checked", name, fingerprint_version(stored),
-                           fingerprint_version(now))
-            return
-        problem = compare(stored, now, name)
-        if problem is not None:
-            raise problem
+    @property
+    def loop(self) -> TrialLoop:
+        """The public trial loop over this search's store, config and evaluator."""
+        return TrialLoop(self.config, self.store, self.evaluator, resume=self.resume,
+                         join=self.join, observer=self.observer, checkpoints=self.checkpoints,
+                         heartbeat_timeout=self.heartbeat_timeout, worker=self.worker,
+                         data_fingerprint=self.data_fingerprint)
 
     def check(self) -> SearchRecord | None:
-        """Refuse a resume or join that cannot go on (another config, a budget below the
-        finished trials, other data) before anything is started; the stored search, or
-        None when there is none to continue (a new search, or a resume that starts it).
-        `run` checks again."""
-        config, store = self.config, self.store
-        if self.join:
-            record = store.get_search(config.name)
-        elif not self.resume:
-            return None
-        else:
-            try:
-                record = store.get_search(config.name)
-            except SearchNotFoundError:
-                return None
-            _check_resumable(record, config)
-            if config.strategy != "supernet":  # its trials outnumber its budget by design
-                check_budget(record, config.budget)
-        self._check_data(config.name)
-        return record
-
-    def _open(self) -> SearchRecord:
-        config, store = self.config, self.store
-        record = self.check()
-        if record is None:
-            if self.resume and not self.join:
-                logger.info("no search %r to resume; starting it", config.name)
-            return self._create()
-        if not self.join and record.budget != config.budget:
-            record = store.set_budget(config.name, config.budget)
-        left = orphaned(store.leases(config.name), self.worker)
-        if self.join:  # trials without a worker may be a live caller's: wait for staleness
-            left = {n: lease for n, lease in left.items() if lease.worker is not None}
-        requeued = store.requeue_stale(config.name, left)
-        if requeued:
-            logger.info("re-queued %d trial(s) left RUNNING: %s", len(requeued), requeued)
-        return store.get_search(config.name)
+        """`TrialLoop.check`: refuse a resume or join that cannot go on before anything is
+        started; the stored search, or None when there is none to continue."""
+        return self.loop.check()
 
     def _strategy(self) -> Strategy:
         config = self.config
@@ -200,34 +116,27 @@ class Search:
                                               config.objectives, seed, config.strategy_options)
 
     def run(self) -> SearchOutcome:
-        config, store = self.config, self.store
-        if config.strategy == "supernet":  # train once, then thousands of subnets: its own driver
-            if self.join:
-                raise ConfigError(
-                    f"Search {config.name!r} uses the supernet strategy, which trains one "
-                    "supernet in one process; `nasforge worker` cannot join it. Use "
-                    "`nasforge resume` with --workers to evaluate on more processes.")
-            from nasforge.supernet.search import SupernetSearch
-
-            return SupernetSearch(self).run()
-        record = self._open()
+        config, store, loop = self.config, self.store, self.loop
+        driver = driver_of(config.strategy)
+        if driver is not None:  # e.g. train once, then thousands of subnets: its own driver
+            if self.join and driver.join_refusal is not None:
+                raise ConfigError(f"Search {config.name!r} {driver.join_refusal}")
+            module, _, cls = driver.target.partition(":")
+            return getattr(importlib.import_module(module), cls)(loop, self.strategy).run()
+        record = loop.open()
         strategy = self._strategy()
         history = SharedHistory(store, config.name)
         records = history.load()
         strategy.tell(records)  # replay (curves too: halving reads them): continue where it stopped
         if self.observer:
             self.observer.on_start(record, records)
-        interval = self.heartbeat_timeout / 4
-        with Heartbeat(store, config.name, self.worker, interval):
-            exhausted = self._loop(record.budget, strategy, history, interval)
-        trials = store.trials(config.name, [TrialState.COMPLETE])
-        front = pareto_front([t.metrics for t in trials], config.objectives)
-        counts = store.get_search(config.name).trial_counts
-        return SearchOutcome(config.name, counts.get("COMPLETE", 0), counts.get("FAILED", 0),
-                             tuple(trials[i].number for i in front), exhausted)
+        with loop.heartbeat():
+            exhausted = self._loop(loop, record.budget, strategy, history,
+                                   self.heartbeat_timeout / 4)
+        return loop.outcome(exhausted=exhausted)
 
-    def _loop(self, budget: int, strategy: Strategy, history: SharedHistory,
-              interval: float) -> bool:
+    def _loop(self, loop: TrialLoop, budget: int, strategy: Strategy,
+              history: SharedHistory, interval: float) -> bool:
         """Rounds until the budget is finished; True if the space ran out first."""
         config, store, name = self.config, self.store, self.config.name
         # at least one candidate per evaluation slot (worker), so no worker idles in a round
@@ -258,8 +167,7 @@ class Search:
             if finished >= budget:
                 return False
             want = min(per_round, budget - finished - in_flight + waiting)
-            trials = store.claim(name, min(want, waiting), self.worker) if (
-                waiting and want > 0) else []
+            trials = loop.claim(min(want, waiting)) if waiting and want > 0 else []
             history.mark(trials)
             stale_view = len(trials) < min(want, waiting)
             room = min(want - len(trials), budget - finished - in_flight)
@@ -267,14 +175,13 @@ class Search:
             if room > 0:
                 archs = strategy.ask(room)
                 ran_out = len(archs) < room
-                new = store.add_trials(name, archs, TrialState.RUNNING, self.worker,
-                                       limit=budget, unique=True)
+                new = loop.add(archs, limit=budget, unique=True)
                 history.mark(new)
                 strategy.tell(new)
                 trials += new
                 stale_view = stale_view or len(new) < len(archs)
             if trials:
-                self._evaluate(trials, strategy, history)
+                loop.evaluate(trials, strategy, history)
             elif ran_out and in_flight == 0:
                 logger.info("the search space is exhausted after %d trials", finished)
                 return True
@@ -283,90 +190,3 @@ class Search:
             else:  # the rest of the budget is in flight elsewhere: wait for it (or staleness)
                 time.sleep(idle)
                 stale_view = True
-
-    def _evaluate(self, trials: list[TrialRecord], strategy: Strategy,
-                  history: SharedHistory | None = None) -> int:
-        try:
-            results = self.evaluator.evaluate([t.arch for t in trials])
-        except BaseException:
-            # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours.
-            numbers = {t.number for t in trials}
-            self.store.requeue_stale(self.config.name, {
-                lease.number: lease for lease in self.store.leases(self.config.name)
-                if lease.number in numbers and lease.worker == self.worker})
-            raise
-        if len(results) != len(trials):
-            raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
-        results, missing_metric = checked(results, self.config.objectives)
-        saved = any(r.checkpoint for r in results)
-        for trial, result in zip(trials, results, strict=True):
-            try:
-                record = self.store.finish(self.config.name, trial.number,
-                                           self._stored(result), worker=self.worker)
-            except LeaseLostError as err:
-                logger.warning("%s", err)
-                continue
-            if history is not None:
-                history.mark([record])
-            strategy.tell([record])
-            if self.observer:
-                self.observer.on_trial(record)
-        if saved and self.checkpoints is not None and self.checkpoints.prune:
-            prune(self.store, self.config.objectives, self.checkpoints)
-        if missing_metric is not None:
-            raise missing_metric
-        return len(trials)
-
-    def _stored(self, result: EvalResult) -> EvalResult:
-        """The result with its checkpoint path relative to the checkpoint root (or none)."""
-        if result.checkpoint is None:
-            return result
-        relative = self.checkpoints.relative(result.checkpoint) if self.checkpoints else None
-        if relative is None:
-            logger.debug("checkpoint %s not recorded: no checkpoint root, or outside it",
-                         result.checkpoint)
-        return dataclasses.replace(result, checkpoint=relative)
-
-
-def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
-    """Refuse a new total budget below the trials the search has already finished (not for
-    the supernet strategy, whose budget counts inherited-weight subnets, not trials). The
-    stored budget itself is never refused: resuming a search as it is changes nothing."""
-    if budget != record.budget and budget < record.finished:
-        raise ConfigError(
-            f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "
-            f"finished trials are already stored (the budget counts finished trials, and "
-            f"none is ever deleted). Use {option} {record.finished} or more, or leave it out "
-            f"to keep the stored budget {record.budget}.")
-
-
-def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
-    now = {field: _compared(config, field) for field in RESUME_MUST_MATCH}
-    try:
-        previous_config = from_dict(record.config, source=f"the stored config of {record.name!r}")
-        previous = {field: _compared(previous_config, field) for field in RESUME_MUST_MATCH}
-    except ConfigError:
-        # a config built in code (benchmarks, tests) rather than from TOML: compare it whole
-        previous, now = _without_budget(record.config), _without_budget(config.raw)
-    for field in previous:
-        if previous[field] != now.get(field):
-            where = f"[{field}]" if field in ("data", "training", "space") else f"[search] {field}"
-            raise ConfigError(
-                f"Cannot resume search {record.name!r}: its {where} differs from the one it "
-                f"was started with. Use `nasforge resume {record.name}` to continue with the "
-                "stored config, or start a new search with --name."
-            )
-
-
-def _compared(config: SearchConfig, field: str) -> object:
-    """A field resume compares; where checkpoints go never changes the results."""
-    value = getattr(config, field)
-    if field == "training":
-        return dataclasses.replace(value, checkpoints="pareto", checkpoint_dir=None)
-    return value
-
-
-def _without_budget(raw: object) -> dict:
-    plain = thaw(raw)
-    plain.get("search", {}).pop("budget", None)
-    return plain

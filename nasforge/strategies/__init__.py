@@ -15,11 +15,14 @@ from nasforge.registry import Registry
 from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.dedupe import Deduplicated
+from nasforge.strategies.drivers import Driver
 from nasforge.strategies.random import RandomSearch
 
 StrategyFactory = Callable[..., Strategy]
 
 STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
+#: strategies run by their own driver over the public trial loop (`drivers.Driver`)
+DRIVERS: Registry[Driver] = Registry("strategy driver")
 STRATEGIES.register("random", RandomSearch)
 # --- registrations: one block per strategy module, each added by the module's author ---
 from nasforge.strategies.halving import halving_strategy  # noqa: E402
@@ -41,6 +44,17 @@ from nasforge.strategies.supernet import supernet_strategy  # noqa: E402
 
 # weight sharing: `nasforge.supernet.search` drives it (train once, thousands of subnets)
 STRATEGIES.register("supernet", supernet_strategy)
+DRIVERS.register("supernet", Driver(
+    "nasforge.supernet.search:SupernetSearch",
+    budget_counts_trials=False,  # the budget counts inherited-weight subnets, not trials
+    join_refusal="uses the supernet strategy, which trains one supernet in one process; "
+                 "`nasforge worker` cannot join it. Use `nasforge resume` with --workers to "
+                 "evaluate on more processes."))
+
+
+def driver_of(name: str) -> Driver | None:
+    """The driver of strategy `name`, or None when `Search`'s own loop runs it."""
+    return DRIVERS.get(name) if name in DRIVERS else None
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,
@@ -68,4 +82,5 @@ def _option_names(factory: StrategyFactory) -> tuple[str, ...]:
     return tuple(p.name for p in params[3:] if p.kind in kinds)
 
 
-__all__ = ["STRATEGIES", "Strategy", "Deduplicated", "RandomSearch", "make_strategy"]
+__all__ = ["STRATEGIES", "DRIVERS", "Driver", "driver_of", "Strategy", "Deduplicated",
+           "RandomSearch", "make_strategy"]

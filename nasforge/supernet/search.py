@@ -1,4 +1,5 @@
-"""The supernet search driver: what `Search.run` does when the strategy is "supernet".
+"""The supernet search driver (registered in `nasforge.strategies.DRIVERS`): `Search.run`
+hands a supernet search to it, over the public `nasforge.trial_loop.TrialLoop`.
 
 Phases, each resumable from the store:
 
@@ -10,7 +11,7 @@ Phases, each resumable from the store:
    ``inherited_loss`` plus the plan's cost metrics.
 3. **Standalone**: the Pareto set of the inherited results (best first, at most
    ``retrain_top_k``) and a seeded random ``ranking_sample`` of them are trained from
-   scratch through the search's own evaluator (`Search._evaluate`: checkpoints, pruning,
+   scratch through the search's own evaluator (`TrialLoop.evaluate`: checkpoints, pruning,
    observer as usual): plain ``accuracy`` / ``loss`` metrics, ordinary trials.
 4. **Diagnostics**: Kendall tau and Spearman rho between inherited and standalone accuracy
    (negated loss for regression) over the ranking sample, stored with the search
@@ -24,14 +25,14 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from nasforge.leases import worker_id
 from nasforge.records import TrialRecord, TrialState
-from nasforge.search import SearchOutcome, worker_id
 from nasforge.strategies import make_strategy
+from nasforge.strategies.base import Strategy
 from nasforge.strategies.pareto import pareto_front
 from nasforge.strategies.supernet import (
     INHERITED,
@@ -43,9 +44,7 @@ from nasforge.strategies.supernet import (
 from nasforge.supernet.evaluator import SupernetEvaluator
 from nasforge.supernet.model import Supernet
 from nasforge.supernet.train import SupernetTraining, train_supernet
-
-if TYPE_CHECKING:
-    from nasforge.search import Search
+from nasforge.trial_loop import SearchOutcome, TrialLoop
 
 logger = logging.getLogger(__name__)
 
@@ -54,23 +53,20 @@ CHECKPOINT_ID = "supernet"
 INHERITED_ROUND = 20
 
 
-class _Ignore:
-    def tell(self, records: Sequence[TrialRecord]) -> None:
-        return None
-
-
 class SupernetSearch:
-    """Runs `search` (whose config names the supernet strategy); see the module docstring.
-    `trained` tells, after `run`, whether the supernet was trained (False: loaded)."""
+    """Runs the search of `loop` (whose config names the supernet strategy) with `strategy`
+    (None: built from the config); see the module docstring. `trained` tells, after `run`,
+    whether the supernet was trained (False: loaded)."""
 
-    def __init__(self, search: Search) -> None:
-        self.search = search
+    def __init__(self, loop: TrialLoop, strategy: Strategy | None = None) -> None:
+        self.search = loop
+        self.strategy = strategy
         self.trained = False
 
     def run(self) -> SearchOutcome:
         search, config, store = self.search, self.search.config, self.search.store
-        record = search._open()
-        strategy = search.strategy or make_strategy(config.strategy, config.space,
+        record = search.open()
+        strategy = self.strategy or make_strategy(config.strategy, config.space,
                                                     config.objectives, config.seed,
                                                     config.strategy_options)
         options = _options(strategy)
@@ -89,7 +85,8 @@ class SupernetSearch:
         inherited_seconds = time.perf_counter() - start
         sample, retrain = self._selection(options)
         start = time.perf_counter()
-        self._standalone([*retrain, *[a for a in sample if a not in retrain]])
+        with search.heartbeat():
+            self._standalone([*retrain, *[a for a in sample if a not in retrain]])
         diagnostics = {**ranking(store.trials(config.name), sample, task),
                        "supernet_seconds": train_info.get("seconds"),
                        "supernet_reused": not self.trained,
@@ -133,11 +130,10 @@ class SupernetSearch:
         per_round = max(config.batch, INHERITED_ROUND)
         while done < subnets:
             want = min(per_round, subnets - done)
-            trials = store.claim(config.name, want, worker) if waiting else []
+            trials = search.claim(want, worker) if waiting else []
             waiting = waiting - len(trials) if len(trials) == want else 0
             if len(trials) < want:
-                new = store.add_trials(config.name, strategy.ask(want - len(trials)),
-                                       TrialState.RUNNING, worker)
+                new = search.add(strategy.ask(want - len(trials)), worker)
                 strategy.tell(new)
                 trials += new
             if not trials:
@@ -176,15 +172,13 @@ class SupernetSearch:
         done = {t.arch_id for t in trials if not is_inherited(t) and t.state.is_finished}
         waiting = [t for t in trials if not is_inherited(t) and t.state is TrialState.WAITING]
         if waiting:
-            claimed = store.claim(config.name, len(waiting), worker_id())
-            search._evaluate(claimed, _Ignore())  # type: ignore[arg-type]
+            claimed = search.claim(len(waiting))
+            search.evaluate(claimed)
             done |= {t.arch_id for t in claimed}
         todo = [by_id[a] for a in arch_ids if a not in done and a in by_id]
         per_round = max(config.batch, int(getattr(search.evaluator, "slots", 1)))
         for begin in range(0, len(todo), per_round):
-            new = store.add_trials(config.name, todo[begin:begin + per_round],
-                                   TrialState.RUNNING, worker_id())
-            search._evaluate(new, _Ignore())  # type: ignore[arg-type]
+            search.evaluate(search.add(todo[begin:begin + per_round]))
 
 
 def ranking(trials: Sequence[TrialRecord], sample: Sequence[str],
@@ -225,7 +219,7 @@ def _options(strategy: object) -> SupernetOptions:
     raise TypeError(f"a supernet search needs a SupernetStrategy, got {strategy!r}")
 
 
-def _data(search: Search) -> object:
+def _data(search: TrialLoop) -> object:
     """The evaluator's device data when it has some (LocalEvaluator, inline), else loaded."""
     evaluator = search.evaluator
     for candidate in (evaluator, getattr(evaluator, "evaluator", None)):
@@ -239,11 +233,7 @@ def _data(search: Search) -> object:
     return to_device(load_checked(config), resolve_device(config.training.device))
 
 
-def _outcome(search: Search) -> SearchOutcome:
-    config, store = search.config, search.store
-    standalone = [t for t in store.trials(config.name, [TrialState.COMPLETE])
+def _outcome(search: TrialLoop) -> SearchOutcome:
+    standalone = [t for t in search.store.trials(search.name, [TrialState.COMPLETE])
                   if not is_inherited(t)]
-    front = pareto_front([t.metrics for t in standalone], config.objectives)
-    counts = store.get_search(config.name).trial_counts
-    return SearchOutcome(config.name, counts.get("COMPLETE", 0), counts.get("FAILED", 0),
-                         tuple(standalone[i].number for i in front), False)
+    return search.outcome(standalone)

@@ -100,6 +100,7 @@ def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
     stored search `name` with the config it was started with."""
     from nasforge.search import check_budget, stored_config
     from nasforge.store import check_persistent, open_store
+    from nasforge.trial_loop import budget_counts_trials
 
     check_persistent(storage)
     store = open_store(storage, create=False)
@@ -110,6 +111,6 @@ def run_stored(name: str, storage: str, cache_dir: Path, options: RunOptions, *,
         store.close()
     if not join:
         config = config.with_overrides(budget=record.budget if budget is None else budget)
-    if budget is not None and config.strategy != "supernet":  # before the data is loaded
+    if budget is not None and budget_counts_trials(config.strategy):  # before data is loaded
         check_budget(record, budget, "--budget")
     run_search(config, storage, cache_dir, options, resume=not join, join=join)

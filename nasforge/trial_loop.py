@@ -1,0 +1,276 @@
+"""The public trial loop every search driver runs over: open (or resume, or join) the search
+record with its checks, claim and add trials under this worker's leases, finish them (record
+each result in one transaction, tell the strategy, notify the observer), and the outcome.
+
+`nasforge.search.Search` (the multi-trial loop) and every registered driver
+(`nasforge.strategies.DRIVERS`, e.g. `nasforge.supernet.search.SupernetSearch`) use only
+this, so no driver calls another's private helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from nasforge.checkpoints import Checkpoints, prune
+from nasforge.config import SearchConfig, from_dict
+from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
+from nasforge.evaluation import Evaluator
+from nasforge.evaluator.fingerprint import compare
+from nasforge.evaluator.fingerprint import version as fingerprint_version
+from nasforge.frozen import thaw
+from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
+from nasforge.objective_metrics import checked
+from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.shared_history import SharedHistory
+from nasforge.store.base import Store
+from nasforge.strategies import driver_of
+from nasforge.strategies.pareto import pareto_front
+
+logger = logging.getLogger(__name__)
+
+#: What must match the stored config for a resume to continue the same search (the budget
+#: may change; the seed also fixes the data split).
+RESUME_MUST_MATCH = ("data", "training", "space", "objectives", "seed", "strategy",
+                     "strategy_options", "batch")
+
+
+class SearchObserver(Protocol):
+    """Receives progress: the CLI renders it, tests record it. `on_trial` gets every trial
+    that finishes, this process's and (in a shared search) the other workers'."""
+
+    def on_start(self, search: SearchRecord, history: Sequence[TrialRecord]) -> None: ...
+    def on_trial(self, record: TrialRecord) -> None: ...
+
+
+class Teller(Protocol):
+    """Learns from trials: a `Strategy`, or anything with its `tell`."""
+
+    def tell(self, records: Sequence[TrialRecord]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    name: str
+    complete: int
+    failed: int
+    pareto: tuple[int, ...]
+    exhausted: bool
+
+
+@dataclass(frozen=True)
+class TrialLoop:
+    """One process's view of one search in a store; see the module docstring. The fields
+    are `Search`'s constructor arguments of the same names."""
+
+    config: SearchConfig
+    store: Store
+    evaluator: Evaluator
+    resume: bool = False
+    join: bool = False
+    observer: SearchObserver | None = None
+    checkpoints: Checkpoints | None = None
+    heartbeat_timeout: float = DEFAULT_TIMEOUT
+    worker: str = dataclasses.field(default_factory=worker_id)
+    data_fingerprint: Mapping[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        check_timeout(self.heartbeat_timeout)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def check(self) -> SearchRecord | None:
+        """Refuse a resume or join that cannot go on (another config, a budget below the
+        finished trials, other data) before anything is started; the stored search, or
+        None when there is none to continue (a new search, or a resume that starts it).
+        `open` checks again."""
+        config, store = self.config, self.store
+        if self.join:
+            record = store.get_search(config.name)
+        elif not self.resume:
+            return None
+        else:
+            try:
+                record = store.get_search(config.name)
+            except SearchNotFoundError:
+                return None
+            _check_resumable(record, config)
+            if budget_counts_trials(config.strategy):
+                check_budget(record, config.budget)
+        self.check_data(config.name)
+        return record
+
+    def open(self) -> SearchRecord:
+        """Create, resume or join the search (after `check`); trials this host left RUNNING
+        (and, joining, those of stale workers) are re-queued as WAITING."""
+        config, store = self.config, self.store
+        record = self.check()
+        if record is None:
+            if self.resume and not self.join:
+                logger.info("no search %r to resume; starting it", config.name)
+            return store.create_search(config.name, config.objectives, config.budget,
+                                       config.raw, data_fingerprint=self.data_fingerprint)
+        if not self.join and record.budget != config.budget:
+            record = store.set_budget(config.name, config.budget)
+        left = orphaned(store.leases(config.name), self.worker)
+        if self.join:  # trials without a worker may be a live caller's: wait for staleness
+            left = {n: lease for n, lease in left.items() if lease.worker is not None}
+        requeued = store.requeue_stale(config.name, left)
+        if requeued:
+            logger.info("re-queued %d trial(s) left RUNNING: %s", len(requeued), requeued)
+        return store.get_search(config.name)
+
+    def heartbeat(self, worker: str | None = None) -> Heartbeat:
+        """A context manager beating the leases of `worker` (default: this loop's)."""
+        return Heartbeat(self.store, self.config.name, worker or self.worker,
+                         self.heartbeat_timeout / 4)
+
+    def claim(self, count: int, worker: str | None = None) -> list[TrialRecord]:
+        """Up to `count` WAITING trials, now RUNNING under `worker` (default: this loop's)."""
+        return self.store.claim(self.config.name, count, worker or self.worker)
+
+    def add(self, archs: Sequence[object], worker: str | None = None, *,
+            limit: int | None = None, unique: bool = False) -> list[TrialRecord]:
+        """New RUNNING trials of `archs` under `worker` (default: this loop's)."""
+        return self.store.add_trials(self.config.name, archs, TrialState.RUNNING,  # type: ignore[arg-type]
+                                     worker or self.worker, limit=limit, unique=unique)
+
+    def outcome(self, complete: Sequence[TrialRecord] | None = None,
+                exhausted: bool = False) -> SearchOutcome:
+        """Counts and the Pareto front of `complete` (default: every COMPLETE trial)."""
+        config, store = self.config, self.store
+        trials = list(complete) if complete is not None else store.trials(
+            config.name, [TrialState.COMPLETE])
+        front = pareto_front([t.metrics for t in trials], config.objectives)
+        counts = store.get_search(config.name).trial_counts
+        return SearchOutcome(config.name, counts.get("COMPLETE", 0), counts.get("FAILED", 0),
+                             tuple(trials[i].number for i in front), exhausted)
+
+    def check_data(self, name: str) -> None:
+        """Refuse data other than the search's; store the fingerprint if it has none."""
+        if self.data_fingerprint is None:
+            return
+        now = self.data_fingerprint
+        stored = self.store.data_fingerprint(name)
+        if stored is None:
+            logger.info("search %r has no data fingerprint yet (stored by an older "
+                        "nasforge); storing this one", name)
+            # atomic: a worker that stored one meanwhile wins, and we compare with it
+            stored = self.store.set_data_fingerprint(name, now)
+        elif fingerprint_version(stored) < fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by an older "
+                           "nasforge), which version %d cannot compare: replaced with this "
+                           "one; the data was not checked this time", name,
+                           fingerprint_version(stored), fingerprint_version(now))
+            stored = self.store.set_data_fingerprint(name, now, replacing=stored)
+        if stored is None:
+            return
+        if fingerprint_version(stored) > fingerprint_version(now):
+            logger.warning("search %r has a data fingerprint of version %d (made by a newer "
+                           "nasforge), which version %d cannot compare: kept; the data is "
+                           "not checked", name, fingerprint_version(stored),
+                           fingerprint_version(now))
+            return
+        problem = compare(stored, now, name)
+        if problem is not None:
+            raise problem
+
+    def evaluate(self, trials: list[TrialRecord], strategy: Teller | None = None,
+                  history: SharedHistory | None = None) -> int:
+        try:
+            results = self.evaluator.evaluate([t.arch for t in trials])
+        except BaseException:
+            # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours.
+            numbers = {t.number for t in trials}
+            self.store.requeue_stale(self.config.name, {
+                lease.number: lease for lease in self.store.leases(self.config.name)
+                if lease.number in numbers and lease.worker == self.worker})
+            raise
+        if len(results) != len(trials):
+            raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
+        results, missing_metric = checked(results, self.config.objectives)
+        saved = any(r.checkpoint for r in results)
+        for trial, result in zip(trials, results, strict=True):
+            try:
+                record = self.store.finish(self.config.name, trial.number,
+                                           self.stored(result), worker=self.worker)
+            except LeaseLostError as err:
+                logger.warning("%s", err)
+                continue
+            if history is not None:
+                history.mark([record])
+            if strategy is not None:
+                strategy.tell([record])
+            if self.observer:
+                self.observer.on_trial(record)
+        if saved and self.checkpoints is not None and self.checkpoints.prune:
+            prune(self.store, self.config.objectives, self.checkpoints)
+        if missing_metric is not None:  # after storing the batch: nothing is lost
+            raise missing_metric
+        return len(trials)
+
+    def stored(self, result: EvalResult) -> EvalResult:
+        """The result with its checkpoint path relative to the checkpoint root (or none)."""
+        if result.checkpoint is None:
+            return result
+        relative = self.checkpoints.relative(result.checkpoint) if self.checkpoints else None
+        if relative is None:
+            logger.debug("checkpoint %s not recorded: no checkpoint root, or outside it",
+                         result.checkpoint)
+        return dataclasses.replace(result, checkpoint=relative)
+
+
+def budget_counts_trials(strategy: str) -> bool:
+    """Whether a search with `strategy` counts finished trials against its budget (not one
+    whose registered driver counts something else, e.g. the supernet's subnets)."""
+    driver = driver_of(strategy)
+    return driver is None or driver.budget_counts_trials
+
+
+def check_budget(record: SearchRecord, budget: int, option: str = "budget") -> None:
+    """Refuse a new total budget below the trials the search has already finished (not for
+    the supernet strategy, whose budget counts inherited-weight subnets, not trials). The
+    stored budget itself is never refused: resuming a search as it is changes nothing."""
+    if budget != record.budget and budget < record.finished:
+        raise ConfigError(
+            f"Cannot resume search {record.name!r} with {option} {budget}: {record.finished} "
+            f"finished trials are already stored (the budget counts finished trials, and "
+            f"none is ever deleted). Use {option} {record.finished} or more, or leave it out "
+            f"to keep the stored budget {record.budget}.")
+
+
+def _check_resumable(record: SearchRecord, config: SearchConfig) -> None:
+    now = {field: _compared(config, field) for field in RESUME_MUST_MATCH}
+    try:
+        previous_config = from_dict(record.config, source=f"the stored config of {record.name!r}")
+        previous = {field: _compared(previous_config, field) for field in RESUME_MUST_MATCH}
+    except ConfigError:
+        # a config built in code (benchmarks, tests) rather than from TOML: compare it whole
+        previous, now = _without_budget(record.config), _without_budget(config.raw)
+    for field in previous:
+        if previous[field] != now.get(field):
+            where = f"[{field}]" if field in ("data", "training", "space") else f"[search] {field}"
+            raise ConfigError(
+                f"Cannot resume search {record.name!r}: its {where} differs from the one it "
+                f"was started with. Use `nasforge resume {record.name}` to continue with the "
+                "stored config, or start a new search with --name."
+            )
+
+
+def _compared(config: SearchConfig, field: str) -> object:
+    """A field resume compares; where checkpoints go never changes the results."""
+    value = getattr(config, field)
+    if field == "training":
+        return dataclasses.replace(value, checkpoints="pareto", checkpoint_dir=None)
+    return value
+
+
+def _without_budget(raw: object) -> dict:
+    plain = thaw(raw)
+    plain.get("search", {}).pop("budget", None)
+    return plain
