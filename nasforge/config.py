@@ -202,7 +202,12 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
 
 
 def _no_data(raw: Mapping[str, object]) -> DataConfig:
-    """With [evaluator], your function loads its own data: a [data] section would be unused."""
+    """With [evaluator], your function loads its own data and trains as it likes: a [data] or
+    [training] section would be silently unused."""
+    if "training" in raw:
+        raise ConfigError("[training] is read by nasforge's network evaluator, not by your "
+                          "[evaluator]; remove [training] and pass your function's settings "
+                          "as [evaluator.options] (e.g. epochs = 3).")
     if "data" in raw:
         raise ConfigError("[data] is read by nasforge's network evaluator, not by your "
                           "[evaluator]; remove [data] and pass what your function loads as "

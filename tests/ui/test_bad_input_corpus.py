@@ -125,6 +125,8 @@ CASES: dict[str, tuple[str, str]] = {  # name: (config text, a fragment of the e
     "evaluator not callable": (PLAIN.format('"json:__doc__"'), "not a function"),
     "evaluator with data": (PLAIN.format('"json:dumps"') + '[data]\ndataset = "digits"\n',
                             "remove [data]"),
+    "evaluator with training": (PLAIN.format('"json:dumps"') + "[training]\nepochs = 3\n",
+                                "remove [training]"),
     "condition on unknown param": (PLAIN.format('"json:dumps"')
                                    + "[space.conditions]\nlr = { opt = [\"sgd\"] }\n",
                                    "depends on 'opt'"),
