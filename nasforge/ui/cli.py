@@ -283,48 +283,14 @@ def benchmark(
     optimum, random search's exact expected best, the exact Pareto front)."""
 
     def body() -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from nasforge.ui.benchmark_command import run_benchmark_command
 
-        from nasforge import benchmark as harness
-        from nasforge.benchmark import DATASETS
-
-        names = [s.strip() for s in strategy.split(",")]
-        chosen = dataset or (DATASETS[name][0] if name in DATASETS else None)
-        options = harness.parse_strategy_options(strategy_option or [], names)
-        kwargs = dict(budget=budget, repeats=repeats, strategy_options=options,
-                      seeds=harness.parse_seeds(seeds),
-                      objectives=[o for o in (objectives or "").split(",") if o.strip()])
-        stderr = Console(stderr=True)
-        if not stderr.is_terminal:
-            report = harness.run_benchmark(name, chosen, names, **kwargs)
-        else:
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          MofNCompleteColumn(), console=stderr, transient=True) as bar:
-                tasks: dict[str, object] = {}
-
-                def advance(strategy_name: str, done: int, total: int) -> None:
-                    if strategy_name not in tasks:
-                        tasks[strategy_name] = bar.add_task(strategy_name, total=total)
-                    bar.update(tasks[strategy_name], completed=done)
-
-                report = harness.run_benchmark(name, chosen, names, progress=advance, **kwargs)
-        if as_json:
-            typer.echo(json.dumps(report, indent=2))
-            return
-        console = wide_console()
-        baseline = (f"random search's exact expectation {report['random_expectation']:.5g}"
-                    if report["random_expectation"] is not None else
-                    f"exact front hypervolume {report['front_hypervolume']:.5g}")
-        console.print(f"[bold]{report['benchmark']}/{report['dataset']}[/]  objectives "
-                      f"{', '.join(report['objectives'])}  budget {report['budget']}  repeats "
-                      f"{report['repeats']}  optimum {report['optimum']:.5g}  {baseline}")
-        headers, rows = harness.summary_table(report)
-        table = Table(*headers)
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        run_benchmark_command(name, dataset, strategy, budget=budget, repeats=repeats,
+                              seeds=seeds, objectives=objectives,
+                              strategy_option=strategy_option or [], as_json=as_json)
 
     _run(body)
+
 
 @app.command()
 def export(
@@ -350,53 +316,11 @@ def export(
     """Export trials as standalone PyTorch code (model.py), weights and ONNX."""
 
     def body() -> None:
-        from nasforge.checkpoints import checkpoint_root
-        from nasforge.evaluation import load_checked
-        from nasforge.evaluator.fingerprint import data_fingerprint
-        from nasforge.export.bundle import (
-            Options,
-            check_destination,
-            check_weights,
-            export_trials,
-        )
-        from nasforge.export.data_check import check_export_data, load_failure
-        from nasforge.export.select import choose_trials
-        from nasforge.search import stored_config
+        from nasforge.ui.export_command import ExportRequest, run_export
 
-        with_weights = weights or retrain  # retrained weights are what --retrain is for
-        check_destination(out, Options(weights=with_weights, onnx=onnx, retrain=retrain))
-        store = _read_store(storage)
-        try:
-            chosen = choose_trials(store, name, trial=trial, best=best, pareto=pareto)
-            config = stored_config(store, name)
-            stored = store.data_fingerprint(name)
-        finally:
-            store.close()
-        root = checkpoint_root(_storage(storage), config.training.checkpoint_dir)
-        check_weights(chosen, Options(weights=with_weights, retrain=retrain,
-                                      checkpoint_root=root))  # before the data is loaded
-        try:
-            dataset = load_checked(config, cache_dir=_cache_dir())
-        except NasforgeError as err:
-            raise load_failure(name, stored, config.data, err) from None
-        notice = check_export_data(name, stored, data_fingerprint(config.data, dataset),
-                                   retrain=retrain)
-        if notice is not None:
-            Console(stderr=True).print(Text.assemble((f"{notice.level}: ", "bold yellow"),
-                                                     notice.text), highlight=False,
-                                       soft_wrap=True)
-        options = Options(weights=with_weights, onnx=onnx, retrain=retrain, checkpoint_root=root,
-                          data_warning=notice.text if notice and notice.level == "warning"
-                          else None)
-        for item in export_trials(config, dataset, chosen, out, options):
-            notes = [f"{item.seconds:.2f} s"]
-            if item.retrained_metrics:
-                notes.append("retrained: " + ", ".join(
-                    f"{k} {v:.4g}" for k, v in item.retrained_metrics.items()))
-            if item.onnx_max_abs_diff is not None:
-                notes.append(f"onnxruntime max abs diff {item.onnx_max_abs_diff:.2g}")
-            typer.echo(f"trial {item.number}: {item.folder} ({', '.join(item.files)}; "
-                       f"{'; '.join(notes)})")
+        run_export(ExportRequest(name, out, trial=trial, best=best, pareto=pareto,
+                                 weights=weights, onnx=onnx, retrain=retrain),
+                   _storage(storage), lambda: _read_store(storage), _cache_dir())
 
     _run(body)
 
