@@ -25,6 +25,7 @@ from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
 from nasforge.objective_metrics import checked
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
+from nasforge.searchspace.architecture import Architecture
 from nasforge.shared_history import SharedHistory
 from nasforge.store.base import Store
 from nasforge.strategies import driver_of
@@ -134,10 +135,10 @@ class TrialLoop:
         """Up to `count` WAITING trials, now RUNNING under `worker` (default: this loop's)."""
         return self.store.claim(self.config.name, count, worker or self.worker)
 
-    def add(self, archs: Sequence[object], worker: str | None = None, *,
+    def add(self, archs: Sequence[Architecture], worker: str | None = None, *,
             limit: int | None = None, unique: bool = False) -> list[TrialRecord]:
         """New RUNNING trials of `archs` under `worker` (default: this loop's)."""
-        return self.store.add_trials(self.config.name, archs, TrialState.RUNNING,  # type: ignore[arg-type]
+        return self.store.add_trials(self.config.name, archs, TrialState.RUNNING,
                                      worker or self.worker, limit=limit, unique=unique)
 
     def outcome(self, complete: Sequence[TrialRecord] | None = None,

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -58,23 +58,23 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
     from nasforge.evaluator.fingerprint import data_fingerprint
     from nasforge.export.data_check import check_export_data, load_failure
 
-    config = thaw(config) or {}
-    data = dict(config.get("data", {}))  # type: ignore[union-attr]
+    raw = cast("dict[str, Any]", thaw(config) or {})  # thaw returns object
+    data = dict(raw.get("data", {}))
     name = str(data.pop("dataset", ""))
-    if config.get("evaluator"):  # type: ignore[union-attr]
+    if raw.get("evaluator"):
         raise Unavailable("The search ran your own evaluator ([evaluator] in its config) on "
                           "plain parameters, so it has no network to plan or export.")
     if not name or name.startswith("tabular:"):
         raise Unavailable(f"The search ran on the lookup table {name or '(none)'!r}, not on "
                           "a dataset, so it has no network to plan or export; run a search "
                           "on a dataset (e.g. dataset = \"digits\") to export code.")
-    head = config.get("search", {})  # type: ignore[union-attr]
+    head = raw.get("search", {})
     options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
     loaded = DataConfig(name, float(data.get("val_fraction", 0.2)),
                         float(data.get("test_fraction", 0.2)), options)
-    search = str(head.get("name", ""))  # type: ignore[union-attr]
+    search = str(head.get("name", ""))
     try:
-        dataset = load_dataset(name, seed=int(head.get("seed", 0)),  # type: ignore[union-attr]
+        dataset = load_dataset(name, seed=int(head.get("seed", 0)),
                                val_fraction=loaded.val_fraction,
                                test_fraction=loaded.test_fraction, options=options,
                                cache_dir=cache_dir)
