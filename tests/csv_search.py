@@ -1,5 +1,5 @@
-"""One tiny search on a user's CSV, run through the CLI: the shared setup of the tests on
-exports of data that changed since the search (CLI and dashboard)."""
+"""Tiny searches run through the CLI, shared by the export tests (CLI and dashboard): one on
+a user's CSV, and the config and runner for any dataset."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from typer.testing import CliRunner
 
 from nasforge.ui.cli import app
 
-SEARCH = """[search]
-name = "rows"
+
+def tiny_config(name: str, dataset: str, seed: int) -> str:
+    """A one-trial, one-epoch MLP search on `dataset` that keeps its checkpoint."""
+    return f"""[search]
+name = "{name}"
 budget = 1
-seed = 3
+seed = {seed}
 [data]
-dataset = "csv:rows.csv"
+dataset = "{dataset}"
 [training]
 epochs = 1
 batch_size = 256
@@ -32,6 +35,15 @@ width = 8
 """
 
 
+def run_search_cli(folder: Path, config: str) -> str:
+    """Write `config` to folder/run.toml and `nasforge search` it into folder/n.db; the URL."""
+    (folder / "run.toml").write_text(config)
+    url = f"sqlite:///{folder / 'n.db'}"
+    result = CliRunner().invoke(app, ["search", str(folder / "run.toml"), "--storage", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
 def run_csv_search(folder: Path, offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)) -> str:
     """Write rows.csv (four columns of very different scales, `offset` added) and run.toml
     in `folder`, search it into folder/n.db; the store URL."""
@@ -40,8 +52,4 @@ def run_csv_search(folder: Path, offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0
     frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
     frame["target"] = (x[:, 0] + x[:, 1] / 10 > 0.5).astype(int)
     frame.to_csv(folder / "rows.csv", index=False)
-    (folder / "run.toml").write_text(SEARCH)
-    url = f"sqlite:///{folder / 'n.db'}"
-    result = CliRunner().invoke(app, ["search", str(folder / "run.toml"), "--storage", url])
-    assert result.exit_code == 0, result.output
-    return url
+    return run_search_cli(folder, tiny_config("rows", "csv:rows.csv", seed=3))

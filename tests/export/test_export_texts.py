@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from csv_search import run_search_cli, tiny_config
 from typer.testing import CliRunner
 
 from nasforge.evaluator.data import DATASETS
@@ -19,24 +20,6 @@ from nasforge.evaluator.datasets.base import DatasetLoader, LoadContext, RawData
 from nasforge.ui.cli import app
 
 runner = CliRunner()
-SEARCH = """[search]
-name = "blobs"
-budget = 1
-seed = 1
-[data]
-dataset = "blobs"
-[training]
-epochs = 1
-measure_latency = false
-checkpoints = "all"
-[space]
-families = ["mlp"]
-norm = ["batch"]
-activation = ["tanh"]
-[space.mlp]
-depth = 1
-width = 8
-"""
 
 
 def _blobs(ctx: LoadContext) -> RawData:
@@ -52,11 +35,7 @@ def _blobs(ctx: LoadContext) -> RawData:
 def searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setitem(DATASETS._entries, "blobs", DatasetLoader(_blobs))
     monkeypatch.setenv("NASFORGE_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "run.toml").write_text(SEARCH)
-    url = f"sqlite:///{tmp_path / 'n.db'}"
-    result = runner.invoke(app, ["search", str(tmp_path / "run.toml"), "--storage", url])
-    assert result.exit_code == 0, result.output
-    return url
+    return run_search_cli(tmp_path, tiny_config("blobs", "blobs", seed=1))
 
 
 def _no_empty_sentence(text: str) -> None:
