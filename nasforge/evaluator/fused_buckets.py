@@ -17,7 +17,7 @@ from typing import TypeVar
 from nasforge.evaluator.fused_stack import padded_shapes, stack_key
 from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import Conv, Linear, NetworkPlan
-from nasforge.searchspace.plan_ops import layer_macs
+from nasforge.searchspace.specs import spec_of
 
 T = TypeVar("T")
 
@@ -42,7 +42,8 @@ def padded_macs(plans: Sequence[NetworkPlan]) -> int:
         if isinstance(first, Linear | Conv):
             sizes = {name: max(getattr(op, name) for op in ops)
                      for name in _SIZES if hasattr(first, name)}
-            total += layer_macs(dataclasses.replace(first, **sizes), shape)
+            padded = dataclasses.replace(first, **sizes)
+            total += spec_of(padded).cost(padded, shape).macs
     return total
 
 

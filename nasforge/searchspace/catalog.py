@@ -10,13 +10,11 @@ from __future__ import annotations
 import inspect
 import re
 
-from nasforge.errors import SpaceError
 from nasforge.registry import Registry
 from nasforge.searchspace.families import FAMILIES
 from nasforge.searchspace.families.cell_ops import CELL_OPS
-from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
-from nasforge.searchspace.layers import ACTIVATIONS, NORMS
 from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_STEPS
+from nasforge.searchspace.specs import ACTIVATIONS, NORMS, LayerSpec, norm_activations, resolve
 
 #: Input layouts by spatial axes, as the norm factories name them.
 LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
@@ -32,7 +30,7 @@ def layer_catalog() -> dict[str, object]:
     return {
         "activations": list(ACTIVATIONS.names()),
         "norms": list(NORMS.names()),
-        "norm_activations": sorted(NORM_ACTIVATIONS),
+        "norm_activations": sorted(norm_activations()),
         "quantization": list(BIT_WIDTHS),
         "quant_steps": list(QUANT_STEPS),
         "families": list(FAMILIES.names()),
@@ -51,6 +49,10 @@ def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
     out = {}
     for name in registry.names():
         entry = registry.get(name)
+        if isinstance(entry, LayerSpec):
+            doc = entry.summary or inspect.getdoc(resolve(entry.build)) or ""
+            out[name] = {"summary": first_sentence(doc)}
+            continue
         doc = inspect.getdoc(entry if callable(entry) and inspect.isfunction(entry)
                              else type(entry)) or ""
         out[name] = {"summary": first_sentence(doc)}
@@ -67,11 +69,5 @@ def first_sentence(doc: str) -> str:
 
 
 def _layouts(norm: str) -> list[str]:
-    accepted = []
-    for dims, layout in LAYOUTS.items():
-        try:
-            NORMS.get(norm)(4, dims)
-        except SpaceError:
-            continue
-        accepted.append(layout)
-    return accepted
+    dims = NORMS.get(norm).dims
+    return [layout for d, layout in LAYOUTS.items() if d in dims]

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nasforge.errors import DataError
-from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.plan_ops import (  # noqa: F401  (re-exported: the plan's vocabulary)
     Activation,
     Branch,
@@ -34,12 +33,10 @@ from nasforge.searchspace.plan_ops import (  # noqa: F401  (re-exported: the pla
     Op,
     Pool,
     Residual,
-    _float_params,
     iter_ops,
-    layer_macs,
-    weight_count,
 )
 from nasforge.searchspace.quantization import FLOAT, LayerBits
+from nasforge.searchspace.specs import Cost, norm_activations, spec_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,37 +84,43 @@ class NetworkPlan:
             if isinstance(op, Linear | Conv):
                 yield op, shape
 
+    def costs(self) -> Iterator[Cost]:
+        """Each op's cost (its spec's), composite ops opened."""
+        for op, shape in iter_ops(self.ops, self.shapes):
+            yield spec_of(op).cost(op, shape)
+
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of one forward pass for one sample (linear and conv layers)."""
-        return sum(layer_macs(op, shape) for op, shape in self.layers())
+        """Multiply-accumulates of one forward pass for one sample."""
+        return sum(cost.macs for cost in self.costs())
 
     @property
     def bops(self) -> int:
         """Bit operations of one forward pass for one sample: per layer, MACs x weight bits x
         input-activation bits, summed (a float32 layer counts 32 x 32 per MAC)."""
-        return sum(layer_macs(op, shape) * op.weight_bits * op.act_bits
-                   for op, shape in self.layers())
+        return sum(cost.bops for cost in self.costs())
 
     @property
     def params(self) -> int | None:
-        """Learnable parameters, from the shapes; None when the plan holds a layer kind that
-        is not built in (a user-registered activation or norm: count the built model)."""
-        floats = [_float_params(op) for op, _ in iter_ops(self.ops, self.shapes)]
-        if any(n is None for n in floats):
-            return None
-        return sum(weight_count(op) for op, _ in self.layers()) + sum(floats)  # type: ignore
+        """Learnable parameters, from the shapes; None when the plan holds a layer whose spec
+        cannot count them (a user layer registered without a count: count the built model)."""
+        total = 0
+        for cost in self.costs():
+            if cost.params is None:
+                return None
+            total += cost.params
+        return total
 
     @property
     def size_bits(self) -> int | None:
-        """Model size in bits: Linear and Conv weights at their bit width, every other
-        parameter at 32 bits; None where `params` is (see `size_bits_for`)."""
+        """Model size in bits: weights at their bit width, every other parameter at 32 bits;
+        None where `params` is (see `size_bits_for`)."""
         params = self.params
         return None if params is None else self.size_bits_for(params)
 
     def size_bits_for(self, params: int) -> int:
         """The size in bits of this plan's model when it has `params` parameters in all."""
-        weights = [(weight_count(op), op.weight_bits) for op, _ in self.layers()]
+        weights = [(cost.weights, cost.weight_bits) for cost in self.costs()]
         return sum(n * bits for n, bits in weights) + (params - sum(n for n, _ in weights)) * 32
 
     def signature(self) -> tuple[object, ...]:
@@ -128,22 +131,8 @@ class NetworkPlan:
         return _signature(self.ops)
 
 
-_SIZE_FIELDS = frozenset({"in_features", "out_features", "in_channels", "out_channels",
-                          "channels"})
-
-
 def _signature(ops: tuple[Op, ...]) -> tuple[object, ...]:
-    def one(op: Op) -> tuple[object, ...]:
-        if isinstance(op, Cell):
-            return ("Cell", op.nodes, op.dims, tuple(
-                (e.to, e.source, e.op, _signature(e.branch.ops)) for e in op.edges))
-        if isinstance(op, Residual):
-            return ("Residual", _signature(op.main.ops), _signature(op.shortcut.ops))
-        fields = tuple((name, getattr(op, name)) for name in op.__slots__  # type: ignore
-                       if name not in _SIZE_FIELDS)
-        return (type(op).__name__, *fields)
-
-    return tuple(one(op) for op in ops)
+    return tuple(spec_of(op).signature_of(op, _signature) for op in ops)
 
 
 class PlanBuilder:
@@ -198,7 +187,7 @@ class PlanBuilder:
     def norm_activation(self, norm: str, activation: str | None) -> PlanBuilder:
         """`norm` then `activation`; a norm-activation layer (EvoNorm) alone; no op for
         norm "none"."""
-        if norm in NORM_ACTIVATIONS:
+        if norm in norm_activations():
             return self.norm(norm)
         if norm != "none":
             self.norm(norm)

@@ -1,17 +1,16 @@
 """The ops of a network plan (torch-free): layers with every size resolved, composite ops
-(cells, residual blocks) holding branches of ops, and what each op costs.
+(cells, residual blocks) holding branches of ops. What each op costs, and how it is built,
+exported, fused and made elastic, is its spec's (`specs.spec_of`).
 
 Shapes exclude the batch axis. `plan.py` assembles ops into a `NetworkPlan`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nasforge.searchspace.layer_facts import activation_params, norm_params
-from nasforge.searchspace.quantization import FLOAT_BITS, learned_step_params
+from nasforge.searchspace.quantization import FLOAT_BITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class Norm:
     """A normalization layer from the norm registry, over `channels` features.
 
     `dims` is 0 for (N, C) inputs, 1 for (N, C, L), 2 for (N, C, H, W). A norm-activation
-    kind (`layer_facts.NORM_ACTIVATIONS`, e.g. EvoNorm) has no Activation op after it.
+    kind (`LayerSpec.norm_activation`, e.g. EvoNorm) has no Activation op after it.
     """
 
     kind: str
@@ -143,49 +142,13 @@ Op = (Flatten | Linear | Conv | Norm | Activation | Dropout | Pool | GlobalPool 
       | Residual)
 
 
-def _branches(op: Op) -> tuple[Branch, ...]:
-    if isinstance(op, Cell):
-        return tuple(edge.branch for edge in op.edges)
-    if isinstance(op, Residual):
-        return (op.main, op.shortcut)
-    return ()
-
-
 def iter_ops(ops: tuple[Op, ...], shapes: tuple[tuple[int, ...], ...]
              ) -> Iterator[tuple[Op, tuple[int, ...]]]:
     """Every op with its output shape; composite ops (cells, residuals) are yielded and then
-    opened, recursively."""
+    opened (through their spec's `children`), recursively."""
+    from nasforge.searchspace.specs import spec_of
+
     for op, shape in zip(ops, shapes, strict=True):
         yield op, shape
-        for branch in _branches(op):
+        for branch in spec_of(op).children(op):
             yield from iter_ops(branch.ops, branch.shapes)
-
-
-def layer_macs(op: Op, out_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one Linear or Conv op for one sample (0 for any other op)."""
-    if isinstance(op, Linear):
-        return op.in_features * op.out_features
-    if isinstance(op, Conv):
-        positions = math.prod(out_shape[1:])
-        return positions * op.out_channels * (op.in_channels // op.groups) * op.kernel**op.dims
-    return 0
-
-
-def weight_count(op: Linear | Conv) -> int:
-    """Elements of the weight tensor (bias excluded)."""
-    if isinstance(op, Linear):
-        return op.in_features * op.out_features
-    return op.out_channels * (op.in_channels // op.groups) * op.kernel**op.dims
-
-
-def _float_params(op: Op) -> int | None:
-    """Parameters kept in 32-bit float: biases, norm and activation parameters."""
-    if isinstance(op, Linear | Conv):
-        out = op.out_features if isinstance(op, Linear) else op.out_channels
-        steps = learned_step_params(op.weight_bits, op.act_bits, out) if op.learned_step else 0
-        return (out if op.bias else 0) + steps
-    if isinstance(op, Norm):
-        return norm_params(op.kind, op.channels, op.dims)
-    if isinstance(op, Activation):
-        return activation_params(op.kind, op.channels, op.dims)
-    return 0

@@ -31,13 +31,8 @@ pau          Padé unit P5(x) / (1 + |Q4(x)|), coefficients       10
              shared by all channels, init fitted to leaky_relu
 ===========  ==================================================  ==========
 
-The parameter counts are also in the torch-free `nasforge.searchspace.layer_facts`.
-
-Add one with::
-
-    @ACTIVATIONS.register("my_act")
-    def my_act(channels: int, dims: int) -> nn.Module:
-        return MyAct(channels)
+Each is a factory here plus one line of the torch-free manifest `searchspace/layer_specs.py`
+(its parameter count, export and fused/supernet rules); see docs/extending.md.
 """
 
 from __future__ import annotations
@@ -46,119 +41,101 @@ from collections.abc import Callable
 
 from torch import nn
 
-from nasforge.registry import Registry
+from nasforge.searchspace import specs
 from nasforge.searchspace.layers.pau import PAU
 from nasforge.searchspace.layers.periodic import Sin, Snake
 from nasforge.searchspace.layers.swish import Swish
 
 ActivationFactory = Callable[[int, int], nn.Module]
 
-ACTIVATIONS: Registry[ActivationFactory] = Registry("activation")
+ACTIVATIONS = specs.ACTIVATIONS  # name -> LayerSpec; the manifest is `searchspace/layer_specs.py`
 
 
-@ACTIVATIONS.register("relu")
 def relu(channels: int, dims: int) -> nn.Module:
     """ReLU: max(x, 0)."""
     return nn.ReLU()
 
 
-@ACTIVATIONS.register("leaky_relu")
 def leaky_relu(channels: int, dims: int) -> nn.Module:
     """LeakyReLU with negative slope 0.01."""
     return nn.LeakyReLU(0.01)
 
 
-@ACTIVATIONS.register("gelu")
 def gelu(channels: int, dims: int) -> nn.Module:
     """Exact (erf) GELU."""
     return nn.GELU()
 
 
-@ACTIVATIONS.register("silu")
 def silu(channels: int, dims: int) -> nn.Module:
     """SiLU: x * sigmoid(x), the fixed-beta swish."""
     return nn.SiLU()
 
 
-@ACTIVATIONS.register("tanh")
 def tanh(channels: int, dims: int) -> nn.Module:
     """tanh(x)."""
     return nn.Tanh()
 
 
-@ACTIVATIONS.register("mish")
 def mish(channels: int, dims: int) -> nn.Module:
     """x * tanh(softplus(x))."""
     return nn.Mish()
 
 
-@ACTIVATIONS.register("elu")
 def elu(channels: int, dims: int) -> nn.Module:
     """ELU with alpha = 1: x if x > 0 else exp(x) - 1."""
     return nn.ELU()
 
 
-@ACTIVATIONS.register("sigmoid")
 def sigmoid(channels: int, dims: int) -> nn.Module:
     """Logistic sigmoid: 1 / (1 + exp(-x))."""
     return nn.Sigmoid()
 
 
-@ACTIVATIONS.register("hardswish")
 def hardswish(channels: int, dims: int) -> nn.Module:
     """Hard swish: x * relu6(x + 3) / 6."""
     return nn.Hardswish()
 
 
-@ACTIVATIONS.register("softplus")
 def softplus(channels: int, dims: int) -> nn.Module:
     """Softplus: log(1 + exp(x)) (linear above x = 20)."""
     return nn.Softplus()
 
 
-@ACTIVATIONS.register("gelu_tanh")
 def gelu_tanh(channels: int, dims: int) -> nn.Module:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
     return nn.GELU(approximate="tanh")
 
 
-@ACTIVATIONS.register("selu")
 def selu(channels: int, dims: int) -> nn.Module:
     """SELU: scale * elu(x, alpha) with the self-normalizing constants."""
     return nn.SELU()
 
 
-@ACTIVATIONS.register("celu")
 def celu(channels: int, dims: int) -> nn.Module:
     """CELU with alpha = 1 (equal to ELU at alpha = 1)."""
     return nn.CELU()
 
 
-@ACTIVATIONS.register("prelu")
 def prelu(channels: int, dims: int) -> nn.Module:
     """PReLU with one learnable negative slope per channel (C parameters), init 0.25."""
     return nn.PReLU(num_parameters=channels, init=0.25)
 
 
-@ACTIVATIONS.register("swish")
 def swish(channels: int, dims: int) -> nn.Module:
     """x * sigmoid(beta * x), learnable beta per channel (C parameters), init 1."""
     return Swish(channels)
 
 
-@ACTIVATIONS.register("sin")
 def sin(channels: int, dims: int) -> nn.Module:
     """Sine: sin(x), elementwise."""
     return Sin()
 
 
-@ACTIVATIONS.register("snake")
 def snake(channels: int, dims: int) -> nn.Module:
     """x + sin^2(alpha * x) / alpha, learnable alpha per channel (C parameters), init 1."""
     return Snake(channels)
 
 
-@ACTIVATIONS.register("pau")
 def pau(channels: int, dims: int) -> nn.Module:
     """Safe Padé activation unit, 10 coefficients shared by all channels, init ~ leaky_relu."""
     return PAU("leaky_relu")

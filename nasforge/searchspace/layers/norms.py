@@ -37,14 +37,14 @@ from collections.abc import Callable
 from torch import nn
 
 from nasforge.errors import SpaceError
-from nasforge.registry import Registry
+from nasforge.searchspace import specs
 from nasforge.searchspace.layers.evonorm import EvoNormB0, EvoNormS0, s0_groups
 from nasforge.searchspace.layers.ibn import IBN
 from nasforge.searchspace.layers.rms import ChannelRMSNorm
 
 NormFactory = Callable[[int, int], nn.Module]
 
-NORMS: Registry[NormFactory] = Registry("norm")
+NORMS = specs.NORMS  # name -> LayerSpec; the manifest is `searchspace/layer_specs.py`
 
 _LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
 
@@ -57,13 +57,11 @@ def _unsupported(name: str, dims: int, supported: tuple[int, ...],
                       + hint)
 
 
-@NORMS.register("none")
 def none(channels: int, dims: int) -> nn.Module:
     """No normalization (nn.Identity); no parameters."""
     return nn.Identity()
 
 
-@NORMS.register("batch")
 def batch(channels: int, dims: int) -> nn.Module:
     """BatchNorm1d for (N, C) and (N, C, L), BatchNorm2d for (N, C, H, W).
 
@@ -76,7 +74,6 @@ def batch(channels: int, dims: int) -> nn.Module:
     raise _unsupported("batch", dims, (0, 1, 2))
 
 
-@NORMS.register("layer")
 def layer(channels: int, dims: int) -> nn.Module:
     """Per-sample normalization over (C, *spatial) with a per-channel affine.
 
@@ -91,7 +88,6 @@ def layer(channels: int, dims: int) -> nn.Module:
     raise _unsupported("layer", dims, (0, 1, 2))
 
 
-@NORMS.register("group")
 def group(channels: int, dims: int) -> nn.Module:
     """GroupNorm with gcd(32, C) groups (32 groups when C is a multiple of 32); on (N, C)
     inputs at most C / 2 groups, so that every group normalizes at least two values (one value
@@ -104,7 +100,6 @@ def group(channels: int, dims: int) -> nn.Module:
     return nn.GroupNorm(s0_groups(channels, dims), channels)
 
 
-@NORMS.register("instance")
 def instance(channels: int, dims: int) -> nn.Module:
     """InstanceNorm1d / 2d with affine weight and bias (2C) and no running statistics.
 
@@ -117,7 +112,6 @@ def instance(channels: int, dims: int) -> nn.Module:
     raise _unsupported("instance", dims, (1, 2))
 
 
-@NORMS.register("rms")
 def rms(channels: int, dims: int) -> nn.Module:
     """RMSNorm over the channel axis of each sample (and position), eps 1e-6.
 
@@ -128,7 +122,6 @@ def rms(channels: int, dims: int) -> nn.Module:
     return ChannelRMSNorm(channels, eps=1e-6)
 
 
-@NORMS.register("ibn")
 def ibn(channels: int, dims: int) -> nn.Module:
     """IBN-Net: affine InstanceNorm on the first max(1, C // 2) channels, BatchNorm on the rest.
 
@@ -139,7 +132,6 @@ def ibn(channels: int, dims: int) -> nn.Module:
     return IBN(channels, dims)
 
 
-@NORMS.register("evonorm_b0")
 def evonorm_b0(channels: int, dims: int) -> nn.Module:
     """EvoNorm-B0 normalization-activation (replaces norm + activation), eps 1e-5.
 
@@ -153,7 +145,6 @@ def evonorm_b0(channels: int, dims: int) -> nn.Module:
     return EvoNormB0(channels)
 
 
-@NORMS.register("evonorm_s0")
 def evonorm_s0(channels: int, dims: int) -> nn.Module:
     """EvoNorm-S0 normalization-activation (replaces norm + activation), eps 1e-5.
 
