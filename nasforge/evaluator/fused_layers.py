@@ -22,7 +22,7 @@ from torch import nn
 
 from nasforge.evaluator.fused_dropout import ModelStreams, stacked_dropout
 from nasforge.evaluator.fused_quant import ACT_BUFFERS, fake_quant_rows
-from nasforge.searchspace.build import GlobalAvgPool
+from nasforge.searchspace.layers.portable.composite import GlobalAvgPool
 from nasforge.searchspace.layers.quant import fake_quant_weight
 from nasforge.searchspace.quantization import FLOAT_BITS
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import torch
 from torch import nn
 
 from nasforge.errors import SpaceError
@@ -28,6 +27,7 @@ from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS, ActivationFactory, NormFactory
+from nasforge.searchspace.layers.portable import composite
 from nasforge.searchspace.layers.quant import QuantConv1d, QuantConv2d, QuantLinear
 from nasforge.searchspace.plan import (
     Activation,
@@ -60,21 +60,6 @@ _CONVS: Mapping[int, Callable[..., nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 EXAMPLES_PER_FAMILY = 12
 _QUANT_CONVS: Mapping[int, Callable[..., nn.Module]] = {1: QuantConv1d, 2: QuantConv2d}
 _PADS: Mapping[int, Callable[..., nn.Module]] = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d}
-
-
-class GlobalAvgPool(nn.Module):
-    """(N, C, *spatial) -> (N, C): the mean over the `dims` spatial axes."""
-
-    def __init__(self, dims: int) -> None:
-        super().__init__()
-        self.dims = dims
-        self._axes = tuple(range(2, 2 + dims))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=self._axes)
-
-    def extra_repr(self) -> str:
-        return f"dims={self.dims}"
 
 
 def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> None:
@@ -174,39 +159,6 @@ def _check(plan: NetworkPlan) -> None:
             raise SpaceError(f"{where} has dropout p={op.p}; use 0 <= p < 1.")
 
 
-class CellModule(nn.Module):
-    """A DAG cell (see `plan.Cell`): (N, C, *s) -> (N, C, *s).
-
-    `edges["j_i"]` computes edge j <- i; node j is the sum of its edges, node 0 the input.
-    """
-
-    def __init__(self, op: Cell, edges: Mapping[tuple[int, int], nn.Module]) -> None:
-        super().__init__()
-        self.nodes = op.nodes
-        self.edges = nn.ModuleDict({f"{to}_{source}": m for (to, source), m in edges.items()})
-        self._incoming = [[(source, f"{to}_{source}") for (t, source) in edges if t == to]
-                          for to in range(op.nodes)]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for to in range(1, self.nodes):
-            terms = [self.edges[key](nodes[source]) for source, key in self._incoming[to]]
-            nodes.append(torch.stack(terms).sum(0) if len(terms) > 1 else
-                         terms[0] if terms else torch.zeros_like(x))
-        return nodes[-1]
-
-
-class ResidualModule(nn.Module):
-    """main(x) + shortcut(x) (an empty shortcut is the identity)."""
-
-    def __init__(self, main: nn.Module, shortcut: nn.Module) -> None:
-        super().__init__()
-        self.main, self.shortcut = main, shortcut
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x) + self.shortcut(x)
-
-
 def _module(
     op: Op,
     activations: Mapping[str, ActivationFactory],
@@ -234,13 +186,13 @@ def _module(
     if isinstance(op, Pool):
         return _pool(op)
     if isinstance(op, GlobalPool):
-        return GlobalAvgPool(op.dims)
+        return composite.GlobalAvgPool(op.dims)
     if isinstance(op, Flatten):
         return nn.Flatten()
     if isinstance(op, Cell):
-        return CellModule(op, {(e.to, e.source): branch(e.branch) for e in op.edges})
+        return composite.Cell(op.nodes, {f"{e.to}_{e.source}": branch(e.branch) for e in op.edges})
     if isinstance(op, Residual):
-        return ResidualModule(branch(op.main), branch(op.shortcut))
+        return composite.Residual(branch(op.main), branch(op.shortcut))
     raise SpaceError(
         f"Plan op {op!r} has no builder; build_from_plan supports Flatten, Linear, Conv, "
         "Norm, Activation, Dropout, Pool, GlobalPool, Cell and Residual."

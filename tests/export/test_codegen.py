@@ -18,8 +18,8 @@ from nasforge.export import ModelMeta, generate
 from nasforge.export.layer_sources import ACTIVATION_SOURCES, NORM_SOURCES, norm_groups
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS
-from nasforge.searchspace.layers.evonorm import s0_groups
-from nasforge.searchspace.layers.pau import PAU_INIT
+from nasforge.searchspace.layers.portable.evonorm import s0_groups
+from nasforge.searchspace.layers.portable.pau import PAU_INIT
 from nasforge.searchspace.plan import Norm
 
 HOSTILE = "x\"\"\"; import os; os.system('rm -rf /')"

@@ -8,7 +8,7 @@ from torch import nn
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace.layers import NORMS
-from nasforge.searchspace.layers.evonorm import EvoNormS0, s0_groups
+from nasforge.searchspace.layers.portable.evonorm import EvoNormS0, s0_groups
 
 SHAPES = {0: (8, 6), 1: (8, 6, 5), 2: (8, 6, 5, 3)}
 

@@ -8,8 +8,8 @@ import torch
 
 from nasforge.errors import UnknownNameError
 from nasforge.searchspace.layers import ACTIVATIONS
-from nasforge.searchspace.layers.pau import PAU, PAU_INIT
 from nasforge.searchspace.layers.pau_fit import TARGETS, fit_grid, fit_pau, pau_numpy
+from nasforge.searchspace.layers.portable.pau import PAU, PAU_INIT
 
 # max |PAU(x) - target(x)| on [-3, 3] at init: the kinks of (leaky) ReLU cost the most
 MAX_ERROR = {"leaky_relu": 0.05, "relu": 0.05, "gelu": 5e-3, "silu": 1e-4, "tanh": 1e-4}

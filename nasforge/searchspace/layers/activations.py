@@ -42,9 +42,9 @@ from collections.abc import Callable
 from torch import nn
 
 from nasforge.searchspace import specs
-from nasforge.searchspace.layers.pau import PAU
-from nasforge.searchspace.layers.periodic import Sin, Snake
-from nasforge.searchspace.layers.swish import Swish
+from nasforge.searchspace.layers.portable.pau import PAU
+from nasforge.searchspace.layers.portable.periodic import Sin, Snake
+from nasforge.searchspace.layers.portable.swish import Swish
 
 ActivationFactory = Callable[[int, int], nn.Module]
 

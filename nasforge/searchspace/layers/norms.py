@@ -38,9 +38,9 @@ from torch import nn
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace import specs
-from nasforge.searchspace.layers.evonorm import EvoNormB0, EvoNormS0, s0_groups
-from nasforge.searchspace.layers.ibn import IBN
-from nasforge.searchspace.layers.rms import ChannelRMSNorm
+from nasforge.searchspace.layers.portable.evonorm import EvoNormB0, EvoNormS0, s0_groups
+from nasforge.searchspace.layers.portable.ibn import IBN
+from nasforge.searchspace.layers.portable.rms import ChannelRMSNorm
 
 NormFactory = Callable[[int, int], nn.Module]
 

@@ -6,7 +6,7 @@ degree 4 without a constant term (b1..b4). `fit_pau` fits the 10 coefficients to
 without the absolute value), then Levenberg-Marquardt on the true residual. Everything is
 deterministic (a fixed grid, no random starts).
 
-`nasforge.searchspace.layers.pau` stores the results as constants, so that an initial model
+`nasforge.searchspace.layers.portable.pau` stores the results as constants, so that an initial model
 does not depend on this machine's LAPACK; its test regenerates them with this module.
 Print fresh constants with ``python -m nasforge.searchspace.layers.pau_fit``.
 """

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nasforge.errors import SpaceError
-from nasforge.searchspace.layers.channels import per_channel
+from nasforge.searchspace.layers.portable.channels import per_channel
 
 
 class _EvoNorm(nn.Module):

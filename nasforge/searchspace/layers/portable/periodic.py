@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from nasforge.searchspace.layers.channels import per_channel
+from nasforge.searchspace.layers.portable.channels import per_channel
 
 
 class Sin(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasforge.searchspace.layers.channels import per_channel
+from nasforge.searchspace.layers.portable.channels import per_channel
 
 
 class Swish(nn.Module):
