@@ -15,13 +15,10 @@ in: an ordinary nasforge model whose output equals `forward(x, arch)` (eval mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
@@ -29,22 +26,10 @@ from nasforge.evaluator.seeding import seeded
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.families import plan_for
-from nasforge.searchspace.layers import ACTIVATIONS, NORMS
-from nasforge.searchspace.layers.quant import ActQuant, fake_quant_weight
-from nasforge.searchspace.plan import (
-    Activation,
-    Conv,
-    DataSpec,
-    Dropout,
-    Flatten,
-    GlobalPool,
-    Linear,
-    NetworkPlan,
-    Norm,
-    Pool,
-)
-from nasforge.searchspace.quantization import BIT_WIDTHS, FLOAT_BITS
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import SearchSpace
+from nasforge.searchspace.specs import OP_SPECS, resolve, spec_of
+from nasforge.supernet.rules import ElasticRule, SlotShape, Step, layer_key
 from nasforge.supernet.slots import extreme, layer_slots
 
 #: Architectures planned to find every slot's largest shape (plus the extremes).
@@ -53,22 +38,18 @@ DISCOVERY_SAMPLES = 512
 MAX_WIDTHS = 64
 #: Architectures whose compiled plan `Supernet` remembers.
 PLAN_MEMO = 4096
-_CONV = {1: F.conv1d, 2: F.conv2d}
-_POOL = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
-         ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
-_LAYER, _MODULE, _DROPOUT, _FUNCTION = range(4)
 
 
 @dataclass(frozen=True, slots=True)
 class Subnet:
-    """A compiled subnet: its plan, `layer_slots` walk, the (kind, payload) steps `forward`
-    runs, its norm / activation modules and the input quantizers it reads."""
+    """A compiled subnet: its plan, `layer_slots` walk (op index, op, slot), the closures
+    `forward` runs (one per op, from the op's elastic rule) and the stateful modules they
+    read (norms, activations, input quantizers)."""
 
     plan: NetworkPlan
     ops: list[tuple[int, object, str]]
-    steps: list[tuple[int, object]]
+    steps: list[Step]
     modules: list[nn.Module]
-    quants: list[nn.Module]
 
 
 class Supernet(nn.Module):
@@ -86,71 +67,42 @@ class Supernet(nn.Module):
             raise ConfigError("The supernet shares fixed-step quantizers only; set [space] "
                               'quant_step = "fixed" (learned LSQ steps are per subnet).')
         shapes = self._discover(np.random.default_rng(seed))
-        widths = sorted({int(v) for name, param in space.params.items()
-                         if any(k in name for k in ("width", "channels"))
-                         for v in (param.values() if param.size is not None else ())
-                         if isinstance(v, int) and v > 0})
-        if len(widths) > MAX_WIDTHS:
+        #: every layer width of the space: per-width rules make a module for each
+        self.widths = sorted({int(v) for name, param in space.params.items()
+                              if any(k in name for k in ("width", "channels"))
+                              for v in (param.values() if param.size is not None else ())
+                              if isinstance(v, int) and v > 0})
+        if len(self.widths) > MAX_WIDTHS:
             raise ConfigError(f"The supernet makes norms per layer width, and the space has "
-                              f"{len(widths)} widths (at most {MAX_WIDTHS}); give widths and "
-                              "channels as lists, e.g. width = [32, 64, 128].")
+                              f"{len(self.widths)} widths (at most {MAX_WIDTHS}); give widths "
+                              "and channels as lists, e.g. width = [32, 64, 128].")
+        rules = _rules()
         with seeded(seed):
             self.weights = nn.ParameterDict()
             self.biases = nn.ParameterDict()
             self.act_quant = nn.ModuleDict()
             self.layers = nn.ModuleDict()
-            self._positions: dict[str, int] = {}
-            for slot, (out, in_, kernel, dims, positions) in sorted(shapes.items()):
-                self._make_slot(slot, out, in_, kernel, dims, positions)
-                self._make_layers(slot, dims, widths + [out])
-            self._layer_dims = {slot: dims for slot, (*_, dims, _p) in shapes.items()}
+            for slot, shape in sorted(shapes.items()):
+                for rule in rules:
+                    rule.make(self, slot, shape)
 
     # ------------------------------------------------------------------ construction
-    def _discover(self, rng: np.random.Generator
-                  ) -> dict[str, tuple[int, int, int, int, int]]:
-        """slot -> (max out, max in channels, max kernel, dims, positions) over samples."""
+    def _discover(self, rng: np.random.Generator) -> dict[str, SlotShape]:
+        """slot -> the largest shape its ops read over the sampled architectures."""
         archs = [extreme(self.space, rng, True), extreme(self.space, rng, False)]
         archs += [self.space.sample(rng) for _ in range(DISCOVERY_SAMPLES)]
-        shapes: dict[str, tuple[int, int, int, int, int]] = {}
+        shapes: dict[str, SlotShape] = {}
         for arch in archs:
-            plan = plan_for(arch, self.spec)
-            for _, op, slot in layer_slots(arch, plan):
-                if isinstance(op, Linear):
-                    positions = int(slot.rsplit("_", 1)[1]) if "_flat_" in slot else 1
-                    new = (op.out_features, op.in_features // positions, 1, 0, positions)
-                elif isinstance(op, Conv):
-                    if op.stride != 1 or op.groups != 1 or op.dilation != 1 or op.kernel % 2 == 0:
-                        raise ConfigError(f"The supernet shares odd-kernel, stride-1 "
-                                          f"convolutions only; slot {slot} has {op}.")
-                    new = (op.out_channels, op.in_channels, op.kernel, op.dims, 1)
-                else:
-                    continue
-                old = shapes.get(slot, new)
-                shapes[slot] = (max(old[0], new[0]), max(old[1], new[1]),
-                                max(old[2], new[2]), new[3], new[4])
+            for _, op, slot in self._walk(arch, plan_for(arch, self.spec)):
+                new = rule_of(op).slot_shape(op, slot)
+                if new is not None:
+                    old = shapes.get(slot)
+                    shapes[slot] = new if old is None else old.merge(new)
         return shapes
 
-    def _make_slot(self, slot: str, out: int, in_: int, kernel: int, dims: int,
-                   positions: int) -> None:
-        if dims:
-            ref: nn.Module = {1: nn.Conv1d, 2: nn.Conv2d}[dims](in_, out, kernel)
-        else:
-            ref = nn.Linear(in_ * positions, out)  # the largest layer's default init
-        self.weights[slot] = nn.Parameter(ref.weight.detach().clone())
-        self.biases[slot] = nn.Parameter(ref.bias.detach().clone())
-        self.act_quant[slot] = nn.ModuleDict({str(b): ActQuant(b) for b in BIT_WIDTHS})
-        self._positions[slot] = positions
-
-    def _make_layers(self, slot: str, dims: int, widths: Iterable[int]) -> None:
-        """A norm and activation module per (kind, channels) that may follow the slot."""
-        for what, registry in (("norm", NORMS), ("activation", ACTIVATIONS)):
-            for kind in _values(self.space, what):
-                for channels in sorted(set(widths)):
-                    try:
-                        module = registry.get(str(kind))(channels, dims)
-                    except SpaceError:  # not for this layout: the space never plans it here
-                        continue
-                    self.layers[_key(slot, str(kind), channels)] = module
+    @staticmethod
+    def _walk(arch: Architecture, plan: NetworkPlan) -> list[tuple[int, object, str]]:
+        return list(layer_slots(arch, plan, [rule_of(op).role for op in plan.ops]))
 
     # ------------------------------------------------------------------ subnets
     def plan(self, arch: Architecture) -> NetworkPlan:
@@ -170,59 +122,16 @@ class Supernet(nn.Module):
 
     def _compile(self, arch: Architecture) -> Subnet:
         plan = plan_for(arch, self.spec)
-        ops = list(layer_slots(arch, plan))
-        steps: list[tuple[int, object]] = []
-        modules: list[nn.Module] = []
-        for _, op, slot in ops:
-            if isinstance(op, Linear | Conv):
-                quant = self.act_quant[slot][str(op.act_bits)] \
-                    if op.act_bits != FLOAT_BITS else None
-                out = op.out_features if isinstance(op, Linear) else op.out_channels
-                steps.append((_LAYER, (slot, op, quant, out)))
-            elif isinstance(op, Norm | Activation):
-                module = self.layer(slot, op.kind, op.channels)
-                modules.append(module)
-                steps.append((_MODULE, module))
-            elif isinstance(op, Dropout):
-                steps.append((_DROPOUT, op.p))
-            elif isinstance(op, Pool):
-                steps.append((_FUNCTION, partial(_POOL[op.kind, op.dims],
-                                                 kernel_size=op.size, stride=op.size)))
-            elif isinstance(op, GlobalPool):
-                steps.append((_FUNCTION, partial(torch.mean,
-                                                 dim=tuple(range(2, 2 + op.dims)))))
-            elif isinstance(op, Flatten):
-                steps.append((_FUNCTION, partial(torch.flatten, start_dim=1)))
-            else:
-                raise SpaceError(f"The supernet cannot run plan op {op!r}.")
-        quants = [q for kind, step in steps if kind == _LAYER
-                  for q in (step[2],) if q is not None]  # type: ignore[index]
-        return Subnet(plan, ops, steps, modules, quants)
-
-    def _ops(self, arch: Architecture) -> list[tuple[int, object, str]]:
-        return self.subnet(arch).ops
-
-    def weight(self, slot: str, op: Linear | Conv) -> torch.Tensor:
-        """The subnet's float weight of the layer: first rows / columns, centre kernel crop
-        (views of the shared tensor; the whole tensor when the layer is the largest)."""
-        shared = self.weights[slot]
-        if isinstance(op, Linear):
-            p = self._positions[slot]
-            if shared.shape == (op.out_features, op.in_features):
-                return shared
-            if p == 1:
-                return shared[:op.out_features, :op.in_features]
-            w = shared.view(shared.shape[0], -1, p)[:op.out_features, :op.in_features // p]
-            return w.reshape(op.out_features, op.in_features)
-        start = (shared.shape[-1] - op.kernel) // 2
-        w = shared[:op.out_channels, :op.in_channels]
-        if start == 0:
-            return w
-        crop = (slice(None), slice(None)) + (slice(start, start + op.kernel),) * op.dims
-        return w[crop]
+        ops = self._walk(arch, plan)
+        rules = [rule_of(op) for _, op, _ in ops]
+        steps = [rule.step(self, op, slot) for rule, (_, op, slot) in zip(rules, ops, strict=True)]
+        modules = [m for rule, (_, op, slot) in zip(rules, ops, strict=True)
+                   for m in rule.modules(self, op, slot)]
+        return Subnet(plan, ops, steps, modules)
 
     def layer(self, slot: str, kind: str, channels: int) -> nn.Module:
-        key = _key(slot, kind, channels)
+        """The per-width norm or activation module `kind` of `channels` after `slot`."""
+        key = layer_key(slot, kind, channels)
         if key not in self.layers:
             raise SpaceError(f"The supernet has no {kind!r} layer of {channels} channels after "
                              f"{slot}; the architecture is not from the space it was built on.")
@@ -230,50 +139,48 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         """(N, *input_shape) -> (N, num_outputs): the subnet `arch` on shared weights."""
-        for kind, step in self.subnet(arch).steps:
-            if kind == _LAYER:
-                slot, op, quant, out = step  # type: ignore[misc]
-                if quant is not None:
-                    x = quant(x)
-                w = fake_quant_weight(self.weight(slot, op), op.weight_bits)
-                b = self.biases[slot][:out] if op.bias else None
-                x = F.linear(x, w, b) if isinstance(op, Linear) else \
-                    _CONV[op.dims](x, w, b, padding=op.kernel // 2)
-            elif kind == _MODULE:
-                x = step(x)  # type: ignore[operator]
-            elif kind == _DROPOUT:
-                x = F.dropout(x, step, self.training)  # type: ignore[arg-type]
-            else:
-                x = step(x)  # type: ignore[operator]
+        training = self.training
+        for step in self.subnet(arch).steps:
+            x = step(x, training)
         return x
 
     def layer_modules(self, arch: Architecture) -> list[nn.Module]:
-        """The norm and activation modules the subnet uses (e.g. to recalibrate its BN)."""
+        """The stateful modules the subnet reads: norms and activations (e.g. to recalibrate
+        its BN) and its input quantizers."""
         return list(self.subnet(arch).modules)
 
     @torch.no_grad()
     def extract(self, arch: Architecture) -> nn.Sequential:
         """The standalone model of `arch` (`build_from_plan`) with the subnet's weights, on
         the supernet's device; equal to `forward(x, arch)` in eval mode."""
-        plan = self.plan(arch)
+        subnet = self.subnet(arch)
         device = next(iter(self.weights.values())).device
-        model = build_from_plan(plan).to(device)
-        for i, op, slot in layer_slots(arch, plan):
-            module = model[i]
-            if isinstance(op, Linear | Conv):
-                module.weight.copy_(self.weight(slot, op))
-                if op.bias:
-                    module.bias.copy_(self.biases[slot][:module.weight.shape[0]])
-                if not op.weight_bits == op.act_bits == FLOAT_BITS:
-                    quant = self.act_quant[slot][str(op.act_bits)]
-                    module.input_quant.load_state_dict(quant.state_dict())
-            elif isinstance(op, Norm | Activation):
-                module.load_state_dict(self.layer(slot, op.kind, op.channels).state_dict())
+        model = build_from_plan(subnet.plan).to(device)
+        for i, op, slot in subnet.ops:
+            rule_of(op).copy_into(self, model[i], op, slot)
         return model.train(self.training)
 
 
-def _key(slot: str, kind: str, channels: int) -> str:
-    return f"{slot}__{kind}__{channels}"
+def rule_of(op: object) -> ElasticRule:
+    """The elastic rule of a plan op, from its spec; ConfigError when it has none."""
+    spec = spec_of(op)
+    rule = resolve(spec.elastic)
+    if not hasattr(rule, "step"):  # a marker: NOT_ELASTIC, or FIXED without a rule
+        raise ConfigError(f"The supernet cannot share weights over {spec.name} ops ({op!r}: "
+                          f"its spec's elastic rule is {rule!r}); use another strategy, or "
+                          "a family without them.")
+    return rule  # type: ignore[no-any-return]
+
+
+def _rules() -> list[ElasticRule]:
+    """The rules of every registered op spec (each makes its part of every slot), in their
+    `stage` order."""
+    found: dict[int, tuple[int, str, ElasticRule]] = {}
+    for name in OP_SPECS.names():
+        rule = resolve(OP_SPECS.get(name).elastic)
+        if hasattr(rule, "make"):
+            found.setdefault(id(rule), (rule.stage, name, rule))
+    return [rule for *_, rule in sorted(found.values(), key=lambda t: t[:2])]
 
 
 def _values(space: SearchSpace, name: str) -> list[object]:

@@ -1,25 +1,26 @@
 """Slots: the names of the shared tensors a subnet's layers read (torch-free).
 
-A subnet is planned as usual (`plan_for(arch, spec)`); walking its plan, every Linear and Conv
-op gets a slot name, the same in every subnet for "the same layer": hidden layer i of an MLP is
+A subnet is planned as usual (`plan_for(arch, spec)`); walking its plan, every op whose
+elastic rule has the role "linear" or "conv" (`supernet.rules`: Linear, Conv) gets a slot
+name, the same in every subnet for "the same layer": hidden layer i of an MLP is
 ``linear_i``, convolution j of stage s of a CNN is ``conv_s_j``, the output layer ``head``.
-Norm and activation ops take the slot of the layer before them. Layers whose input means
-something different in different subnets get slots of their own: a linear model's output
-layer (``head_direct``, reading the raw input) and a CNN head reading flattened features
+Other ops take the slot of the layer before them. Layers whose input means something
+different in different subnets get slots of their own: a linear model's output layer
+(``head_direct``, reading the raw input) and a CNN head reading flattened features
 (``head_flat_<spatial>``: the number of positions differs with the number of pools).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.searchspace.architecture import Architecture, Scalar
 from nasforge.searchspace.families.base import FamilyView
-from nasforge.searchspace.plan import Conv, Flatten, Linear, NetworkPlan, Op
+from nasforge.searchspace.plan import NetworkPlan, Op
 from nasforge.searchspace.space import SearchSpace
 
 #: Families the supernet can share weights over.
@@ -39,41 +40,44 @@ def check_family(family: str) -> None:
         )
 
 
-def layer_slots(arch: Architecture, plan: NetworkPlan) -> Iterator[tuple[int, Op, str]]:
-    """(op index, op, slot) for every top-level op of `plan`; non-layer ops carry the slot of
+def layer_slots(arch: Architecture, plan: NetworkPlan, roles: Sequence[str]
+                ) -> Iterator[tuple[int, Op, str]]:
+    """(op index, op, slot) for every top-level op of `plan`, given each op's role (its
+    elastic rule's `role`: "linear", "conv", "flatten" or ""); other ops carry the slot of
     the last layer before them ("input" before the first)."""
     family = str(arch.get("family", "mlp"))
     check_family(family)
     view = FamilyView(family, arch)
     per_stage = int(view["convs_per_stage"]) if family == "cnn" else 1
-    linears = [i for i, op in enumerate(plan.ops) if isinstance(op, Linear)]
+    linears = [i for i, role in enumerate(roles) if role == "linear"]
     slot, convs, hidden, flat = "input", 0, 0, False
-    for i, op in enumerate(plan.ops):
-        if isinstance(op, Flatten) and family == "cnn":
+    for i, (op, role) in enumerate(zip(plan.ops, roles, strict=True)):
+        if role == "flatten" and family == "cnn":
             flat = True
-        if isinstance(op, Conv):
+        if role == "conv":
             slot = f"conv_{convs // per_stage}_{convs % per_stage}"
             convs += 1
-        elif isinstance(op, Linear):
+        elif role == "linear":
             if i == linears[-1]:
                 if hidden:
                     slot = "head"  # reads the last hidden layer (MLP) or the CNN's head layer
                 elif family == "mlp":
                     slot = "head_direct"  # a linear model: reads the raw input
                 else:
-                    slot = f"head_flat_{_positions(plan, i)}" if flat else "head_pooled"
+                    slot = f"head_flat_{_positions(plan, roles, i)}" if flat else "head_pooled"
             elif family == "cnn":
-                slot = f"head_hidden_flat_{_positions(plan, i)}" if flat else "head_hidden"
+                slot = (f"head_hidden_flat_{_positions(plan, roles, i)}" if flat
+                        else "head_hidden")
             else:
                 slot = f"linear_{hidden}"
             hidden += 1
         yield i, op, slot
 
 
-def _positions(plan: NetworkPlan, linear_index: int) -> int:
+def _positions(plan: NetworkPlan, roles: Sequence[str], linear_index: int) -> int:
     """Spatial positions flattened into the features read by the linear op at the index."""
     for j in range(linear_index - 1, -1, -1):
-        if isinstance(plan.ops[j], Flatten):
+        if roles[j] == "flatten":
             shape = plan.shapes[j - 1] if j else plan.input_shape
             return math.prod(shape[1:])
     return 1

@@ -179,7 +179,7 @@ def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
     norms = [m for layer in subnet.modules for m in layer.modules()
              if isinstance(m, nn.modules.batchnorm._BatchNorm) or
              (hasattr(m, "running_var") and hasattr(m, "momentum"))]
-    fresh = [q for q in subnet.quants
+    fresh = [q for q in subnet.modules
              if hasattr(q, "running_min") and bool(torch.isinf(q.running_min))]
     if not norms and not fresh:
         return
