@@ -1,0 +1,56 @@
+"""The supernet dispatches through the op specs' elastic rules (`nasforge.supernet.rules`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from nasforge.errors import ConfigError
+from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Linear, Residual
+from nasforge.searchspace.specs import ACTIVATIONS, NOT_ELASTIC, OP_SPECS, resolve
+from nasforge.supernet import rules
+from nasforge.supernet.model import Supernet, rule_of
+from tests.supernet.helpers import MLP_SPEC, mlp_space
+
+RULE_METHODS = ("slot_shape", "make", "step", "modules", "copy_into")
+
+
+@pytest.mark.parametrize("name", OP_SPECS.names())
+def test_every_op_spec_names_a_complete_rule_or_not_elastic(name: str) -> None:
+    rule = resolve(OP_SPECS.get(name).elastic)
+    if rule is NOT_ELASTIC:
+        assert name in ("cell", "residual")
+        return
+    assert all(callable(getattr(rule, method)) for method in RULE_METHODS), name
+    assert isinstance(rule.role, str) and isinstance(rule.stage, int)
+
+
+@pytest.mark.parametrize("op", [Residual(Branch()), Cell(2, 4, 2, ())])
+def test_composite_ops_are_a_config_error_naming_the_op(op: object) -> None:
+    with pytest.raises(ConfigError, match=f"{type(op).__name__.lower()} ops .*NOT_ELASTIC"):
+        rule_of(op)
+
+
+def test_a_layer_kind_that_is_not_elastic_is_a_config_error(monkeypatch) -> None:
+    relu = dataclasses.replace(ACTIVATIONS.get("relu"), elastic=NOT_ELASTIC)
+    real = rules.layer_spec
+    monkeypatch.setattr(rules, "layer_spec",
+                        lambda role, kind: relu if kind == "relu" else real(role, kind))
+    with pytest.raises(ConfigError, match="activation 'relu'.*NOT_ELASTIC"):
+        Supernet(mlp_space(activation=["relu", "gelu"]), MLP_SPEC)
+
+
+@pytest.mark.parametrize("conv", [Conv(2, 4, 4, 2), Conv(2, 4, 4, 3, stride=2),
+                                  Conv(2, 4, 4, 3, groups=4), Conv(2, 4, 4, 3, dilation=2)])
+def test_convolutions_the_supernet_cannot_slice_are_refused_clearly(conv: Conv) -> None:
+    with pytest.raises(ConfigError, match="odd-kernel, stride-1"):
+        rules.CONV.slot_shape(conv, "conv_0_0")
+
+
+def test_slot_shapes_merge_to_the_largest_layer() -> None:
+    a = rules.LINEAR.slot_shape(Linear(8, 16), "linear_0")
+    b = rules.LINEAR.slot_shape(Linear(24, 4), "linear_0")
+    assert (a.merge(b).out, a.merge(b).in_) == (16, 24)
+    flat = rules.LINEAR.slot_shape(Linear(4 * 9, 10), "head_flat_9")
+    assert (flat.in_, flat.positions) == (4, 9)
