@@ -34,7 +34,7 @@ from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.searchspace.layers.quant import ActQuant, fake_quant_weight
-from nasforge.searchspace.ops.padding import same_padding
+from nasforge.searchspace.ops.padding import pool_padding, same_padding
 from nasforge.searchspace.quantization import BIT_WIDTHS, FLOAT_BITS
 from nasforge.searchspace.specs import PER_WIDTH, layer_spec
 
@@ -304,8 +304,20 @@ _POOLS = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
 
 
 def _pool(op: Any) -> Step:
+    """stride 0: stride = size; an overlapping pool pads as the builder does (padding left
+    out of averages), so that the trained net is the extracted one."""
     pool, size = _POOLS[op.kind, op.dims], op.size
-    return lambda x, training: pool(x, size, size)
+    if not op.stride:
+        return lambda x, training: pool(x, size, size)
+    stride, padding = op.stride, pool_padding(size, op.stride)
+    extra = {"count_include_pad": False} if op.kind == "avg" else {}
+    return lambda x, training: pool(x, size, stride, padding, **extra)
+
+
+def _check_pool(op: Any) -> str | None:
+    if op.stride and op.size % 2 == 0:
+        return f"an overlapping pool needs an odd window, got {op.size}"
+    return None
 
 
 def _global_pool(op: Any) -> Step:
@@ -319,5 +331,5 @@ CONV = ConvSlice()
 NORM = PerWidth("norm", stage=1)
 ACTIVATION = PerWidth("activation", stage=2)
 DROPOUT = Fixed(_dropout)
-POOL = Fixed(_pool)
+POOL = Fixed(_pool, check=_check_pool)
 GLOBAL_POOL = Fixed(_global_pool)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from nasforge.errors import ConfigError
-from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Linear, Residual
+from nasforge.searchspace.build import build_from_plan
+from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Linear, Pool, Residual
 from nasforge.searchspace.specs import ACTIVATIONS, NOT_ELASTIC, OP_SPECS, resolve
 from nasforge.supernet import rules
 from nasforge.supernet.model import Supernet, rule_of
@@ -54,3 +57,25 @@ def test_slot_shapes_merge_to_the_largest_layer() -> None:
     assert (a.merge(b).out, a.merge(b).in_) == (16, 24)
     flat = rules.LINEAR.slot_shape(Linear(4 * 9, 10), "head_flat_9")
     assert (flat.in_, flat.positions) == (4, 9)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize(("size", "stride"), [(2, 0), (3, 0), (3, 1), (3, 2), (5, 2)])
+def test_pools_run_as_the_built_model_overlapping_ones_too(kind, dims, size, stride) -> None:
+    """The supernet once ignored `Pool.stride` (always stride = size): an overlapping pool
+    trained one net and extracted another."""
+    op = Pool(kind, dims, size, stride)
+    spatial = (9,) * dims
+    out = tuple(-(-9 // stride) if stride else 9 // size for _ in spatial)
+    plan = NetworkPlan("cnn", (2, *spatial), (op,), ((2, *out),))
+    x = torch.randn(3, 2, *spatial, generator=torch.Generator().manual_seed(0))
+    assert rules.POOL.slot_shape(op, "conv_0_0") is None
+    y = rules.POOL.step(None, op, "conv_0_0")(x, False)  # type: ignore[arg-type]
+    assert y.shape[1:] == plan.output_shape
+    torch.testing.assert_close(y, build_from_plan(plan)(x), rtol=0, atol=0)
+
+
+def test_an_overlapping_pool_with_an_even_window_is_refused() -> None:
+    with pytest.raises(ConfigError, match="odd window"):
+        rules.POOL.slot_shape(Pool("max", 2, 2, 1), "conv_0_0")
