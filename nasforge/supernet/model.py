@@ -5,8 +5,12 @@ a subnet with fewer units or channels reads the first k rows and columns, a smal
 the centre crop of the largest kernel. Weights are fake-quantized at the subnet's bit width
 on the fly (`fake_quant_weight`, as `QuantLinear` does), so every bit width trains the same
 float weights. Norms and activations are not shared across choices: each (slot, kind,
-channels) has its own module built by the registries (per-width batch norm, per-choice
+channels) has its own module built by its layer spec (per-width batch norm, per-choice
 learnable activations); input quantizers (observers) exist per (slot, bits).
+
+How each op does this is its op spec's elastic rule (`rules.py`); this module only walks the
+plan and dispatches: discovery (`slot_shape`), construction (`make`), one compiled closure
+per op (`step`), extraction (`copy_into`).
 
 `forward(x, arch)` takes the architecture explicitly; the module keeps no "active subnet".
 `extract(arch)` is `build_from_plan(plan_for(arch, spec))` with the subnet's weights copied
@@ -169,7 +173,8 @@ def rule_of(op: object) -> ElasticRule:
         raise ConfigError(f"The supernet cannot share weights over {spec.name} ops ({op!r}: "
                           f"its spec's elastic rule is {rule!r}); use another strategy, or "
                           "a family without them.")
-    return rule  # type: ignore[no-any-return]
+    found: ElasticRule = rule
+    return found
 
 
 def _rules() -> list[ElasticRule]:

@@ -49,7 +49,7 @@ class SlotShape:
     """The largest layer a slot holds: `rule` makes its tensors. `positions`: spatial
     positions flattened into each input feature (a CNN head reading flat features)."""
 
-    rule: SharedSlice
+    rule: ElasticRule
     out: int
     in_: int
     kernel: int
@@ -62,6 +62,8 @@ class SlotShape:
 
 
 class ElasticRule(Protocol):
+    """How one op kind becomes elastic (see the module docstring)."""
+
     #: what the op is to the slot naming (`slots.layer_slots`): "linear" / "conv" (opens a
     #: slot of that scheme), "flatten" (later linear slots read flat features) or "".
     role: str
@@ -177,7 +179,7 @@ class SharedSlice:
     def make(self, net: Supernet, slot: str, shape: SlotShape) -> None:
         if shape.rule is not self:
             return
-        ref = self.reference(shape)
+        ref: Any = self.reference(shape)
         net.weights[slot] = nn.Parameter(ref.weight.detach().clone())
         net.biases[slot] = nn.Parameter(ref.bias.detach().clone())
         net.act_quant[slot] = nn.ModuleDict({str(b): ActQuant(b) for b in BIT_WIDTHS})
@@ -188,7 +190,7 @@ class SharedSlice:
         return self.view(op, slot, shared.shape)(shared)
 
     def _quant(self, net: Supernet, op: Any, slot: str) -> nn.Module | None:
-        return net.act_quant[slot][str(op.act_bits)] if op.act_bits != FLOAT_BITS else None
+        return _input_quant(net, op, slot) if op.act_bits != FLOAT_BITS else None
 
     def step(self, net: Supernet, op: Any, slot: str) -> Step:
         weights, biases, function = net.weights, net.biases, self.function(op)
@@ -207,12 +209,18 @@ class SharedSlice:
         return () if quant is None else (quant,)
 
     def copy_into(self, net: Supernet, module: nn.Module, op: Any, slot: str) -> None:
-        module.weight.copy_(self.weight(net, op, slot))
+        layer: Any = module  # nn.Linear / nn.ConvNd, or their quantized forms
+        layer.weight.copy_(self.weight(net, op, slot))
         if op.bias:
-            module.bias.copy_(net.biases[slot][:module.weight.shape[0]])
+            layer.bias.copy_(net.biases[slot][:layer.weight.shape[0]])
         if not op.weight_bits == op.act_bits == FLOAT_BITS:
-            quant = net.act_quant[slot][str(op.act_bits)]
-            module.input_quant.load_state_dict(quant.state_dict())
+            layer.input_quant.load_state_dict(_input_quant(net, op, slot).state_dict())
+
+
+def _input_quant(net: Supernet, op: Any, slot: str) -> nn.Module:
+    quants: Any = net.act_quant[slot]
+    quant: nn.Module = quants[str(op.act_bits)]
+    return quant
 
 
 class LinearSlice(SharedSlice):
@@ -299,8 +307,9 @@ def _dropout(op: Any) -> Step:
     return lambda x, training: F.dropout(x, p, training)
 
 
-_POOLS = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
-          ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
+_POOLS: dict[tuple[str, int], Callable[..., torch.Tensor]] = {
+    ("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
+    ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
 
 
 def _pool(op: Any) -> Step:

@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -176,11 +177,12 @@ def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
     (a bit width the sandwich never trained at that slot: a 1-bit one would output NaN)
     observe it too. Other modules stay in eval mode; a subnet with neither is untouched."""
     subnet = net.subnet(arch)
-    norms = [m for layer in subnet.modules for m in layer.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) or
-             (hasattr(m, "running_var") and hasattr(m, "momentum"))]
-    fresh = [q for q in subnet.modules
-             if hasattr(q, "running_min") and bool(torch.isinf(q.running_min))]
+    norms: list[Any] = [m for layer in subnet.modules for m in layer.modules()
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm) or
+                        (hasattr(m, "running_var") and hasattr(m, "momentum"))]
+    fresh = [q for q in subnet.modules  # input quantizers that never observed a batch
+             if isinstance(low := getattr(q, "running_min", None), torch.Tensor)
+             and bool(torch.isinf(low))]
     if not norms and not fresh:
         return
     saved = [(m, m.training, getattr(m, "momentum", None)) for m in norms + fresh]
