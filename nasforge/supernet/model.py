@@ -32,8 +32,8 @@ from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import SearchSpace
-from nasforge.searchspace.specs import OP_SPECS, resolve, spec_of
-from nasforge.supernet.rules import ElasticRule, SlotShape, Step, layer_key
+from nasforge.searchspace.specs import OP_SPECS, resolve
+from nasforge.supernet.rules import ElasticRule, SlotShape, Step, layer_key, rule_of
 from nasforge.supernet.slots import extreme, layer_slots
 
 #: Architectures planned to find every slot's largest shape (plus the extremes).
@@ -163,18 +163,6 @@ class Supernet(nn.Module):
         for i, op, slot in subnet.ops:
             rule_of(op).copy_into(self, model[i], op, slot)
         return model.train(self.training)
-
-
-def rule_of(op: object) -> ElasticRule:
-    """The elastic rule of a plan op, from its spec; ConfigError when it has none."""
-    spec = spec_of(op)
-    rule = resolve(spec.elastic)
-    if not hasattr(rule, "step"):  # a marker: NOT_ELASTIC, or FIXED without a rule
-        raise ConfigError(f"The supernet cannot share weights over {spec.name} ops ({op!r}: "
-                          f"its spec's elastic rule is {rule!r}); use another strategy, or "
-                          "a family without them.")
-    found: ElasticRule = rule
-    return found
 
 
 def _rules() -> list[ElasticRule]:

@@ -19,7 +19,9 @@ A rule answers, for one op kind:
 The kinds: `SharedSlice` (Linear, Conv: the first rows / columns of the largest weight, the
 centre crop of the largest kernel, fake-quantized on the fly), `PerWidth` (Norm, Activation:
 a module per (slot, kind, width), built through the layer spec, whose `elastic` must be
-`specs.PER_WIDTH`) and `Fixed` (no weights: flatten, dropout, pools).
+`specs.PER_WIDTH`) and `Fixed` (no weights: flatten, dropout, pools). An op spec whose
+elastic is the marker `specs.FIXED` runs its own built module (`BUILT`); `NOT_ELASTIC` (cells,
+residual blocks) is a ConfigError naming the op.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.layers.quant import ActQuant, fake_quant_weight
 from nasforge.searchspace.ops.padding import pool_padding, same_padding
+from nasforge.searchspace.plan import NetworkPlan
 from nasforge.searchspace.quantization import BIT_WIDTHS, FLOAT_BITS
-from nasforge.searchspace.specs import PER_WIDTH, layer_spec
+from nasforge.searchspace.specs import FIXED, PER_WIDTH, layer_spec, resolve, spec_of
 
 if TYPE_CHECKING:
     from nasforge.supernet.model import Supernet
@@ -342,3 +346,29 @@ ACTIVATION = PerWidth("activation", stage=2)
 DROPOUT = Fixed(_dropout)
 POOL = Fixed(_pool, check=_check_pool)
 GLOBAL_POOL = Fixed(_global_pool)
+
+
+def _built(op: Any) -> Step:
+    """The op's own module (`build_from_plan` of the one op): an op without weights."""
+    module = build_from_plan(NetworkPlan("supernet", (), (op,), ((1,),)))[0]
+
+    def step(x: torch.Tensor, training: bool) -> torch.Tensor:
+        module.train(training)
+        y: torch.Tensor = module(x)
+        return y
+    return step
+
+
+BUILT = Fixed(_built)
+
+
+def rule_of(op: object) -> ElasticRule:
+    """The elastic rule of a plan op, from its spec; ConfigError when it has none."""
+    spec = spec_of(op)
+    rule = BUILT if spec.elastic is FIXED else resolve(spec.elastic)
+    if not hasattr(rule, "step"):  # the NOT_ELASTIC marker
+        raise ConfigError(f"The supernet cannot share weights over {spec.name} ops ({op!r}: "
+                          f"its spec's elastic rule is {rule!r}); use another strategy, or "
+                          "a family without them.")
+    found: ElasticRule = rule
+    return found

@@ -10,10 +10,11 @@ import torch
 from nasforge.errors import ConfigError
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
-from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Linear, Pool, Residual
-from nasforge.searchspace.specs import ACTIVATIONS, NOT_ELASTIC, OP_SPECS, resolve
+from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Dropout, Linear, Pool, Residual
+from nasforge.searchspace.specs import ACTIVATIONS, FIXED, NOT_ELASTIC, OP_SPECS, resolve, spec_of
 from nasforge.supernet import rules
-from nasforge.supernet.model import Supernet, rule_of
+from nasforge.supernet.model import Supernet
+from nasforge.supernet.rules import rule_of
 from tests.supernet.helpers import MLP_SPEC, mlp_space
 
 RULE_METHODS = ("slot_shape", "make", "step", "modules", "copy_into")
@@ -79,3 +80,13 @@ def test_pools_run_as_the_built_model_overlapping_ones_too(kind, dims, size, str
 def test_an_overlapping_pool_with_an_even_window_is_refused() -> None:
     with pytest.raises(ConfigError, match="odd window"):
         rules.POOL.slot_shape(Pool("max", 2, 2, 1), "conv_0_0")
+
+
+def test_an_op_spec_marked_fixed_runs_its_own_built_module(monkeypatch) -> None:
+    op = Dropout(0.5)
+    fixed = dataclasses.replace(spec_of(op), elastic=FIXED)
+    monkeypatch.setattr(rules, "spec_of", lambda o: fixed if o is op else spec_of(o))
+    step = rule_of(op).step(None, op, "linear_0")  # type: ignore[arg-type]
+    x = torch.ones(4, 64)
+    torch.testing.assert_close(step(x, False), x, rtol=0, atol=0)  # eval: the identity
+    assert (step(x, True) == 0).any()  # training: its nn.Dropout drops
