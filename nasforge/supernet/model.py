@@ -67,6 +67,7 @@ class Supernet(nn.Module):
         super().__init__()
         self.space, self.spec = space, spec
         self._memo: dict[str, Subnet] = {}
+        self._rules: dict[type, ElasticRule] = {}  # op type -> its spec's rule, resolved once
         if "learned" in _values(space, "quant_step"):
             raise ConfigError("The supernet shares fixed-step quantizers only; set [space] "
                               'quant_step = "fixed" (learned LSQ steps are per subnet).')
@@ -80,7 +81,7 @@ class Supernet(nn.Module):
             raise ConfigError(f"The supernet makes norms per layer width, and the space has "
                               f"{len(self.widths)} widths (at most {MAX_WIDTHS}); give widths "
                               "and channels as lists, e.g. width = [32, 64, 128].")
-        rules = _rules()
+        rules = _slot_makers()
         with seeded(seed):
             self.weights = nn.ParameterDict()
             self.biases = nn.ParameterDict()
@@ -97,16 +98,26 @@ class Supernet(nn.Module):
         archs += [self.space.sample(rng) for _ in range(DISCOVERY_SAMPLES)]
         shapes: dict[str, SlotShape] = {}
         for arch in archs:
-            for _, op, slot in self._walk(arch, plan_for(arch, self.spec)):
-                new = rule_of(op).slot_shape(op, slot)
+            for (_, op, slot), rule in self._walk(arch, plan_for(arch, self.spec)):
+                new = rule.slot_shape(op, slot)
                 if new is not None:
                     old = shapes.get(slot)
                     shapes[slot] = new if old is None else old.merge(new)
         return shapes
 
-    @staticmethod
-    def _walk(arch: Architecture, plan: NetworkPlan) -> list[tuple[int, object, str]]:
-        return list(layer_slots(arch, plan, [rule_of(op).role for op in plan.ops]))
+    def _walk(self, arch: Architecture, plan: NetworkPlan
+              ) -> list[tuple[tuple[int, object, str], ElasticRule]]:
+        """(op index, op, slot) and the op's rule, for every top-level op of `plan`."""
+        rules = [self.rule(op) for op in plan.ops]
+        return list(zip(layer_slots(arch, plan, [rule.role for rule in rules]), rules,
+                        strict=True))
+
+    def rule(self, op: object) -> ElasticRule:
+        """The elastic rule of the op's spec (`rules.rule_of`)."""
+        found = self._rules.get(type(op))
+        if found is None:
+            found = self._rules[type(op)] = rule_of(op)
+        return found
 
     # ------------------------------------------------------------------ subnets
     def plan(self, arch: Architecture) -> NetworkPlan:
@@ -126,12 +137,10 @@ class Supernet(nn.Module):
 
     def _compile(self, arch: Architecture) -> Subnet:
         plan = plan_for(arch, self.spec)
-        ops = self._walk(arch, plan)
-        rules = [rule_of(op) for _, op, _ in ops]
-        steps = [rule.step(self, op, slot) for rule, (_, op, slot) in zip(rules, ops, strict=True)]
-        modules = [m for rule, (_, op, slot) in zip(rules, ops, strict=True)
-                   for m in rule.modules(self, op, slot)]
-        return Subnet(plan, ops, steps, modules)
+        walk = self._walk(arch, plan)
+        steps = [rule.step(self, op, slot) for (_, op, slot), rule in walk]
+        modules = [m for (_, op, slot), rule in walk for m in rule.modules(self, op, slot)]
+        return Subnet(plan, [where for where, _ in walk], steps, modules)
 
     def layer(self, slot: str, kind: str, channels: int) -> nn.Module:
         """The per-width norm or activation module `kind` of `channels` after `slot`."""
@@ -161,11 +170,11 @@ class Supernet(nn.Module):
         device = next(iter(self.weights.values())).device
         model = build_from_plan(subnet.plan).to(device)
         for i, op, slot in subnet.ops:
-            rule_of(op).copy_into(self, model[i], op, slot)
+            self.rule(op).copy_into(self, model[i], op, slot)
         return model.train(self.training)
 
 
-def _rules() -> list[ElasticRule]:
+def _slot_makers() -> list[ElasticRule]:
     """The rules of every registered op spec (each makes its part of every slot), in their
     `stage` order."""
     found: dict[int, tuple[int, str, ElasticRule]] = {}
