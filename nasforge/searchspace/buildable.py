@@ -37,13 +37,14 @@ def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> Non
         if len(same) < EXAMPLES_PER_FAMILY and arch not in same:
             same.append(arch)
     activations = choices.get("activation", [None])
+    replace_activation = norm_activations()
     refusals: dict[tuple[str, str, str, int], str] = {}
     for family, archs in examples.items():
         for arch in archs:
             for norm in choices.get("norm", [None]):
                 # where activations go does not depend on which one: plan the first and check
                 # each of them there
-                activation = None if norm in norm_activations() else activations[0]
+                activation = None if norm in replace_activation else activations[0]
                 plan = plan_for(arch.replace(activation=activation, norm=norm), data)
                 for op, _ in iter_ops(plan.ops, plan.shapes):
                     spec = spec_of(op)
