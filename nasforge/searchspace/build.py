@@ -21,7 +21,8 @@ from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.buildable import EXAMPLES_PER_FAMILY, check_buildable
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.ops.context import BuildCtx
-from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
+from nasforge.searchspace.plan_ops import iter_ops
 
 __all__ = ["EXAMPLES_PER_FAMILY", "BuildCtx", "build_from_plan", "build_model",
            "check_buildable", "check_plan"]

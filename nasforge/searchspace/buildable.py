@@ -10,7 +10,8 @@ import numpy as np
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families import plan_for
-from nasforge.searchspace.plan import DataSpec, iter_ops
+from nasforge.searchspace.plan import DataSpec
+from nasforge.searchspace.plan_ops import iter_ops
 from nasforge.searchspace.space import SearchSpace
 from nasforge.searchspace.specs import ACTIVATIONS, NORMS, norm_activations, resolve, spec_of
 

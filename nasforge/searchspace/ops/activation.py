@@ -11,7 +11,8 @@ from nasforge.searchspace.specs import ACTIVATIONS
 
 
 def build(op: Activation, ctx: BuildCtx) -> nn.Module:
-    return ctx.layer("activation", op.kind)(op.channels, op.dims)
+    module: nn.Module = ctx.layer("activation", op.kind)(op.channels, op.dims)
+    return module
 
 
 def check(op: Activation) -> str | None:

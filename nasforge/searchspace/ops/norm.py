@@ -11,7 +11,8 @@ from nasforge.searchspace.specs import NORMS
 
 
 def build(op: Norm, ctx: BuildCtx) -> nn.Module:
-    return ctx.layer("norm", op.kind)(op.channels, op.dims)
+    module: nn.Module = ctx.layer("norm", op.kind)(op.channels, op.dims)
+    return module
 
 
 def check(op: Norm) -> str | None:
