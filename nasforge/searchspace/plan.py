@@ -31,6 +31,7 @@ from nasforge.searchspace.plan_ops import (  # noqa: F401  (re-exported: the pla
     Linear,
     Norm,
     Op,
+    PlanOp,
     Pool,
     Residual,
     iter_ops,
@@ -77,11 +78,11 @@ class NetworkPlan:
     def output_shape(self) -> tuple[int, ...]:
         return self.shapes[-1] if self.shapes else self.input_shape
 
-    def layers(self) -> Iterator[tuple[Linear | Conv, tuple[int, ...]]]:
-        """Every Linear and Conv op (inside cells and residual blocks too), with its output
-        shape."""
+    def layers(self) -> Iterator[tuple[Op, tuple[int, ...]]]:
+        """Every op with a weight tensor (its cost has `weights`: Linear and Conv, and user
+        ops with weights), inside cells and residual blocks too, with its output shape."""
         for op, shape in iter_ops(self.ops, self.shapes):
-            if isinstance(op, Linear | Conv):
+            if spec_of(op).cost(op, shape).weights > 0:
                 yield op, shape
 
     def costs(self) -> Iterator[Cost]:
@@ -154,6 +155,10 @@ class PlanBuilder:
         self._shapes.append(shape)
         self.shape = shape
         return self
+
+    def add(self, op: Op, shape: tuple[int, ...]) -> PlanBuilder:
+        """Append any plan op (a user op with a registered spec) whose output is `shape`."""
+        return self._add(op, tuple(shape))
 
     def sub(self) -> PlanBuilder:
         """A fresh builder starting at this builder's current shape."""

@@ -13,13 +13,26 @@ from dataclasses import dataclass
 from nasforge.searchspace.quantization import FLOAT_BITS
 
 
+class PlanOp:
+    """Base of the plan ops. The set is open: a plugin defines a frozen dataclass deriving
+    from this class and registers its `specs.OpSpec` (``OP_SPECS.add``); everything that
+    reads plans (costs, build, export, fused training, supernets) goes through that spec, and
+    `specs.spec_of` refuses an op type without one."""
+
+    __slots__ = ()
+
+
+Op = PlanOp
+"""Any plan op (a type alias kept for the readers that annotate with it)."""
+
+
 @dataclass(frozen=True, slots=True)
-class Flatten:
+class Flatten(PlanOp):
     """(C, ...) -> (C * ...,)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Linear:
+class Linear(PlanOp):
     """A fully connected layer; `weight_bits` / `act_bits` below 32 make it quantization-aware
     (its weight and its input are fake-quantized; see `nasforge.searchspace.quantization`)."""
 
@@ -32,7 +45,7 @@ class Linear:
 
 
 @dataclass(frozen=True, slots=True)
-class Conv:
+class Conv(PlanOp):
     """Convolution over `dims` spatial axes (1 or 2), 'same' padding, given stride.
 
     `groups` > 1 splits the channels into groups (`groups == in_channels`: depthwise);
@@ -53,7 +66,7 @@ class Conv:
 
 
 @dataclass(frozen=True, slots=True)
-class Norm:
+class Norm(PlanOp):
     """A normalization layer from the norm registry, over `channels` features.
 
     `dims` is 0 for (N, C) inputs, 1 for (N, C, L), 2 for (N, C, H, W). A norm-activation
@@ -66,7 +79,7 @@ class Norm:
 
 
 @dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(PlanOp):
     """An activation from the activation registry, applied to `channels` features."""
 
     kind: str
@@ -75,12 +88,12 @@ class Activation:
 
 
 @dataclass(frozen=True, slots=True)
-class Dropout:
+class Dropout(PlanOp):
     p: float
 
 
 @dataclass(frozen=True, slots=True)
-class Pool:
+class Pool(PlanOp):
     """Max or average pooling over `dims` spatial axes with a window of `size`.
 
     `stride` 0 means stride = size (non-overlapping: s -> s // size); a stride below the size
@@ -94,7 +107,7 @@ class Pool:
 
 
 @dataclass(frozen=True, slots=True)
-class GlobalPool:
+class GlobalPool(PlanOp):
     """Average over all spatial axes: (C, ...) -> (C,)."""
 
     dims: int
@@ -119,7 +132,7 @@ class CellEdge:
 
 
 @dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(PlanOp):
     """A DAG cell over (channels, *spatial) features: node 0 is the input, node j the sum of
     its incoming edges, node `nodes - 1` the output; a node without edges is zero. Only the
     edges that exist are listed ("none" edges and dead edges are left out)."""
@@ -131,15 +144,11 @@ class Cell:
 
 
 @dataclass(frozen=True, slots=True)
-class Residual:
+class Residual(PlanOp):
     """main(x) + shortcut(x); an empty shortcut is the identity."""
 
     main: Branch
     shortcut: Branch = Branch()
-
-
-Op = (Flatten | Linear | Conv | Norm | Activation | Dropout | Pool | GlobalPool | Cell
-      | Residual)
 
 
 def iter_ops(ops: tuple[Op, ...], shapes: tuple[tuple[int, ...], ...]

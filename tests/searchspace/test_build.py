@@ -17,12 +17,17 @@ from nasforge.searchspace.build import build_from_plan, build_model
 from nasforge.searchspace.families import FAMILIES, plan_for
 from nasforge.searchspace.layers import ACTIVATIONS, NORMS
 from nasforge.searchspace.plan import (
+    Branch,
     Cell,
     CellEdge,
     Conv,
     DataSpec,
+    Dropout,
+    GlobalPool,
     NetworkPlan,
+    Norm,
     PlanBuilder,
+    Pool,
     Residual,
     iter_ops,
 )
@@ -250,3 +255,32 @@ def test_every_registered_family_builds_trains_and_matches_its_plan(
         assert all(p.grad is not None and torch.isfinite(p.grad).all()
                    for p in model.parameters())
         assert _hook_macs(model, input_shape) == plan.macs
+
+
+@pytest.mark.parametrize(("op", "message"), [
+    (Conv(2, 4, 6, 3, groups=4), "groups dividing the channels"),
+    (Conv(3, 4, 4, 3), "dims 1 or 2"),
+    (Dropout(1.0), "0 <= p < 1"),
+    (Pool("max", 2, 2, 1), "odd window"),
+    (Pool("median", 2, 2), "'max' or 'avg'"),
+    (GlobalPool(0), "no spatial axes"),
+    (Norm("instance", 4, 0), r"'instance' does not support \(N, C\)"),
+    (Cell(3, 4, 2, (CellEdge(1, 2, "skip", Branch()),)), "from a node to a later one"),
+])
+def test_ops_that_cannot_be_built_are_refused_by_their_spec_before_building(
+        op: object, message: str) -> None:
+    plan = NetworkPlan("custom", (4, 4, 4), (Conv(2, 4, 4, 1), op), ((4, 4, 4), (4, 4, 4)))
+    state = torch.get_rng_state()
+    with pytest.raises(SpaceError, match=rf"Op 1 \({type(op).__name__}\).*cannot be built.*"
+                                         + message):
+        build_from_plan(plan)
+    assert torch.equal(state, torch.get_rng_state())  # the first conv was not initialised
+
+
+def test_even_kernels_keep_the_pad_then_conv_layout_and_state_dict_keys() -> None:
+    plan = PlanBuilder("c", (2, 5, 5)).conv(3, 4, dilation=1).conv(3, 3, dilation=2).build()
+    model = build_from_plan(plan)
+    assert isinstance(model[0], nn.Sequential) and isinstance(model[0][0], nn.ZeroPad2d)
+    assert model[0][0].padding == (1, 2, 1, 2)
+    assert isinstance(model[1], nn.Conv2d) and model[1].padding == (2, 2)
+    assert set(model.state_dict()) == {"0.1.weight", "0.1.bias", "1.weight", "1.bias"}
