@@ -12,7 +12,6 @@ import math
 import torch
 from torch import nn
 
-from nasforge.errors import SpaceError
 from nasforge.searchspace.layers.portable.channels import per_channel
 
 
@@ -46,7 +45,7 @@ class EvoNormB0(_EvoNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 3:
-            raise SpaceError(f"EvoNorm-B0 needs (N, C, *spatial) inputs, got shape "
+            raise ValueError(f"EvoNorm-B0 needs (N, C, *spatial) inputs, got shape "
                              f"{tuple(x.shape)}; use evonorm_s0 on (N, C).")
         spatial = tuple(range(2, x.dim()))
         if self.training:
