@@ -2,10 +2,12 @@
 
 A portable module (`nasforge.searchspace.layers.portable`, or a plugin's) imports only
 `ALLOWED` modules and other portable modules. The exporter inlines its whole text, so the
-exported class *is* the class nasforge trained: its source is read with `inspect.getsource`,
-and `ast` locates what is dropped (the module docstring, ``from __future__``, every top-level
-import). Allowed imports are gathered into model.py's header; a portable module it imports
-is inlined before it. Anything else is refused with a `SpaceError` naming the module.
+exported class *is* the class nasforge trained. The text is `inspect.getsource` of the module,
+or, when it is not imported yet, its file, found without importing it (making a model.py
+stays torch-free, for the dashboard). `ast` locates what is dropped: the module docstring,
+``from __future__`` and every top-level import. Allowed imports are gathered into model.py's
+header; a portable module it imports is inlined before it. Anything else is refused with a
+`SpaceError` naming the module and who registered it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import ast
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib.machinery import PathFinder
+from pathlib import Path
 
 from nasforge.errors import SpaceError
 
@@ -81,8 +86,7 @@ def read(name: str, origin: str = "nasforge") -> Portable:
     """Parse portable module `name`; SpaceError when it imports something model.py cannot."""
     where = _where(name, origin)
     try:
-        module = importlib.import_module(name)
-        source = inspect.getsource(module)
+        source = _source(name)
     except (ImportError, OSError, TypeError) as error:
         raise SpaceError(f"The portable module {where} cannot be read for export: {error}"
                          ) from error
@@ -100,9 +104,9 @@ def read(name: str, origin: str = "nasforge") -> Portable:
             _sort_import(name, where, node, imports, needs)
         else:
             defines |= _defined(node)
-    for node in ast.walk(tree):  # imports inside functions or `if` blocks are kept in place
-        if isinstance(node, ast.Import | ast.ImportFrom) and node not in tree.body:
-            for target in _targets(node):
+    for inner in ast.walk(tree):  # imports inside functions or `if` blocks are kept in place
+        if isinstance(inner, ast.Import | ast.ImportFrom) and inner not in tree.body:
+            for target in _targets(inner):
                 if target not in ALLOWED:
                     raise _refused(where, target)
     lines = source.splitlines()
@@ -111,6 +115,24 @@ def read(name: str, origin: str = "nasforge") -> Portable:
     text = re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines)).strip("\n")
     return Portable(name, text, tuple(dict.fromkeys(imports)), tuple(dict.fromkeys(needs)),
                     frozenset(defines))
+
+
+def _source(name: str) -> str:
+    """The text of module `name`: `inspect.getsource` of the imported module, or the text of
+    its file located package by package without importing anything (importing
+    `nasforge.searchspace.layers.portable` would import torch through its parent package)."""
+    if name not in sys.modules:
+        path: list[str] | None = None
+        spec = None
+        for part in name.split("."):
+            spec = PathFinder.find_spec(part, path)
+            if spec is None:
+                break
+            path = list(spec.submodule_search_locations or [])
+        origin = spec.origin if spec is not None else None
+        if origin is not None and origin.endswith(".py"):
+            return Path(origin).read_text(encoding="utf-8")
+    return inspect.getsource(importlib.import_module(name))
 
 
 def _targets(node: ast.Import | ast.ImportFrom) -> list[str]:

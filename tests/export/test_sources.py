@@ -3,7 +3,9 @@ in import order, and a plugin's portable module is inlined like a built-in one."
 
 from __future__ import annotations
 
+import os
 import pkgutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -119,3 +121,23 @@ def test_a_name_defined_twice_is_refused(plugin: Path) -> None:
     model = _write(plugin, "model", "def build():\n    return None\n")
     with pytest.raises(SpaceError, match="'build' is defined by both.*model.py"):
         sources.inline([model], reserved={"build"})
+
+
+def test_making_model_py_does_not_import_torch() -> None:
+    """The dashboard shows model.py without importing torch: portable modules are read from
+    their files, found without importing them."""
+    code = ("import sys\n"
+            "from nasforge.export import ModelMeta, generate\n"
+            "from nasforge.searchspace.architecture import Architecture\n"
+            "from nasforge.searchspace.families import plan_for\n"
+            "from nasforge.searchspace.plan import DataSpec\n"
+            "arch = Architecture({'family': 'mlp', 'mlp.depth': 2, 'mlp.width': 8, "
+            "'activation': 'snake', 'norm': 'rms', 'dropout': 0.0, 'weight_bits': 4, "
+            "'act_bits': 4})\n"
+            "source = generate(plan_for(arch, DataSpec((12,), 3)), ModelMeta()).source\n"
+            "assert 'class Snake' in source and 'class QuantLinear' in source\n"
+            "print('torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "False"
