@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from export_helpers import assert_same, train_plan
 
 from nasforge.errors import SpaceError
-from nasforge.export import sources
+from nasforge.export import ModelMeta, generate, sources
 from nasforge.searchspace.layers import portable
+from nasforge.searchspace.plan import PlanBuilder
+from nasforge.searchspace.specs import ACTIVATIONS, LayerSpec
 
 PORTABLE = sorted(f"{portable.__name__}.{m.name}" for m in pkgutil.iter_modules(portable.__path__))
 
@@ -141,3 +144,39 @@ def test_making_model_py_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert out.stdout.strip() == "False"
+
+
+def test_a_plugin_activation_is_exported_without_the_plugin(plugin: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    module = _write(plugin, "sqrelu", '''
+        """Squared ReLU with a per-channel scale (a plugin's portable module)."""
+        from __future__ import annotations
+
+        import torch
+        from torch import nn
+
+        from nasforge.searchspace.layers.portable.channels import per_channel
+
+
+        class SqReLU(nn.Module):
+            def __init__(self, channels: int) -> None:
+                super().__init__()
+                self.scale = nn.Parameter(torch.ones(channels))
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.relu(x).square() * per_channel(self.scale, x.dim(), x.dtype)
+
+
+        def make(channels: int, dims: int) -> SqReLU:
+            return SqReLU(channels)
+        ''')
+    spec = LayerSpec("sqrelu_test", "activation", f"{module}:make",
+                     lambda c, d: f"SqReLU({int(c)})", params=lambda c, d: c,
+                     source=(module,), origin="plugin nf_plugin_example")
+    monkeypatch.setitem(ACTIVATIONS._entries, spec.name, spec)  # type: ignore[attr-defined]
+    builder = PlanBuilder("custom", (6,))
+    plan = builder.linear(5).activation("sqrelu_test").linear(3).build()
+    source = generate(plan, ModelMeta()).source
+    assert "class SqReLU" in source and "nf_plugin_example" not in source
+    assert_same(*train_plan(plan, 3), tmp_path)
