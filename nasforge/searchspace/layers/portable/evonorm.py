@@ -38,6 +38,8 @@ class EvoNormB0(_EvoNorm):
     channel over its positions. Buffer: running_var (C,), init 1.
     """
 
+    running_var: torch.Tensor
+
     def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__(channels, eps)
         self.momentum = momentum

@@ -141,6 +141,8 @@ def fake_quant_weight(w: torch.Tensor, bits: int, zero_point: torch.Tensor | Non
 class WeightQuant(nn.Module):
     """Fake-quantizes a weight (C_out, ...) to `bits`; holds the LSQ scales when learned."""
 
+    zero_point_float: torch.Tensor
+
     def __init__(self, bits: int, weight: torch.Tensor, learned_step: bool = False) -> None:
         super().__init__()
         self.bits = _checked(bits, "weight bits")
@@ -180,6 +182,14 @@ class WeightQuant(nn.Module):
 
 class ActQuant(nn.Module):
     """Fake-quantizes activations (N, ...) per tensor to `bits` (32: the identity)."""
+
+    # buffers (which of them exist depends on `bits` and `learned_step`)
+    running_min: torch.Tensor
+    running_max: torch.Tensor
+    zero_point: torch.Tensor
+    initialized: torch.Tensor
+    _on: torch.Tensor
+    _off: torch.Tensor
 
     def __init__(self, bits: int, learned_step: bool = False) -> None:
         super().__init__()
