@@ -19,59 +19,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nasforge.export import inputs
-from nasforge.export.blocks import (
-    CELL,
-    EVONORM_B0,
-    EVONORM_BASE,
-    EVONORM_S0,
-    GLOBAL_POOL,
-    IBN,
-    PAU,
-    PER_CHANNEL,
-    RESIDUAL,
-    RMS,
-    SIN,
-    SNAKE,
-    SWISH,
-    Block,
-)
+from nasforge.export import inputs, sources
 from nasforge.export.exprs import Call, Expr, ExprBuilder, render
 from nasforge.export.names import Names, docstring_text, json_text
-from nasforge.export.quant_blocks import QUANT, QUANT_CONV
 from nasforge.searchspace.plan import NetworkPlan
 
 if TYPE_CHECKING:
     from nasforge.evaluator.datasets.preprocessing import Preprocessing
 
-BLOCKS: dict[str, Block] = {
-    "per_channel": Block(PER_CHANNEL),
-    "swish": Block(SWISH, ("per_channel",)),
-    "sin": Block(SIN),
-    "snake": Block(SNAKE, ("per_channel",), ("math",)),
-    "pau": Block(PAU),
-    "rms": Block(RMS, ("per_channel",)),
-    "ibn": Block(IBN),
-    "evonorm": Block(EVONORM_BASE, ("per_channel",)),
-    "evonorm_b0": Block(EVONORM_B0, ("evonorm",)),
-    "evonorm_s0": Block(EVONORM_S0, ("evonorm",)),
-    "quant": Block(QUANT, (), ("math", "any", "functional")),
-    "quant_conv1": Block(QUANT_CONV.format(dims=1), ("quant",)),
-    "quant_conv2": Block(QUANT_CONV.format(dims=2), ("quant",)),
-    "global_pool": Block(GLOBAL_POOL),
-    "cell": Block(CELL),
-    "residual": Block(RESIDUAL),
-}
-"""Inline blocks in the order they are emitted (a block after the blocks it uses)."""
-
-_STANDARD = ("math", "any")
-_IMPORTS = {  # isort order: the standard library, then torch
-    "math": "import math",
-    "any": "from typing import Any",
-    "torch": "import torch",
-    "functional": "import torch.nn.functional as F",
-    "nn": "from torch import nn",
-}
+#: Names model.py defines itself; an inlined portable module may not define them.
+RESERVED = frozenset({
+    "Model", "build", "from_sequential", "preprocessing_state", "INPUT_SHAPE",
+    "NETWORK_INPUT_SHAPE", "OUTPUT_SHAPE", "SEQUENTIAL_NAMES", "INPUT_SCALE", "INPUT_MEAN",
+    "INPUT_STD", "STATS_SHAPE"})
+_BASE_IMPORTS = ("import torch", "from torch import nn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +67,7 @@ def generate(plan: NetworkPlan, meta: ModelMeta,
     exprs = ExprBuilder()
     names = layer_names(plan)
     layers = [(name, exprs.op(op)) for name, op in zip(names, plan.ops, strict=True)]
-    blocks = _closure(exprs.blocks)
-    imports = {"torch", "nn"} | {i for b in blocks for i in BLOCKS[b].imports}
+    inlined = sources.inline(exprs.sources, exprs.sources, RESERVED)
     pre = preprocessing
     if pre is not None and tuple(pre.input_shape) != tuple(plan.input_shape):
         raise ValueError(f"the preprocessing makes samples of shape {pre.input_shape}, the "
@@ -119,13 +79,13 @@ def generate(plan: NetworkPlan, meta: ModelMeta,
               f"NETWORK_INPUT_SHAPE = {_shape(plan.input_shape)}\n")
     parts = [
         _docstring(plan, meta, pre),
-        _imports(imports) + "\n\n" + shapes +
+        _imports(inlined) + "\n\n" + shapes +
         f"OUTPUT_SHAPE = {_shape(plan.output_shape)}\n"
         "#: SEQUENTIAL_NAMES[i] is the attribute of layer i of nasforge's nn.Sequential.\n"
         f"SEQUENTIAL_NAMES = {render(tuple_expr(names), 0, 19)}"
         + ("" if pre is None else "\n" + inputs.constants(pre)),
         *(() if pre is None else (inputs.state_function(pre),)),
-        *(BLOCKS[b].source.strip("\n") for b in blocks),
+        *inlined.text,
         _model_class(plan, layers, pre),
         _FUNCTIONS if pre is None else _FUNCTIONS.replace(_RENAMED, _RENAMED_WITH_STATE),
     ]
@@ -140,22 +100,9 @@ def tuple_expr(names: tuple[str, ...]) -> Expr:
     return Call("", tuple(f'"{n}"' for n in names))
 
 
-def _imports(wanted: set[str]) -> str:
-    standard = [line for key, line in _IMPORTS.items() if key in wanted and key in _STANDARD]
-    torch = [line for key, line in _IMPORTS.items() if key in wanted and key not in _STANDARD]
-    groups = ["from __future__ import annotations", "\n".join(standard), "\n".join(torch)]
-    return "\n\n".join(group for group in groups if group)
-
-
-def _closure(wanted: set[str]) -> list[str]:
-    needed: set[str] = set()
-    todo = list(wanted)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo.extend(BLOCKS[name].needs)
-    return [name for name in BLOCKS if name in needed]
+def _imports(inlined: sources.Inlined) -> str:
+    return ("from __future__ import annotations\n\n"
+            + sources.header((*_BASE_IMPORTS, *inlined.imports)))
 
 
 _shape = inputs.shape_text

@@ -11,26 +11,77 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from export_helpers import FLAT, IMAGE, cell, cnn, mlp
 
 from nasforge.errors import SpaceError
-from nasforge.export import ModelMeta, generate
-from nasforge.export.layer_sources import ACTIVATION_SOURCES, NORM_SOURCES, norm_groups
+from nasforge.export import ModelMeta, generate, sources
+from nasforge.export.codegen import RESERVED
+from nasforge.export.exprs import ExprBuilder, flat
 from nasforge.searchspace.families import plan_for
-from nasforge.searchspace.layers import ACTIVATIONS, NORMS
+from nasforge.searchspace.layer_specs import norm_groups
 from nasforge.searchspace.layers.portable.evonorm import s0_groups
 from nasforge.searchspace.layers.portable.pau import PAU_INIT
 from nasforge.searchspace.plan import Norm
+from nasforge.searchspace.plan_ops import (
+    Activation,
+    Branch,
+    Cell,
+    CellEdge,
+    Conv,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Linear,
+    Pool,
+    Residual,
+)
+from nasforge.searchspace.specs import ACTIVATIONS, NORMS, OP_SPECS, resolve
 
 HOSTILE = "x\"\"\"; import os; os.system('rm -rf /')"
 NAMES = [HOSTILE, "a\nimport os\n#", "\u00e9\u2028\U0001f600 \\ \"\"\"\"\"", "x" * 300, "'''", ""]
 
 
-def test_every_registered_activation_and_norm_has_an_export_source() -> None:
-    assert set(ACTIVATIONS.names()) <= set(ACTIVATION_SOURCES), (
-        "add the new activation to nasforge/export/layer_sources.py")
-    assert set(NORMS.names()) <= set(NORM_SOURCES), (
-        "add the new norm to nasforge/export/layer_sources.py")
+def _exports(constructor: str, modules: tuple[str, ...]) -> None:
+    """`constructor` evaluates, with the inlined `modules` and model.py's imports, to a
+    torch module: the spec's export and source are complete."""
+    inlined = sources.inline(modules, reserved=RESERVED)
+    code = "\n\n".join((sources.header(("import torch", "from torch import nn",
+                                         *inlined.imports)), *inlined.text))
+    namespace: dict[str, object] = {}
+    exec(compile(code, "model.py", "exec"), namespace)
+    module = eval(constructor, namespace)
+    assert isinstance(module, torch.nn.Module)
+
+
+@pytest.mark.parametrize("role,name", [("activation", n) for n in ACTIVATIONS.names()]
+                         + [("norm", n) for n in NORMS.names()])
+def test_every_layer_spec_exports(role: str, name: str) -> None:
+    spec = (ACTIVATIONS if role == "activation" else NORMS).get(name)
+    for dims in sorted(spec.dims):
+        _exports(spec.export(6, dims), spec.source)
+
+
+_BRANCH = Branch((Activation("relu", 4, 2),), ((4, 5, 5),))
+OP_EXAMPLES = {
+    "flatten": Flatten(), "linear": Linear(4, 3, weight_bits=4, act_bits=8),
+    "conv": Conv(2, 4, 4, 4, dilation=1, weight_bits=2, act_bits=2),
+    "norm": Norm("evonorm_s0", 4, 2), "activation": Activation("snake", 4, 2),
+    "dropout": Dropout(0.25), "pool": Pool("avg", 2, 3, 2), "global_pool": GlobalPool(2),
+    "cell": Cell(3, 4, 2, (CellEdge(1, 0, "x", _BRANCH), CellEdge(2, 1, "y", Branch()))),
+    "residual": Residual(_BRANCH),
+}
+
+
+@pytest.mark.parametrize("name", OP_SPECS.names())
+def test_every_op_spec_exports(name: str) -> None:
+    spec = OP_SPECS.get(name)
+    assert name in OP_EXAMPLES, f"add an example {spec.op_type.__name__} to OP_EXAMPLES"
+    op = OP_EXAMPLES[name]
+    builder = ExprBuilder()
+    expr = resolve(spec.export)(op, builder)
+    _exports(flat(expr), tuple(builder.sources))
+    assert builder.prefix(op) == spec.attribute_prefix(op)
 
 
 def test_torch_free_twins_agree_with_the_layers() -> None:

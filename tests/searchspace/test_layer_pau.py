@@ -8,6 +8,7 @@ import torch
 
 from nasforge.errors import UnknownNameError
 from nasforge.searchspace.layers import ACTIVATIONS
+from nasforge.searchspace.layers.pau import pau
 from nasforge.searchspace.layers.pau_fit import TARGETS, fit_grid, fit_pau, pau_numpy
 from nasforge.searchspace.layers.portable.pau import PAU, PAU_INIT
 
@@ -67,4 +68,7 @@ def test_the_denominator_is_at_least_one_so_there_are_no_poles() -> None:
 
 def test_an_unknown_init_suggests_the_nearest() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'relu'"):
-        PAU("rellu")
+        pau("rellu")
+    with pytest.raises(ValueError, match="choose one of: gelu, leaky_relu"):
+        PAU("rellu")  # the portable class (inlined into model.py) names the choices
+    assert pau("tanh").init == "tanh"

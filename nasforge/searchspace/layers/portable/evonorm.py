@@ -12,7 +12,6 @@ import math
 import torch
 from torch import nn
 
-from nasforge.errors import SpaceError
 from nasforge.searchspace.layers.portable.channels import per_channel
 
 
@@ -39,6 +38,8 @@ class EvoNormB0(_EvoNorm):
     channel over its positions. Buffer: running_var (C,), init 1.
     """
 
+    running_var: torch.Tensor
+
     def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__(channels, eps)
         self.momentum = momentum
@@ -46,7 +47,7 @@ class EvoNormB0(_EvoNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 3:
-            raise SpaceError(f"EvoNorm-B0 needs (N, C, *spatial) inputs, got shape "
+            raise ValueError(f"EvoNorm-B0 needs (N, C, *spatial) inputs, got shape "
                              f"{tuple(x.shape)}; use evonorm_s0 on (N, C).")
         spatial = tuple(range(2, x.dim()))
         if self.training:

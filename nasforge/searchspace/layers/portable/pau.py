@@ -12,8 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasforge.errors import UnknownNameError, did_you_mean
-
 PAU_INIT: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "leaky_relu": (
         (0.03357825116261249, 0.5049999875834812, 1.652224021273644, 2.0069735965643365,
@@ -49,16 +47,15 @@ class PAU(nn.Module):
 
     `numerator` (6,) holds a0..a5 and `denominator` (4,) holds b1..b4, shared by all
     channels (10 parameters). `init` names the activation the coefficients start as: one of
-    PAU_INIT (leaky_relu, relu, gelu, silu, tanh). Both polynomials are evaluated with
-    Horner's scheme in the input's dtype.
+    PAU_INIT (leaky_relu, relu, gelu, silu, tanh; `pau_fit.pau` looks a name up with
+    suggestions). Both polynomials are evaluated with Horner's scheme in the input's dtype.
     """
 
     def __init__(self, init: str = "leaky_relu") -> None:
         super().__init__()
         if init not in PAU_INIT:
-            raise UnknownNameError(
-                f"Unknown PAU init {init!r}.{did_you_mean(init, PAU_INIT)} "
-                f"Choose one of: {', '.join(sorted(PAU_INIT))}.")
+            raise ValueError(f"Unknown PAU init {init!r}; choose one of: "
+                             f"{', '.join(sorted(PAU_INIT))}.")
         numerator, denominator = PAU_INIT[init]
         self.init = init
         self.numerator = nn.Parameter(torch.tensor(numerator, dtype=torch.float32))

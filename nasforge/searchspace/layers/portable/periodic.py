@@ -32,4 +32,7 @@ class Snake(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = per_channel(self.alpha, x.dim(), x.dtype)
+        if torch.onnx.is_in_onnx_export():  # ONNX has no sinc: the same function, divided
+            safe = torch.where(alpha == 0, torch.ones_like(alpha), alpha)
+            return torch.where(alpha == 0, x, x + torch.sin(safe * x).square() / safe)
         return x + alpha * x.square() * torch.sinc(alpha * x / math.pi).square()
