@@ -42,9 +42,6 @@ PENDING = {
     "evaluator/fused_buckets.py",
     "evaluator/fused_layers.py",
     "evaluator/fused_stack.py",
-    "export/exprs.py",
-    "supernet/model.py",
-    "supernet/slots.py",
 }
 
 
