@@ -75,8 +75,9 @@ def rollback(current: Stage) -> None:
 
 
 def _caller_origin() -> str:
-    """The module that called `register` from outside the registry machinery."""
-    frame = sys._getframe(2)
+    """The module that called `register` from outside the registry machinery ("nasforge"
+    for nasforge's own modules)."""
+    frame = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if module not in (__name__, "nasforge.extend", "nasforge.benchmark.registered"):
@@ -107,13 +108,16 @@ class Registry(Generic[T]):
                  ) -> T | Callable[[T], T]:
         """Register `obj` under `name`; without `obj`, return a decorator. `origin`: who
         registers it (default: the open stage's origin, else the calling module)."""
-        who = origin or (_stages[-1].origin if _stages else _caller_origin())
+        caller = _caller_origin()
+        # nasforge's own modules, even when first imported while a plugin loads, are built-in
+        staged = bool(_stages) and caller != "nasforge"
+        who = origin or (_stages[-1].origin if staged else caller)
 
         def add(value: T) -> T:
             self.check_free(name, who)
             self._entries[name] = value
             self._origins[name] = who
-            if _stages:
+            if staged:
                 _stages[-1].added.append((self, name))
             return value
 
