@@ -35,10 +35,11 @@ T = TypeVar("T")
 
 _FUSED = {"elementwise": ELEMENTWISE, "not_stackable": NOT_STACKABLE}
 _ELASTIC = {"per_width": PER_WIDTH, "not_elastic": NOT_ELASTIC}
-#: what a portable layer module may import: export inlines its text into model.py, which
-#: imports only these
-PORTABLE_IMPORTS = frozenset({"__future__", "torch", "math", "typing", "collections",
-                              "collections.abc", "dataclasses", "functools", "itertools"})
+#: what a portable layer module may import (as `nasforge.export.sources` allows): export
+#: inlines its text into model.py, which imports only these
+PORTABLE_IMPORTS = frozenset({"__future__", "math", "typing", "torch", "torch.nn",
+                              "torch.nn.functional"})
+_PORTABLE_PACKAGE = "nasforge.searchspace.layers.portable"
 _BUILD_ARGS = ("channels", "dims")
 
 
@@ -94,26 +95,28 @@ def _is_class(ref: object) -> bool:
     return inspect.isclass(ref)
 
 
-def check_portable(module_name: str, allowed: tuple[str, ...] = ()) -> None:
-    """Refuse a layer module that imports anything but torch, math, typing (and the other
-    source modules of the same layer): its text is inlined into a model.py that must run
-    without nasforge or the plugin."""
-    module = importlib.util.find_spec(module_name)
-    if module is None or module.origin is None or not module.origin.endswith(".py"):
+def check_portable(module_name: str) -> None:
+    """Refuse a layer module that imports anything but torch, math, typing, nasforge's
+    portable layers and modules of its own package: its text is inlined into a model.py that
+    must run without nasforge or the plugin. Reads the file; imports nothing."""
+    found = importlib.util.find_spec(module_name)
+    if found is None or found.origin is None or not found.origin.endswith(".py"):
         raise ConfigError(f"Layer source module {module_name!r} cannot be found as a .py file.")
-    with open(module.origin, encoding="utf-8") as file:
-        tree = ast.parse(file.read(), module.origin)
+    with open(found.origin, encoding="utf-8") as file:
+        tree = ast.parse(file.read(), found.origin)
+    top = module_name.partition(".")[0]
     for node in ast.walk(tree):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                  else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
                  else [])
         for name in names:
-            if name not in PORTABLE_IMPORTS and not name.startswith("torch.") \
-                    and name not in allowed:
-                raise ConfigError(
-                    f"Layer source module {module_name!r} imports {name!r}; a portable layer "
-                    "module may import only torch, math and typing (its text is copied into "
-                    "model.py). Move the layer class into a module of its own.")
+            if name in PORTABLE_IMPORTS or name.startswith(_PORTABLE_PACKAGE) or (
+                    top != "nasforge" and name.partition(".")[0] == top):
+                continue
+            raise ConfigError(
+                f"Layer source module {module_name!r} imports {name!r}; a portable layer "
+                "module may import only torch, math and typing (its text is copied into "
+                "model.py). Move the layer class into a module of its own.")
 
 
 def _marker(value: object, table: dict[str, Marker], what: str) -> object:
@@ -160,7 +163,7 @@ def _layer_spec(role: str, name: str, build: object, *, fused: object,
                           f"{type(build).__name__}.")
     source = tuple(source or ())
     for module in source:
-        check_portable(module, source)
+        check_portable(module)
     if not summary and not isinstance(build, str):
         summary = (inspect.getdoc(build) or "").split("\n\n")[0]
     return LayerSpec(name, role, built, export, params=_params(params),  # type: ignore[arg-type]
