@@ -119,6 +119,20 @@ def check_portable(module_name: str) -> None:
                 "model.py). Move the layer class into a module of its own.")
 
 
+def check_layer_spec(spec: LayerSpec) -> None:
+    """Refuse a layer spec that cannot be built, costed, exported or fused: the plugin loader
+    runs this over every spec a plugin registered, however it registered it."""
+    missing = [part for part, ok in (("build", spec.build is not None),
+                                     ("export", callable(spec.export)),
+                                     ("fused", spec.fused is not None),
+                                     ("elastic", spec.elastic is not None)) if not ok]
+    if missing:
+        raise ConfigError(f"{spec.role.capitalize()} {spec.name!r} lacks {', '.join(missing)} "
+                          "(see docs/extending.md for what each part is).")
+    for module in spec.source:
+        check_portable(module)
+
+
 def _marker(value: object, table: dict[str, Marker], what: str) -> object:
     if isinstance(value, Marker) or (isinstance(value, str) and ":" in value):
         return value
@@ -296,6 +310,6 @@ def register_table(name: str, table: object = None) -> Any:
     return _decorate(add, table)
 
 
-__all__ = ["ClassBuild", "check_portable", "per_channel", "register_activation",
+__all__ = ["ClassBuild", "check_layer_spec", "check_portable", "per_channel", "register_activation",
            "register_dataset", "register_family", "register_norm", "register_strategy",
            "register_table"]

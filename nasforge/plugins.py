@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from nasforge.registry import stage
+from nasforge.registry import Stage, stage
 
 GROUP = "nasforge.plugins"
 logger = logging.getLogger(__name__)
@@ -74,12 +74,24 @@ def load_one(ep: EntryPoint) -> PluginResult:
     try:
         with stage(label) as staged:
             ep.load()
+            _check(staged)
             registered = tuple(staged.names())
     except Exception as error:  # a plugin's failure must not stop nasforge: record it
         reason = f"{type(error).__name__}: {error}"
         logger.warning("%s failed to load: %s", label, reason)
         return PluginResult(ep.name, ep.value, _dist(ep), reason)
     return PluginResult(ep.name, ep.value, _dist(ep), None, registered)
+
+
+def _check(staged: Stage) -> None:
+    """Refuse a staged layer spec missing a part, whichever way it was registered."""
+    from nasforge.extend import check_layer_spec
+    from nasforge.searchspace.specs import LayerSpec
+
+    for registry, name in staged.added:
+        entry = registry.get(name)
+        if isinstance(entry, LayerSpec):
+            check_layer_spec(entry)
 
 
 def load_plugins() -> PluginReport:

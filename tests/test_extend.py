@@ -191,3 +191,14 @@ def test_the_loader_keeps_a_good_plugins_parts(fresh_loader):
         assert DATASETS.origin("good_data_t").startswith("plugin good (entry point good_t_plugin")
     finally:
         DATASETS._remove("good_data_t")
+
+
+def test_the_loader_checks_specs_registered_around_the_api(fresh_loader):
+    folder, made = fresh_loader
+    (folder / "broken_t_plugin.py").write_text(
+        "from nasforge.searchspace.specs import ACTIVATIONS, LayerSpec\n"
+        "ACTIVATIONS.register('raw_t', LayerSpec('raw_t', 'activation', 'torch.nn:ReLU', None))\n")
+    made.append(EntryPoint("raw", "broken_t_plugin", plugins.GROUP))
+    (failure,) = plugins.load_plugins().failures
+    assert "Activation 'raw_t' lacks export" in failure.error
+    assert "raw_t" not in ACTIVATIONS
