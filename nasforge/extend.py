@@ -14,7 +14,7 @@ import ast
 import importlib.util
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from nasforge.errors import ConfigError
 from nasforge.registry import _caller_origin, _stages
@@ -255,7 +255,7 @@ def register_family(name: str, family: object = None) -> Any:
                               "under its own name.")
         if not hasattr(instance, "name"):
             instance.name = name  # type: ignore[attr-defined]
-        FAMILIES.register(name, instance, origin=_origin())
+        FAMILIES.register(name, cast(Any, instance), origin=_origin())
         return value
 
     return _decorate(add, family)

@@ -19,6 +19,7 @@ dashboard call it once at start; later calls return the first report.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
@@ -99,8 +100,6 @@ def load_plugins() -> PluginReport:
     call. Set ``NASFORGE_NO_PLUGINS=1`` to load none."""
     global _report
     if _report is None:
-        import os
-
         found = () if os.environ.get("NASFORGE_NO_PLUGINS") else \
             sorted(entry_points(group=GROUP), key=lambda e: e.name)
         _report = PluginReport(tuple(load_one(ep) for ep in found))
@@ -113,7 +112,14 @@ def report() -> PluginReport:
 
 
 def failure_notes() -> str:
-    """One sentence per failed plugin, for unknown-name errors ("" when none failed)."""
+    """One sentence per failed plugin, for unknown-name errors; where plugins were never
+    loaded in this process (a library user), a hint naming the installed ones; else ""."""
+    if _report is None:
+        if os.environ.get("NASFORGE_NO_PLUGINS"):
+            return ""
+        names = sorted(ep.name for ep in entry_points(group=GROUP))
+        return (f" Installed plugins ({', '.join(names)}) are not loaded in this process: "
+                "call nasforge.plugins.load_plugins() first (the CLI does)." if names else "")
     return "".join(f" {p.label[0].upper()}{p.label[1:]} failed to load: {p.error}"
                    + ("" if p.error and p.error.endswith(".") else ".")
-                   for p in report().failures)
+                   for p in _report.failures)

@@ -166,10 +166,12 @@ class Registry(Generic[T]):
 
 
 def failure_notes() -> str:
-    """" Plugin X (entry point ...) failed to load: reason." for every plugin that failed,
-    or "" (read from `nasforge.plugins` only when it has been imported)."""
-    plugins = sys.modules.get("nasforge.plugins")
-    return plugins.failure_notes() if plugins is not None else ""
+    """What the plugins say about an unknown name: " Plugin X (entry point ...) failed to
+    load: reason." per failed plugin, a hint when installed plugins were never loaded in this
+    process, or ""."""
+    from nasforge.plugins import failure_notes as notes
+
+    return notes()
 
 
 def _plural(kind: str) -> str:

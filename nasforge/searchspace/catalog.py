@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
 from nasforge.extend import ClassBuild
 from nasforge.registry import Registry
@@ -47,8 +48,8 @@ def layer_catalog() -> dict[str, object]:
     }
 
 
-def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
-    out = {}
+def _summaries(registry: Registry[Any]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
     for name in registry.names():
         entry = registry.get(name)
         origin = registry.origin(name)
