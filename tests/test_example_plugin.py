@@ -13,11 +13,14 @@ tests/conftest.py), so the registries of the test process stay as they are.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,25 +130,41 @@ def test_a_search_uses_the_plugins_activation_norm_family_and_dataset(searched):
         assert trial.metrics["accuracy"] > 0
 
 
+class Undo(Exception):
+    pass
+
+
+@contextmanager
+def example_registered() -> Iterator[None]:
+    """The example plugin's parts registered in this process for the block, then removed
+    (the suite's other tests compare the registries)."""
+    from nasforge.registry import stage
+    from nasforge.searchspace.families import FAMILIES
+
+    if "resmlp" in FAMILIES:  # loaded for good by someone else
+        yield
+        return
+    sys.modules.pop("nasforge_example.plugin", None)
+    try:
+        with pytest.raises(Undo), stage("test"):
+            importlib.import_module("nasforge_example.plugin")
+            yield
+            raise Undo
+    finally:
+        sys.modules.pop("nasforge_example.plugin", None)
+
+
 def test_the_plugin_layers_cost_what_the_built_model_holds(searched):
     from nasforge.evaluator.data import load_dataset
-    from nasforge.plugins import load_one
     from nasforge.searchspace.build import build_from_plan
     from nasforge.searchspace.families import FAMILIES, plan_for
 
-    if "resmlp" not in FAMILIES:  # plugins are off in the suite's own process
-        (ep,) = [e for e in _entry_points() if e.name == "example"]
-        assert load_one(ep).ok
-    spec = load_dataset("rings", seed=0).spec
-    for trial in trials(searched[1], "plug"):
-        model = build_from_plan(plan_for(trial.arch, spec))
-        assert trial.metrics["params"] == sum(p.numel() for p in model.parameters())
-
-
-def _entry_points() -> list:
-    from importlib.metadata import entry_points
-
-    return list(entry_points(group="nasforge.plugins"))
+    with example_registered():
+        spec = load_dataset("rings", seed=0).spec
+        for trial in trials(searched[1], "plug"):
+            model = build_from_plan(plan_for(trial.arch, spec))
+            assert trial.metrics["params"] == sum(p.numel() for p in model.parameters())
+    assert "resmlp" not in FAMILIES
 
 
 RUN_MODEL = textwrap.dedent("""
@@ -180,14 +199,15 @@ def test_export_runs_with_torch_alone_and_matches_the_evaluated_model(searched, 
     assert "class SquaredReLU" in source and "class ScaledRMSNorm" in source
     assert "nasforge_example" not in source
     (trial_dir / "run.py").write_text(RUN_MODEL)
-    # isolated (-I): no PYTHONPATH, no worktree; torch is what model.py may import
-    run = subprocess.run([sys.executable, "-I", "run.py"], cwd=trial_dir, capture_output=True,
+    # -E -s: no PYTHONPATH (no worktree), no user site; run.py checks no nasforge is imported
+    run = subprocess.run([sys.executable, "-E", "-s", "run.py"], cwd=trial_dir, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
 
     best = max(trials(url, "plug"), key=lambda t: t.metrics["accuracy"])
     assert trial_dir.name == f"trial_{best.number:04d}"
-    model = build_from_plan(plan_for(best.arch, load_dataset("rings", seed=0).spec))
+    with example_registered():
+        model = build_from_plan(plan_for(best.arch, load_dataset("rings", seed=0).spec))
     model.load_state_dict(torch.load(stored_checkpoint(best, checkpoint_root(url)),
                                      weights_only=True))
     weights = torch.load(trial_dir / "weights.pt", weights_only=True)
