@@ -195,9 +195,10 @@ def register_activation(name: str, build: object = None, *, fused: object,
                         prefix: str = "act", summary: str = "") -> Any:
     """Register activation `name` (the `[space] activation` choice).
 
-    `build`: the layer class (or ``"module:Class"``), called as ``cls(channels=C, dims=D)``
-    with only the arguments its constructor names; or a factory ``(channels, dims) ->
-    nn.Module`` (then give `export`). `fused`: "elementwise" (parameter-free and
+    `build`: the layer class (or ``"module:Class"``; a reference whose last part starts with
+    an upper-case letter is taken for a class), called as ``cls(channels=C, dims=D)`` with
+    only the arguments its constructor names; or a factory ``(channels, dims) -> nn.Module``
+    (or ``"module:function"``; then give `export`). `fused`: "elementwise" (parameter-free and
     elementwise: stacked training runs each model's module on its slice) or "not_stackable".
     `params`: learnable parameters, an int or ``(channels, dims) -> int`` (None: count the
     built module). `export(channels, dims)`: its constructor call in model.py (default: the
