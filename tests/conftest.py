@@ -6,9 +6,13 @@ import os
 
 
 def pytest_configure(config: object) -> None:
-    """One intra-op thread per xdist worker: `pytest -n 2` already fills both cores, and two
+    """Installed plugins stay out of the suite (their names would change the registries the
+    tests compare); tests/test_example_plugin.py turns them on for its own processes.
+
+    One intra-op thread per xdist worker: `pytest -n 2` already fills both cores, and two
     workers each spinning two OpenMP threads on two cores make small convolutions run
     hundreds of times slower (measured: a 6x4x8x8 conv step 0.09 ms alone, 78 ms so)."""
+    os.environ.setdefault("NASFORGE_NO_PLUGINS", "1")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from nasforge.benchmark.lookup import TabularBenchmark
 from nasforge.benchmark.tables import BENCHMARK_SPECS
 from nasforge.errors import ConfigError, UnknownNameError, did_you_mean
-from nasforge.registry import Registry
+from nasforge.registry import Registry, failure_notes
 
 TableEntry = TabularBenchmark | Callable[[], TabularBenchmark]
 
@@ -51,7 +51,7 @@ def resolve_table(name: str, dataset: str | None = None) -> TabularBenchmark:
     if name not in TABLES:
         names = table_names()
         raise UnknownNameError(f"Unknown benchmark table {name!r}.{did_you_mean(name, names)} "
-                               f"Known tables: {', '.join(names)}.")
+                               f"Known tables: {', '.join(names)}.{failure_notes()}")
     if dataset:
         raise ConfigError(f"--dataset {dataset!r}: the registered table {name!r} has no "
                           "datasets; leave --dataset out.")

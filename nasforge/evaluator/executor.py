@@ -131,6 +131,8 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
     import torch
 
     torch.set_num_threads(threads)
+    from nasforge.plugins import load_plugins  # the plugins' parts, as the CLI's
+    load_plugins()
     try:
         evaluator = recipe()
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises

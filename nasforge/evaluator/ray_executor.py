@@ -90,6 +90,8 @@ class _Slot:
         import torch
 
         torch.set_num_threads(threads)
+        from nasforge.plugins import load_plugins  # the plugins' parts, as the CLI's
+        load_plugins()
         self.evaluator: BatchEvaluator | None = None
         self.error: str | None = None
         try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
+from nasforge.extend import ClassBuild
 from nasforge.registry import Registry
 from nasforge.searchspace.families import FAMILIES
 from nasforge.searchspace.families.cell_ops import CELL_OPS
@@ -26,7 +28,8 @@ _BACKTICKS = re.compile(r"`+([^`]*)`+")
 def layer_catalog() -> dict[str, object]:
     """Names by kind (keys ``activations``, ``norms``, ``quantization`` (bit widths),
     ``families``, ``cell_ops``), plus ``norm_activations``, ``quant_steps`` and ``details``:
-    per kind, ``{name: {"summary": ..., ...}}`` (norms also list the layouts they accept)."""
+    per kind, ``{name: {"summary": ..., "origin": ..., ...}}`` (origin: "nasforge" or the plugin
+    that registered it; norms also list the layouts they accept)."""
     return {
         "activations": list(ACTIVATIONS.names()),
         "norms": list(NORMS.names()),
@@ -45,18 +48,25 @@ def layer_catalog() -> dict[str, object]:
     }
 
 
-def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
-    out = {}
+def _summaries(registry: Registry[Any]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
     for name in registry.names():
         entry = registry.get(name)
+        origin = registry.origin(name)
         if isinstance(entry, LayerSpec):
-            doc = entry.summary or inspect.getdoc(resolve(entry.build)) or ""
-            out[name] = {"summary": first_sentence(doc)}
+            doc = entry.summary or inspect.getdoc(_built(entry)) or ""
+            out[name] = {"summary": first_sentence(doc), "origin": origin}
             continue
         doc = inspect.getdoc(entry if callable(entry) and inspect.isfunction(entry)
                              else type(entry)) or ""
-        out[name] = {"summary": first_sentence(doc)}
+        out[name] = {"summary": first_sentence(doc), "origin": origin}
     return out
+
+
+def _built(spec: LayerSpec) -> object:
+    """What a layer spec builds: its factory, or the class a `ClassBuild` calls."""
+    build = resolve(spec.build)
+    return build.cls() if isinstance(build, ClassBuild) else build
 
 
 def first_sentence(doc: str) -> str:

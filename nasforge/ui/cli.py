@@ -102,6 +102,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pro
     # Optuna (the bayesian strategies) and NNI log every trial at INFO
     for library in ("optuna", "nni"):
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
+    from nasforge.plugins import load_plugins
+
+    load_plugins()  # every command (worker too) sees the plugins' parts; failures are noted
 
 
 @app.command()
@@ -354,9 +357,11 @@ def layers(
     cell operations (the names [space] accepts)."""
 
     def body() -> None:
+        from nasforge.plugins import report
         from nasforge.searchspace.catalog import layer_catalog
 
         catalog = layer_catalog()
+        catalog["plugins"] = [plugin.as_json() for plugin in report().plugins]
         if as_json:
             typer.echo(json.dumps(catalog, indent=2))
             return
@@ -364,12 +369,16 @@ def layers(
         details = catalog["details"]
         for kind, key in (("activation", "activations"), ("norm", "norms"),
                           ("family", "families"), ("cell op", "cell_ops")):
-            table = Table(kind, "what", *(["inputs"] if key == "norms" else []),
+            table = Table(kind, "what", *(["inputs"] if key == "norms" else []), "from",
                           title=Text(f"[space] {key}"))  # plain text, not markup
             for name, entry in details[key].items():
                 extra = [", ".join(entry["layouts"])] if key == "norms" else []
-                table.add_row(name, entry["summary"], *extra)
+                table.add_row(name, entry["summary"], *extra, entry["origin"])
             console.print(table)
+        for plugin in catalog["plugins"]:
+            state = "loaded" if plugin["ok"] else f"failed to load: {plugin['error']}"
+            console.print(Text(f"plugin {plugin['name']} ({plugin['value']}, "
+                               f"{plugin['dist']}): {state}"))
         console.print(f"[bold]bit widths[/] (weight_bits, act_bits): "
                       f"{', '.join(map(str, catalog['quantization']))}  "
                       f"(32 float, 16 bfloat16, 1 binary); quant_step: "

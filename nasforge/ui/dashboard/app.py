@@ -35,6 +35,8 @@ def _arguments() -> tuple[str, str | None]:
 
 def main() -> None:
     st.set_page_config(page_title="nasforge dashboard", layout="wide")
+    from nasforge.plugins import load_plugins  # plugin families, layers, ...
+    load_plugins()
     url, cache_dir = _arguments()
     try:
         ctx = Context.open(url, cache_dir)

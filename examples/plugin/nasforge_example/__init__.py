@@ -1,0 +1,1 @@
+"""A worked nasforge plugin (see docs/extending.md); `plugin` registers its parts."""
