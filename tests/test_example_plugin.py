@@ -180,8 +180,6 @@ RUN_MODEL = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=False, reason="needs export/sources.py from feat/export (the old "
-                   "exporter has no source for plugin layers)")
 def test_export_runs_with_torch_alone_and_matches_the_evaluated_model(searched, tmp_path):
     import torch
 
@@ -243,15 +241,6 @@ def render_pages(folder: Path, url: str, search: str) -> None:
     assert "pages" in run.stdout
 
 
-def test_the_dashboard_pages_render_a_search_of_the_plugin_family_and_dataset(tmp_path):
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    config = write_config(tmp_path, "fam", budget=2, activation="relu", norm="none")
-    ok(nasforge(tmp_path, "search", str(config), "--storage", url))
-    render_pages(tmp_path, url, "fam")
-
-
-@pytest.mark.xfail(strict=False, reason="needs export/sources.py from feat/export (the trial "
-                   "page's export has no source for plugin layers in the old exporter)")
 def test_the_dashboard_pages_render_the_plugin_search(searched):
     render_pages(*searched, "plug")
 
