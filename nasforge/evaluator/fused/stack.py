@@ -16,8 +16,8 @@ only: the real units compute what the model alone computes. Activations may diff
 
 Supported ops (`check_fusable`): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel,
 stride and dilation; grouped convs only at equal widths), float or fake-quantized with fixed
-steps (`fused_quant`; at equal widths), norms none / batch (flat or spatial) / layer (flat),
-max / avg Pool, dropout (each model's masks from its own seeded stream: `fused_dropout`),
+steps (`quant`; at equal widths), norms none / batch (flat or spatial) / layer (flat),
+max / avg Pool, dropout (each model's masks from its own seeded stream: `dropout`),
 parameter-free elementwise activations. Anything else (learned quantization steps, residual
 blocks, cells, learnable activations, other norms) raises `FusionError`. Convolutions run as
 one grouped convolution over the (B, M * C, *spatial) layout; linear layers as batched matrix
@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.fused_dropout import ModelStreams
-from nasforge.evaluator.fused_layers import Layer, describe, layer_forward
+from nasforge.evaluator.fused.dropout import ModelStreams
+from nasforge.evaluator.fused.layers import Layer, describe, layer_forward
 from nasforge.searchspace.layer_facts import activation_params
 from nasforge.searchspace.plan import (
     Activation,

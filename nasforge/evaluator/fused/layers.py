@@ -1,4 +1,4 @@
-"""The layers of a stacked model (`fused_stack.StackedModel`): what each op is, and its forward.
+"""The layers of a stacked model (`stack.StackedModel`): what each op is, and its forward.
 
 A stacked activation travels in one of two layouts:
 
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.evaluator.fused_dropout import ModelStreams, stacked_dropout
-from nasforge.evaluator.fused_quant import ACT_BUFFERS, fake_quant_rows
+from nasforge.evaluator.fused.dropout import ModelStreams, stacked_dropout
+from nasforge.evaluator.fused.quant import ACT_BUFFERS, fake_quant_rows
 from nasforge.searchspace.layers.portable.composite import GlobalAvgPool
 from nasforge.searchspace.layers.quant import fake_quant_weight
 from nasforge.searchspace.quantization import FLOAT_BITS

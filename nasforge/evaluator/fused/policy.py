@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nasforge.evaluator.fused import StackedOptimizer, fused_step
-from nasforge.evaluator.fused_stack import StackedModel, padded_shapes, stack_key
+from nasforge.evaluator.fused.stack import StackedModel, padded_shapes, stack_key
+from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     TrainData,

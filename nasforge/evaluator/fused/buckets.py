@@ -1,6 +1,6 @@
 """Which candidates train together: buckets of plans that stack, split where padding wastes.
 
-Candidates with equal `fused_stack.stack_key` and training settings (batch size, epochs,
+Candidates with equal `stack.stack_key` and training settings (batch size, epochs,
 optimizer, schedule) can share one stacked model, padded to the widest of them. Padding costs
 arithmetic: a bucket's stacked step does M x `padded_macs` multiply-accumulates per sample
 instead of the sum of the candidates' own. `split_by_padding` keeps that overhead at most
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from nasforge.evaluator.fused_stack import padded_shapes, stack_key
+from nasforge.evaluator.fused.stack import padded_shapes, stack_key
 from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import Conv, Linear, NetworkPlan
 from nasforge.searchspace.specs import spec_of
