@@ -135,7 +135,7 @@ def train_fused(
             with seeded(seed, device):
                 models.append(build_from_plan(plan).to(device))
         begin = time.perf_counter()
-        stack = StackedModel.from_models(models, seeds, [plan.shapes for plan in plans])
+        stack = StackedModel.from_models(models, plans, seeds)
         starts = batch_starts(len(x), p0.batch_size)
         ends = [*starts[1:], len(x)]
         sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
