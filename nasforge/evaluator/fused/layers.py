@@ -63,8 +63,8 @@ class FusedImpl(Protocol):
     def check(self, op: Any) -> str | None:
         """Why `op` cannot be stacked, or None."""
 
-    def key(self, op: Any, sig: tuple[object, ...]) -> tuple[object, ...]:
-        """The op's part of `stack.stack_key` (`sig`: its plan signature)."""
+    def key(self, op: Any, sig: object) -> object:
+        """The op's part of `stack.stack_key` (`sig`: its part of the plan signature)."""
 
     def exact_sizes(self, op: Any) -> bool:
         """True when stacked models must have equal sizes (padding would shift groups or

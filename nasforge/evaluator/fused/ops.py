@@ -56,7 +56,7 @@ class Op:
     def check(self, op: Any) -> str | None:
         return None
 
-    def key(self, op: Any, sig: tuple[object, ...]) -> tuple[object, ...]:
+    def key(self, op: Any, sig: object) -> object:
         return sig
 
     def exact_sizes(self, op: Any) -> bool:
@@ -207,7 +207,7 @@ class Elementwise(Op):
     """Parameter-free elementwise layers (`specs.ELEMENTWISE`): each model's own module on its
     slice, one call per group of models with equal modules. Kinds may differ per model."""
 
-    def key(self, op: Any, sig: tuple[object, ...]) -> tuple[object, ...]:
+    def key(self, op: Any, sig: object) -> object:
         return (type(op).__name__, op.dims)
 
     def describe(self, site: Site) -> Layer:
@@ -315,7 +315,7 @@ class ByKind(Op):
         return (f"{self.role} {op.kind!r} is not stackable ({op!r}); the stackable "
                 f"{self.role}s are {', '.join(names) or 'none'}")
 
-    def key(self, op: Any, sig: tuple[object, ...]) -> tuple[object, ...]:
+    def key(self, op: Any, sig: object) -> object:
         impl = self.impl(op)
         return sig if impl is None else impl.key(op, sig)
 

@@ -58,7 +58,7 @@ def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
     kinds (each op's `FusedImpl.key`), the input shape and the output shape (where an op needs
     `exact_sizes`, e.g. grouped convs or quantized layers: the sizes too, as padded units
     would shift their groups or their observed ranges)."""
-    ops: list[tuple[object, ...]] = []
+    ops: list[object] = []
     exact = False
     for op, sig in zip(plan.ops, plan.signature(), strict=True):
         impl = fused_impl(spec_of(op).fused)
@@ -122,11 +122,11 @@ class StackedModel:
                 tensors = [m.get_parameter(name).detach() for m in modules]
                 shape = _padded_shape([t.shape for t in tensors])
                 padded_any |= any(tuple(t.shape) != shape for t in tensors)
-                column, mask = _pad_stack(tensors, shape, 0.0)
+                column, real = _pad_stack(tensors, shape, 0.0)
                 shapes.append((f"{i}.{name}", offset, shape))
                 offset += column.shape[1]
                 columns.append(column)
-                masks.append(mask)
+                masks.append(real)
             for buf, fill in layers[-1].buffers:  # (M, K): views of a row update in place
                 tensors = [m.get_buffer(buf).detach().reshape(-1) for m in modules]
                 stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
@@ -134,7 +134,7 @@ class StackedModel:
                 buffers[f"{i}.{buf}"] = stacked
         flat = torch.cat(columns, dim=1).contiguous()
         mask = torch.cat(masks, dim=1).to(device) if padded_any else None
-        streams = None
+        streams: ModelStreams | None = None
         if any(layer.random for layer in layers):
             streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
         return cls(layers, shapes, flat, buffers, mask, streams)
@@ -190,8 +190,8 @@ class StackedModel:
                 target.copy_(padded[tuple(slice(0, d) for d in target.shape)])
             for key, value in self.buffers.items():
                 op, name = key.split(".", 1)
-                target = model[int(op)].get_buffer(name)
-                target.copy_(value[slot, : target.numel()].reshape(target.shape))
+                buffer = model[int(op)].get_buffer(name)
+                buffer.copy_(value[slot, : buffer.numel()].reshape(buffer.shape))
             for index, layer in enumerate(self.layers):
                 for counter in layer.counters:
                     model[index].get_buffer(counter).fill_(self.steps)
