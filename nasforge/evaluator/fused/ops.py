@@ -181,6 +181,11 @@ class Conv(_Weighted):
         op = site.ops[0]
         padding = same_padding(op.kernel, op.dilation)
         inner = "1." if padding.asymmetric else ""
+        if f"{inner}weight" not in dict(site.modules[0].named_parameters()):
+            raise FusionError(f"op {site.index}: the built conv has no parameter "
+                              f"'{inner}weight'; the stacked conv expects the layout of "
+                              "searchspace.ops.conv.build (a zero pad, then the conv, for an "
+                              "even kernel span).")
         layer = Layer(self, site.index, key=f"{site.index}.{inner}".rstrip("."),
                       fn=_CONVS[op.dims],
                       options={"stride": op.stride, "padding": padding.symmetric,
