@@ -141,7 +141,7 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
     `group_key` (equal keys go to one worker's chunk).
 
-    With the data spec: `LocalEvaluator._buckets`'s key itself (`fused_buckets.fusion_key`: the
+    With the data spec: `LocalEvaluator._buckets`'s key itself (`fused.fusion_key`: the
     structure without widths or activations, and the training's batch_size, epochs, optimizer,
     schedule); a candidate it would not fuse (invalid, or a plan `check_fusable` refuses)
     raises, so the pool gives it a chunk slot of its own. Without a spec (no dataset at hand;
@@ -154,8 +154,8 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
             return tuple((k, v) for k, v in arch.items() if k not in ("lr", "weight_decay"))
 
         return by_values
-    from nasforge.evaluator.fused_buckets import fusion_key as bucket_key
-    from nasforge.evaluator.fused_stack import check_fusable
+    from nasforge.evaluator.fused import check_fusable
+    from nasforge.evaluator.fused import fusion_key as bucket_key
     from nasforge.evaluator.train import TrainingParams
     from nasforge.searchspace.families import plan_for
 

@@ -21,7 +21,7 @@ memory while training).
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 (`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
 and activations may differ) into buckets, split where padding would waste compute
-(`fused_buckets.split_by_padding`), and trains a bucket of two or more as one stacked model
+(`fused.split_by_padding`), and trains a bucket of two or more as one stacked model
 (`fused.train_fused`). Other candidates (buckets of one; quantized, dropout, residual, cell or
 learnable-activation plans) go through the sequential path. "auto" (the default) asks a
 `FusedPolicy` (a timing probe per bucket, cached in this evaluator) whether fusing pays; True
@@ -51,10 +51,14 @@ import torch
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
 from nasforge.evaluator.checkpoint import save_checkpoint
-from nasforge.evaluator.fused import FusedResult, train_fused
-from nasforge.evaluator.fused_buckets import fusion_key, split_by_padding
-from nasforge.evaluator.fused_policy import FusedPolicy
-from nasforge.evaluator.fused_stack import check_fusable
+from nasforge.evaluator.fused import (
+    FusedPolicy,
+    FusedResult,
+    check_fusable,
+    fusion_key,
+    split_by_padding,
+    train_fused,
+)
 from nasforge.evaluator.seeding import candidate_seed, seeded
 from nasforge.evaluator.train import (
     Diverged,

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
-from nasforge.evaluator.graphed import (
+from nasforge.evaluator.fused.graphed import (
     Amp,
     GraphedSteps,
     make_graph_optimizer,
@@ -164,7 +164,7 @@ def train_candidate(
 
     Fast-path switches (the defaults keep the plain loop on CPU): `precision` ("auto", "fp32",
     "tf32", "bf16"; see `nasforge.evaluator.precision`); `graphs` (full batches replay a
-    captured CUDA graph, `nasforge.evaluator.graphed`; "auto": on CUDA for runs of at least
+    captured CUDA graph, `nasforge.evaluator.fused.graphed`; "auto": on CUDA for runs of at least
     GRAPH_MIN_STEPS full batches; True off CUDA runs the same static-buffer step eagerly);
     `channels_last` (model and 4-D inputs in channels_last memory format; "auto": on CUDA for
     models with 2-D convolutions); `compile` (`torch.compile` the model, default mode).

@@ -7,7 +7,7 @@ import torch
 from evaluator_helpers import FEATURES
 from fused_helpers import TOL, blobs, cnn, mlp, spy_train_fused
 
-from nasforge.evaluator.fused_buckets import padded_macs, split_by_padding
+from nasforge.evaluator.fused import padded_macs, split_by_padding
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture

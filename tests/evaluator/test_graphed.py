@@ -10,7 +10,7 @@ import torch
 from evaluator_helpers import blobs
 
 from nasforge.errors import ConfigError
-from nasforge.evaluator.graphed import GRAPH_MIN_STEPS, WARMUP, GraphedSteps, use_graphs
+from nasforge.evaluator.fused.graphed import GRAPH_MIN_STEPS, WARMUP, GraphedSteps, use_graphs
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import TrainingParams, TrainOutcome, train_candidate
@@ -76,7 +76,7 @@ def test_static_buffer_step_matches_eager_on_cpu(optimizer: str, schedule: str) 
 def test_steps_warm_up_then_replay_full_batches_only() -> None:
     data = blobs(n=310)
     model = build_from_plan(mlp())
-    from nasforge.evaluator.graphed import make_graph_optimizer, train_step
+    from nasforge.evaluator.fused.graphed import make_graph_optimizer, train_step
     from nasforge.evaluator.precision import autocast
 
     optimizer = make_graph_optimizer(model, "adamw", 1e-2, 0.0, torch.device("cpu"))
@@ -114,7 +114,7 @@ def test_cuda_graph_is_captured_and_bf16_graphed_matches_bf16_eager() -> None:
     graphed = train(mlp("batch"), data, True, precision="bf16", optimizer="sgd")
     assert_curves_close(eager, graphed, rtol=2e-2, atol=2e-3)
     model = build_from_plan(mlp()).cuda()
-    from nasforge.evaluator.graphed import make_graph_optimizer
+    from nasforge.evaluator.fused.graphed import make_graph_optimizer
 
     optimizer = make_graph_optimizer(model, "adamw", 1e-2, 0.0, torch.device("cuda"))
     import contextlib
@@ -142,7 +142,7 @@ def test_cuda_capture_failure_falls_back_to_eager(caplog: pytest.LogCaptureFixtu
     for graphs in (False, True):
         with seeded(0, "cuda"):
             model = Syncing().cuda()
-        with caplog.at_level(logging.WARNING, logger="nasforge.evaluator.graphed"):
+        with caplog.at_level(logging.WARNING, logger="nasforge.evaluator.fused.graphed"):
             outcomes.append(train_candidate(model, data, TrainingParams(lr=1e-2, epochs=3,
                             batch_size=32), seed=0, task="classification", graphs=graphs))
     assert "capture of the training step failed" in caplog.text

@@ -64,7 +64,7 @@ class ModelStreams:
 
 def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: ModelStreams,
                     shapes: Sequence[tuple[int, ...]] | None = None) -> torch.Tensor:
-    """Dropout of a stacked activation, model by model (layout as in `fused_layers`).
+    """Dropout of a stacked activation, model by model (layout as in `layers`).
     `shapes`: each model's own (unpadded) shape here; a padded model's mask covers only its
     real units, as its mask alone would (its padded units are zero either way)."""
     if layout == "models":

@@ -14,13 +14,14 @@ norm, its outgoing weights are zero, and layer norm averages over each model's r
 only: the real units compute what the model alone computes. Activations may differ per model
 (they are applied to each group of models that share one).
 
-Supported ops (`check_fusable`): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel,
-stride and dilation; grouped convs only at equal widths), float or fake-quantized with fixed
-steps (`fused_quant`; at equal widths), norms none / batch (flat or spatial) / layer (flat),
-max / avg Pool, dropout (each model's masks from its own seeded stream: `fused_dropout`),
-parameter-free elementwise activations. Anything else (learned quantization steps, residual
-blocks, cells, learnable activations, other norms) raises `FusionError`. Convolutions run as
-one grouped convolution over the (B, M * C, *spatial) layout; linear layers as batched matrix
+Each op is stacked by the implementation its spec names (`fused`, see `ops`; `check_fusable`
+asks it): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel, stride and dilation;
+grouped convs only at equal widths), float or fake-quantized with fixed steps (`quant`; at
+equal widths), norms none / batch (flat or spatial) / layer (flat), max / avg Pool, dropout
+(each model's masks from its own seeded stream: `dropout`), parameter-free elementwise
+activations. Anything else (learned quantization steps, residual blocks, cells, learnable
+activations, other norms: `NOT_STACKABLE`) raises `FusionError`. Convolutions run as one
+grouped convolution over the (B, M * C, *spatial) layout; linear layers as batched matrix
 products over (M, B, F).
 """
 
@@ -31,66 +32,39 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nasforge.errors import NasforgeError
-from nasforge.evaluator.fused_dropout import ModelStreams
-from nasforge.evaluator.fused_layers import Layer, describe, layer_forward
-from nasforge.searchspace.layer_facts import activation_params
-from nasforge.searchspace.plan import (
-    Activation,
-    Conv,
-    Dropout,
-    Flatten,
-    GlobalPool,
-    Linear,
-    NetworkPlan,
-    Norm,
-    Pool,
-)
-from nasforge.searchspace.quantization import FLOAT_BITS
+from nasforge.evaluator.fused.dropout import ModelStreams
+from nasforge.evaluator.fused.layers import FusedImpl, FusionError, Layer, Site, StackCtx
+from nasforge.evaluator.fused.ops import fused_impl
+from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.specs import spec_of
 
-
-class FusionError(NasforgeError):
-    """Candidates cannot be trained as one stacked model (different structure or an op the
-    fused path does not support); train them one by one with `train_candidate` instead."""
+__all__ = ["FusionError", "StackedModel", "check_fusable", "padded_shapes", "stack_key"]
 
 
 def check_fusable(plan: NetworkPlan, where: str) -> None:
-    """Raise `FusionError` for an op the fused path cannot stack."""
+    """Raise `FusionError` for an op the fused path cannot stack (its spec's `fused` is
+    `NOT_STACKABLE`, or its implementation's `check` gives a reason)."""
     for i, op in enumerate(plan.ops):
-        what = f"{where}: op {i} ({type(op).__name__})"
-        if isinstance(op, Activation) and activation_params(op.kind, op.channels, op.dims):
-            raise FusionError(f"{what}: activation {op.kind!r} has learnable parameters; "
-                              "fused training stacks parameter-free activations only. Train "
-                              "it with train_candidate.")
-        if isinstance(op, Flatten | GlobalPool | Pool | Activation):
-            continue
-        if isinstance(op, Linear | Conv):
-            if op.learned_step and not op.weight_bits == op.act_bits == FLOAT_BITS:
-                raise FusionError(f"{what} learns its quantization steps (LSQ); fused training "
-                                  "stacks fixed-step quantizers only. Train it with "
-                                  "train_candidate.")
-            continue
-        if isinstance(op, Norm) and (op.kind == "batch" or (op.kind == "layer" and not op.dims)):
-            continue
-        if isinstance(op, Dropout):
-            continue
-        raise FusionError(
-            f"{what} is not supported by fused training ({op!r}); it stacks Flatten, "
-            "Linear / Conv (float or fixed-step quantized), batch norm, layer norm on flat "
-            "features, pools, dropout and parameter-free activations. Train it with "
-            "train_candidate."
-        )
+        impl = fused_impl(spec_of(op).fused)
+        why = (f"is not supported by fused training ({op!r})" if impl is None
+               else impl.check(op))
+        if why:
+            raise FusionError(f"{where}: op {i} ({type(op).__name__}): {why}. Train it with "
+                              "train_candidate.")
 
 
 def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
     """What must be equal for plans to stack: the structure without sizes or activation
-    kinds, the input shape and the output shape (with grouped convs or quantized layers: the
-    sizes too, as padded units would shift their groups or their observed ranges)."""
-    ops = tuple(("Activation", op.dims) if isinstance(op, Activation) else sig
-                for op, sig in zip(plan.ops, plan.signature(), strict=True))
-    exact = any(isinstance(op, Conv) and op.groups > 1 or isinstance(op, Linear | Conv)
-                and not op.weight_bits == op.act_bits == FLOAT_BITS for op in plan.ops)
-    return (ops, plan.input_shape, plan.output_shape, plan.shapes if exact else None)
+    kinds (each op's `FusedImpl.key`), the input shape and the output shape (where an op needs
+    `exact_sizes`, e.g. grouped convs or quantized layers: the sizes too, as padded units
+    would shift their groups or their observed ranges)."""
+    ops: list[object] = []
+    exact = False
+    for op, sig in zip(plan.ops, plan.signature(), strict=True):
+        impl = fused_impl(spec_of(op).fused)
+        ops.append(sig if impl is None else impl.key(op, sig))
+        exact = exact or (impl is not None and impl.exact_sizes(op))
+    return (tuple(ops), plan.input_shape, plan.output_shape, plan.shapes if exact else None)
 
 
 def padded_shapes(plans: Sequence[NetworkPlan]) -> tuple[tuple[int, ...], ...]:
@@ -116,34 +90,43 @@ class StackedModel:
         self._views()
 
     @classmethod
-    def from_models(cls, models: Sequence[nn.Sequential], seeds: Sequence[int] | None = None,
-                    plan_shapes: Sequence[tuple[tuple[int, ...], ...]] | None = None
-                    ) -> StackedModel:
-        """Stack `models`; `seeds`: each model's training seed, whose random stream its
-        dropout masks come from (as in `train_candidate`; default 0 for all); `plan_shapes`:
-        each model's `plan.shapes`, so that a padded model's dropout masks only its real units
-        (without them every mask covers the padded width)."""
+    def from_models(cls, models: Sequence[nn.Sequential], plans: Sequence[NetworkPlan],
+                    seeds: Sequence[int] | None = None) -> StackedModel:
+        """Stack `models`, model m built from `plans[m]` (each op is stacked by its spec's
+        `fused` implementation, chosen from the plan op); `seeds`: each model's training
+        seed, whose random stream its dropout masks come from (as in `train_candidate`;
+        default 0 for all). Raises `FusionError` for plans that cannot be stacked."""
+        if len(plans) != len(models) or any(len(model) != len(plan.ops)
+                                            for model, plan in zip(models, plans, strict=True)):
+            raise FusionError("StackedModel.from_models needs one plan per model, each model "
+                              "built from its plan (one module per plan op).")
+        for m, plan in enumerate(plans):
+            check_fusable(plan, f"model {m}")
         first, device = models[0], next(models[0].parameters()).device
+        impls: list[FusedImpl] = []
+        for op in plans[0].ops:
+            impl = fused_impl(spec_of(op).fused)
+            assert impl is not None  # check_fusable refused NOT_STACKABLE
+            impls.append(impl)
         layers: list[Layer] = []
         shapes: list[tuple[str, int, tuple[int, ...]]] = []
         columns: list[torch.Tensor] = []
         masks: list[torch.Tensor] = []
         buffers: dict[str, torch.Tensor] = {}
         offset, padded_any = 0, False
-        for i in range(len(first)):
+        for i, impl in enumerate(impls):
             modules = [m[i] for m in models]
-            layers.append(describe(i, modules, FusionError, device))
-            if layers[-1].kind == "dropout" and plan_shapes is not None:
-                layers[-1].options["shapes"] = [own[i] for own in plan_shapes]
+            layers.append(impl.describe(Site(i, [plan.ops[i] for plan in plans], modules,
+                                             [plan.shapes[i] for plan in plans], device)))
             for name, _ in first[i].named_parameters():
                 tensors = [m.get_parameter(name).detach() for m in modules]
                 shape = _padded_shape([t.shape for t in tensors])
                 padded_any |= any(tuple(t.shape) != shape for t in tensors)
-                column, mask = _pad_stack(tensors, shape, 0.0)
+                column, real = _pad_stack(tensors, shape, 0.0)
                 shapes.append((f"{i}.{name}", offset, shape))
                 offset += column.shape[1]
                 columns.append(column)
-                masks.append(mask)
+                masks.append(real)
             for buf, fill in layers[-1].buffers:  # (M, K): views of a row update in place
                 tensors = [m.get_buffer(buf).detach().reshape(-1) for m in modules]
                 stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
@@ -151,8 +134,8 @@ class StackedModel:
                 buffers[f"{i}.{buf}"] = stacked
         flat = torch.cat(columns, dim=1).contiguous()
         mask = torch.cat(masks, dim=1).to(device) if padded_any else None
-        streams = None
-        if any(layer.kind == "dropout" for layer in layers):
+        streams: ModelStreams | None = None
+        if any(layer.random for layer in layers):
             streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
         return cls(layers, shapes, flat, buffers, mask, streams)
 
@@ -176,9 +159,9 @@ class StackedModel:
         """(M, B, *input_shape) -> (M, B, outputs); batch norm uses each model's own batch
         statistics in training (and updates its running stats), running stats otherwise."""
         state = (x, "models")
+        ctx = StackCtx(self.params, self.buffers, self.size, training, self.streams)
         for layer in self.layers:
-            state = layer_forward(layer, state, self.params, self.buffers, self.size,
-                                  training, self.streams)
+            state = layer.impl.forward(layer, state, ctx)
         out, layout = state
         assert layout == "models", f"the last layer left the {layout} layout"
         return out
@@ -207,11 +190,11 @@ class StackedModel:
                 target.copy_(padded[tuple(slice(0, d) for d in target.shape)])
             for key, value in self.buffers.items():
                 op, name = key.split(".", 1)
-                target = model[int(op)].get_buffer(name)
-                target.copy_(value[slot, : target.numel()].reshape(target.shape))
+                buffer = model[int(op)].get_buffer(name)
+                buffer.copy_(value[slot, : buffer.numel()].reshape(buffer.shape))
             for index, layer in enumerate(self.layers):
-                if layer.kind == "batch":
-                    model[index].get_buffer("num_batches_tracked").fill_(self.steps)
+                for counter in layer.counters:
+                    model[index].get_buffer(counter).fill_(self.steps)
 
 
 def _padded_shape(shapes: Sequence[torch.Size]) -> tuple[int, ...]:

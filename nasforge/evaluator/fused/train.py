@@ -1,9 +1,9 @@
 """Horizontally fused training: M candidates of one structure trained as one stacked model.
 
-Lifecycle of one call: check the plans stack (equal `fused_stack.stack_key`: the structure
+Lifecycle of one call: check the plans stack (equal `stack.stack_key`: the structure
 without widths or activation kinds; same batch size, epochs, optimizer and schedule) -> build
 each model under `seeded(seed)` (exactly the initial weights `LocalEvaluator` would train) ->
-stack them, padded to the widest (`fused_stack.StackedModel`) ->
+stack them, padded to the widest (`stack.StackedModel`) ->
 epochs of [per-model shuffles, steps, one host read of every model's train and validation
 metrics, per-model divergence check] -> test metrics -> one `FusedResult` per candidate.
 
@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from nasforge.errors import DataError
-from nasforge.evaluator.fused_stack import FusionError, StackedModel, check_fusable, stack_key
-from nasforge.evaluator.graphed import Amp
+from nasforge.evaluator.fused.graphed import Amp
+from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable, stack_key
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
@@ -135,7 +135,7 @@ def train_fused(
             with seeded(seed, device):
                 models.append(build_from_plan(plan).to(device))
         begin = time.perf_counter()
-        stack = StackedModel.from_models(models, seeds, [plan.shapes for plan in plans])
+        stack = StackedModel.from_models(models, plans, seeds)
         starts = batch_starts(len(x), p0.batch_size)
         ends = [*starts[1:], len(x)]
         sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],

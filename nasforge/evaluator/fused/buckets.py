@@ -1,6 +1,6 @@
 """Which candidates train together: buckets of plans that stack, split where padding wastes.
 
-Candidates with equal `fused_stack.stack_key` and training settings (batch size, epochs,
+Candidates with equal `stack.stack_key` and training settings (batch size, epochs,
 optimizer, schedule) can share one stacked model, padded to the widest of them. Padding costs
 arithmetic: a bucket's stacked step does M x `padded_macs` multiply-accumulates per sample
 instead of the sum of the candidates' own. `split_by_padding` keeps that overhead at most
@@ -14,16 +14,15 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from nasforge.evaluator.fused_stack import padded_shapes, stack_key
+from nasforge.evaluator.fused.stack import padded_shapes, stack_key
 from nasforge.evaluator.train import TrainingParams
-from nasforge.searchspace.plan import Conv, Linear, NetworkPlan
+from nasforge.searchspace.plan import NetworkPlan
 from nasforge.searchspace.specs import spec_of
 
 T = TypeVar("T")
 
 MAX_PADDING = 1.5
 TINY_MACS = 20_000
-_SIZES = ("in_features", "out_features", "in_channels", "out_channels")
 
 
 def fusion_key(plan: NetworkPlan, params: TrainingParams) -> tuple[object, ...]:
@@ -34,16 +33,17 @@ def fusion_key(plan: NetworkPlan, params: TrainingParams) -> tuple[object, ...]:
 
 
 def padded_macs(plans: Sequence[NetworkPlan]) -> int:
-    """Per-sample MACs of one model of the stack (every layer at the widest plan's size)."""
+    """Per-sample MACs of one model of the stack (every op at the widest plan's sizes: its
+    spec's `size_fields`, costed by its spec)."""
     total = 0
     for ops, shape in zip(zip(*(p.ops for p in plans), strict=True), padded_shapes(plans),
                           strict=True):
         first = ops[0]
-        if isinstance(first, Linear | Conv):
-            sizes = {name: max(getattr(op, name) for op in ops)
-                     for name in _SIZES if hasattr(first, name)}
-            padded = dataclasses.replace(first, **sizes)
-            total += spec_of(padded).cost(padded, shape).macs
+        spec = spec_of(first)
+        sizes = {name: max(getattr(op, name) for op in ops)
+                 for name in spec.size_fields if hasattr(first, name)}
+        padded = dataclasses.replace(first, **sizes) if sizes else first
+        total += spec.cost(padded, shape).macs
     return total
 
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nasforge.evaluator.fused import StackedOptimizer, fused_step
-from nasforge.evaluator.fused_stack import StackedModel, padded_shapes, stack_key
+from nasforge.evaluator.fused.stack import StackedModel, padded_shapes, stack_key
+from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     TrainData,
@@ -137,7 +137,8 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     if spent + m * one > allowed():
         return ProbeTiming(math.inf, one * m)
     with seeded(PROBE_SEED, device):
-        stack = StackedModel.from_models([build_from_plan(plan).to(device) for plan in plans])
+        stack = StackedModel.from_models([build_from_plan(plan).to(device) for plan in plans],
+                                         plans)
     stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
     lr = torch.tensor([[p.lr] for p in params], device=device)
     decay = torch.tensor([[p.weight_decay] for p in params], device=device)

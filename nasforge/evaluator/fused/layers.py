@@ -1,0 +1,140 @@
+"""The layers of a stacked model (`stack.StackedModel`): the contract each op's stacked
+implementation fulfils (`FusedImpl`, one per op spec, in `ops`), and what it describes.
+
+A stacked activation travels in one of two layouts:
+
+- "models": (M, B, *shape), model axis first: the input, flat features (linear layers run as
+  batched matrix products `bmm` over it);
+- "channels": (B, M * C, *spatial), the models' channels side by side: convolutions run as
+  one grouped convolution over it, batch norm, pools and activations act per channel.
+
+Each implementation converts its input to the layout it needs. Parameters come from the
+stack's views ("op.name" -> (M, *padded shape)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from nasforge.errors import NasforgeError
+from nasforge.evaluator.fused.dropout import ModelStreams
+from nasforge.searchspace.quantization import FLOAT_BITS
+
+State = tuple[torch.Tensor, str]  # (activation, layout)
+
+
+class FusionError(NasforgeError):
+    """Candidates cannot be trained as one stacked model (different structure or an op the
+    fused path does not support); train them one by one with `train_candidate` instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Op `index` of every stacked model: model m's plan op `ops[m]`, its built module
+    `modules[m]` and its own (unpadded) output shape `shapes[m]`."""
+
+    index: int
+    ops: Sequence[Any]
+    modules: Sequence[nn.Module]
+    shapes: Sequence[tuple[int, ...]]
+    device: torch.device
+
+
+@dataclass(frozen=True, slots=True)
+class StackCtx:
+    """What a layer's forward reads besides its input: the stacked parameters and buffers,
+    the number of models, the mode and (for dropout) the models' random streams."""
+
+    params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]
+    m: int
+    training: bool
+    streams: ModelStreams | None = None
+
+
+class FusedImpl(Protocol):
+    """The stacked implementation of one op kind (an op spec's or layer spec's `fused`)."""
+
+    def check(self, op: Any) -> str | None:
+        """Why `op` cannot be stacked, or None."""
+
+    def key(self, op: Any, sig: object) -> object:
+        """The op's part of `stack.stack_key` (`sig`: its part of the plan signature)."""
+
+    def exact_sizes(self, op: Any) -> bool:
+        """True when stacked models must have equal sizes (padding would shift groups or
+        observed ranges)."""
+
+    def describe(self, site: Site) -> Layer:
+        """The stacked layer for op `site.index` of every model."""
+
+    def forward(self, layer: Layer, state: State, ctx: StackCtx) -> State:
+        """Apply the stacked layer; returns the new (activation, layout)."""
+
+
+@dataclass(slots=True)
+class Layer:
+    """One op of the stack, run by `impl`. `key`: its parameter-name prefix ("3" or "3.1"
+    for a padded conv); `module`: a parameter-free module applied as is (pool); `fn`: a
+    functional form (the conv); `acts`: each model's elementwise module, applied per group of
+    models that share one; for layer norm with padding, `counts` (M, 1, 1) real features and
+    `features` (M, 1, C) a 0/1 mask of them; `buffers`: (name in the op's module, padding
+    fill) stacked per model; `counters`: buffers set to the stack's step count on write-back;
+    `random`: draws from the models' random streams."""
+
+    impl: FusedImpl
+    index: int
+    key: str = ""
+    module: nn.Module | None = None
+    fn: Callable[..., torch.Tensor] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    acts: list[nn.Module] = field(default_factory=list)
+    groups: list[tuple[nn.Module, torch.Tensor]] = field(default_factory=list)
+    inverse: torch.Tensor | None = None
+    counts: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+    buffers: tuple[tuple[str, float], ...] = ()
+    counters: tuple[str, ...] = ()
+    random: bool = False
+    weight_bits: int = FLOAT_BITS
+    act_bits: int = FLOAT_BITS
+
+    def keep(self, kept: list[int]) -> None:
+        """Keep only the models at the `kept` positions (in that order)."""
+        if self.acts:
+            self.acts = [self.acts[k] for k in kept]
+            self.group(self.inverse.device if self.inverse is not None else None)
+        if self.counts is not None and self.features is not None:
+            index = torch.tensor(kept, device=self.counts.device)
+            self.counts = self.counts.index_select(0, index)
+            self.features = self.features.index_select(0, index)
+
+    def group(self, device: torch.device | None) -> None:
+        """Models that share an activation, grouped; one group needs no regrouping."""
+        by_kind: dict[str, list[int]] = {}
+        for slot, act in enumerate(self.acts):
+            by_kind.setdefault(repr(act), []).append(slot)
+        if len(by_kind) == 1:
+            self.groups, self.inverse = [(self.acts[0], torch.empty(0))], None
+            return
+        order = [slot for slots in by_kind.values() for slot in slots]
+        self.groups = [(self.acts[slots[0]], torch.tensor(slots, device=device))
+                       for slots in by_kind.values()]
+        self.inverse = torch.argsort(torch.tensor(order, device=device))
+
+
+def to_channels(x: torch.Tensor) -> torch.Tensor:
+    """(M, B, C, *spatial) -> (B, M * C, *spatial)."""
+    m, b, c, *spatial = x.shape
+    return x.transpose(0, 1).reshape(b, m * c, *spatial)
+
+
+def channels_layout(state: State) -> torch.Tensor:
+    """The activation in the "channels" layout."""
+    x, layout = state
+    return to_channels(x) if layout == "models" else x
