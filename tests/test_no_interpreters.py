@@ -36,15 +36,6 @@ LAYER_CLASSES = frozenset({
 ALLOWED = ("searchspace/ops/", "searchspace/op_specs.py", "searchspace/layer_specs.py",
            "export/op_exprs.py", "evaluator/fused/ops.py", "supernet/rules.py")
 
-# Removed by the export/fused/supernet dispatch branches; the integrator empties this set
-# (test_pending_files_still_hold_interpreters fails for an entry that no longer needs it).
-PENDING = {
-    "evaluator/fused_buckets.py",
-    "evaluator/fused_layers.py",
-    "evaluator/fused_stack.py",
-}
-
-
 def _dotted(node: ast.expr) -> str:
     if isinstance(node, ast.Name):
         return node.id
@@ -124,7 +115,7 @@ SOURCES = _sources()
 
 def test_no_module_dispatches_on_op_types_outside_the_op_implementations() -> None:
     offenders = {path: found for path, found in SOURCES.items()
-                 if found and not path.startswith(ALLOWED) and path not in PENDING}
+                 if found and not path.startswith(ALLOWED)}
     assert not offenders, (
         "These modules switch on op types; dispatch through the op's spec instead "
         "(specs.spec_of(op).build / .export / .fused / .elastic, or a field of the spec), "
@@ -132,13 +123,6 @@ def test_no_module_dispatches_on_op_types_outside_the_op_implementations() -> No
         f"({', '.join(ALLOWED)}):\n"
         + "\n".join(f"nasforge/{path}:{hit}" for path, hits in offenders.items()
                     for hit in hits))
-
-
-@pytest.mark.parametrize("path", sorted(PENDING))
-def test_pending_files_still_hold_interpreters(path: str) -> None:
-    assert SOURCES.get(path), (
-        f"nasforge/{path} no longer switches on op types (or is gone): remove it from "
-        "PENDING in tests/test_no_interpreters.py.")
 
 
 @pytest.mark.parametrize(("source", "hits"), [
