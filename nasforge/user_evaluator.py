@@ -7,12 +7,16 @@ the metrics the objectives name. nasforge wraps it into an Evaluator: an excepti
 result that is not a table of numbers, makes that trial FAILED with the reason; the search
 goes on. The function is imported by name, here and in every worker process (``--workers N``,
 ``nasforge worker``), so its module must be importable there (installed, or on PYTHONPATH).
-Torch-free.
+
+A name without a colon is an entry point of the group ``nasforge.evaluators``: an installed
+package declares ``[project.entry-points."nasforge.evaluators"] my_eval = "pkg.mod:function"``
+and a config says ``callable = "my_eval"``. Torch-free.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -25,8 +29,10 @@ from nasforge.searchspace.architecture import Architecture
 
 logger = logging.getLogger(__name__)
 EVALUATOR_KEYS = ("callable", "options")
+ENTRY_POINTS = "nasforge.evaluators"
 FIX = ('name a function as "package.module:function" whose module is importable '
-       "(installed, or its folder on PYTHONPATH)")
+       '(installed, or its folder on PYTHONPATH), or an installed entry point of the group '
+       f'"{ENTRY_POINTS}"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +64,10 @@ def evaluator_config(section: Mapping[str, object]) -> EvaluatorConfig:
 
 
 def resolve(name: str) -> Callable[..., object]:
-    """The function named ``module:attr`` (ConfigError naming it and the fix)."""
+    """The function named ``module:attr`` or by an entry point of ``nasforge.evaluators``
+    (ConfigError naming it and the fix)."""
+    if ":" not in name:
+        name = _entry_point(name)
     module_name, sep, attr = name.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f'[evaluator] callable = {name!r} is not "module:function"; {FIX}.')
@@ -77,6 +86,16 @@ def resolve(name: str) -> Callable[..., object]:
         raise ConfigError(f"[evaluator] callable = {name!r} is a {type(target).__name__}, "
                           f"not a function; {FIX}.")
     return target
+
+
+def _entry_point(name: str) -> str:
+    """The ``module:attr`` that installed entry point `name` of ``nasforge.evaluators`` names."""
+    found = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINTS)}
+    if name.strip() not in found:
+        known = ", ".join(sorted(found)) or "none is installed"
+        raise ConfigError(f"[evaluator] callable = {name!r} is neither \"module:function\" nor "
+                          f"an entry point of {ENTRY_POINTS!r} ({known}); {FIX}.")
+    return found[name.strip()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,3 +317,42 @@ def test_a_config_naming_a_broken_plugins_part_exits_2_naming_the_plugin(tmp_pat
            "load: RegistryClash" in error
     assert "Plugin partial (entry point partial_plugin" in error
     assert "Traceback" not in run.stderr
+
+
+EVALUATOR_CONFIG = """
+[search]
+name = "plain"
+budget = 4
+objectives = ["loss:min", "cost:min"]
+seed = 0
+
+[space.params]
+lr = {{ low = 1e-4, high = 1e-1, log = true }}
+depth = {{ low = 1, high = 8 }}
+
+[evaluator]
+callable = "{callable}"
+
+[evaluator.options]
+scale = 2.0
+"""
+
+
+def test_an_evaluator_entry_point_runs_a_plain_parameter_search(tmp_path):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    config = tmp_path / "plain.toml"
+    config.write_text(EVALUATOR_CONFIG.format(callable="example_quadratic"))
+    ok(nasforge(tmp_path, "search", str(config), "--storage", url))
+    done = trials(url, "plain")
+    assert [t.state.name for t in done] == ["COMPLETE"] * 4
+    assert all(t.metrics["cost"] == t.arch["depth"] for t in done)
+
+
+def test_an_unknown_evaluator_entry_point_exits_2_listing_the_installed_ones(tmp_path):
+    config = tmp_path / "plain.toml"
+    config.write_text(EVALUATOR_CONFIG.format(callable="example_quadratik"))
+    run = nasforge(tmp_path, "search", str(config), "--storage",
+                   f"sqlite:///{tmp_path / 'runs.db'}")
+    assert run.returncode == 2, run.stderr
+    assert "example_quadratik" in run.stderr and "example_quadratic" in run.stderr
+    assert "nasforge.evaluators" in run.stderr
