@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import TypeVar
 
 from nasforge.registry import Registry
 from nasforge.searchspace.families import FAMILIES
@@ -17,6 +18,7 @@ from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_STEPS
 from nasforge.searchspace.specs import ACTIVATIONS, NORMS, LayerSpec, norm_activations, resolve
 
 #: Input layouts by spatial axes, as the norm factories name them.
+Entry = TypeVar("Entry")
 LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
 # a period that ends a sentence: followed by a space or the end, not the one of "e.g." / "i.e."
 _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)")
@@ -45,8 +47,8 @@ def layer_catalog() -> dict[str, object]:
     }
 
 
-def _summaries(registry: Registry[object]) -> dict[str, dict[str, object]]:
-    out = {}
+def _summaries(registry: Registry[Entry]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
     for name in registry.names():
         entry = registry.get(name)
         if isinstance(entry, LayerSpec):
