@@ -83,7 +83,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace,
             assigned[name] = constant_value(param)  # type: ignore[assignment]
         elif isinstance(param, Choice):
             index = trial.suggest_categorical(name, tuple(range(param.size)))
-            assigned[name] = param.options[int(index)]  # type: ignore[arg-type]
+            assigned[name] = param.options[int(index)]
         elif isinstance(param, IntRange):
             assigned[name] = trial.suggest_int(name, param.low, param.high, step=param.step,
                                                log=param.log)
