@@ -79,8 +79,8 @@ def suggest(trial: optuna.Trial, space: SearchSpace,
     for name, param in space.params.items():
         if not space.is_active(name, assigned):
             continue
-        if name not in distributions:
-            assigned[name] = constant_value(param)  # type: ignore[assignment]
+        if name not in distributions and (constant := constant_value(param)) is not None:
+            assigned[name] = constant
         elif isinstance(param, Choice):
             index = trial.suggest_categorical(name, tuple(range(param.size)))
             assigned[name] = param.options[int(index)]

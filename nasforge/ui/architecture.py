@@ -28,6 +28,8 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
 from nasforge.searchspace.quantization import FLOAT_BITS
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from nasforge.evaluator.datasets.preprocessing import Preprocessing
 
 
@@ -106,7 +108,7 @@ def model_source(search: SearchRecord, trial: TrialRecord, data: SearchData) -> 
 _NAMED_BY_DIMS = ("Conv", "Pool")
 
 
-def op_label(op: object) -> str:
+def op_label(op: DataclassInstance) -> str:
     """``Conv2d in_channels=1 out_channels=8 kernel=3 bias=False w8/a8``: the op's scalar
     fields that differ from their defaults, in the user's words; internal fields (``dims``,
     ``learned_step=False``) and float bit widths are left out."""
@@ -115,7 +117,7 @@ def op_label(op: object) -> str:
     if name in _NAMED_BY_DIMS and dims:
         name += f"{dims}d"
     parts = [name]
-    for f in dataclasses.fields(op):  # type: ignore[arg-type]
+    for f in dataclasses.fields(op):
         value = getattr(op, f.name)
         if f.name in ("weight_bits", "act_bits", "dims") or value == f.default:
             continue
