@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import pandas as pd
 
@@ -28,8 +28,6 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
 from nasforge.searchspace.quantization import FLOAT_BITS
 
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
     from nasforge.evaluator.datasets.preprocessing import Preprocessing
 
 
@@ -108,7 +106,13 @@ def model_source(search: SearchRecord, trial: TrialRecord, data: SearchData) -> 
 _NAMED_BY_DIMS = ("Conv", "Pool")
 
 
-def op_label(op: DataclassInstance) -> str:
+class _Dataclass(Protocol):
+    """A dataclass instance (a plan op), what `dataclasses.fields` reads."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+def op_label(op: _Dataclass) -> str:
     """``Conv2d in_channels=1 out_channels=8 kernel=3 bias=False w8/a8``: the op's scalar
     fields that differ from their defaults, in the user's words; internal fields (``dims``,
     ``learned_step=False``) and float bit widths are left out."""
