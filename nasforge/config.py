@@ -93,7 +93,9 @@ class SearchConfig:
                        seed: int | None = None) -> SearchConfig:
         """A copy with CLI overrides applied (and recorded in `raw`)."""
         raw = thaw(self.raw)
-        search = raw.setdefault("search", {})
+        search = raw.get("search")
+        if not isinstance(search, dict):
+            search = raw["search"] = {}
         for key, value in (("name", name), ("budget", budget), ("seed", seed)):
             if value is not None:
                 search[key] = value

@@ -271,7 +271,9 @@ def _compared(config: SearchConfig, field: str) -> object:
     return value
 
 
-def _without_budget(raw: object) -> dict:
+def _without_budget(raw: Mapping[str, object]) -> dict[str, object]:
     plain = thaw(raw)
-    plain.get("search", {}).pop("budget", None)
+    search = plain.get("search")
+    if isinstance(search, dict):
+        search.pop("budget", None)
     return plain

@@ -16,11 +16,24 @@ of its names: importing the tables alone stays light.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from nasforge.benchmark.lookup import TabularBenchmark
 from nasforge.benchmark.registered import register_table, resolve_table, table_names
 from nasforge.benchmark.stats import best_of_subset_probabilities, expected_best
 from nasforge.benchmark.tables import BENCHMARK_SPECS, DATASETS, Table, load_table
+
+if TYPE_CHECKING:  # loaded on first use at run time (module __getattr__ below)
+    from nasforge.benchmark.run import (
+        front_hypervolume,
+        parse_seeds,
+        parse_strategy_options,
+        run_benchmark,
+        summarize,
+        summary_table,
+        table_front,
+        tabular_config,
+    )
 
 BENCHMARKS: tuple[str, ...] = tuple(BENCHMARK_SPECS)
 
@@ -29,7 +42,9 @@ _HARNESS = ("front_hypervolume", "parse_seeds", "parse_strategy_options", "run_b
 
 __all__ = ["BENCHMARKS", "DATASETS", "Table", "TabularBenchmark", "best_of_subset_probabilities",
            "expected_best", "load_table", "register_table", "resolve_table", "table_names",
-           *_HARNESS]
+           # _HARNESS, spelled out so that linters see them exported
+           "front_hypervolume", "parse_seeds", "parse_strategy_options", "run_benchmark",
+           "summarize", "summary_table", "table_front", "tabular_config"]
 
 
 def __getattr__(name: str) -> object:

@@ -24,7 +24,7 @@ from nasforge.errors import ConfigError, NasforgeError, did_you_mean
 from nasforge.objectives import Objective
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.params import option_key
+from nasforge.searchspace.params import Scalar, option_key
 from nasforge.searchspace.space import SearchSpace
 
 
@@ -128,7 +128,7 @@ class TabularBenchmark:
         """The architecture of table entry `index` (inverse of `index`)."""
         if not 0 <= index < self.size:
             raise IndexError(f"table index {index} is outside 0..{self.size - 1}")
-        values: dict[str, object] = dict(self._fixed)
+        values: dict[str, Scalar] = dict(self._fixed)
         for name, options, weight in zip(self.table.params, self.table.options, self._weights,
                                          strict=True):
             values[name] = options[(index // weight) % len(options)]

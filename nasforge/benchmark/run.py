@@ -24,6 +24,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -45,6 +46,8 @@ MAX_REPEATS = 10_000
 
 #: progress(strategy, repeats done, repeats) after every repeat.
 Progress = Callable[[str, int, int], None]
+
+K = TypeVar("K")
 
 
 def parse_strategy_options(items: Sequence[str], strategies: Sequence[str]
@@ -232,8 +235,10 @@ def summary_table(report: Mapping[str, object]) -> tuple[tuple[str, ...], list[t
     multi = report["random_expectation"] is None
     headers = ("strategy", "best (mean ± std)", "regret (mean / median)",
                "HV ratio" if multi else "vs random (exact expectation)", "s / repeat")
-    rows = []
-    for name, stats in report["results"].items():  # type: ignore[union-attr]
+    rows: list[tuple[str, ...]] = []
+    results = report["results"]
+    assert isinstance(results, Mapping), "report: what run_benchmark returns"
+    for name, stats in results.items():
         if multi:
             ratio = stats.get("hypervolume_ratio")
             versus = "n/a" if ratio is None else f"{ratio:.4f}"
@@ -306,6 +311,12 @@ def _short_name(bench: TabularBenchmark) -> str:
     spec = BENCHMARK_SPECS[bench.table.benchmark]
     return next(n for n in DATASETS[bench.table.benchmark]
                 if spec.datasets[n] == bench.table.dataset)
+
+
+@overload
+def _json_safe(value: Mapping[K, object]) -> dict[K, object]: ...
+@overload
+def _json_safe(value: object) -> object: ...
 
 
 def _json_safe(value: object) -> object:

@@ -31,7 +31,7 @@ def _canonical_scalar(name: str, value: object) -> Scalar:
         return float(value)
     # numpy scalars and the like: keep ints as ints, floats as floats
     if hasattr(value, "item"):
-        return _canonical_scalar(name, value.item())  # type: ignore[union-attr]
+        return _canonical_scalar(name, value.item())
     raise SpaceError(
         f"Architecture value {name!r}={value!r} has type {type(value).__name__}; "
         "values must be strings, booleans, integers or floats."

@@ -15,7 +15,7 @@ from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.families import FAMILIES
 from nasforge.searchspace.families.base import Conditions, per_index_params
 from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
-from nasforge.searchspace.params import Param, param_from_spec
+from nasforge.searchspace.params import FloatRange, Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec
 from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_KEYS, QUANT_STEPS, check_bits
 from nasforge.searchspace.space import SearchSpace, When
@@ -171,8 +171,8 @@ def check_space_fits(space: SearchSpace, data: DataSpec) -> None:
 def _check_training(params: Mapping[str, Param]) -> None:
     def values(key: str) -> list[object]:
         param = params[key]
-        if param.size is None:
-            return [param.low, param.high]  # type: ignore[attr-defined]
+        if isinstance(param, FloatRange):  # continuous: its bounds
+            return [param.low, param.high]
         return list(param.values())
 
     for key, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):

@@ -164,7 +164,7 @@ def _cell_ops(values: Mapping[str, object], nodes: int, family: str
     if bad:
         raise SpaceError(f"Cell edge {bad[0][0]!r} has value {bad[0][1]!r}; edge values are "
                          "operation names (strings).")
-    return names, ops  # type: ignore[return-value]
+    return names, tuple(op for op in ops if isinstance(op, str))  # all of them (checked)
 
 
 def canonical_cell(values: Mapping[str, Scalar], nodes: int, family: str = "cell"

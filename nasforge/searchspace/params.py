@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class Param(Protocol):
         """A JSON-able description (stored with the search, shown by the dashboard)."""
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
@@ -90,7 +90,7 @@ class Choice:
     def values(self) -> Iterator[Scalar]:
         return iter(self.options)
 
-    def index(self, value: Scalar) -> int:
+    def index(self, value: object) -> int:
         key = option_key(value)
         for i, option in enumerate(self.options):
             if option_key(option) == key:
@@ -99,7 +99,7 @@ class Choice:
 
     def validate(self, value: object, name: str) -> Scalar:
         try:
-            return self.options[self.index(value)]  # type: ignore[arg-type]
+            return self.options[self.index(value)]
         except (ValueError, TypeError):
             allowed = ", ".join(repr(o) for o in self.options)
             raise SpaceError(
@@ -132,7 +132,7 @@ def option_key(value: object) -> tuple[str, object]:
     if isinstance(value, bool):
         return ("bool", value)
     if _is_number(value):
-        return ("number", float(value))  # type: ignore[arg-type]
+        return ("number", float(value))
     return (type(value).__name__, value)
 
 
@@ -176,17 +176,16 @@ class IntRange:
         return iter(range(self.low, self.high + 1, self.step))
 
     def validate(self, value: object, name: str) -> int:
-        ok = _is_number(value) and float(value) == int(value)  # type: ignore[arg-type]
-        if ok:
-            value = int(value)  # type: ignore[arg-type]
-            ok = self.low <= value <= self.high and (value - self.low) % self.step == 0
-        if not ok:
+        number = int(value) if _is_number(value) and float(value) == int(value) else None
+        if number is None or not (self.low <= number <= self.high
+                                  and (number - self.low) % self.step == 0):
             grid = f" in steps of {self.step}" if self.step != 1 else ""
+            shown = value if number is None else number
             raise SpaceError(
-                f"Parameter {name!r} has value {value!r}; allowed are integers from {self.low} "
+                f"Parameter {name!r} has value {shown!r}; allowed are integers from {self.low} "
                 f"to {self.high}{grid}."
             )
-        return value  # type: ignore[return-value]
+        return number
 
     def sample(self, rng: np.random.Generator) -> int:
         if self.log:
@@ -200,19 +199,19 @@ class IntRange:
         new = self.decode(u)
         if new == value:  # too small a move: take the neighbour on a random side
             direction = 1 if rng.random() < 0.5 else -1
-            if not self.low <= value + direction * self.step <= self.high:  # type: ignore[operator]
+            if not self.low <= int(value) + direction * self.step <= self.high:
                 direction = -direction
-            new = int(value) + direction * self.step  # type: ignore[arg-type]
+            new = int(value) + direction * self.step
         return new
 
     def encode(self, value: Scalar) -> float:
         if self.log:
             if self.low == self.high:
                 return 0.5
-            return (math.log(value) - math.log(self.low)) / (  # type: ignore[arg-type]
+            return (math.log(float(value)) - math.log(self.low)) / (
                 math.log(self.high) - math.log(self.low)
             )
-        return ((int(value) - self.low) // self.step + 0.5) / self.size  # type: ignore[arg-type]
+        return ((int(value) - self.low) // self.step + 0.5) / self.size
 
     def decode(self, u: float) -> int:
         if self.log:
@@ -258,13 +257,13 @@ class FloatRange:
         raise SpaceError("A FloatRange is continuous: its values cannot be enumerated.")
 
     def validate(self, value: object, name: str) -> float:
-        if not (_is_number(value) and self.low <= float(value) <= self.high):  # type: ignore[arg-type]
-            scale = " (log scale)" if self.log else ""
-            raise SpaceError(
-                f"Parameter {name!r} has value {value!r}; allowed are numbers from {self.low} "
-                f"to {self.high}{scale}."
-            )
-        return float(value)  # type: ignore[arg-type]
+        if _is_number(value) and self.low <= float(value) <= self.high:
+            return float(value)
+        scale = " (log scale)" if self.log else ""
+        raise SpaceError(
+            f"Parameter {name!r} has value {value!r}; allowed are numbers from {self.low} "
+            f"to {self.high}{scale}."
+        )
 
     def sample(self, rng: np.random.Generator) -> float:
         return self.decode(float(rng.random()))
@@ -281,10 +280,10 @@ class FloatRange:
         if self.low == self.high:
             return 0.5
         if self.log:
-            return (math.log(value) - math.log(self.low)) / (  # type: ignore[arg-type]
+            return (math.log(float(value)) - math.log(self.low)) / (
                 math.log(self.high) - math.log(self.low)
             )
-        return (float(value) - self.low) / (self.high - self.low)  # type: ignore[arg-type]
+        return (float(value) - self.low) / (self.high - self.low)
 
     def decode(self, u: float) -> float:
         u = 0.5 if math.isnan(u) else min(max(u, 0.0), 1.0)

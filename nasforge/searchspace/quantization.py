@@ -67,7 +67,7 @@ def check_bits(bits: object, what: str = "bits") -> int:
     if isinstance(bits, bool) or bits not in BIT_WIDTHS:
         raise SpaceError(f"{what} = {bits!r} is not a supported bit width; use one of "
                          f"{', '.join(map(str, BIT_WIDTHS))} (32: float, 16: bfloat16).")
-    return int(bits)  # type: ignore[call-overload]
+    return int(bits)
 
 
 FLOAT = LayerBits()

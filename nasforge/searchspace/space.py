@@ -151,7 +151,7 @@ class SearchSpace:
                 self.params[n].size for n in self.params
                 if n not in controlling and self.is_active(n, assigned)
             )
-            total += math.prod(leaves)  # type: ignore[arg-type]
+            total += math.prod(size for size in leaves if size is not None)  # all: is_finite
         return total
 
     def _assignments(self, names: Sequence[str]) -> Iterator[dict[str, Scalar]]:

@@ -289,7 +289,9 @@ def migrate(url: str, db: Opened, create: bool) -> str | None:
         if db.backend == "sqlite" and not db.memory:
             raw = db.read.raw_connection()
             try:
-                mode = raw.driver_connection.execute("PRAGMA journal_mode = WAL").fetchone()
+                driver = raw.driver_connection
+                assert driver is not None  # a checked-out connection always has its driver's
+                mode = driver.execute("PRAGMA journal_mode = WAL").fetchone()
             finally:
                 raw.close()
             if mode and str(mode[0]).lower() != "wal":

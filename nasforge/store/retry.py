@@ -91,13 +91,14 @@ def after_disconnect() -> bool:
 
 def _driver_error(err: BaseException) -> BaseException | None:
     """The driver error behind `err` (itself, or the cause of a translated StoreError)."""
+    current: BaseException | None = err
     seen = 0
-    while err is not None and seen < 4:
-        if isinstance(err, exc.DBAPIError) or _is_psycopg(err):
-            return err
-        if not isinstance(err, StoreError):
+    while current is not None and seen < 4:
+        if isinstance(current, exc.DBAPIError) or _is_psycopg(current):
+            return current
+        if not isinstance(current, StoreError):
             return None
-        err, seen = err.__cause__, seen + 1  # type: ignore[assignment]
+        current, seen = current.__cause__, seen + 1
     return None
 
 
@@ -115,7 +116,7 @@ def is_disconnect(err: BaseException, opening: bool = False) -> bool:
     if isinstance(found, exc.DBAPIError):
         if found.connection_invalidated:
             return True
-        found = found.orig  # type: ignore[assignment]
+        found = found.orig
         if found is None or not _is_psycopg(found):
             return False
     code = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)

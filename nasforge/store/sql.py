@@ -170,9 +170,10 @@ class SQLStore(LeaseMethods, SchemaMethods):
         if the name is taken."""
         _check_name("search name", name)
         objs = R.check_objectives(objectives)
+        budget, config_text, created_at = _check_budget(budget), R.dump_config(config), _now()
         row = {"name": name, "objectives": R.dump_objectives(objs),
-               "budget": _check_budget(budget), "config": R.dump_config(config),
-               "created_at": _now(), "data_fingerprint": None if data_fingerprint is None
+               "budget": budget, "config": config_text,
+               "created_at": created_at, "data_fingerprint": None if data_fingerprint is None
                else R.dump_config(data_fingerprint)}
         exists = SearchExistsError(
             f"A search named {name!r} already exists in the store {self.url}; pass --resume "
@@ -182,16 +183,15 @@ class SQLStore(LeaseMethods, SchemaMethods):
                 if conn.execute(_SEARCH_ID, {"name": name}).first() is not None:
                     if after_disconnect():  # did our lost COMMIT go through?
                         mine = self._get_search(conn, name)
-                        if (mine.created_at == row["created_at"] and mine.budget == budget
+                        if (mine.created_at == created_at and mine.budget == budget
                                 and mine.objectives == objs
-                                and R.dump_config(mine.config) == row["config"]):
+                                and R.dump_config(mine.config) == config_text):
                             return mine
                     raise exists
                 conn.execute(insert(searches), row)
         except IntegrityError as err:  # a concurrent create on PostgreSQL
             raise exists from err
-        return SearchRecord(name, objs, row["budget"], json.loads(row["config"]),
-                            row["created_at"], {})
+        return SearchRecord(name, objs, budget, json.loads(config_text), created_at, {})
 
     def get_search(self, name: str) -> SearchRecord:
         """The search with its trial counts per state; SearchNotFoundError if absent."""

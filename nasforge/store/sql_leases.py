@@ -28,6 +28,7 @@ from nasforge.records import Lease, TrialRecord, TrialState
 from nasforge.store import rows as R
 from nasforge.store.retry import after_disconnect, call_now
 from nasforge.store.schema import trials
+from nasforge.store.sql_host import SQLHost
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -41,7 +42,7 @@ def _now() -> datetime:
     return call_now()  # one time for all attempts of a retried call
 
 
-class LeaseMethods:
+class LeaseMethods(SQLHost):
     """claim / heartbeat / leases / requeue / requeue_stale; see the module docstring."""
 
     def claim(self, name: str, n: int, worker: str | None = None) -> list[TrialRecord]:

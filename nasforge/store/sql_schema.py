@@ -11,6 +11,7 @@ from sqlalchemy import Column, null, select, update
 
 from nasforge.store import rows as R
 from nasforge.store.schema import searches
+from nasforge.store.sql_host import SQLHost
 
 
 def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[Any, ...]:
@@ -19,7 +20,7 @@ def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[A
                  for c in columns)
 
 
-class SchemaMethods:
+class SchemaMethods(SQLHost):
     """set_data_fingerprint / data_fingerprint (mixed into `SQLStore`)."""
 
     def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object], *,

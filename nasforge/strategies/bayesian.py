@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.objectives import Objective
@@ -118,7 +118,8 @@ class OptunaStrategy:
                               "whole number >= 0.")
         self.max_retries = max_retries
         self._distributions = optuna_space.space_distributions(space)
-        directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
+        directions: list[Literal["maximize", "minimize"]] = [
+            "maximize" if o.direction == "max" else "minimize" for o in self.objectives]
         with _quiet_optuna():
             self.study = optuna.create_study(
                 directions=directions,

@@ -217,7 +217,8 @@ class SuccessiveHalving:
         """Record trials (any state); the inner strategy is told those at rung 0."""
         for_inner: list[TrialRecord] = []
         for record in records:
-            k = self._rung_index.get(record.arch.get(FIDELITY))  # type: ignore[arg-type]
+            epochs = record.arch.get(FIDELITY)
+            k = self._rung_index.get(epochs) if isinstance(epochs, int) else None
             if k is None:
                 logger.debug("trial %d has no rung (epochs=%r); ignored", record.number,
                              record.arch.get(FIDELITY))

@@ -89,7 +89,7 @@ def _hyperopt_fits_numpy() -> str | None:
     """hyperopt 0.1.2 (NNI's Anneal) calls int() on 1-element arrays, an error in newer
     NumPy ("only 0-dimensional arrays can be converted to Python scalars")."""
     try:
-        int(np.asarray([1]))  # type: ignore[call-overload]
+        int(np.asarray([1]))
     except TypeError:
         return (f"NNI's Anneal tuner runs on hyperopt 0.1.2, which fails on NumPy "
                 f"{np.__version__}: it calls int() on 1-element arrays (deprecated since NumPy "

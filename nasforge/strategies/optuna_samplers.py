@@ -18,7 +18,7 @@ import importlib.util
 import inspect
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nasforge.errors import ConfigError
 from nasforge.objectives import Objective
@@ -26,7 +26,7 @@ from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies import optuna_space
 
 if TYPE_CHECKING:
-    from optuna.samplers import BaseSampler
+    from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, NSGAIISampler, TPESampler
 
 SAMPLERS = ("auto", "tpe", "gp", "cmaes", "nsga2")
 
@@ -44,9 +44,11 @@ def build_sampler(name: str, space: SearchSpace, objectives: Sequence[Objective]
     if name not in SAMPLERS:
         raise ConfigError(f"Unknown Optuna sampler {name!r}; use one of {', '.join(SAMPLERS)}.")
     conditional = bool(space.conditions)
-    kwargs: dict[str, object]
+    # values straight from the user's strategy_options: the sampler checks their types itself
+    kwargs: dict[str, Any]
+    cls: type[TPESampler] | type[NSGAIISampler] | type[GPSampler] | type[CmaEsSampler]
     if name in ("auto", "tpe"):
-        cls: type[BaseSampler] = samplers.TPESampler
+        cls = samplers.TPESampler
         kwargs = {**TPE_DEFAULTS, "group": conditional}
     elif name == "nsga2":
         cls, kwargs = samplers.NSGAIISampler, {}

@@ -79,11 +79,11 @@ def suggest(trial: optuna.Trial, space: SearchSpace,
     for name, param in space.params.items():
         if not space.is_active(name, assigned):
             continue
-        if name not in distributions:
-            assigned[name] = constant_value(param)  # type: ignore[assignment]
+        if name not in distributions and (constant := constant_value(param)) is not None:
+            assigned[name] = constant
         elif isinstance(param, Choice):
             index = trial.suggest_categorical(name, tuple(range(param.size)))
-            assigned[name] = param.options[int(index)]  # type: ignore[arg-type]
+            assigned[name] = param.options[int(index)]
         elif isinstance(param, IntRange):
             assigned[name] = trial.suggest_int(name, param.low, param.high, step=param.step,
                                                log=param.log)

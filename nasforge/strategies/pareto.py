@@ -48,7 +48,7 @@ def non_dominated_ranks(points: np.ndarray | Sequence[Sequence[float]]) -> np.nd
     ranks = np.zeros(n, dtype=np.int64)
     if n == 0:
         return ranks
-    finite = ~np.isnan(points).any(axis=1)
+    finite = _finite_rows(points)
     index = np.flatnonzero(finite)
     if index.size:
         sub = points[index]
@@ -102,6 +102,11 @@ def _ranks_2d(points: np.ndarray) -> np.ndarray:
     return unique_ranks[inverse.reshape(-1)]
 
 
+def _finite_rows(points: np.ndarray) -> np.ndarray:
+    """A boolean mask of the rows without NaN (a failed trial has no metrics)."""
+    return np.asarray(~np.isnan(points).any(axis=1))
+
+
 def pareto_front(metrics: Sequence[Mapping[str, float]],
                  objectives: Sequence[Objective]) -> list[int]:
     """Indices of the non-dominated entries of `metrics` under `objectives` (NaN ones never)."""
@@ -109,7 +114,7 @@ def pareto_front(metrics: Sequence[Mapping[str, float]],
         return []
     points = np.array(objective_matrix(metrics, objectives), dtype=np.float64)
     ranks = non_dominated_ranks(points)
-    finite = ~np.isnan(points).any(axis=1)
+    finite = _finite_rows(points)
     return [i for i in range(len(metrics)) if ranks[i] == 0 and finite[i]]
 
 
@@ -130,7 +135,7 @@ def crowding_distance(points: np.ndarray | Sequence[Sequence[float]],
     if n == 0:
         return distance
     ranks = non_dominated_ranks(points) if ranks is None else np.asarray(ranks)
-    finite = ~np.isnan(points).any(axis=1)
+    finite = _finite_rows(points)
     for rank in np.unique(ranks[finite]):
         members = np.flatnonzero((ranks == rank) & finite)
         unique, inverse = np.unique(points[members], axis=0, return_inverse=True)

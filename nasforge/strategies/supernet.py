@@ -123,7 +123,7 @@ def supernet_strategy(space: SearchSpace, objectives: Sequence[Objective], seed:
                 f"Objective {objective} cannot be measured on inherited weights; the supernet "
                 f"strategy ranks by {', '.join(OBJECTIVE_METRICS)}.")
     try:
-        parsed = SupernetOptions(**options)  # type: ignore[arg-type]
+        parsed = SupernetOptions(**options)  # type: ignore[arg-type]  # __post_init__ checks
     except TypeError as err:
         known = ", ".join(SupernetOptions.__dataclass_fields__)
         raise ConfigError(f"[search] strategy_options for 'supernet': {err}; the options are "

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import pandas as pd
 
@@ -106,7 +106,13 @@ def model_source(search: SearchRecord, trial: TrialRecord, data: SearchData) -> 
 _NAMED_BY_DIMS = ("Conv", "Pool")
 
 
-def op_label(op: object) -> str:
+class _Dataclass(Protocol):
+    """A dataclass instance (a plan op), what `dataclasses.fields` reads."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+def op_label(op: _Dataclass) -> str:
     """``Conv2d in_channels=1 out_channels=8 kernel=3 bias=False w8/a8``: the op's scalar
     fields that differ from their defaults, in the user's words; internal fields (``dims``,
     ``learned_step=False``) and float bit widths are left out."""
@@ -115,7 +121,7 @@ def op_label(op: object) -> str:
     if name in _NAMED_BY_DIMS and dims:
         name += f"{dims}d"
     parts = [name]
-    for f in dataclasses.fields(op):  # type: ignore[arg-type]
+    for f in dataclasses.fields(op):
         value = getattr(op, f.name)
         if f.name in ("weight_bits", "act_bits", "dims") or value == f.default:
             continue

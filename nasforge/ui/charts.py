@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import SupportsFloat, SupportsIndex
 
 import networkx as nx
 import numpy as np
@@ -44,8 +45,10 @@ def hover_text(frame: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
 
 
 def _fmt(value: object) -> str:
+    if not isinstance(value, (SupportsFloat, SupportsIndex, str)):
+        return str(value)
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return str(value)
     return "" if math.isnan(number) else f"{number:.4g}"

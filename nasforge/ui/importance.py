@@ -4,6 +4,7 @@ from a trials frame (`queries.trials_frame`). Optuna is imported only when asked
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -11,11 +12,14 @@ from nasforge.objectives import Objective
 from nasforge.records import TrialState
 from nasforge.ui.queries import PARAM_PREFIX, param_columns
 
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
 #: fANOVA's cost grows with the trials; a seeded sample of this many keeps it ~1 s.
 MAX_TRIALS = 1000
 
 
-def _distribution(values: pd.Series) -> object | None:
+def _distribution(values: pd.Series) -> BaseDistribution | None:
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,

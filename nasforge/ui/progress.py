@@ -18,12 +18,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
+from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord, TrialState
 
 #: Seconds between two plain progress lines (at most one line per finished trial).
@@ -45,13 +47,13 @@ class RichProgress:
             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=console, transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.name = ""
         self.budget = 0
         self.done = 0
         self.failed = 0
         self.best: float | None = None
-        self.objective = None
+        self.objective: Objective | None = None
         self.started = 0.0
         self.resumed_at = 0
         self.last_line: float | None = None
@@ -84,6 +86,7 @@ class RichProgress:
             self.console.print(Text.assemble((f"trial {record.number} failed: ", "yellow"),
                                              str(record.error)), highlight=False)
         if self.progress is not None:
+            assert self.task is not None  # on_start added it
             self.progress.update(self.task, advance=1, status=self._status())
             return
         now = self.clock()
@@ -96,9 +99,12 @@ class RichProgress:
         self.done += 1
         if record.state is TrialState.FAILED:
             self.failed += 1
-        value = record.metrics.get(self.objective.metric) if self.objective else None
+        objective = self.objective
+        if objective is None:
+            return
+        value = record.metrics.get(objective.metric)
         if record.state is TrialState.COMPLETE and value is not None and math.isfinite(value):
-            if self.best is None or self.objective.better(value, self.best):
+            if self.best is None or objective.better(value, self.best):
                 self.best = value
 
     def _line(self, text: str) -> None:

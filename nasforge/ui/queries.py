@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nasforge.frozen import thaw
+from nasforge.frozen import table, thaw
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.store.base import Store
@@ -95,9 +95,7 @@ def searches_frame(searches: Sequence[SearchRecord],
     per-state counts, progress (0..1), created_at, and `best` (objective -> best value)."""
     rows = []
     for s in searches:
-        config = thaw(s.config) if s.config else {}
-        head = config.get("search", {}) if isinstance(config, dict) else {}
-        data = config.get("data", {}) if isinstance(config, dict) else {}
+        head, data = table(s.config, "search"), table(s.config, "data")
         counts = s.trial_counts
         row: dict[str, object] = {
             "name": s.name, "status": search_status(s),
@@ -126,7 +124,7 @@ def best_values(frame: pd.DataFrame, objectives: Sequence[Objective]) -> dict[st
 
 def same_space(a: SearchRecord, b: SearchRecord) -> bool:
     """Whether two searches ran on the same space and data (their stored config sections)."""
-    ca, cb = thaw(a.config) or {}, thaw(b.config) or {}
+    ca, cb = thaw(a.config), thaw(b.config)
     return (ca.get("space") == cb.get("space") and ca.get("data") == cb.get("data")
             and ca.get("training") == cb.get("training"))
 
@@ -138,7 +136,7 @@ def random_reference(searches: Sequence[SearchRecord], name: str) -> str | None:
     if target is None:
         return None
     for s in searches:
-        strategy = (thaw(s.config) or {}).get("search", {}).get("strategy")
+        strategy = table(s.config, "search").get("strategy")
         if s.name != name and strategy == "random" and same_space(s, target):
             return s.name
     return None

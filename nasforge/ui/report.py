@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypedDict
 
 from nasforge.best import best_trial
 from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord, TrialState
 from nasforge.strategies.pareto import pareto_front
+
+
+class BestTrial(TypedDict):
+    """The best trial of one objective (`best_trials`)."""
+
+    number: int
+    value: float
+
+
+class SearchSummary(TypedDict):
+    """One row of `nasforge list` (`search_summary`)."""
+
+    name: str
+    created_at: str | None
+    budget: int
+    counts: dict[str, int]
+    objectives: list[str]
+    best: dict[str, BestTrial]
 
 
 def _json_number(value: float) -> float | None:
@@ -42,10 +61,10 @@ def pareto_numbers(trials: Sequence[TrialRecord], objectives: Sequence[Objective
 
 
 def best_trials(trials: Sequence[TrialRecord], objectives: Sequence[Objective]
-                ) -> dict[str, dict[str, object]]:
+                ) -> dict[str, BestTrial]:
     """For each objective, the COMPLETE trial with the best finite value (ties broken by the
     other objectives: `best.best_trial`, the trial `nasforge export --best` exports)."""
-    best: dict[str, dict[str, object]] = {}
+    best: dict[str, BestTrial] = {}
     for objective in objectives:
         top = best_trial(trials, objective, objectives)
         if top is not None:
@@ -82,7 +101,7 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
     }
 
 
-def search_summary(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[str, object]:
+def search_summary(search: SearchRecord, trials: Sequence[TrialRecord]) -> SearchSummary:
     """One row of `nasforge list`."""
     return {
         "name": search.name,

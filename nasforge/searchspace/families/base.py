@@ -8,7 +8,7 @@ adds ``family.`` and the condition ``family == name``) and turns an architecture
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
@@ -17,6 +17,8 @@ from nasforge.searchspace.params import Param
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import Canonicalizer, When
 
+T = TypeVar("T")
+
 #: Conditions of a family's parameters, by parameter name.
 Conditions = dict[str, tuple[When, ...]]
 
@@ -24,9 +26,12 @@ Conditions = dict[str, tuple[When, ...]]
 
 class Family(Protocol):
     name: str
-    #: The parameter counting the blocks that get their own bit widths with
-    #: ``per_layer_bits = true`` (e.g. "depth"); None: the family has no per-layer widths.
-    layer_count_key: str | None
+
+    @property
+    def layer_count_key(self) -> str | None:
+        """The parameter counting the blocks that get their own bit widths with
+        ``per_layer_bits = true`` (e.g. "depth"); None: the family has no per-layer widths.
+        Read-only here, so a family may declare it ``str`` or ``None`` (a class attribute)."""
 
     def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         """The family's parameters and their conditions from its `[space.<family>]` table
@@ -65,7 +70,7 @@ class FamilyView:
     def activation(self) -> str | None:
         """The activation; None where the norm is a norm-activation layer that subsumes it
         (the space then has no activation for this architecture)."""
-        value = self.get("activation", None)  # type: ignore[arg-type]
+        value = self.get("activation", None)
         if value is not None:
             return str(value)
         if self.get("norm", "none") in NORM_ACTIVATIONS:
@@ -76,7 +81,7 @@ class FamilyView:
             f"({', '.join(sorted(NORM_ACTIVATIONS))}); add an activation to the space."
         )
 
-    def get(self, key: str, default: Scalar) -> Scalar:
+    def get(self, key: str, default: T) -> Scalar | T:
         try:
             return self[key]
         except SpaceError:
@@ -92,7 +97,7 @@ def per_index_params(key: str, param: Param, count_key: str, count: Param
                      ) -> tuple[dict[str, Param], Conditions]:
     """Parameters `key.0`, `key.1`, ... one per possible index of `count_key`; `key.i` exists
     only when the count is above i (e.g. `width.2` only when `depth >= 3`)."""
-    counts = sorted(count.values())  # type: ignore[type-var]
+    counts = sorted(int(c) for c in count.values())  # whole numbers: see check_ints
     params: dict[str, Param] = {}
     conditions: Conditions = {}
     for i in range(max(counts)):
@@ -122,13 +127,14 @@ MAX_KERNEL = 31
 
 def check_ints(param: Param, name: str, low: int = 1, high: int = MAX_WIDTH) -> None:
     """Refuse non-integers (booleans too), values below `low` and absurd sizes above `high`."""
-    if param.size is None or any(not isinstance(v, int) or isinstance(v, bool) or v < low
-                                 for v in param.values()):
+    values = [] if param.size is None else list(param.values())
+    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= low]
+    if param.size is None or len(ints) < len(values):
         raise SpaceError(f"[space] {name} must be whole numbers >= {low} (a value, a list or an "
                          "integer range {low, high}).")
-    if max(param.values()) > high:  # type: ignore[type-var]
+    if max(ints) > high:
         raise SpaceError(
-            f"[space] {name} allows {max(param.values())}, which is absurdly large for this "
+            f"[space] {name} allows {max(ints)}, which is absurdly large for this "
             f"setting (at most {high}); use a smaller range."
         )
 

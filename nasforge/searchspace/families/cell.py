@@ -64,12 +64,7 @@ class CellFamily:
     def params(self, spec: Mapping[str, object]) -> tuple[dict[str, Param], Conditions]:
         check_keys(self.name, spec, tuple(DEFAULTS))
         merged = {**DEFAULTS, **spec}
-        nodes = merged["nodes"]
-        if isinstance(nodes, bool) or not isinstance(nodes, int) or not (
-                MIN_NODES <= nodes <= MAX_NODES):
-            raise SpaceError(f"[space.cell] nodes = {nodes!r}: a cell has a whole number of "
-                             f"nodes from {MIN_NODES} to {MAX_NODES} (input and output "
-                             "included; NAS-Bench-201 has 4).")
+        nodes = _spec_nodes(spec)
         ops = merged["ops"]
         if not isinstance(ops, list) or not ops or len(set(map(str, ops))) != len(ops):
             raise SpaceError("[space.cell] ops must be a non-empty list of distinct operation "
@@ -95,7 +90,7 @@ class CellFamily:
 
     def canonicalizer(self, spec: Mapping[str, object]) -> CellCanonicalizer:
         """Maps every cell of the space to its canonical form (other families untouched)."""
-        return CellCanonicalizer(int(spec.get("nodes", DEFAULTS["nodes"])), NAME)  # type: ignore
+        return CellCanonicalizer(_spec_nodes(spec), NAME)
 
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         self.check_data(data)
@@ -140,6 +135,17 @@ def _reduction(plan: PlanBuilder, channels: int, ctx: EdgeContext) -> None:
         if ctx.norm != "none":
             main.norm(ctx.norm)
     plan.residual(main, plan.sub().conv(channels, 1, 2, bias=False, bits=ctx.bits))
+
+
+def _spec_nodes(spec: Mapping[str, object]) -> int:
+    """``[space.cell] nodes`` (default 4), checked."""
+    nodes = spec.get("nodes", DEFAULTS["nodes"])
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or not (
+            MIN_NODES <= nodes <= MAX_NODES):
+        raise SpaceError(f"[space.cell] nodes = {nodes!r}: a cell has a whole number of "
+                         f"nodes from {MIN_NODES} to {MAX_NODES} (input and output "
+                         "included; NAS-Bench-201 has 4).")
+    return nodes
 
 
 def _nodes(values: Mapping[str, Scalar]) -> int | None:

@@ -56,7 +56,7 @@ class CNNFamily:
         check_ints(params["convs_per_stage"], "cnn.convs_per_stage", high=MAX_STAGES)
         check_ints(params["kernel"], "cnn.kernel", high=MAX_KERNEL)
         check_ints(params["head_width"], "cnn.head_width", low=0)  # 0: no hidden layer
-        if any(k % 2 == 0 for k in params["kernel"].values()):  # type: ignore[operator]
+        if any(int(k) % 2 == 0 for k in params["kernel"].values()):
             raise SpaceError("[space.cnn] kernel sizes must be odd (3, 5, 7, ...) so that "
                              "'same' padding keeps the shape.")
         for key, allowed in (("pool", POOLS), ("readout", READOUTS)):

@@ -43,11 +43,12 @@ class MLPFamily:
         if not isinstance(per_layer, bool):
             raise SpaceError("[space.mlp] per_layer_width must be true or false.")
         if not per_layer:
-            hidden = tuple(d for d in depth.values() if d >= 1)  # type: ignore[operator]
+            hidden = tuple(d for d in depth.values() if int(d) >= 1)
             if not hidden:  # a linear model has no width
                 return {"depth": depth}, {}
             # without hidden layers the width means nothing: it exists only when depth >= 1
-            conditions = {"width": (When("depth", hidden),)} if 0 in depth.values() else {}
+            conditions: Conditions = (
+                {"width": (When("depth", hidden),)} if 0 in depth.values() else {})
             return {"depth": depth, "width": width}, conditions
         widths, conditions = per_index_params("width", width, "depth", depth)
         return {"depth": depth, **widths}, conditions

@@ -71,17 +71,19 @@ def render_trial(ctx: Context, name: str, number: int) -> None:
             st.plotly_chart(charts.curve_figure(queries.curve_frame(trial.curve)),
                             key=f"curve_{number}", width="stretch")
         checked = data if isinstance(data, architecture.SearchData) else None
-        if plan is not None and trial.state is TrialState.COMPLETE and checked and checked.refused:
-            st.error(checked.refused)  # data changed since the search: no model.py of it
-        elif plan is not None and trial.state is TrialState.COMPLETE:
-            source = architecture.model_source(search, trial, data)  # type: ignore[arg-type]
-            st.download_button("Export model.py", source, file_name=f"model_{name}_"
-                               f"{number:04d}.py", mime="text/x-python",
-                               key=f"export_{number}", on_click="ignore")
-            note = checked.note if checked else None
-            st.caption(f"The same model.py as `nasforge export {name} --trial {number}`; "
-                       "weights and ONNX: use that command with --weights / --onnx."
-                       + (f" Note: {note}" if note else ""))
+        # a plan implies the search's data (checked), since `data` was no error text above
+        if plan is not None and trial.state is TrialState.COMPLETE and checked is not None:
+            if checked.refused:
+                st.error(checked.refused)  # data changed since the search: no model.py of it
+            else:
+                source = architecture.model_source(search, trial, checked)
+                st.download_button("Export model.py", source, file_name=f"model_{name}_"
+                                   f"{number:04d}.py", mime="text/x-python",
+                                   key=f"export_{number}", on_click="ignore")
+                note = checked.note
+                st.caption(f"The same model.py as `nasforge export {name} --trial {number}`; "
+                           "weights and ONNX: use that command with --weights / --onnx."
+                           + (f" Note: {note}" if note else ""))
         elif plan is not None:
             st.caption("Only COMPLETE trials can be exported.")
 

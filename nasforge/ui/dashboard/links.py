@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from nasforge.ui.dashboard.data import Context
+
+if TYPE_CHECKING:
+    from streamlit.navigation.page import StreamlitPage
 
 HERE = Path(__file__).resolve().parent
 SEARCH = "search"
@@ -37,7 +41,7 @@ class PageSpec:
     url_path: str
     needs_search: bool
 
-    def page(self) -> object:
+    def page(self) -> StreamlitPage:
         return st.Page(str(HERE / self.script), title=self.title, url_path=self.url_path,
                        default=not self.url_path)
 
@@ -126,4 +130,4 @@ def current() -> tuple[Context, str | None]:
     if _CURRENT not in st.session_state:
         st.error("Open the dashboard through `nasforge dashboard`, not a page's file.")
         st.stop()
-    return st.session_state[_CURRENT]  # type: ignore[no-any-return]
+    return st.session_state[_CURRENT]

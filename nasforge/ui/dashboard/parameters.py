@@ -3,6 +3,7 @@ stored trials) and per-choice breakdowns (activation, norm, bit widths ...)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from nasforge.objectives import Objective
@@ -16,9 +17,9 @@ BREAKDOWN_FIRST = ("activation", "norm", "weight_bits", "act_bits", "family", "q
 
 @st.cache_data(show_spinner="computing parameter importance ...", max_entries=32)
 def _importance(url: str, name: str, signature: tuple[tuple[str, int], ...], metric: str,
-                direction: str, _frame: object) -> object:
+                direction: str, _frame: pd.DataFrame) -> pd.DataFrame:
     del url, name, signature  # cache key only (the frame is not hashed)
-    return param_importances(_frame, Objective(metric, direction))  # type: ignore[arg-type]
+    return param_importances(_frame, Objective(metric, direction))
 
 
 def render(ctx: Context, name: str | None) -> None:
@@ -47,8 +48,8 @@ def render(ctx: Context, name: str | None) -> None:
         st.caption(f"{objective.metric} has the same value in every completed trial, so no "
                    "parameter explains it: no importance to estimate.")
     elif len(importances := _importance(ctx.url, name, signature, objective.metric,
-                                         objective.direction, frame)):  # type: ignore[arg-type]
-        st.plotly_chart(charts.importance_figure(importances, objective),  # type: ignore
+                                         objective.direction, frame)):
+        st.plotly_chart(charts.importance_figure(importances, objective),
                         key="importance_chart", width="stretch")
     else:
         st.caption("Too few completed trials (or no parameter present in all of them) to "
