@@ -19,8 +19,8 @@ from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.capacity import Capacity
     from nasforge.evaluator.data import Dataset
+    from nasforge.evaluator.executors.capacity import Capacity
     from nasforge.searchspace.plan import DataSpec
 
 
@@ -126,7 +126,7 @@ def check_worker_limit(workers: int, executor: str = "local",
     bounded here: a Ray cluster sizes itself."""
     if executor != "local" or workers <= 1:
         return
-    from nasforge.evaluator import capacity as machine
+    from nasforge.evaluator.executors import capacity as machine
 
     capacity = capacity or machine.machine_capacity()
     if workers > capacity.limit:
@@ -194,7 +194,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
     "cuda..." (and, with "auto", when the cluster has GPUs). New evaluators save trained
     weights in `checkpoint_dir` (None: nowhere). Close it with `.close()`."""
-    from nasforge.evaluator.executor import InlineExecutor, WorkerPool
+    from nasforge.evaluator.executors.pool import InlineExecutor, WorkerPool
 
     check_workers(workers)
     check_executor(executor, ray_address)
@@ -204,7 +204,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     recipe = EvaluatorRecipe.of(config, cache_dir, dataset, checkpoint_dir)
     group_key = fusion_key(None if dataset is None else dataset.spec)
     if executor == "ray":
-        from nasforge.evaluator.ray_executor import RayExecutor
+        from nasforge.evaluator.executors.ray import RayExecutor
 
         device = str(config.training.device)  # "auto": a GPU each where the cluster has any
         gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0

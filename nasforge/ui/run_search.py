@@ -16,7 +16,7 @@ from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
 from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.capacity import Capacity
+    from nasforge.evaluator.executors.capacity import Capacity
 
 
 @dataclass(frozen=True, slots=True)

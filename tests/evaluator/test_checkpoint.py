@@ -13,7 +13,7 @@ from nasforge.config import from_dict
 from nasforge.evaluation import EvaluatorRecipe, load_checked
 from nasforge.evaluator import local as local_module
 from nasforge.evaluator.checkpoint import checkpoint_name, save_checkpoint
-from nasforge.evaluator.executor import WorkerPool, _result_from_wire, _result_to_wire
+from nasforge.evaluator.executors.pool import WorkerPool, _result_from_wire, _result_to_wire
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture

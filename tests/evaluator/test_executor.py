@@ -26,9 +26,9 @@ from nasforge.evaluation import (
     load_checked,
     make_executor,
 )
-from nasforge.evaluator import executor as executor_module
-from nasforge.evaluator.chunks import plan_chunks
-from nasforge.evaluator.executor import (
+from nasforge.evaluator.executors import pool as executor_module
+from nasforge.evaluator.executors.chunks import plan_chunks
+from nasforge.evaluator.executors.pool import (
     InlineExecutor,
     WorkerPool,
     WorkerStartError,

@@ -21,9 +21,9 @@ from evaluator_helpers import assert_same_results, distinct_archs
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
 from nasforge.evaluation import EvaluatorRecipe, build_evaluator, load_checked
-from nasforge.evaluator import ray_executor as ray_module
-from nasforge.evaluator.executor import InlineExecutor
-from nasforge.evaluator.ray_executor import RayExecutor, RayExecutorError
+from nasforge.evaluator.executors import ray as ray_module
+from nasforge.evaluator.executors.pool import InlineExecutor
+from nasforge.evaluator.executors.ray import RayExecutor, RayExecutorError
 from nasforge.records import EvalResult, TrialState
 from nasforge.search import Search
 from nasforge.searchspace.architecture import Architecture

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
 from nasforge.evaluator.datasets.memory import MEMINFO, available_memory
-from nasforge.evaluator.executor import cpu_count
+from nasforge.evaluator.executors.cgroup import THIS_PROCESS, Cgroups
+from nasforge.evaluator.executors.pool import cpu_count
 
 #: Resident memory of one worker process, MiB. Measured: 316 MiB (VmHWM of each of the two
 #: workers of `nasforge search --workers 2` on digits MLPs, torch 2 CPU); rounded up for

@@ -42,8 +42,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Protocol
 
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.chunks import GroupKey, plan_chunks
-from nasforge.evaluator.lifeline import die_with_parent
+from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.executors.lifeline import die_with_parent
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 

@@ -27,8 +27,8 @@ import `nasforge` themselves and the recipe names files by path.
 Crashes: an actor that dies (os._exit, a segfault, Ray's OOM killer, a lost node) is replaced;
 its chunk's candidates run again one at a time, and a candidate whose own task kills an actor
 becomes FAILED ("ray worker died ..."). An evaluator that raises fails only the candidate that
-raised (`executor._evaluate_chunk`). Architectures and results cross as plain values
-(Architecture JSON, `executor._result_to_wire`): the frozen records do not pickle. Results
+raised (`pool._evaluate_chunk`). Architectures and results cross as plain values
+(Architecture JSON, `pool._result_to_wire`): the frozen records do not pickle. Results
 equal the inline evaluator's with the same thread count (each actor runs
 `torch.set_num_threads(max(1, int(cpus_per_candidate)))`), as for `WorkerPool`.
 """
@@ -47,8 +47,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.chunks import GroupKey, plan_chunks
-from nasforge.evaluator.executor import (
+from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.executors.pool import (
     BatchEvaluator,
     Recipe,
     WorkerStartError,
