@@ -37,8 +37,8 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
     """Load the data and check the space and objectives against it (host arrays, no device).
     Raises NasforgeError on bad input, before any write."""
     from nasforge.evaluator.data import load_dataset
+    from nasforge.evaluator.data.tensors import resolve_device
     from nasforge.evaluator.local import metric_names
-    from nasforge.evaluator.tensors import resolve_device
     from nasforge.objectives import check_objectives
     from nasforge.searchspace.assemble import check_space_fits
     from nasforge.searchspace.build import check_buildable
@@ -72,8 +72,8 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
         from nasforge.user_evaluator import FunctionEvaluator
 
         return FunctionEvaluator.of(config.evaluator)
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
     from nasforge.evaluator.local import LocalEvaluator
-    from nasforge.evaluator.tensors import resolve_device, to_device
 
     if dataset is None:
         dataset = load_checked(config, cache_dir)
@@ -210,7 +210,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0
         return RayExecutor(recipe, address=ray_address, slots=workers,
                            gpus_per_candidate=gpus, group_key=group_key)
-    from nasforge.evaluator.tensors import resolve_device
+    from nasforge.evaluator.data.tensors import resolve_device
 
     gpus = 0
     device = resolve_device(config.training.device)

@@ -73,7 +73,7 @@ class Search:
     evaluator's checkpoint paths relative to its root (paths outside it, or any path
     without it, are not recorded) and, when it prunes, the files of trials off the Pareto
     front are deleted after each round. `data_fingerprint`
-    (`nasforge.evaluator.fingerprint`): stored with a new search; a resumed or joined search
+    (`nasforge.evaluator.data.fingerprint`): stored with a new search; a resumed or joined search
     refuses other data (DataError, nothing written), and one stored without a fingerprint
     gets this one."""
 

@@ -19,8 +19,8 @@ from nasforge.checkpoints import Checkpoints, prune
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluation import Evaluator
-from nasforge.evaluator.fingerprint import compare
-from nasforge.evaluator.fingerprint import version as fingerprint_version
+from nasforge.evaluator.data.fingerprint import compare
+from nasforge.evaluator.data.fingerprint import version as fingerprint_version
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
 from nasforge.objective_metrics import checked

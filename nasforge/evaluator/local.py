@@ -75,7 +75,7 @@ _MAX_REASON = 500
 
 
 class EvalData(TrainData, Protocol):
-    """Preloaded tensors plus the spec they fit, e.g. `nasforge.evaluator.tensors.DeviceData`."""
+    """Preloaded tensors plus the spec they fit, e.g. `evaluator.data.tensors.DeviceData`."""
 
     @property
     def spec(self) -> DataSpec: ...

@@ -63,7 +63,7 @@ class Diverged(NasforgeError):
 
 
 class TrainData(Protocol):
-    """Preloaded tensors on one device (e.g. `nasforge.evaluator.tensors.DeviceData`).
+    """Preloaded tensors on one device (e.g. `nasforge.evaluator.data.tensors.DeviceData`).
 
     x_*: (N, *input_shape) float; y_*: (N,) int64 class indices for classification,
     (N,) or (N, num_outputs) float targets for regression.

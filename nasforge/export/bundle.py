@@ -21,7 +21,7 @@ import torch
 from nasforge.checkpoints import stored_checkpoint
 from nasforge.config import SearchConfig
 from nasforge.evaluator.data import Dataset
-from nasforge.evaluator.datasets.preprocessing import Preprocessing
+from nasforge.evaluator.data.preprocessing import Preprocessing
 from nasforge.export.codegen import ModelMeta, generate
 from nasforge.export.onnx_check import ExportError, write_onnx
 from nasforge.export.retrain import retrain

@@ -42,7 +42,7 @@ from nasforge.export.quant_blocks import QUANT, QUANT_CONV
 from nasforge.searchspace.plan import NetworkPlan
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+    from nasforge.evaluator.data.preprocessing import Preprocessing
 
 BLOCKS: dict[str, Block] = {
     "per_channel": Block(PER_CHANNEL),

@@ -227,7 +227,7 @@ def _data(search: TrialLoop) -> object:
         if data is not None and hasattr(data, "x_train"):
             return data
     from nasforge.evaluation import load_checked
-    from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
 
     config = search.config
     return to_device(load_checked(config), resolve_device(config.training.device))

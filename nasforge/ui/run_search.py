@@ -45,7 +45,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                resume: bool = False, join: bool = False) -> None:
     from nasforge.checkpoints import search_checkpoints
     from nasforge.evaluation import load_checked, make_executor
-    from nasforge.evaluator.fingerprint import data_fingerprint
+    from nasforge.evaluator.data.fingerprint import data_fingerprint
     from nasforge.search import Search
     from nasforge.store import check_persistent, open_store
     from nasforge.ui.progress import RichProgress

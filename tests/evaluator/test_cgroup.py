@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.evaluator.datasets import memory
+from nasforge.evaluator.data import memory
 from nasforge.evaluator.executors import capacity
 from nasforge.evaluator.executors.cgroup import Cgroups
 

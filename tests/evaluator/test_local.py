@@ -10,9 +10,9 @@ from evaluator_helpers import CLASSES, FEATURES, blobs
 from torch import nn
 
 from nasforge.evaluator import local, measure
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator.seeding import candidate_seed
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.objectives import check_objectives, parse_objectives
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture

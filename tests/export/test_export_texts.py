@@ -16,7 +16,7 @@ from csv_search import run_search_cli, tiny_config
 from typer.testing import CliRunner
 
 from nasforge.evaluator.data import DATASETS
-from nasforge.evaluator.datasets.base import DatasetLoader, LoadContext, RawData
+from nasforge.evaluator.data.base import DatasetLoader, LoadContext, RawData
 from nasforge.ui.cli import app
 
 runner = CliRunner()

@@ -19,14 +19,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nasforge.evaluator.datasets.builtin import (
+from nasforge.evaluator.data.builtin import (
     FASHION_MNIST_FILES,
     FASHION_MNIST_ROOT,
     mnist1d_args,
     mnist1d_cache_path,
     read_idx,
 )
-from nasforge.evaluator.datasets.split import split_indices
+from nasforge.evaluator.data.split import split_indices
 from nasforge.ui.cli import app
 
 runner = CliRunner()
