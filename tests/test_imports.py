@@ -15,7 +15,8 @@ TORCH_FREE = [
     "nasforge.searchspace.families", "nasforge.strategies", "nasforge.store",
     "nasforge.ui.report", "nasforge.records", "nasforge.config", "nasforge.search",
     "nasforge.trial_loop",
-    "nasforge.checkpoints",
+    "nasforge.checkpoint_policy", "nasforge.evaluator.protocol", "nasforge.evaluator_setup",
+    "nasforge.evaluator.data", "nasforge.evaluator.data.fingerprint",
 ]
 
 
@@ -25,7 +26,7 @@ def test_core_modules_do_not_import_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     torch_loaded, sqlalchemy_loaded = out.stdout.split()
     assert torch_loaded == "False", f"{module} imports torch"
-    if not module.startswith(("nasforge.store", "nasforge.search", "nasforge.checkpoints",
+    if not module.startswith(("nasforge.store", "nasforge.search", "nasforge.checkpoint_policy",
                               "nasforge.trial_loop")):
         # search composes all; checkpoints read store URLs and records
         assert sqlalchemy_loaded == "False", f"{module} imports sqlalchemy"

@@ -32,9 +32,9 @@ Results agree with sequential training to float rounding (rtol 1e-4, atol 1e-5).
 run itself raises, the bucket is retried sequentially.
 
 Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved as
-``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint.save_checkpoint`, atomic) and its path reported
-as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left out (the
-result stays COMPLETE).
+``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint_writer.save_checkpoint`, atomic) and its path
+reported as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left
+out (the result stays COMPLETE).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import torch
 
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.checkpoint import save_checkpoint
+from nasforge.evaluator.checkpoint_writer import save_checkpoint
 from nasforge.evaluator.fused import FusedResult, train_fused
 from nasforge.evaluator.fused_buckets import fusion_key, split_by_padding
 from nasforge.evaluator.fused_policy import FusedPolicy
@@ -93,7 +93,8 @@ class _Prepared:
 
 
 class LocalEvaluator:
-    """Evaluates architectures on the device that holds `data`, fusing stackable buckets.
+    """Evaluates architectures on the device that holds `data`, fusing stackable buckets (an
+    `evaluator.protocol.Evaluator`).
 
     `fused`: "auto" (a per-bucket timing probe decides), True (always fuse compatible buckets),
     False (never), or a `FusedPolicy` to use (e.g. with an injected probe). Stored as given;

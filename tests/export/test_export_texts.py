@@ -63,7 +63,7 @@ def test_a_dataset_without_a_raw_input_description_exports_whole_sentences(
 
 def test_a_dataset_without_preprocessing_is_not_said_to_be_preprocessed(
         searched: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nasforge.evaluation import load_checked
+    from nasforge.evaluator_setup import load_checked
     from nasforge.export.bundle import Options, export_trials
     from nasforge.search import stored_config
     from nasforge.store import open_store

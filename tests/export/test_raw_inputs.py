@@ -46,9 +46,9 @@ class Exported:
 
 def _search_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str, space: str,
                        *export_args: str) -> Exported:
-    from nasforge.checkpoints import checkpoint_root, stored_checkpoint
-    from nasforge.evaluation import load_checked
-    from nasforge.export.stored import load_stored
+    from nasforge.checkpoint_policy import checkpoint_root, stored_checkpoint
+    from nasforge.evaluator_setup import load_checked
+    from nasforge.export.checkpoint_reader import load_stored
     from nasforge.search import stored_config
     from nasforge.searchspace.families import plan_for
     from nasforge.store import open_store

@@ -49,7 +49,6 @@ from typing import Any
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
 from nasforge.evaluator.executors.pool import (
-    BatchEvaluator,
     Recipe,
     WorkerStartError,
     _evaluate_chunk,
@@ -57,6 +56,7 @@ from nasforge.evaluator.executors.pool import (
     _result_to_wire,
     cpu_count,
 )
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
@@ -90,7 +90,7 @@ class _Slot:
         import torch
 
         torch.set_num_threads(threads)
-        self.evaluator: BatchEvaluator | None = None
+        self.evaluator: Evaluator | None = None
         self.error: str | None = None
         try:
             self.evaluator = recipe()
@@ -112,11 +112,11 @@ class RayExecutor:
     """Evaluates candidates on `slots` Ray actors, one chunk per actor at a time.
 
     `recipe`: a picklable zero-argument callable that builds an evaluator (e.g.
-    `nasforge.evaluation.EvaluatorRecipe`); `address`: None (a local Ray instance) or a cluster
+    `nasforge.evaluator_setup.EvaluatorRecipe`); `address`: None (a local Ray instance) or a cluster
     address ("auto", "HOST:6379", "ray://HOST:10001"); `gpus_per_candidate` /
     `cpus_per_candidate`: the Ray resources of each actor (`gpus_per_candidate` None: one GPU
     if the Ray cluster has any, else none, decided once connected); `group_key`: as
-    `WorkerPool`'s (e.g. `evaluation.fusion_key`);
+    `WorkerPool`'s (e.g. `evaluator_setup.fusion_key`);
     `connect_timeout`: seconds to reach a "HOST:PORT" address; `start_timeout`: seconds to wait
     for the actors to build their evaluators (they wait for free resources on a cluster).
     """

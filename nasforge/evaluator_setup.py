@@ -1,36 +1,30 @@
-"""Building what evaluates a search's candidates: the checked dataset, the local evaluator,
-the recipe a worker process builds its own from, and the executor (inline, a pool of local
-processes, or Ray) that the search loop hands its batches to.
+"""Setting up what evaluates a search's candidates, from its config: the checked dataset, the
+local evaluator, the recipe a worker process builds its own from, and the executor (inline, a
+pool of local processes, or Ray) that the search loop hands its batches to.
 
+Not the evaluator itself (`nasforge.evaluator`: training, executors, data) nor its contract
+(`nasforge.evaluator.protocol.Evaluator`): this module composes them from a `SearchConfig`,
+so it lives beside `search.py`, above the evaluator in the import direction.
 Everything here raises NasforgeError on bad input before anything is written to a store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.frozen import thaw
-from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
     from nasforge.evaluator.data import Dataset
     from nasforge.evaluator.executors.capacity import Capacity
     from nasforge.searchspace.plan import DataSpec
-
-
-class Evaluator(Protocol):
-    """Evaluates a batch. An evaluator may also have `slots` (int): how many candidates it
-    runs at once (a worker pool's size); the search then asks for max(batch, slots) per
-    round. Without it, 1."""
-
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        """One finished result per architecture, in order; failures are FAILED results."""
 
 
 def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
