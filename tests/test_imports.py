@@ -16,7 +16,7 @@ TORCH_FREE = [
     "nasforge.ui.report", "nasforge.records", "nasforge.config", "nasforge.search",
     "nasforge.trial_loop",
     "nasforge.checkpoint_policy", "nasforge.evaluator.protocol", "nasforge.evaluator_setup",
-    "nasforge.evaluator.data", "nasforge.evaluator.data.fingerprint",
+    "nasforge.evaluator.data", "nasforge.evaluator.data.fingerprint", "nasforge.metrics",
 ]
 
 

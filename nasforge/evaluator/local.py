@@ -5,18 +5,9 @@ in a batch) -> TrainingParams.from_arch -> plan_for -> build (seeded init) -> tr
 -> EvalResult. A candidate that diverges, runs out of memory, is invalid or raises becomes a
 FAILED result with a one-line reason; the batch goes on. KeyboardInterrupt always propagates.
 
-Metrics (a public API; names are stable): ``accuracy`` (final-epoch validation accuracy,
-classification only), ``loss`` (final validation loss), ``test_accuracy`` (classification),
-``test_loss``, ``train_loss`` (last epoch), ``params``, ``macs`` (per sample, from the plan),
-``bops`` (bit operations per sample: MACs x weight bits x activation bits, from the plan),
-``size_bits`` (weights at their bit width, other parameters at 32), ``latency_ms`` (the
-fastest of 30 forwards at ``latency_batch``: what load does not inflate), ``latency_ms_p90``
-(their 90th percentile: far above ``latency_ms`` when other work shared the device) and
-``throughput`` (samples per second at ``throughput_batch``, from its fastest forward) when
-measured (`measure.time_forwards`, the two batch sizes interleaved), ``train_seconds`` (wall
-time), ``train_cpu_seconds`` (this process's CPU time while training, all its threads: waiting
-for a busy CPU does not count), ``epochs``; on CUDA also ``peak_memory_mb`` (peak allocated
-memory while training).
+Metrics: `nasforge.metrics.trained_metrics` names them and `nasforge.metrics.DESCRIPTIONS`
+says what each means (a public API; names are stable). Latency and throughput are measured
+with `measure.time_forwards` (the two batch sizes interleaved).
 
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 (`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
@@ -48,6 +39,7 @@ from typing import Protocol
 
 import torch
 
+from nasforge import metrics as metric
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
 from nasforge.evaluator.checkpoint_writer import save_checkpoint
@@ -249,29 +241,29 @@ class LocalEvaluator:
         device = self.data.x_train.device
         params = measure.count_params(model)
         metrics: dict[str, float] = {
-            "loss": outcome.val_loss,
-            "train_loss": outcome.train_loss,
-            "params": params,
-            "size_bits": plan.size_bits_for(params),
-            "macs": plan.macs,
-            "bops": plan.bops,
-            "train_seconds": outcome.seconds,
-            "train_cpu_seconds": cpu_seconds,
-            "epochs": outcome.epochs,
+            metric.LOSS: outcome.val_loss,
+            metric.TRAIN_LOSS: outcome.train_loss,
+            metric.PARAMS: params,
+            metric.SIZE_BITS: plan.size_bits_for(params),
+            metric.MACS: plan.macs,
+            metric.BOPS: plan.bops,
+            metric.TRAIN_SECONDS: outcome.seconds,
+            metric.TRAIN_CPU_SECONDS: cpu_seconds,
+            metric.EPOCHS: outcome.epochs,
         }
         optional = {
-            "accuracy": outcome.val_accuracy,
-            "test_loss": outcome.test_loss,
-            "test_accuracy": outcome.test_accuracy,
-            "peak_memory_mb": peak,
+            metric.ACCURACY: outcome.val_accuracy,
+            metric.TEST_LOSS: outcome.test_loss,
+            metric.TEST_ACCURACY: outcome.test_accuracy,
+            metric.PEAK_MEMORY_MB: peak,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         if self.measure_latency:
             latency, batch = measure.time_forwards(
                 model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
-            metrics["latency_ms"] = latency.best_ms
-            metrics["latency_ms_p90"] = latency.p90_ms
-            metrics["throughput"] = self.throughput_batch / (batch.best_ms / 1e3)
+            metrics[metric.LATENCY_MS] = latency.best_ms
+            metrics[metric.LATENCY_MS_P90] = latency.p90_ms
+            metrics[metric.THROUGHPUT] = self.throughput_batch / (batch.best_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
                           checkpoint=self._checkpoint(arch, model))
@@ -289,16 +281,10 @@ class LocalEvaluator:
 
 def metric_names(task: str, *, measure_latency: bool = True,
                  device: torch.device | None = None) -> tuple[str, ...]:
-    """The metrics `LocalEvaluator` reports for a task: what objectives may name."""
-    names = ["loss", "test_loss", "train_loss", "params", "macs", "bops", "size_bits",
-             "train_seconds", "train_cpu_seconds", "epochs"]
-    if task == "classification":
-        names += ["accuracy", "test_accuracy"]
-    if measure_latency:
-        names += ["latency_ms", "latency_ms_p90", "throughput"]
-    if device is not None and device.type == "cuda":
-        names.append("peak_memory_mb")
-    return tuple(names)
+    """The metrics `LocalEvaluator` reports for a task on `device`: what objectives may name
+    (`metrics.trained_metrics`)."""
+    return metric.trained_metrics(task, measure_latency=measure_latency,
+                                  cuda=device is not None and device.type == "cuda")
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

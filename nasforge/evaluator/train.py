@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge import metrics as metric
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
 from nasforge.evaluator.graphed import (
     Amp,
@@ -213,9 +214,10 @@ def train_candidate(
                 train_sum = torch.dot(torch.stack(losses), sizes)
                 val = _sums(net, x_val, y_val, loss_fn, classification, amp)
                 values = torch.stack([train_sum, *val]).tolist()  # the epoch's one host read
-            point = {"train_loss": values[0] / len(x), "val_loss": values[1] / y_val.numel()}
+            point = {metric.TRAIN_LOSS: values[0] / len(x),
+                     metric.VAL_LOSS: values[1] / y_val.numel()}
             if classification:
-                point["val_accuracy"] = values[2] / len(y_val)
+                point[metric.VAL_ACCURACY] = values[2] / len(y_val)
             _check_finite(epoch, point)
             logger.debug("epoch %d: %s", epoch, point)
             curve.append(CurvePoint(epoch, point))
@@ -224,9 +226,9 @@ def train_candidate(
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
-        train_loss=last["train_loss"],
-        val_loss=last["val_loss"],
-        val_accuracy=last.get("val_accuracy"),
+        train_loss=last[metric.TRAIN_LOSS],
+        val_loss=last[metric.VAL_LOSS],
+        val_accuracy=last.get(metric.VAL_ACCURACY),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         seconds=time.perf_counter() - begin,

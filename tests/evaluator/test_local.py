@@ -33,6 +33,7 @@ def test_a_good_mlp_reaches_high_accuracy_with_every_metric() -> None:
     (result,) = LocalEvaluator(blobs(), seed=0).evaluate([arch()])
     assert result.state is TrialState.COMPLETE, result.error
     assert set(result.metrics) == CLASSIFICATION_METRICS
+    assert set(result.metrics) == set(local.metric_names("classification"))  # they agree
     assert result.metrics["accuracy"] > 0.9 and result.metrics["test_accuracy"] > 0.9
     assert result.metrics["params"] == FEATURES * 32 + 32 + 32 * CLASSES + CLASSES
     assert result.metrics["macs"] == FEATURES * 32 + 32 * CLASSES
