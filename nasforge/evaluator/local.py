@@ -39,7 +39,6 @@ from typing import Protocol
 
 import torch
 
-from nasforge import metrics as metric
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
 from nasforge.evaluator.checkpoint_writer import save_checkpoint
@@ -54,6 +53,25 @@ from nasforge.evaluator.train import (
     TrainingParams,
     TrainOutcome,
     train_candidate,
+)
+from nasforge.metrics import (
+    ACCURACY,
+    BOPS,
+    EPOCHS,
+    LATENCY_MS,
+    LATENCY_MS_P90,
+    LOSS,
+    MACS,
+    PARAMS,
+    PEAK_MEMORY_MB,
+    SIZE_BITS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+    THROUGHPUT,
+    TRAIN_CPU_SECONDS,
+    TRAIN_LOSS,
+    TRAIN_SECONDS,
+    trained_metrics,
 )
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -241,29 +259,29 @@ class LocalEvaluator:
         device = self.data.x_train.device
         params = measure.count_params(model)
         metrics: dict[str, float] = {
-            metric.LOSS: outcome.val_loss,
-            metric.TRAIN_LOSS: outcome.train_loss,
-            metric.PARAMS: params,
-            metric.SIZE_BITS: plan.size_bits_for(params),
-            metric.MACS: plan.macs,
-            metric.BOPS: plan.bops,
-            metric.TRAIN_SECONDS: outcome.seconds,
-            metric.TRAIN_CPU_SECONDS: cpu_seconds,
-            metric.EPOCHS: outcome.epochs,
+            LOSS: outcome.val_loss,
+            TRAIN_LOSS: outcome.train_loss,
+            PARAMS: params,
+            SIZE_BITS: plan.size_bits_for(params),
+            MACS: plan.macs,
+            BOPS: plan.bops,
+            TRAIN_SECONDS: outcome.seconds,
+            TRAIN_CPU_SECONDS: cpu_seconds,
+            EPOCHS: outcome.epochs,
         }
         optional = {
-            metric.ACCURACY: outcome.val_accuracy,
-            metric.TEST_LOSS: outcome.test_loss,
-            metric.TEST_ACCURACY: outcome.test_accuracy,
-            metric.PEAK_MEMORY_MB: peak,
+            ACCURACY: outcome.val_accuracy,
+            TEST_LOSS: outcome.test_loss,
+            TEST_ACCURACY: outcome.test_accuracy,
+            PEAK_MEMORY_MB: peak,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         if self.measure_latency:
             latency, batch = measure.time_forwards(
                 model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
-            metrics[metric.LATENCY_MS] = latency.best_ms
-            metrics[metric.LATENCY_MS_P90] = latency.p90_ms
-            metrics[metric.THROUGHPUT] = self.throughput_batch / (batch.best_ms / 1e3)
+            metrics[LATENCY_MS] = latency.best_ms
+            metrics[LATENCY_MS_P90] = latency.p90_ms
+            metrics[THROUGHPUT] = self.throughput_batch / (batch.best_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
                           checkpoint=self._checkpoint(arch, model))
@@ -283,8 +301,8 @@ def metric_names(task: str, *, measure_latency: bool = True,
                  device: torch.device | None = None) -> tuple[str, ...]:
     """The metrics `LocalEvaluator` reports for a task on `device`: what objectives may name
     (`metrics.trained_metrics`)."""
-    return metric.trained_metrics(task, measure_latency=measure_latency,
-                                  cuda=device is not None and device.type == "cuda")
+    return trained_metrics(task, measure_latency=measure_latency,
+                           cuda=device is not None and device.type == "cuda")
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

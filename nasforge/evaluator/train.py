@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge import metrics as metric
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
 from nasforge.evaluator.graphed import (
     Amp,
@@ -37,6 +36,7 @@ from nasforge.evaluator.graphed import (
 )
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
+from nasforge.metrics import TRAIN_LOSS, VAL_ACCURACY, VAL_LOSS
 from nasforge.records import CurvePoint
 from nasforge.searchspace.assemble import OPTIMIZERS, SCHEDULES
 
@@ -214,10 +214,9 @@ def train_candidate(
                 train_sum = torch.dot(torch.stack(losses), sizes)
                 val = _sums(net, x_val, y_val, loss_fn, classification, amp)
                 values = torch.stack([train_sum, *val]).tolist()  # the epoch's one host read
-            point = {metric.TRAIN_LOSS: values[0] / len(x),
-                     metric.VAL_LOSS: values[1] / y_val.numel()}
+            point = {TRAIN_LOSS: values[0] / len(x), VAL_LOSS: values[1] / y_val.numel()}
             if classification:
-                point[metric.VAL_ACCURACY] = values[2] / len(y_val)
+                point[VAL_ACCURACY] = values[2] / len(y_val)
             _check_finite(epoch, point)
             logger.debug("epoch %d: %s", epoch, point)
             curve.append(CurvePoint(epoch, point))
@@ -226,9 +225,9 @@ def train_candidate(
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
-        train_loss=last[metric.TRAIN_LOSS],
-        val_loss=last[metric.VAL_LOSS],
-        val_accuracy=last.get(metric.VAL_ACCURACY),
+        train_loss=last[TRAIN_LOSS],
+        val_loss=last[VAL_LOSS],
+        val_accuracy=last.get(VAL_ACCURACY),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         seconds=time.perf_counter() - begin,
