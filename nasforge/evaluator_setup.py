@@ -23,7 +23,6 @@ from nasforge.searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
     from nasforge.evaluator.data import Dataset
-    from nasforge.evaluator.executors.capacity import Capacity
     from nasforge.searchspace.plan import DataSpec
 
 
@@ -106,31 +105,6 @@ class EvaluatorRecipe:
                                else Path(self.checkpoint_dir))
 
 
-def check_workers(workers: object) -> None:
-    """Refuse a worker count that is not a whole number >= 1 (before anything is loaded)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
-                          "in this process, N > 1 in N worker processes).")
-
-
-def check_worker_limit(workers: int, executor: str = "local",
-                       capacity: Capacity | None = None) -> None:
-    """Refuse more local worker processes than `capacity` (default: this machine's now,
-    `capacity.machine_capacity`) holds. Ray actors and a single (inline) worker are not
-    bounded here: a Ray cluster sizes itself."""
-    if executor != "local" or workers <= 1:
-        return
-    from nasforge.evaluator.executors import capacity as machine
-
-    capacity = capacity or machine.machine_capacity()
-    if workers > capacity.limit:
-        raise ConfigError(
-            f"--workers {workers}: this machine holds at most {capacity.limit} local worker "
-            f"processes ({capacity.describe()}); more would oversubscribe the cores or run "
-            f"out of memory. Use --workers {capacity.limit} or fewer, or --executor ray to "
-            "spread workers over a cluster.")
-
-
 def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
     `group_key` (equal keys go to one worker's chunk).
@@ -162,19 +136,6 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     return by_plan
 
 
-EXECUTORS = ("local", "ray")
-
-
-def check_executor(executor: object, ray_address: object = None) -> None:
-    """Refuse an unknown executor name, or a Ray address without the Ray executor."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor {executor!r}: use one of {', '.join(EXECUTORS)} (local: "
-                          "this machine's processes; ray: Ray tasks, on a local instance or "
-                          "the cluster at --ray-address).")
-    if ray_address is not None and executor != "ray":
-        raise ConfigError(f"--ray-address {ray_address!r} needs --executor ray.")
-
-
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None,
                   checkpoint_dir: Path | None = None, executor: str = "local",
@@ -188,6 +149,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
     "cuda..." (and, with "auto", when the cluster has GPUs). New evaluators save trained
     weights in `checkpoint_dir` (None: nowhere). Close it with `.close()`."""
+    from nasforge.evaluator.executors.choice import check_executor, check_workers
     from nasforge.evaluator.executors.pool import InlineExecutor, WorkerPool
 
     check_workers(workers)

@@ -31,7 +31,11 @@ class RunOptions:
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
-        from nasforge.evaluator_setup import check_executor, check_worker_limit, check_workers
+        from nasforge.evaluator.executors.choice import (
+            check_executor,
+            check_worker_limit,
+            check_workers,
+        )
 
         check_workers(self.workers)
         check_executor(self.executor, self.ray_address)
