@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine import torch_machine  # noqa: E402  (bench/machine.py)
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
+from nasforge.evaluator.data.tensors import to_device  # noqa: E402
 from nasforge.evaluator.fused import (
     FusionError,  # noqa: E402
     train_fused,  # noqa: E402
 )
 from nasforge.evaluator.seeding import seeded  # noqa: E402
-from nasforge.evaluator.tensors import to_device  # noqa: E402
 from nasforge.evaluator.train import TrainingParams, train_candidate  # noqa: E402
 from nasforge.searchspace.build import build_from_plan  # noqa: E402
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder  # noqa: E402

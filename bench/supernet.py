@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from nasforge.config import SearchConfig, load
-from nasforge.evaluation import load_checked
+from nasforge.evaluator.data.tensors import to_device
 from nasforge.evaluator.local import LocalEvaluator
-from nasforge.evaluator.tensors import to_device
 from nasforge.evaluator.train import TrainData
+from nasforge.evaluator_setup import load_checked
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 from nasforge.strategies.supernet import SupernetOptions

@@ -19,7 +19,7 @@ import json
 import time
 
 from nasforge.config import SearchConfig, from_dict, load
-from nasforge.evaluation import build_evaluator
+from nasforge.evaluator_setup import build_evaluator
 from nasforge.frozen import thaw
 from nasforge.records import SearchRecord, TrialRecord, TrialState
 from nasforge.search import Search

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine import torch_machine  # noqa: E402  (bench/machine.py)
 
 from nasforge.evaluator.data import load_dataset  # noqa: E402
+from nasforge.evaluator.data.tensors import DeviceData, to_device  # noqa: E402
 from nasforge.evaluator.seeding import seeded  # noqa: E402
-from nasforge.evaluator.tensors import DeviceData, to_device  # noqa: E402
 from nasforge.evaluator.train import (  # noqa: E402
     FUSED_DEVICES,
     TrainingParams,

@@ -4,7 +4,7 @@ One loader for the CLI and the API, torch-free. Sections: ``[search]``, ``[data]
 ``[training]`` and ``[space]`` (see examples/quickstart.toml). Every mistake raises ConfigError
 naming the file, the field, the value and what is allowed. What can only be checked against
 the data (layer names and layouts, objectives against the task's metrics) is checked by
-`nasforge.evaluation.build_evaluator`; both happen before anything is written anywhere.
+`nasforge.evaluator_setup.build_evaluator`; both happen before anything is written anywhere.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ else:  # pragma: no cover
 
 # the names of nasforge.evaluator.precision.PRECISIONS (config.py stays torch-free)
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
-# nasforge.checkpoints.MODES: keep the trained weights of the Pareto trials, of all, or none
+# nasforge.checkpoint_policy.MODES: keep the trained weights of the Pareto trials, of all, or none
 CHECKPOINT_MODES = ("pareto", "all", "none")
 NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter or digit"
 

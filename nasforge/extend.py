@@ -269,7 +269,7 @@ def register_dataset(name: str, load: Callable[..., Any] | None = None, *,
     RawData` returns every sample with raw labels (nasforge encodes, splits and scales them);
     `options` the ``[data]`` keys it accepts (``ctx.options``)."""
     from nasforge.evaluator.data import DATASETS
-    from nasforge.evaluator.datasets.base import DatasetLoader
+    from nasforge.evaluator.data.base import DatasetLoader
 
     def add(value: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(value):

@@ -4,6 +4,7 @@ A search whose objective names a metric the evaluator never returns would otherw
 with COMPLETE trials and an empty Pareto front. The search loop checks each finished result:
 the first COMPLETE one lacking an objective metric is stored FAILED with the reason below,
 and the search stops with `MissingMetricError` (exit code 2 from the CLI).
+Not the metric names themselves: those are `nasforge.metrics`.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class EvalResult:
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
     """A snapshot of one trial of a search. `checkpoint`: its saved state_dict, relative to
-    the search's checkpoint root (`nasforge.checkpoints`), or None (none kept, or pruned)."""
+    the search's checkpoint root (`nasforge.checkpoint_policy`), or None (none kept, or pruned)."""
 
     search: str
     number: int

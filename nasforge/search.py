@@ -30,10 +30,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from nasforge.checkpoints import Checkpoints
+from nasforge.checkpoint_policy import Checkpoints
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError
-from nasforge.evaluation import Evaluator
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.leases import DEFAULT_TIMEOUT, StaleWatch, check_timeout
 from nasforge.leases import worker_id as worker_id
 from nasforge.records import SearchRecord, TrialState
@@ -69,11 +69,11 @@ class Search:
     existing search started elsewhere (`nasforge worker`): never create it, never change its
     budget, seed the strategy by `peer_seed`. `heartbeat_timeout`: seconds after which a
     silent worker's trials are re-queued (this process beats every quarter of it).
-    `checkpoints` (`nasforge.checkpoints.search_checkpoints`): the store records the
+    `checkpoints` (`nasforge.checkpoint_policy.search_checkpoints`): the store records the
     evaluator's checkpoint paths relative to its root (paths outside it, or any path
     without it, are not recorded) and, when it prunes, the files of trials off the Pareto
     front are deleted after each round. `data_fingerprint`
-    (`nasforge.evaluator.fingerprint`): stored with a new search; a resumed or joined search
+    (`nasforge.evaluator.data.fingerprint`): stored with a new search; a resumed or joined search
     refuses other data (DataError, nothing written), and one stored without a fingerprint
     gets this one."""
 

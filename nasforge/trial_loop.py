@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from nasforge.checkpoints import Checkpoints, prune
+from nasforge.checkpoint_policy import Checkpoints, prune
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
-from nasforge.evaluation import Evaluator
-from nasforge.evaluator.fingerprint import compare
-from nasforge.evaluator.fingerprint import version as fingerprint_version
+from nasforge.evaluator.data.fingerprint import compare
+from nasforge.evaluator.data.fingerprint import version as fingerprint_version
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
 from nasforge.objective_metrics import checked

@@ -7,7 +7,7 @@ import pytest
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
-from nasforge.evaluation import build_evaluator
+from nasforge.evaluator_setup import build_evaluator
 
 BASE = {
     "search": {"name": "t", "budget": 2, "objectives": ["accuracy:max", "params:min"]},

@@ -183,7 +183,7 @@ RUN_MODEL = textwrap.dedent("""
 def test_export_runs_with_torch_alone_and_matches_the_evaluated_model(searched, tmp_path):
     import torch
 
-    from nasforge.checkpoints import checkpoint_root, stored_checkpoint
+    from nasforge.checkpoint_policy import checkpoint_root, stored_checkpoint
     from nasforge.evaluator.data import load_dataset
     from nasforge.searchspace.build import build_from_plan
     from nasforge.searchspace.families import plan_for

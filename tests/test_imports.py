@@ -15,7 +15,8 @@ TORCH_FREE = [
     "nasforge.searchspace.families", "nasforge.strategies", "nasforge.store",
     "nasforge.ui.report", "nasforge.records", "nasforge.config", "nasforge.search",
     "nasforge.trial_loop",
-    "nasforge.checkpoints",
+    "nasforge.checkpoint_policy", "nasforge.evaluator.protocol", "nasforge.evaluator_setup",
+    "nasforge.evaluator.data", "nasforge.evaluator.data.fingerprint", "nasforge.metrics",
 ]
 
 
@@ -25,7 +26,7 @@ def test_core_modules_do_not_import_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     torch_loaded, sqlalchemy_loaded = out.stdout.split()
     assert torch_loaded == "False", f"{module} imports torch"
-    if not module.startswith(("nasforge.store", "nasforge.search", "nasforge.checkpoints",
+    if not module.startswith(("nasforge.store", "nasforge.search", "nasforge.checkpoint_policy",
                               "nasforge.trial_loop")):
         # search composes all; checkpoints read store URLs and records
         assert sqlalchemy_loaded == "False", f"{module} imports sqlalchemy"
@@ -156,3 +157,17 @@ def test_only_a_driver_that_says_so_is_exempt_from_the_resume_budget_check():
 
     assert not budget_counts_trials("supernet")  # its budget counts inherited subnets
     assert budget_counts_trials("random") and budget_counts_trials("halving")
+
+
+#: what the evaluator never imports (DESIGN.md section 3); `config` (TYPE_CHECKING only) is fine
+EVALUATOR_NEVER = ("nasforge.strategies", "nasforge.store", "nasforge.ui", "nasforge.search",
+                   "nasforge.trial_loop", "nasforge.evaluator_setup",
+                   "nasforge.checkpoint_policy", "nasforge.supernet", "nasforge.export")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "evaluator").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_evaluator_imports_no_strategy_store_or_ui(path):
+    found = [m for m in _imports(path, module_level=False)
+             if any(m == n or m.startswith(n + ".") for n in EVALUATOR_NEVER)]
+    assert found == []

@@ -6,9 +6,9 @@ the benchmark's own generator). Thousands of queries per second, so strategy tes
 `nasforge benchmark` run hundreds of trials in milliseconds.
 
 Lifecycle: build it with `TabularBenchmark.load(benchmark, dataset)` (the table is read once
-per process); `space` is an ordinary `SearchSpace`; `evaluate` is the `Evaluator` protocol of
-`nasforge.search`. The exact statistics (`optimum`, `random_expectation`, ...) use the mean
-values of the whole table.
+per process); `space` is an ordinary `SearchSpace`; `evaluate` is the `Evaluator` protocol
+(`nasforge.evaluator.protocol`). The exact statistics (`optimum`, `random_expectation`,
+...) use the mean values of the whole table.
 """
 
 from __future__ import annotations

@@ -5,18 +5,9 @@ in a batch) -> TrainingParams.from_arch -> plan_for -> build (seeded init) -> tr
 -> EvalResult. A candidate that diverges, runs out of memory, is invalid or raises becomes a
 FAILED result with a one-line reason; the batch goes on. KeyboardInterrupt always propagates.
 
-Metrics (a public API; names are stable): ``accuracy`` (final-epoch validation accuracy,
-classification only), ``loss`` (final validation loss), ``test_accuracy`` (classification),
-``test_loss``, ``train_loss`` (last epoch), ``params``, ``macs`` (per sample, from the plan),
-``bops`` (bit operations per sample: MACs x weight bits x activation bits, from the plan),
-``size_bits`` (weights at their bit width, other parameters at 32), ``latency_ms`` (the
-fastest of 30 forwards at ``latency_batch``: what load does not inflate), ``latency_ms_p90``
-(their 90th percentile: far above ``latency_ms`` when other work shared the device) and
-``throughput`` (samples per second at ``throughput_batch``, from its fastest forward) when
-measured (`measure.time_forwards`, the two batch sizes interleaved), ``train_seconds`` (wall
-time), ``train_cpu_seconds`` (this process's CPU time while training, all its threads: waiting
-for a busy CPU does not count), ``epochs``; on CUDA also ``peak_memory_mb`` (peak allocated
-memory while training).
+Metrics: `nasforge.metrics.trained_metrics` names them and `nasforge.metrics.DESCRIPTIONS`
+says what each means (a public API; names are stable). Latency and throughput are measured
+with `measure.time_forwards` (the two batch sizes interleaved).
 
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 (`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
@@ -32,9 +23,9 @@ Results agree with sequential training to float rounding (rtol 1e-4, atol 1e-5).
 run itself raises, the bucket is retried sequentially.
 
 Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved as
-``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint.save_checkpoint`, atomic) and its path reported
-as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left out (the
-result stays COMPLETE).
+``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint_writer.save_checkpoint`, atomic) and its path
+reported as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left
+out (the result stays COMPLETE).
 """
 
 from __future__ import annotations
@@ -50,7 +41,7 @@ import torch
 
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.checkpoint import save_checkpoint
+from nasforge.evaluator.checkpoint_writer import save_checkpoint
 from nasforge.evaluator.fused import (
     FusedPolicy,
     FusedResult,
@@ -67,6 +58,25 @@ from nasforge.evaluator.train import (
     TrainOutcome,
     train_candidate,
 )
+from nasforge.metrics import (
+    ACCURACY,
+    BOPS,
+    EPOCHS,
+    LATENCY_MS,
+    LATENCY_MS_P90,
+    LOSS,
+    MACS,
+    PARAMS,
+    PEAK_MEMORY_MB,
+    SIZE_BITS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+    THROUGHPUT,
+    TRAIN_CPU_SECONDS,
+    TRAIN_LOSS,
+    TRAIN_SECONDS,
+    trained_metrics,
+)
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.build import build_from_plan
@@ -79,7 +89,7 @@ _MAX_REASON = 500
 
 
 class EvalData(TrainData, Protocol):
-    """Preloaded tensors plus the spec they fit, e.g. `nasforge.evaluator.tensors.DeviceData`."""
+    """Preloaded tensors plus the spec they fit, e.g. `evaluator.data.tensors.DeviceData`."""
 
     @property
     def spec(self) -> DataSpec: ...
@@ -97,7 +107,8 @@ class _Prepared:
 
 
 class LocalEvaluator:
-    """Evaluates architectures on the device that holds `data`, fusing stackable buckets.
+    """Evaluates architectures on the device that holds `data`, fusing stackable buckets (an
+    `evaluator.protocol.Evaluator`).
 
     `fused`: "auto" (a per-bucket timing probe decides), True (always fuse compatible buckets),
     False (never), or a `FusedPolicy` to use (e.g. with an injected probe). Stored as given;
@@ -252,29 +263,29 @@ class LocalEvaluator:
         device = self.data.x_train.device
         params = measure.count_params(model)
         metrics: dict[str, float] = {
-            "loss": outcome.val_loss,
-            "train_loss": outcome.train_loss,
-            "params": params,
-            "size_bits": plan.size_bits_for(params),
-            "macs": plan.macs,
-            "bops": plan.bops,
-            "train_seconds": outcome.seconds,
-            "train_cpu_seconds": cpu_seconds,
-            "epochs": outcome.epochs,
+            LOSS: outcome.val_loss,
+            TRAIN_LOSS: outcome.train_loss,
+            PARAMS: params,
+            SIZE_BITS: plan.size_bits_for(params),
+            MACS: plan.macs,
+            BOPS: plan.bops,
+            TRAIN_SECONDS: outcome.seconds,
+            TRAIN_CPU_SECONDS: cpu_seconds,
+            EPOCHS: outcome.epochs,
         }
         optional = {
-            "accuracy": outcome.val_accuracy,
-            "test_loss": outcome.test_loss,
-            "test_accuracy": outcome.test_accuracy,
-            "peak_memory_mb": peak,
+            ACCURACY: outcome.val_accuracy,
+            TEST_LOSS: outcome.test_loss,
+            TEST_ACCURACY: outcome.test_accuracy,
+            PEAK_MEMORY_MB: peak,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         if self.measure_latency:
             latency, batch = measure.time_forwards(
                 model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
-            metrics["latency_ms"] = latency.best_ms
-            metrics["latency_ms_p90"] = latency.p90_ms
-            metrics["throughput"] = self.throughput_batch / (batch.best_ms / 1e3)
+            metrics[LATENCY_MS] = latency.best_ms
+            metrics[LATENCY_MS_P90] = latency.p90_ms
+            metrics[THROUGHPUT] = self.throughput_batch / (batch.best_ms / 1e3)
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
                           checkpoint=self._checkpoint(arch, model))
@@ -292,16 +303,10 @@ class LocalEvaluator:
 
 def metric_names(task: str, *, measure_latency: bool = True,
                  device: torch.device | None = None) -> tuple[str, ...]:
-    """The metrics `LocalEvaluator` reports for a task: what objectives may name."""
-    names = ["loss", "test_loss", "train_loss", "params", "macs", "bops", "size_bits",
-             "train_seconds", "train_cpu_seconds", "epochs"]
-    if task == "classification":
-        names += ["accuracy", "test_accuracy"]
-    if measure_latency:
-        names += ["latency_ms", "latency_ms_p90", "throughput"]
-    if device is not None and device.type == "cuda":
-        names.append("peak_memory_mb")
-    return tuple(names)
+    """The metrics `LocalEvaluator` reports for a task on `device`: what objectives may name
+    (`metrics.trained_metrics`)."""
+    return trained_metrics(task, measure_latency=measure_latency,
+                           cuda=device is not None and device.type == "cuda")
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

@@ -36,6 +36,7 @@ from nasforge.evaluator.fused.graphed import (
 )
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
+from nasforge.metrics import TRAIN_LOSS, VAL_ACCURACY, VAL_LOSS
 from nasforge.records import CurvePoint
 from nasforge.searchspace.assemble import OPTIMIZERS, SCHEDULES
 
@@ -63,7 +64,7 @@ class Diverged(NasforgeError):
 
 
 class TrainData(Protocol):
-    """Preloaded tensors on one device (e.g. `nasforge.evaluator.tensors.DeviceData`).
+    """Preloaded tensors on one device (e.g. `nasforge.evaluator.data.tensors.DeviceData`).
 
     x_*: (N, *input_shape) float; y_*: (N,) int64 class indices for classification,
     (N,) or (N, num_outputs) float targets for regression.
@@ -213,9 +214,9 @@ def train_candidate(
                 train_sum = torch.dot(torch.stack(losses), sizes)
                 val = _sums(net, x_val, y_val, loss_fn, classification, amp)
                 values = torch.stack([train_sum, *val]).tolist()  # the epoch's one host read
-            point = {"train_loss": values[0] / len(x), "val_loss": values[1] / y_val.numel()}
+            point = {TRAIN_LOSS: values[0] / len(x), VAL_LOSS: values[1] / y_val.numel()}
             if classification:
-                point["val_accuracy"] = values[2] / len(y_val)
+                point[VAL_ACCURACY] = values[2] / len(y_val)
             _check_finite(epoch, point)
             logger.debug("epoch %d: %s", epoch, point)
             curve.append(CurvePoint(epoch, point))
@@ -224,9 +225,9 @@ def train_candidate(
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
-        train_loss=last["train_loss"],
-        val_loss=last["val_loss"],
-        val_accuracy=last.get("val_accuracy"),
+        train_loss=last[TRAIN_LOSS],
+        val_loss=last[VAL_LOSS],
+        val_accuracy=last.get(VAL_ACCURACY),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         seconds=time.perf_counter() - begin,

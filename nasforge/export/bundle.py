@@ -2,7 +2,7 @@
 
 Everything is written into a temporary folder beside the destination and renamed into place
 at the end, so a failed export leaves nothing behind. The weights come from the trial's stored
-checkpoint (`nasforge.checkpoints`) or, with `retrain`, from training it afresh; either way
+checkpoint (`nasforge.checkpoint_policy`) or, with `retrain`, from training it afresh; either way
 they are checked: model.py loaded with weights.pt must compute what the trained model computes.
 """
 
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from nasforge.checkpoints import stored_checkpoint
+from nasforge.checkpoint_policy import stored_checkpoint
 from nasforge.config import SearchConfig
 from nasforge.evaluator.data import Dataset
-from nasforge.evaluator.datasets.preprocessing import Preprocessing
+from nasforge.evaluator.data.preprocessing import Preprocessing
+from nasforge.export.checkpoint_reader import load_stored
 from nasforge.export.codegen import ModelMeta, generate
 from nasforge.export.onnx_check import ExportError, write_onnx
 from nasforge.export.retrain import retrain
-from nasforge.export.stored import load_stored
 from nasforge.export.weights import load_module, to_named
 from nasforge.frozen import thaw
 from nasforge.records import TrialRecord

@@ -25,7 +25,7 @@ from nasforge.export.names import Names, docstring_text, json_text
 from nasforge.searchspace.plan import NetworkPlan
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+    from nasforge.evaluator.data.preprocessing import Preprocessing
 
 #: Names model.py defines itself; an inlined portable module may not define them.
 RESERVED = frozenset({

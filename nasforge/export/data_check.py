@@ -5,7 +5,7 @@ split's mean and std), and --weights the trial's stored checkpoint, trained on t
 data. If the data changed since the search (other columns, other scale, other rows), the two
 no longer fit and model.py mispredicts on the data the search ran on. `check_export_data`
 compares the stored fingerprint with the data's now, by the comparison `resume` and `worker`
-use (`nasforge.evaluator.fingerprint.changes`):
+use (`nasforge.evaluator.data.fingerprint.changes`):
 
     same data                -> None
     changed, not retraining  -> DataError (the CLI exits 2; the dashboard shows it)
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nasforge.errors import DataError, NasforgeError
-from nasforge.evaluator.fingerprint import changes, data_files, file_sha256
+from nasforge.evaluator.data.fingerprint import changes, data_files, file_sha256
 
 if TYPE_CHECKING:
     from nasforge.config import DataConfig

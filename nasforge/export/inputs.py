@@ -2,7 +2,7 @@
 
 An exported `Model` takes raw samples, as the user has them (a CSV's feature columns, an npz's
 `x`, a built-in dataset's raw pixels), and its `forward` starts with what
-`evaluator.datasets.preprocessing.Preprocessing.apply` does to them:
+`evaluator.data.preprocessing.Preprocessing.apply` does to them:
 
     x = x.reshape(x.shape[0], *INPUT_SHAPE)                     # any (N, ...) of that size
     x = x.to(float32) * input_scale                             # pixel datasets, or
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from nasforge.evaluator.datasets.preprocessing import Preprocessing
+from nasforge.evaluator.data.preprocessing import Preprocessing
 from nasforge.export.names import json_text
 
 _WIDTH = 99

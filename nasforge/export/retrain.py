@@ -13,8 +13,8 @@ import torch
 
 from nasforge.config import SearchConfig
 from nasforge.evaluator.data import Dataset
+from nasforge.evaluator.data.tensors import resolve_device, to_device
 from nasforge.evaluator.seeding import candidate_seed, seeded
-from nasforge.evaluator.tensors import resolve_device, to_device
 from nasforge.evaluator.train import TrainingParams, TrainOutcome, train_candidate
 from nasforge.records import TrialRecord
 from nasforge.searchspace.build import build_from_plan

@@ -95,7 +95,7 @@ searches = Table(
     Column("config", Text, nullable=False),  # JSON object
     Column("created_at", UTCDateTime, nullable=False),
     Column("diagnostics", Text, nullable=True),  # 0003: JSON object (e.g. supernet ranking)
-    Column("data_fingerprint", Text, nullable=True),  # 0004: JSON object, see evaluator.fingerprint
+    Column("data_fingerprint", Text, nullable=True),  # 0004: JSON, see evaluator.data.fingerprint
     UniqueConstraint("name"),
 )
 

@@ -27,7 +27,7 @@ class SchemaMethods(SQLHost):
                              replacing: Mapping[str, object] | None = None
                              ) -> dict[str, object] | None:
         """Store the fingerprint of the data the search trains on (a JSON-serialisable
-        mapping; see `nasforge.evaluator.fingerprint`) where the stored one is still
+        mapping; see `nasforge.evaluator.data.fingerprint`) where the stored one is still
         `replacing` (None: where the search has none), atomically: of two workers storing
         one at once, the second keeps the first's. Returns the fingerprint stored
         afterwards, this one or the one that was there."""

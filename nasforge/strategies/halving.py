@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from nasforge.errors import ConfigError
+from nasforge.metrics import CURVE_KEYS
 from nasforge.objectives import Objective
 from nasforge.records import TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -52,8 +53,6 @@ from nasforge.strategies.pareto import crowded_order
 logger = logging.getLogger(__name__)
 
 FIDELITY = "epochs"
-#: Objective metric -> learning-curve key that holds its value after each epoch.
-CURVE_KEYS: Mapping[str, str] = {"accuracy": "val_accuracy", "loss": "val_loss"}
 #: Rounds of asking the inner strategy for candidates whose base is new.
 MAX_INNER_ROUNDS = 20
 

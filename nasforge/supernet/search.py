@@ -116,7 +116,7 @@ class SupernetSearch:
                               task=data.spec.task)  # type: ignore[attr-defined]
         self.trained = True
         if path is not None:
-            from nasforge.evaluator.checkpoint import save_checkpoint
+            from nasforge.evaluator.checkpoint_writer import save_checkpoint
 
             save_checkpoint(Path(path.parent), CHECKPOINT_ID, net)
         return net, info
@@ -226,8 +226,8 @@ def _data(search: TrialLoop) -> object:
         data = getattr(candidate, "data", None)
         if data is not None and hasattr(data, "x_train"):
             return data
-    from nasforge.evaluation import load_checked
-    from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
+    from nasforge.evaluator_setup import load_checked
 
     config = search.config
     return to_device(load_checked(config), resolve_device(config.training.device))

@@ -28,7 +28,7 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
 from nasforge.searchspace.quantization import FLOAT_BITS
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+    from nasforge.evaluator.data.preprocessing import Preprocessing
 
 
 class Unavailable(NasforgeError):
@@ -55,7 +55,7 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
     from nasforge.config import DataConfig
     from nasforge.errors import DataError
     from nasforge.evaluator.data import load_dataset
-    from nasforge.evaluator.fingerprint import data_fingerprint
+    from nasforge.evaluator.data.fingerprint import data_fingerprint
     from nasforge.export.data_check import check_export_data, load_failure
 
     raw = cast("dict[str, Any]", thaw(config) or {})  # thaw returns object

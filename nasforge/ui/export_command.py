@@ -37,9 +37,9 @@ def run_export(request: ExportRequest, storage_url: str, read_store: Callable[[]
                cache_dir: Path) -> None:
     """Export `request` from the store `read_store()` opens (read-only) at `storage_url`;
     NasforgeError for a bad request, before anything is written."""
-    from nasforge.checkpoints import checkpoint_root
-    from nasforge.evaluation import load_checked
-    from nasforge.evaluator.fingerprint import data_fingerprint
+    from nasforge.checkpoint_policy import checkpoint_root
+    from nasforge.evaluator.data.fingerprint import data_fingerprint
+    from nasforge.evaluator_setup import load_checked
     from nasforge.export.bundle import Options, check_destination, check_weights, export_trials
     from nasforge.export.data_check import check_export_data, load_failure
     from nasforge.export.select import choose_trials

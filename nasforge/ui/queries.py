@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nasforge.frozen import table, thaw
+from nasforge.metrics import LARGER_IS_BETTER
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.store.base import Store
@@ -30,9 +31,6 @@ from nasforge.strategies.supernet import INHERITED
 PARAM_PREFIX = "param."
 BASE_COLUMNS = ("number", "state", "weights", "arch_id", "error", "started_at", "finished_at",
                 "seconds", "summary")
-#: Metrics that are better when larger; every other metric that is not an objective is
-#: taken as a cost (smaller is better).
-LARGER_IS_BETTER = frozenset({"accuracy", "test_accuracy", "val_accuracy", "throughput"})
 _SUMMARY_SKIP = ("cell.edge_",)
 
 

@@ -16,7 +16,7 @@ from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
 from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.capacity import Capacity
+    from nasforge.evaluator.executors.capacity import Capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,11 @@ class RunOptions:
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
-        from nasforge.evaluation import check_executor, check_worker_limit, check_workers
+        from nasforge.evaluator.executors.choice import (
+            check_executor,
+            check_worker_limit,
+            check_workers,
+        )
 
         check_workers(self.workers)
         check_executor(self.executor, self.ray_address)
@@ -43,9 +47,9 @@ class RunOptions:
 @sigterm_as_interrupt()  # SIGTERM: the interrupt path below, exit 143
 def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: RunOptions, *,
                resume: bool = False, join: bool = False) -> None:
-    from nasforge.checkpoints import search_checkpoints
-    from nasforge.evaluation import load_checked, make_executor
-    from nasforge.evaluator.fingerprint import data_fingerprint
+    from nasforge.checkpoint_policy import search_checkpoints
+    from nasforge.evaluator.data.fingerprint import data_fingerprint
+    from nasforge.evaluator_setup import load_checked, make_executor
     from nasforge.search import Search
     from nasforge.store import check_persistent, open_store
     from nasforge.ui.progress import RichProgress

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nasforge.config import from_dict
-from nasforge.evaluator.tensors import DeviceData
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.plan import DataSpec

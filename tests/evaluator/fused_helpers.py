@@ -11,9 +11,9 @@ from evaluator_helpers import CLASSES, FEATURES
 from evaluator_helpers import blobs as make_blobs
 
 from nasforge.evaluator import local
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.fused import train_fused
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import Diverged, TrainingParams, train_candidate
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder

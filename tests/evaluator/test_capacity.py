@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nasforge.errors import ConfigError
-from nasforge.evaluation import check_worker_limit
-from nasforge.evaluator import capacity as capacity_module
-from nasforge.evaluator.capacity import WORKER_FOOTPRINT_MB, Capacity, machine_capacity
+from nasforge.evaluator.executors import capacity as capacity_module
+from nasforge.evaluator.executors.capacity import WORKER_FOOTPRINT_MB, Capacity, machine_capacity
+from nasforge.evaluator.executors.choice import check_worker_limit
 from nasforge.ui.cli import app
 from nasforge.ui.run_search import RunOptions
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.evaluator import capacity
-from nasforge.evaluator.cgroup import Cgroups
-from nasforge.evaluator.datasets import memory
+from nasforge.evaluator.data import memory
+from nasforge.evaluator.executors import capacity
+from nasforge.evaluator.executors.cgroup import Cgroups
 
 MiB = 2**20
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.evaluator.datasets.memory import BYTES_PER_CELL, csv_footprint
+from nasforge.evaluator.data.memory import BYTES_PER_CELL, csv_footprint
 
 
 def table(rows: int, columns: int) -> bytes:

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from nasforge.errors import DataError, NasforgeError, UnknownNameError
-from nasforge.evaluator.data import DATASETS, Dataset, dataset_names, load_dataset
-from nasforge.evaluator.datasets import builtin
-from nasforge.evaluator.datasets.split import split_indices
+from nasforge.evaluator.data import DATASETS, Dataset, builtin, dataset_names, load_dataset
+from nasforge.evaluator.data.split import split_indices
 
 FASHION = builtin.FASHION_MNIST_ROOT
 
@@ -357,8 +356,8 @@ def test_num_classes_far_above_the_labels_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_csv_too_large_for_memory_is_refused_before_loading(tmp_path: Path) -> None:
-    from nasforge.evaluator.datasets.base import LoadContext
-    from nasforge.evaluator.datasets.files import load_csv
+    from nasforge.evaluator.data.base import LoadContext
+    from nasforge.evaluator.data.files import load_csv
 
     path = write_csv(tmp_path / "big.csv", table(2000))
     ctx = LoadContext("csv:big.csv", {}, tmp_path, path=path)
@@ -450,7 +449,7 @@ def test_loading_does_not_import_torch(tmp_path: Path) -> None:
 
 def test_to_device_cpu(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from nasforge.evaluator.tensors import resolve_device, to_device
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
 
     d = load_dataset("digits", seed=0)
     t = to_device(d, resolve_device("cpu"))
@@ -467,7 +466,7 @@ def test_to_device_cpu(tmp_path: Path) -> None:
 
 def test_resolve_device() -> None:
     torch = pytest.importorskip("torch")
-    from nasforge.evaluator.tensors import resolve_device
+    from nasforge.evaluator.data.tensors import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"

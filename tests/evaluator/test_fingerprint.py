@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nasforge.config import DataConfig
 from nasforge.evaluator.data import load_dataset
-from nasforge.evaluator.fingerprint import CHUNK_BYTES, compare, data_fingerprint, file_sha256
+from nasforge.evaluator.data.fingerprint import CHUNK_BYTES, compare, data_fingerprint, file_sha256
 
 
 def _csv(path: Path, rows: int = 50) -> DataConfig:

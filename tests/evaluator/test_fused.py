@@ -7,9 +7,9 @@ import torch
 from evaluator_helpers import CLASSES, FEATURES
 from fused_helpers import TOL, blobs, check_agrees, mlp, reference
 
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.fused import FusionError, train_fused
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import Diverged, TrainingParams, train_candidate
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder

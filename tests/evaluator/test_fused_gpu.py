@@ -7,7 +7,7 @@ import pytest
 import torch
 from fused_helpers import blobs, check_agrees, cnn, images, mlp
 
-from nasforge.evaluator.tensors import DeviceData
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import NetworkPlan
 

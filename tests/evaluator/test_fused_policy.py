@@ -12,9 +12,9 @@ from fused_helpers import spy_train_fused
 
 from nasforge.errors import ConfigError
 from nasforge.evaluator import local
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.fused import FusedPolicy, ProbeTiming, probe_steps
 from nasforge.evaluator.local import LocalEvaluator
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import TrainData, TrainingParams
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture

@@ -10,9 +10,9 @@ import torch
 from evaluator_helpers import blobs
 
 from nasforge.errors import ConfigError
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.fused.graphed import GRAPH_MIN_STEPS, WARMUP, GraphedSteps, use_graphs
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import TrainingParams, TrainOutcome, train_candidate
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.evaluator.lifeline import die_with_parent
+from nasforge.evaluator.executors.lifeline import die_with_parent
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]

@@ -10,9 +10,9 @@ from evaluator_helpers import CLASSES, FEATURES, blobs
 from torch import nn
 
 from nasforge.evaluator import local, measure
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator.seeding import candidate_seed
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.objectives import check_objectives, parse_objectives
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -33,6 +33,7 @@ def test_a_good_mlp_reaches_high_accuracy_with_every_metric() -> None:
     (result,) = LocalEvaluator(blobs(), seed=0).evaluate([arch()])
     assert result.state is TrialState.COMPLETE, result.error
     assert set(result.metrics) == CLASSIFICATION_METRICS
+    assert set(result.metrics) == set(local.metric_names("classification"))  # they agree
     assert result.metrics["accuracy"] > 0.9 and result.metrics["test_accuracy"] > 0.9
     assert result.metrics["params"] == FEATURES * 32 + 32 + 32 * CLASSES + CLASSES
     assert result.metrics["macs"] == FEATURES * 32 + 32 * CLASSES

@@ -58,7 +58,7 @@ def test_tf32_context_sets_and_restores_the_flags() -> None:
 def train(precision: str, device: str = "cpu") -> TrainOutcome:
     data = blobs()
     if device != "cpu":
-        from nasforge.evaluator.tensors import DeviceData
+        from nasforge.evaluator.data.tensors import DeviceData
 
         data = DeviceData(data.x_train.to(device), data.y_train.to(device), data.x_val.to(device),
                           data.y_val.to(device), data.x_test.to(device), data.y_test.to(device),

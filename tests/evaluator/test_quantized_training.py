@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from nasforge.evaluator.data import load_dataset
+from nasforge.evaluator.data.tensors import to_device
 from nasforge.evaluator.local import LocalEvaluator
-from nasforge.evaluator.tensors import to_device
 from nasforge.records import TrialState
 from nasforge.searchspace.architecture import Architecture
 

@@ -20,10 +20,10 @@ from evaluator_helpers import assert_same_results, distinct_archs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
-from nasforge.evaluation import EvaluatorRecipe, build_evaluator, load_checked
-from nasforge.evaluator import ray_executor as ray_module
-from nasforge.evaluator.executor import InlineExecutor
-from nasforge.evaluator.ray_executor import RayExecutor, RayExecutorError
+from nasforge.evaluator.executors import ray as ray_module
+from nasforge.evaluator.executors.pool import InlineExecutor
+from nasforge.evaluator.executors.ray import RayExecutor, RayExecutorError
+from nasforge.evaluator_setup import EvaluatorRecipe, build_evaluator, load_checked
 from nasforge.records import EvalResult, TrialState
 from nasforge.search import Search
 from nasforge.searchspace.architecture import Architecture
@@ -225,7 +225,7 @@ def test_auto_gpus_take_one_gpu_per_candidate_where_the_cluster_has_gpus(monkeyp
 @pytest.mark.parametrize("device, gpus", [("auto", None), ("cpu", 0.0), ("cuda", 1.0),
                                           ("cuda:1", 1.0)])
 def test_make_executor_asks_ray_for_gpus_by_the_configured_device(device, gpus):
-    from nasforge.evaluation import make_executor
+    from nasforge.evaluator_setup import make_executor
 
     config = from_dict({**RAW, "training": {**RAW["training"], "device": device}})
     executor = make_executor(config, 2, executor="ray")  # constructed only: nothing starts

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from nasforge.evaluation import EvaluatorRecipe
-from nasforge.evaluator.ray_executor import RayExecutor
+from nasforge.evaluator.executors.ray import RayExecutor
+from nasforge.evaluator_setup import EvaluatorRecipe
 
 ray = pytest.importorskip("ray")
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nasforge.errors import ConfigError, SpaceError
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.tensors import DeviceData
 from nasforge.evaluator.train import (
     Diverged,
     TrainingParams,

@@ -153,7 +153,7 @@ def test_preprocessing_text_stays_in_the_docstring_and_passes_ruff(kind: str, tm
                                                                    ) -> None:
     import numpy as np
 
-    from nasforge.evaluator.datasets.preprocessing import Preprocessing
+    from nasforge.evaluator.data.preprocessing import Preprocessing
 
     stats = {"mean": np.linspace(-3e3, 7.5, 12), "std": np.linspace(0.1, 400, 12)} \
         if kind == "standardise" else {"scale": 1 / 255}

@@ -16,7 +16,7 @@ from csv_search import run_search_cli, tiny_config
 from typer.testing import CliRunner
 
 from nasforge.evaluator.data import DATASETS
-from nasforge.evaluator.datasets.base import DatasetLoader, LoadContext, RawData
+from nasforge.evaluator.data.base import DatasetLoader, LoadContext, RawData
 from nasforge.ui.cli import app
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def test_a_dataset_without_a_raw_input_description_exports_whole_sentences(
 
 def test_a_dataset_without_preprocessing_is_not_said_to_be_preprocessed(
         searched: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nasforge.evaluation import load_checked
+    from nasforge.evaluator_setup import load_checked
     from nasforge.export.bundle import Options, export_trials
     from nasforge.search import stored_config
     from nasforge.store import open_store

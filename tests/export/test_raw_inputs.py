@@ -19,14 +19,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nasforge.evaluator.datasets.builtin import (
+from nasforge.evaluator.data.builtin import (
     FASHION_MNIST_FILES,
     FASHION_MNIST_ROOT,
     mnist1d_args,
     mnist1d_cache_path,
     read_idx,
 )
-from nasforge.evaluator.datasets.split import split_indices
+from nasforge.evaluator.data.split import split_indices
 from nasforge.ui.cli import app
 
 runner = CliRunner()
@@ -46,9 +46,9 @@ class Exported:
 
 def _search_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str, space: str,
                        *export_args: str) -> Exported:
-    from nasforge.checkpoints import checkpoint_root, stored_checkpoint
-    from nasforge.evaluation import load_checked
-    from nasforge.export.stored import load_stored
+    from nasforge.checkpoint_policy import checkpoint_root, stored_checkpoint
+    from nasforge.evaluator_setup import load_checked
+    from nasforge.export.checkpoint_reader import load_stored
     from nasforge.search import stored_config
     from nasforge.searchspace.families import plan_for
     from nasforge.store import open_store

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from nasforge.checkpoints import search_checkpoints
+from nasforge.checkpoint_policy import search_checkpoints
 from nasforge.config import from_dict
 from nasforge.errors import ConfigError
-from nasforge.evaluation import build_evaluator
+from nasforge.evaluator_setup import build_evaluator
 from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.supernet import search as driver

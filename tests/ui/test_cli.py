@@ -166,7 +166,7 @@ def _without_timing(report: dict) -> list[tuple]:
 def test_workers_2_completes_the_budget_like_an_inline_run(tmp_path, write_config):
     import torch
 
-    from nasforge.evaluator.executor import threads_per_worker
+    from nasforge.evaluator.executors.pool import threads_per_worker
 
     config = str(write_config(budget=4, epochs=1))
     pooled = f"sqlite:///{tmp_path / 'pool.db'}"

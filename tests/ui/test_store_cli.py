@@ -152,7 +152,7 @@ def test_a_refused_resume_or_worker_starts_no_worker_processes(tmp_path, write_c
                                                                monkeypatch):
     """Changed data, or a budget below the finished trials, is refused before the executor
     spawns its worker processes (or connects to Ray)."""
-    from nasforge.evaluator.executor import WorkerPool
+    from nasforge.evaluator.executors.pool import WorkerPool
 
     config = csv_config(tmp_path, write_config)
     db, url = tmp_path / "q.db", f"sqlite:///{tmp_path / 'q.db'}"

@@ -39,7 +39,7 @@ def test_a_named_pipe_is_refused_not_read(tmp_path: Path, write_config, what: st
 
 def test_a_csv_larger_than_the_memory_is_refused(tmp_path: Path, write_config,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from nasforge.evaluator.datasets import files
+    from nasforge.evaluator.data import files
 
     (tmp_path / "big.csv").write_text("a,b,label\n" + "".join(f"{i},{i / 3:.5f},{i % 2}\n"
                                                               for i in range(5000)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nasforge.evaluator.datasets.base import LoadContext, RawData
+from nasforge.evaluator.data.base import LoadContext, RawData
 
 SAMPLES = 600
 

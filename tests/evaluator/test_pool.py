@@ -19,16 +19,9 @@ from evaluator_helpers import assert_same_results, blobs, distinct_archs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
-from nasforge.evaluation import (
-    EvaluatorRecipe,
-    build_evaluator,
-    fusion_key,
-    load_checked,
-    make_executor,
-)
-from nasforge.evaluator import executor as executor_module
-from nasforge.evaluator.chunks import plan_chunks
-from nasforge.evaluator.executor import (
+from nasforge.evaluator.executors import pool as executor_module
+from nasforge.evaluator.executors.chunks import plan_chunks
+from nasforge.evaluator.executors.pool import (
     InlineExecutor,
     WorkerPool,
     WorkerStartError,
@@ -36,6 +29,13 @@ from nasforge.evaluator.executor import (
     worker_envs,
 )
 from nasforge.evaluator.local import LocalEvaluator
+from nasforge.evaluator_setup import (
+    EvaluatorRecipe,
+    build_evaluator,
+    fusion_key,
+    load_checked,
+    make_executor,
+)
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 

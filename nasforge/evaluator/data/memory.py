@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
+from nasforge.evaluator.executors.cgroup import THIS_PROCESS, Cgroups
 
 BYTES_PER_CELL = 24
 _SAMPLE_BYTES = 1 << 16

@@ -1,5 +1,7 @@
 """Load a trial's stored checkpoint (the state_dict the search's evaluator saved) into the
-model of its plan, for export without retraining."""
+model of its plan, for export without retraining. Not finding the file (that is
+`nasforge.checkpoint_policy.stored_checkpoint`) nor writing it
+(`nasforge.evaluator.checkpoint_writer`)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def data_files(data: DataConfig) -> tuple[Path, ...]:
     if sep and prefix.strip().lower() in ("csv", "npz"):
         return (Path(rest.strip()),)
     if data.dataset == "fashion-mnist":
-        from nasforge.evaluator.datasets.builtin import FASHION_MNIST_FILES, FASHION_MNIST_ROOT
+        from nasforge.evaluator.data.builtin import FASHION_MNIST_FILES, FASHION_MNIST_ROOT
 
         root = Path(str(data.options.get("root", FASHION_MNIST_ROOT)))
         return tuple(root / name for name in FASHION_MNIST_FILES.values())

@@ -1,4 +1,6 @@
-"""Save a trained candidate's state_dict as ``<folder>/<arch_id>.pt``, atomically.
+"""Save a trained candidate's state_dict as ``<folder>/<arch_id>.pt``, atomically (the
+evaluator's side of checkpoints). Not where a search keeps its files or which it prunes
+(`nasforge.checkpoint_policy`), nor loading one for export (`export.checkpoint_reader`).
 
 The file is written to a temporary name in the same folder and renamed into place
 (`os.replace`), so a reader (export, a pruning search) never sees half a file, and a crash

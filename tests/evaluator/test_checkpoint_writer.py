@@ -10,11 +10,11 @@ import torch
 from evaluator_helpers import blobs
 
 from nasforge.config import from_dict
-from nasforge.evaluation import EvaluatorRecipe, load_checked
 from nasforge.evaluator import local as local_module
-from nasforge.evaluator.checkpoint import checkpoint_name, save_checkpoint
-from nasforge.evaluator.executor import WorkerPool, _result_from_wire, _result_to_wire
+from nasforge.evaluator.checkpoint_writer import checkpoint_name, save_checkpoint
+from nasforge.evaluator.executors.pool import WorkerPool, _result_from_wire, _result_to_wire
 from nasforge.evaluator.local import LocalEvaluator
+from nasforge.evaluator_setup import EvaluatorRecipe, load_checked
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.build import build_from_plan

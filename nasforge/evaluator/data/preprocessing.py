@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nasforge.evaluator.datasets.base import RawData
+from nasforge.evaluator.data.base import RawData
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -1,44 +1,37 @@
-"""Building what evaluates a search's candidates: the checked dataset, the local evaluator,
-the recipe a worker process builds its own from, and the executor (inline, a pool of local
-processes, or Ray) that the search loop hands its batches to.
+"""Setting up what evaluates a search's candidates, from its config: the checked dataset, the
+local evaluator, the recipe a worker process builds its own from, and the executor (inline, a
+pool of local processes, or Ray) that the search loop hands its batches to.
 
+Not the evaluator itself (`nasforge.evaluator`: training, executors, data) nor its contract
+(`nasforge.evaluator.protocol.Evaluator`): this module composes them from a `SearchConfig`,
+so it lives beside `search.py`, above the evaluator in the import direction.
 Everything here raises NasforgeError on bad input before anything is written to a store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.frozen import thaw
-from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
-    from nasforge.evaluator.capacity import Capacity
     from nasforge.evaluator.data import Dataset
     from nasforge.searchspace.plan import DataSpec
-
-
-class Evaluator(Protocol):
-    """Evaluates a batch. An evaluator may also have `slots` (int): how many candidates it
-    runs at once (a worker pool's size); the search then asks for max(batch, slots) per
-    round. Without it, 1."""
-
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        """One finished result per architecture, in order; failures are FAILED results."""
 
 
 def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
     """Load the data and check the space and objectives against it (host arrays, no device).
     Raises NasforgeError on bad input, before any write."""
     from nasforge.evaluator.data import load_dataset
+    from nasforge.evaluator.data.tensors import resolve_device
     from nasforge.evaluator.local import metric_names
-    from nasforge.evaluator.tensors import resolve_device
     from nasforge.objectives import check_objectives
     from nasforge.searchspace.assemble import check_space_fits
     from nasforge.searchspace.build import check_buildable
@@ -72,8 +65,8 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
         from nasforge.user_evaluator import FunctionEvaluator
 
         return FunctionEvaluator.of(config.evaluator)
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
     from nasforge.evaluator.local import LocalEvaluator
-    from nasforge.evaluator.tensors import resolve_device, to_device
 
     if dataset is None:
         dataset = load_checked(config, cache_dir)
@@ -112,31 +105,6 @@ class EvaluatorRecipe:
                                else Path(self.checkpoint_dir))
 
 
-def check_workers(workers: object) -> None:
-    """Refuse a worker count that is not a whole number >= 1 (before anything is loaded)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers {workers!r}: use a whole number >= 1 (1 evaluates "
-                          "in this process, N > 1 in N worker processes).")
-
-
-def check_worker_limit(workers: int, executor: str = "local",
-                       capacity: Capacity | None = None) -> None:
-    """Refuse more local worker processes than `capacity` (default: this machine's now,
-    `capacity.machine_capacity`) holds. Ray actors and a single (inline) worker are not
-    bounded here: a Ray cluster sizes itself."""
-    if executor != "local" or workers <= 1:
-        return
-    from nasforge.evaluator import capacity as machine
-
-    capacity = capacity or machine.machine_capacity()
-    if workers > capacity.limit:
-        raise ConfigError(
-            f"--workers {workers}: this machine holds at most {capacity.limit} local worker "
-            f"processes ({capacity.describe()}); more would oversubscribe the cores or run "
-            f"out of memory. Use --workers {capacity.limit} or fewer, or --executor ray to "
-            "spread workers over a cluster.")
-
-
 def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     """What candidates must share for `LocalEvaluator` to fuse them, as `WorkerPool`'s
     `group_key` (equal keys go to one worker's chunk).
@@ -168,19 +136,6 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     return by_plan
 
 
-EXECUTORS = ("local", "ray")
-
-
-def check_executor(executor: object, ray_address: object = None) -> None:
-    """Refuse an unknown executor name, or a Ray address without the Ray executor."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor {executor!r}: use one of {', '.join(EXECUTORS)} (local: "
-                          "this machine's processes; ray: Ray tasks, on a local instance or "
-                          "the cluster at --ray-address).")
-    if ray_address is not None and executor != "ray":
-        raise ConfigError(f"--ray-address {ray_address!r} needs --executor ray.")
-
-
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None,
                   checkpoint_dir: Path | None = None, executor: str = "local",
@@ -194,7 +149,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
     "cuda..." (and, with "auto", when the cluster has GPUs). New evaluators save trained
     weights in `checkpoint_dir` (None: nowhere). Close it with `.close()`."""
-    from nasforge.evaluator.executor import InlineExecutor, WorkerPool
+    from nasforge.evaluator.executors.choice import check_executor, check_workers
+    from nasforge.evaluator.executors.pool import InlineExecutor, WorkerPool
 
     check_workers(workers)
     check_executor(executor, ray_address)
@@ -204,13 +160,13 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     recipe = EvaluatorRecipe.of(config, cache_dir, dataset, checkpoint_dir)
     group_key = fusion_key(None if dataset is None else dataset.spec)
     if executor == "ray":
-        from nasforge.evaluator.ray_executor import RayExecutor
+        from nasforge.evaluator.executors.ray import RayExecutor
 
         device = str(config.training.device)  # "auto": a GPU each where the cluster has any
         gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0
         return RayExecutor(recipe, address=ray_address, slots=workers,
                            gpus_per_candidate=gpus, group_key=group_key)
-    from nasforge.evaluator.tensors import resolve_device
+    from nasforge.evaluator.data.tensors import resolve_device
 
     gpus = 0
     device = resolve_device(config.training.device)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.checkpoints import (
+from nasforge.checkpoint_policy import (
     CheckpointError,
     Checkpoints,
     checkpoint_root,

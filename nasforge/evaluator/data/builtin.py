@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.errors import DataError
-from nasforge.evaluator.datasets.base import LoadContext, RawData, resolve_path
+from nasforge.evaluator.data.base import LoadContext, RawData, resolve_path
 from nasforge.userfiles import is_folder
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,7 @@
-"""Where a search keeps its trials' trained weights, and pruning them to the Pareto front.
+"""Checkpoint policy (search side, torch-free): where a search keeps its trials' trained
+weights, which it keeps (pruning to the Pareto front) and finding a trial's stored file.
+Not the writing of a file (`nasforge.evaluator.checkpoint_writer`) nor loading one into a
+model (`nasforge.export.checkpoint_reader`).
 
 Layout: a checkpoint root per store, a folder per search under it, a file per architecture::
 
@@ -14,8 +17,6 @@ COMPLETE trials that left the Pareto front of the search's objectives), "all" (k
 file) or "none" (save nothing). Pruning first clears the paths in the store, then deletes the
 files: a crash in between leaves a stray file (deleted by a later prune), never a path to a
 missing file. Readers still check that the file exists (`stored_checkpoint`).
-
-Torch-free: the evaluator writes the files (`nasforge.evaluator.checkpoint`).
 """
 
 from __future__ import annotations

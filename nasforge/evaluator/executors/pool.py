@@ -1,8 +1,9 @@
 """Where evaluations run: inline in this process, or in a pool of worker processes.
 
-Both executors have the evaluator interface the search loop uses, `evaluate(archs) ->
-list[EvalResult]` (one result per architecture, in input order), plus `slots`: how many
-candidates they evaluate at once (the search asks its strategy for at least that many).
+Both executors have the evaluator interface the search loop uses (`protocol.Evaluator`),
+`evaluate(archs) -> list[EvalResult]` (one result per architecture, in input order), plus
+`slots`: how many candidates they evaluate at once (the search asks its strategy for at
+least that many).
 
 `WorkerPool` lifecycle: constructed (nothing started) -> `start()` (or the first `evaluate`,
 or `with pool:`) spawns `n_workers` processes -> each worker builds its evaluator once from
@@ -13,7 +14,7 @@ the pool, then propagates: the search re-queues the batch.
 Chunks: `evaluate(archs)` splits the batch into at most `n_workers` chunks of about equal
 size (`chunks.plan_chunks`) and sends each whole to one worker, whose evaluator gets the
 chunk in one `evaluate` call, so `LocalEvaluator` fuses the stackable candidates of a chunk.
-`group_key` (e.g. `evaluation.fusion_key`) keeps candidates that can stack in the same chunk
+`group_key` (e.g. `evaluator_setup.fusion_key`) keeps candidates that can stack in the same chunk
 where the balance allows; without it the split is even and by position.
 
 Crashes: a worker that dies (os._exit, SIGKILL, a segfault, the OOM killer) is replaced by a
@@ -39,23 +40,19 @@ import signal
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
 
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.chunks import GroupKey, plan_chunks
-from nasforge.evaluator.lifeline import die_with_parent
+from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.executors.lifeline import die_with_parent
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 
 logger = logging.getLogger(__name__)
 
 
-class BatchEvaluator(Protocol):
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]: ...
-
-
 #: Builds an evaluator inside a worker process; must pickle (a module-level class instance).
-Recipe = Callable[[], BatchEvaluator]
+Recipe = Callable[[], Evaluator]
 
 
 class WorkerStartError(NasforgeError):
@@ -67,7 +64,7 @@ class InlineExecutor:
 
     slots = 1
 
-    def __init__(self, evaluator: BatchEvaluator) -> None:
+    def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -161,7 +158,7 @@ def _send(conn: Connection, message: tuple) -> bool:
     return True
 
 
-def _evaluate_chunk(evaluator: BatchEvaluator, archs: list[Architecture]) -> list[EvalResult]:
+def _evaluate_chunk(evaluator: Evaluator, archs: list[Architecture]) -> list[EvalResult]:
     """The evaluator's results for the chunk; if it raises (it should not), each candidate
     alone, so the error lands on the candidate that caused it."""
     try:
@@ -187,9 +184,9 @@ class _Worker:
 class WorkerPool:
     """Evaluates candidates in `n_workers` spawned processes, one chunk per worker at a time.
 
-    `recipe` builds each worker's evaluator (e.g. `nasforge.evaluation.EvaluatorRecipe`);
+    `recipe` builds each worker's evaluator (e.g. `nasforge.evaluator_setup.EvaluatorRecipe`);
     `group_key` (runs in this process) maps an architecture to what candidates must share to
-    be fused (e.g. `nasforge.evaluation.fusion_key`): equal keys go to one chunk where the
+    be fused (e.g. `nasforge.evaluator_setup.fusion_key`): equal keys go to one chunk where the
     balance allows; None splits a batch evenly by position;
     `threads` is each worker's `torch.set_num_threads` (default: cores // n_workers, at least
     1); `gpus` > 0 pins worker i to GPU i % gpus through CUDA_VISIBLE_DEVICES (the recipe then

@@ -27,8 +27,8 @@ import `nasforge` themselves and the recipe names files by path.
 Crashes: an actor that dies (os._exit, a segfault, Ray's OOM killer, a lost node) is replaced;
 its chunk's candidates run again one at a time, and a candidate whose own task kills an actor
 becomes FAILED ("ray worker died ..."). An evaluator that raises fails only the candidate that
-raised (`executor._evaluate_chunk`). Architectures and results cross as plain values
-(Architecture JSON, `executor._result_to_wire`): the frozen records do not pickle. Results
+raised (`pool._evaluate_chunk`). Architectures and results cross as plain values
+(Architecture JSON, `pool._result_to_wire`): the frozen records do not pickle. Results
 equal the inline evaluator's with the same thread count (each actor runs
 `torch.set_num_threads(max(1, int(cpus_per_candidate)))`), as for `WorkerPool`.
 """
@@ -47,9 +47,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.chunks import GroupKey, plan_chunks
-from nasforge.evaluator.executor import (
-    BatchEvaluator,
+from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.executors.pool import (
     Recipe,
     WorkerStartError,
     _evaluate_chunk,
@@ -57,6 +56,7 @@ from nasforge.evaluator.executor import (
     _result_to_wire,
     cpu_count,
 )
+from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
@@ -92,7 +92,7 @@ class _Slot:
         torch.set_num_threads(threads)
         from nasforge.plugins import load_plugins  # the plugins' parts, as the CLI's
         load_plugins()
-        self.evaluator: BatchEvaluator | None = None
+        self.evaluator: Evaluator | None = None
         self.error: str | None = None
         try:
             self.evaluator = recipe()
@@ -114,11 +114,11 @@ class RayExecutor:
     """Evaluates candidates on `slots` Ray actors, one chunk per actor at a time.
 
     `recipe`: a picklable zero-argument callable that builds an evaluator (e.g.
-    `nasforge.evaluation.EvaluatorRecipe`); `address`: None (a local Ray instance) or a cluster
+    `nasforge.evaluator_setup.EvaluatorRecipe`); `address`: None (a local Ray instance) or a cluster
     address ("auto", "HOST:6379", "ray://HOST:10001"); `gpus_per_candidate` /
     `cpus_per_candidate`: the Ray resources of each actor (`gpus_per_candidate` None: one GPU
     if the Ray cluster has any, else none, decided once connected); `group_key`: as
-    `WorkerPool`'s (e.g. `evaluation.fusion_key`);
+    `WorkerPool`'s (e.g. `evaluator_setup.fusion_key`);
     `connect_timeout`: seconds to reach a "HOST:PORT" address; `start_timeout`: seconds to wait
     for the actors to build their evaluators (they wait for free resources on a cluster).
     """

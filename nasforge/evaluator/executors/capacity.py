@@ -3,7 +3,7 @@
 Each worker is a Python process with torch loaded, its own copy of the dataset and one or
 more intra-op threads. The limit is the smaller of the cores this process may use (its
 affinity mask and a container's CPU quota) and the memory available now
-(`datasets.memory.available_memory`: MemAvailable and a container's limit) over
+(`data.memory.available_memory`: MemAvailable and a container's limit) over
 `WORKER_FOOTPRINT_MB`; never below 1. Torch-free and cheap: it reads the affinity,
 /proc/meminfo and a few cgroup files.
 """
@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasforge.evaluator.cgroup import THIS_PROCESS, Cgroups
-from nasforge.evaluator.datasets.memory import MEMINFO, available_memory
-from nasforge.evaluator.executor import cpu_count
+from nasforge.evaluator.data.memory import MEMINFO, available_memory
+from nasforge.evaluator.executors.cgroup import THIS_PROCESS, Cgroups
+from nasforge.evaluator.executors.pool import cpu_count
 
 #: Resident memory of one worker process, MiB. Measured: 316 MiB (VmHWM of each of the two
 #: workers of `nasforge search --workers 2` on digits MLPs, torch 2 CPU); rounded up for

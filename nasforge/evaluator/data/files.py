@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.errors import DataError
-from nasforge.evaluator.datasets.base import LoadContext, RawData
-from nasforge.evaluator.datasets.memory import available_memory, csv_footprint, human
+from nasforge.evaluator.data.base import LoadContext, RawData
+from nasforge.evaluator.data.memory import available_memory, csv_footprint, human
 from nasforge.userfiles import check_regular_file
 
 _DEFAULT_TARGETS = ("label", "target")

@@ -21,7 +21,7 @@ from nasforge.searchspace.architecture import Architecture
 
 logger = logging.getLogger(__name__)
 
-#: What candidates must share to train as one stacked model (e.g. `evaluation.fusion_key`).
+#: What candidates must share to train as one stacked model (e.g. `evaluator_setup.fusion_key`).
 GroupKey = Callable[[Architecture], Hashable]
 
 

@@ -8,7 +8,13 @@ Lifecycle: name -> loader (registry or csv:/npz: prefix) -> RawData (all samples
 -> labels encoded (task decided) -> seeded stratified split -> features scaled (images: fixed
 pixel scale; tabular: standardised with train statistics) -> frozen `Dataset` of read-only
 float32 arrays, carrying that `Preprocessing` (what `nasforge export` puts into model.py).
-`evaluator.tensors.to_device` moves it onto a torch device.
+`evaluator.data.tensors.to_device` moves it onto a torch device.
+
+This package is the evaluator's data, and only that: the registry and `load_dataset` (here),
+the loaders (`builtin`, `files`, with `base` their shared types), label encoding (`labels`),
+the seeded split (`split`), feature scaling (`preprocessing`), the memory check before a
+load (`memory`), the device tensors (`tensors`) and the data fingerprint a search stores
+(`fingerprint`). Published benchmark tables are not data here: see `nasforge.benchmark`.
 """
 
 from __future__ import annotations
@@ -24,11 +30,11 @@ from types import MappingProxyType
 import numpy as np
 
 from nasforge.errors import DataError, UnknownNameError
-from nasforge.evaluator.datasets import builtin, files
-from nasforge.evaluator.datasets.base import DatasetLoader, LoadContext, resolve_path
-from nasforge.evaluator.datasets.labels import TASKS, encode_labels
-from nasforge.evaluator.datasets.preprocessing import Preprocessing
-from nasforge.evaluator.datasets.split import check_fractions, split_indices
+from nasforge.evaluator.data import builtin, files
+from nasforge.evaluator.data.base import DatasetLoader, LoadContext, resolve_path
+from nasforge.evaluator.data.labels import TASKS, encode_labels
+from nasforge.evaluator.data.preprocessing import Preprocessing
+from nasforge.evaluator.data.split import check_fractions, split_indices
 from nasforge.registry import Registry
 from nasforge.searchspace.plan import DataSpec
 

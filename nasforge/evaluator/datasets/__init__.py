@@ -1,1 +1,0 @@
-"""Dataset loaders behind `nasforge.evaluator.data`: built-in datasets, user files, splitting."""
