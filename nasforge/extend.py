@@ -85,7 +85,7 @@ class ClassBuild:
 
 
 def _module_of(ref: object) -> str:
-    return ref.partition(":")[0] if isinstance(ref, str) else ref.__module__  # type: ignore
+    return ref.partition(":")[0] if isinstance(ref, str) else ref.__module__
 
 
 def _is_class(ref: object) -> bool:
