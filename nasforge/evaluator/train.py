@@ -109,8 +109,9 @@ class TrainingParams:
         """Read the keys lr, weight_decay, batch_size, epochs, optimizer, schedule (absent
         keys take the defaults); an invalid value raises `SpaceError` naming the key."""
         keys = ("lr", "weight_decay", "batch_size", "epochs", "optimizer", "schedule")
+        values = {key: arch[key] for key in keys if key in arch}
         try:
-            return cls(**{key: arch[key] for key in keys if key in arch})  # type: ignore[arg-type]
+            return cls(**values)  # type: ignore[arg-type]  # __post_init__ checks each value
         except ConfigError as err:
             raise SpaceError(f"Architecture value {err}") from None
 
