@@ -204,7 +204,7 @@ def train_candidate(
     with seeded(seed, device), tf32(device, mode):
         model.to(device)
         if layout:
-            nhwc = torch.channels_last  # Module.to takes memory_format (documented), not its stubs
+            nhwc = torch.channels_last
             model.to(memory_format=nhwc)  # type: ignore[call-overload]  # stubs omit memory_format
         net = _compiled(model) if compile else model
         amp = functools.partial(autocast, device, mode)

@@ -58,6 +58,7 @@ class _SpecData(TrainData, Protocol):
     @property
     def spec(self) -> DataSpec: ...
 
+
 CHECKPOINT_ID = "supernet"
 #: Subnets asked of the inner strategy per round of the inherited phase (at least).
 INHERITED_ROUND = 20

@@ -168,7 +168,7 @@ def _write_atomic(path: Path, arrays: Mnist1dArrays) -> None:
 
 def _seq_length(args: dict[str, object]) -> int:
     value = args["final_seq_length"]
-    if not isinstance(value, SupportsInt):
+    if not isinstance(value, (str, SupportsInt)):
         raise DataError(f"mnist1d's final_seq_length is {value!r}, not a number.")
     return int(value)
 
