@@ -146,7 +146,7 @@ def stored_checkpoint(trial: TrialRecord, root: Path | None) -> Path:
     path = resolve(root, trial.checkpoint)
     found = None if path is None else look_up(
         path, f"The checkpoint of trial {trial.number}", CheckpointError)
-    if found is None or not stat.S_ISREG(found.st_mode):
+    if path is None or found is None or not stat.S_ISREG(found.st_mode):
         raise CheckpointError(f"The checkpoint of trial {trial.number} of search "
                               f"{trial.search!r} ({trial.checkpoint!r} under {root}) is "
                               f"missing; {retrain}.")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError
-from nasforge.evaluator.protocol import Evaluator
+from nasforge.evaluator.protocol import Evaluator, Executor
 from nasforge.frozen import thaw
 from nasforge.searchspace.architecture import Architecture
 
@@ -139,7 +139,7 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None,
                   checkpoint_dir: Path | None = None, executor: str = "local",
-                  ray_address: str | None = None) -> Evaluator:
+                  ray_address: str | None = None) -> Executor:
     """`executor` "local": `workers` = 1: `evaluator` (or a new `build_evaluator`) run
     inline; > 1: a `WorkerPool` of that many processes, each building its evaluator from
     the config (and `dataset`, when given, instead of loading it), with chunks grouped by
@@ -162,8 +162,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     if executor == "ray":
         from nasforge.evaluator.executors.ray import RayExecutor
 
-        device = str(config.training.device)  # "auto": a GPU each where the cluster has any
-        gpus = None if device == "auto" else 1.0 if device.startswith("cuda") else 0.0
+        wanted = str(config.training.device)  # "auto": a GPU each where the cluster has any
+        gpus = None if wanted == "auto" else 1.0 if wanted.startswith("cuda") else 0.0
         return RayExecutor(recipe, address=ray_address, slots=workers,
                            gpus_per_candidate=gpus, group_key=group_key)
     from nasforge.evaluator.data.tensors import resolve_device

@@ -14,7 +14,7 @@ import ast
 import importlib.util
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from nasforge.errors import ConfigError
 from nasforge.registry import _caller_origin, _stages
@@ -85,7 +85,7 @@ class ClassBuild:
 
 
 def _module_of(ref: object) -> str:
-    return ref.partition(":")[0] if isinstance(ref, str) else ref.__module__  # type: ignore
+    return ref.partition(":")[0] if isinstance(ref, str) else ref.__module__
 
 
 def _is_class(ref: object) -> bool:
@@ -152,7 +152,7 @@ def _params(value: int | Callable[[int, int], int | None] | None
                       "int, or None (count the built module).")
 
 
-def _layer_spec(role: str, name: str, build: object, *, fused: object,
+def _layer_spec(role: Literal["activation", "norm"], name: str, build: object, *, fused: object,
                 params: int | Callable[[int, int], int | None] | None,
                 export: Callable[[int, int], str] | None, source: tuple[str, ...] | None,
                 dims: tuple[int, ...], elastic: object, prefix: str, summary: str,
@@ -180,7 +180,7 @@ def _layer_spec(role: str, name: str, build: object, *, fused: object,
         check_portable(module)
     if not summary and not isinstance(build, str):
         summary = (inspect.getdoc(build) or "").split("\n\n")[0]
-    return LayerSpec(name, role, built, export, params=_params(params),  # type: ignore[arg-type]
+    return LayerSpec(name, role, built, export, params=_params(params),
                      dims=frozenset(dims), source=source, prefix=prefix,
                      fused=_marker(fused, _FUSED, "fused"),
                      elastic=_marker(elastic, _ELASTIC, "elastic"),
@@ -251,11 +251,12 @@ def register_family(name: str, family: object = None) -> Any:
         if missing:
             raise ConfigError(f"Family {name!r} lacks {', '.join(missing)} (a family is space "
                               "parameters + a planner; see nasforge.searchspace.families.base).")
-        if getattr(instance, "name", name) != name:
-            raise ConfigError(f"Family {name!r} calls itself {instance.name!r}; register it "  # type: ignore
+        claimed = getattr(instance, "name", name)
+        if claimed != name:
+            raise ConfigError(f"Family {name!r} calls itself {claimed!r}; register it "
                               "under its own name.")
         if not hasattr(instance, "name"):
-            instance.name = name  # type: ignore[attr-defined]
+            setattr(instance, "name", name)  # noqa: B010 (instance is an untyped object)
         FAMILIES.register(name, cast(Any, instance), origin=_origin())
         return value
 
@@ -305,7 +306,7 @@ def register_table(name: str, table: object = None) -> Any:
 
     def add(value: object) -> object:
         TABLES.check_free(name, _origin())
-        register(name, value)  # type: ignore[arg-type]
+        register(name, value)
         return value
 
     return _decorate(add, table)

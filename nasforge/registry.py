@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Generic, TypeVar, overload
 
 from nasforge.errors import NasforgeError, UnknownNameError, did_you_mean
@@ -77,12 +78,12 @@ def rollback(current: Stage) -> None:
 def _caller_origin() -> str:
     """The module that called `register` from outside the registry machinery ("nasforge"
     for nasforge's own modules)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if module not in (__name__, "nasforge.extend", "nasforge.benchmark.registered"):
             return "nasforge" if module.startswith("nasforge.") else module
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return "unknown"
 
 

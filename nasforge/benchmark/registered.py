@@ -9,6 +9,7 @@ on each lookup, so a plugin can defer reading its arrays until the table is used
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from nasforge.benchmark.lookup import TabularBenchmark
 from nasforge.benchmark.tables import BENCHMARK_SPECS
@@ -20,7 +21,7 @@ TableEntry = TabularBenchmark | Callable[[], TabularBenchmark]
 TABLES: Registry[TableEntry] = Registry("benchmark table")
 
 
-def register_table(name: str, table: TableEntry) -> None:
+def register_table(name: str, table: object) -> None:
     """Make `table` (a TabularBenchmark, or a factory returning one) known as `name`.
 
     Raises ConfigError when `name` is empty or already taken (by a published table or an
@@ -35,7 +36,8 @@ def register_table(name: str, table: TableEntry) -> None:
     if not (isinstance(table, TabularBenchmark) or callable(table)):
         raise ConfigError(f"register_table({name!r}, ...): give a TabularBenchmark or a "
                           f"function returning one, not {type(table).__name__}.")
-    TABLES.register(name, table)
+    # cast: what a factory returns is checked when the table is used (resolve_table)
+    TABLES.register(name, cast(TableEntry, table))
 
 
 def table_names() -> tuple[str, ...]:

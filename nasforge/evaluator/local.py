@@ -30,6 +30,7 @@ out (the result stays COMPLETE).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -203,7 +204,7 @@ class LocalEvaluator:
             return [None] * len(bucket)
         cpu = (time.process_time() - cpu) / len(bucket)
         peak = measure.peak_memory_mb(device)
-        return [self._guarded(c.arch, lambda c=c, r=r: self._fused_result(c, r, peak, cpu))
+        return [self._guarded(c.arch, functools.partial(self._fused_result, c, r, peak, cpu))
                 for c, r in zip(bucket, trained, strict=True)]
 
     def _fused_result(self, item: _Prepared, result: FusedResult, peak: float | None,

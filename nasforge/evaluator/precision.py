@@ -57,6 +57,7 @@ def tf32(device: torch.device | str, precision: str = "tf32") -> Iterator[None]:
         yield
         return
     conv = getattr(torch.backends.cudnn, "conv", None)
+    flags: tuple[tuple[object, str, bool | str], ...]  # (owner, attribute, value)
     if conv is None:  # torch < 2.9: only the legacy flags (mixing both APIs is an error)
         flags = (torch.backends.cuda.matmul, "allow_tf32", True), (torch.backends.cudnn,
                                                                     "allow_tf32", True)

@@ -1,5 +1,6 @@
 """The one evaluator contract, `Evaluator`, that every evaluator and executor meets and the
-search loop calls (torch-free).
+search loop calls (torch-free), and `Executor`: an evaluator that holds resources (processes,
+Ray actors) until `close()`.
 
 Implementers: `LocalEvaluator` (trains on this device), `FunctionEvaluator` (the user's
 `[evaluator]` callable), the supernet's and the benchmark tables' evaluators, and the
@@ -23,4 +24,13 @@ class Evaluator(Protocol):
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
         """One finished result per architecture, in order; failures are FAILED results."""
+        ...
+
+
+class Executor(Evaluator, Protocol):
+    """An `Evaluator` that runs candidates elsewhere (`InlineExecutor`, `WorkerPool`,
+    `RayExecutor`; what `evaluator_setup.make_executor` returns) and must be closed."""
+
+    def close(self) -> None:
+        """Release what it holds (worker processes, Ray actors); idempotent."""
         ...

@@ -109,24 +109,33 @@ class TrainingParams:
         """Read the keys lr, weight_decay, batch_size, epochs, optimizer, schedule (absent
         keys take the defaults); an invalid value raises `SpaceError` naming the key."""
         keys = ("lr", "weight_decay", "batch_size", "epochs", "optimizer", "schedule")
+        values = {key: arch[key] for key in keys if key in arch}
         try:
-            return cls(**{key: arch[key] for key in keys if key in arch})  # type: ignore[arg-type]
+            return cls(**values)  # type: ignore[arg-type]  # __post_init__ checks each value
         except ConfigError as err:
             raise SpaceError(f"Architecture value {err}") from None
 
 
+def _number(value: object) -> float | None:
+    """`value` as a float when it is a real number (not a bool), else None."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 def _real(name: str, value: object, *, positive: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and (value > 0 if positive else value >= 0):  # type: ignore[arg-type]
-        return float(value)  # type: ignore[arg-type]
+    number = _number(value)
+    if number is not None and math.isfinite(number) and (
+            number > 0 if positive else number >= 0):
+        return number
     need = "a positive" if positive else "a non-negative"
     raise ConfigError(f"{name!r}={value!r} is invalid; it must be {need} finite number.")
 
 
 def _count(name: str, value: object) -> int:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and float(value).is_integer() and value >= 1:  # type: ignore[arg-type]
-        return int(value)  # type: ignore[arg-type]
+    number = _number(value)
+    if number is not None and math.isfinite(number) and number.is_integer() and number >= 1:
+        return int(value) if isinstance(value, numbers.Integral) else int(number)
     raise ConfigError(f"{name!r}={value!r} is invalid; it must be a positive integer.")
 
 
@@ -195,8 +204,9 @@ def train_candidate(
     with seeded(seed, device), tf32(device, mode):
         model.to(device)
         if layout:
-            model.to(memory_format=torch.channels_last)
-        net = torch.compile(model) if compile else model
+            nhwc = torch.channels_last
+            model.to(memory_format=nhwc)  # type: ignore[call-overload]  # stubs omit memory_format
+        net = _compiled(model) if compile else model
         amp = functools.partial(autocast, device, mode)
         run, set_lr = _stepper(net, model, params, loss_fn, x, y, amp, graphed)
         order = torch.Generator().manual_seed(seed)
@@ -233,6 +243,14 @@ def train_candidate(
         seconds=time.perf_counter() - begin,
         epochs=params.epochs,
     )
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """`torch.compile(model)`: an `OptimizedModule` wrapping it (typed as a plain callable)."""
+    compiled = torch.compile(model)
+    if not isinstance(compiled, nn.Module):
+        raise TypeError(f"torch.compile returned {type(compiled).__name__}, not a module")
+    return compiled
 
 
 def _stepper(net: nn.Module, model: nn.Module, params: TrainingParams, loss_fn: LossFn,

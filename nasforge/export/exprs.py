@@ -76,14 +76,15 @@ def _packed(items: list[str], inner: str) -> str:
     return ",\n".join(lines) + ",\n"
 
 
-def as_int(value: object) -> str:
-    if isinstance(value, bool) or int(value) != value:  # type: ignore[call-overload]
+def as_int(value: float) -> str:
+    """A plan op's integer field as source text (a float or bool there is refused)."""
+    if isinstance(value, bool) or int(value) != value:
         raise SpaceError(f"plan value {value!r} should be a whole number")
-    return str(int(value))  # type: ignore[call-overload]
+    return str(int(value))
 
 
-def as_float(value: object) -> str:
-    number = float(value)  # type: ignore[arg-type]
+def as_float(value: float) -> str:
+    number = float(value)
     if not math.isfinite(number):
         raise SpaceError(f"plan value {value!r} should be a finite number")
     return repr(number)

@@ -11,7 +11,7 @@ from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec
-from nasforge.searchspace.plan_ops import iter_ops
+from nasforge.searchspace.plan_ops import Activation, Norm, iter_ops
 from nasforge.searchspace.space import SearchSpace
 from nasforge.searchspace.specs import ACTIVATIONS, NORMS, norm_activations, resolve, spec_of
 
@@ -49,12 +49,13 @@ def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> Non
                 plan = plan_for(arch.replace(activation=activation, norm=norm), data)
                 for op, _ in iter_ops(plan.ops, plan.shapes):
                     spec = spec_of(op)
-                    if spec.name not in LAYER_CHOICES or spec.check is None:
+                    if (spec.name not in LAYER_CHOICES or spec.check is None
+                            or not isinstance(op, (Activation, Norm))):  # the ops of those specs
                         continue
-                    kinds = ([k for k in activations if k is not None]
-                             if spec.name == "activation" else [op.kind])  # type: ignore[attr-defined]
+                    kinds = ([str(k) for k in activations if k is not None]  # registered names
+                             if spec.name == "activation" else [op.kind])
                     for kind in kinds:
-                        layer = dataclasses.replace(op, kind=kind)  # type: ignore[type-var]
+                        layer = dataclasses.replace(op, kind=kind)
                         dims = getattr(layer, "dims", -1)
                         where = (str(family), spec.name, str(kind), int(dims))
                         if where not in refusals:

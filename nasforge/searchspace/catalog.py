@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from nasforge.extend import ClassBuild
 from nasforge.registry import Registry
@@ -25,7 +25,39 @@ _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)")
 _BACKTICKS = re.compile(r"`+([^`]*)`+")
 
 
-def layer_catalog() -> dict[str, object]:
+class _Summary(TypedDict):
+    summary: str
+    origin: str
+
+
+class CatalogEntry(_Summary, total=False):
+    """One registered choice: ``summary`` (a sentence), ``origin`` ("nasforge" or the plugin
+    that registered it) and, for norms, the ``layouts`` they accept."""
+
+    layouts: list[str]
+
+
+class CatalogDetails(TypedDict):
+    activations: dict[str, CatalogEntry]
+    norms: dict[str, CatalogEntry]
+    families: dict[str, CatalogEntry]
+    cell_ops: dict[str, CatalogEntry]
+
+
+class LayerCatalog(TypedDict):
+    """What `layer_catalog` returns (JSON-ready)."""
+
+    activations: list[str]
+    norms: list[str]
+    norm_activations: list[str]
+    quantization: list[int]
+    quant_steps: list[str]
+    families: list[str]
+    cell_ops: list[str]
+    details: CatalogDetails
+
+
+def layer_catalog() -> LayerCatalog:
     """Names by kind (keys ``activations``, ``norms``, ``quantization`` (bit widths),
     ``families``, ``cell_ops``), plus ``norm_activations``, ``quant_steps`` and ``details``:
     per kind, ``{name: {"summary": ..., "origin": ..., ...}}`` (origin: "nasforge" or the plugin
@@ -40,7 +72,8 @@ def layer_catalog() -> dict[str, object]:
         "cell_ops": list(CELL_OPS.names()),
         "details": {
             "activations": _summaries(ACTIVATIONS),
-            "norms": {name: {**entry, "layouts": _layouts(name)}
+            "norms": {name: CatalogEntry(summary=entry["summary"], origin=entry["origin"],
+                                         layouts=_layouts(name))
                       for name, entry in _summaries(NORMS).items()},
             "families": _summaries(FAMILIES),
             "cell_ops": _summaries(CELL_OPS),
@@ -48,8 +81,8 @@ def layer_catalog() -> dict[str, object]:
     }
 
 
-def _summaries(registry: Registry[Any]) -> dict[str, dict[str, object]]:
-    out: dict[str, dict[str, object]] = {}
+def _summaries(registry: Registry[Any]) -> dict[str, CatalogEntry]:
+    out: dict[str, CatalogEntry] = {}
     for name in registry.names():
         entry = registry.get(name)
         origin = registry.origin(name)

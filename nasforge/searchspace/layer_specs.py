@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
 
 from nasforge.searchspace.specs import (
     ACTIVATIONS,
     ELEMENTWISE,
     NORMS,
     LayerSpec,
+    Ref,
     per_channel,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 _ACTS = "nasforge.searchspace.layers.activations"
 _NORMS = "nasforge.searchspace.layers.norms"
@@ -25,20 +30,35 @@ _FUSED = "nasforge.evaluator.fused.ops"
 _NO_PARAMS = per_channel(0)
 
 
+class _Fields(TypedDict, total=False):
+    """The optional `LayerSpec` fields the specs below set."""
+
+    params: Callable[[int, int], int | None] | None
+    dims: frozenset[int]
+    source: tuple[str, ...]
+    fused: Ref
+    elastic: Ref
+    norm_activation: bool
+    summary: str
+
+
 def activation(name: str, export: Callable[[int, int], str], *, build: str | None = None,
-               **fields: object) -> LayerSpec:
+               **fields: Unpack[_Fields]) -> LayerSpec:
     fields.setdefault("params", _NO_PARAMS)
-    spec = LayerSpec(name, "activation", build or f"{_ACTS}:{name}", export,
-                     **fields)  # type: ignore[arg-type]
+    spec = LayerSpec(name, "activation", build or f"{_ACTS}:{name}", export, **fields)
     return ACTIVATIONS.register(name, spec)
 
 
-def norm(name: str, export: Callable[[int, int], str], *, prefix: str, **fields: object
-         ) -> LayerSpec:
+def norm(name: str, export: Callable[[int, int], str], *, prefix: str,
+         **fields: Unpack[_Fields]) -> LayerSpec:
     fields.setdefault("params", per_channel(2))
-    spec = LayerSpec(name, "norm", f"{_NORMS}:{name}", export, prefix=prefix,
-                     **fields)  # type: ignore[arg-type]
+    spec = LayerSpec(name, "norm", f"{_NORMS}:{name}", export, prefix=prefix, **fields)
     return NORMS.register(name, spec)
+
+
+def _constant(expr: str) -> Callable[[int, int], str]:
+    """An export function that ignores channels and dims: ``nn.ReLU()``."""
+    return lambda channels, dims: expr
 
 
 def _nd(dims: int) -> int:
@@ -62,7 +82,7 @@ for _name, _expr in (("relu", "nn.ReLU()"), ("leaky_relu", "nn.LeakyReLU(0.01)")
                      ("elu", "nn.ELU()"), ("selu", "nn.SELU()"), ("celu", "nn.CELU()"),
                      ("sigmoid", "nn.Sigmoid()"), ("hardswish", "nn.Hardswish()"),
                      ("softplus", "nn.Softplus()")):
-    activation(_name, lambda c, d, _e=_expr: _e, fused=ELEMENTWISE)
+    activation(_name, _constant(_expr), fused=ELEMENTWISE)
 
 activation("prelu", lambda c, d: f"nn.PReLU(num_parameters={int(c)}, init=0.25)",
            params=per_channel(1))

@@ -38,7 +38,8 @@ SIZE_FIELDS = frozenset({"in_features", "out_features", "in_channels", "out_chan
                          "channels"})
 
 
-def builtin(name: str, op_type: type, cost: Callable[[Any, tuple[int, ...]], Cost], prefix: str,
+def builtin(name: str, op_type: type, cost: Callable[[Any, tuple[int, ...]], Cost],
+            prefix: str | Callable[[Any], str],
             *, stackable: bool = True, elastic: bool = True, **fields: Any) -> OpSpec:
     """Register the spec of a built-in op whose readers follow the naming rule above."""
     return OP_SPECS.add(OpSpec(

@@ -25,12 +25,15 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from nasforge.evaluator.train import TrainData
 from nasforge.leases import worker_id
 from nasforge.records import TrialRecord, TrialState
+from nasforge.searchspace.plan import DataSpec
 from nasforge.strategies import make_strategy
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.pareto import pareto_front
@@ -47,6 +50,14 @@ from nasforge.supernet.train import SupernetTraining, train_supernet
 from nasforge.trial_loop import SearchOutcome, TrialLoop
 
 logger = logging.getLogger(__name__)
+
+
+class _SpecData(TrainData, Protocol):
+    """Device tensors with their `DataSpec` (`nasforge.evaluator.data.tensors.DeviceData`)."""
+
+    @property
+    def spec(self) -> DataSpec: ...
+
 
 CHECKPOINT_ID = "supernet"
 #: Subnets asked of the inner strategy per round of the inherited phase (at least).
@@ -98,11 +109,12 @@ class SupernetSearch:
         return _outcome(search)
 
     # ------------------------------------------------------------------ phases
-    def _supernet(self, data: object, options: SupernetOptions
+    def _supernet(self, data: _SpecData, options: SupernetOptions
                   ) -> tuple[Supernet, dict[str, float]]:
         config, checkpoints = self.search.config, self.search.checkpoints
-        device = data.x_train.device  # type: ignore[attr-defined]
-        net = Supernet(config.space, data.spec, seed=config.seed).to(device)  # type: ignore
+        device = data.x_train.device
+        net = Supernet(config.space, data.spec, seed=config.seed)
+        net.to(device)  # in place
         path = None if checkpoints is None else checkpoints.folder / f"{CHECKPOINT_ID}.pt"
         if path is not None and path.is_file():
             net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
@@ -112,8 +124,7 @@ class SupernetSearch:
         training = SupernetTraining(options.supernet_epochs, options.supernet_batch_size,
                                     options.supernet_lr, options.supernet_weight_decay,
                                     options.random_subnets)
-        info = train_supernet(net, data, training, seed=config.seed,  # type: ignore[arg-type]
-                              task=data.spec.task)  # type: ignore[attr-defined]
+        info = train_supernet(net, data, training, seed=config.seed, task=data.spec.task)
         self.trained = True
         if path is not None:
             from nasforge.evaluator.checkpoint_writer import save_checkpoint
@@ -121,7 +132,7 @@ class SupernetSearch:
             save_checkpoint(Path(path.parent), CHECKPOINT_ID, net)
         return net, info
 
-    def _inherited(self, strategy: SupernetStrategy, evaluator: SupernetEvaluator,
+    def _inherited(self, strategy: Strategy, evaluator: SupernetEvaluator,
                    subnets: int, history: Sequence[TrialRecord]) -> None:
         search, config, store = self.search, self.search.config, self.search.store
         worker = f"supernet:{worker_id()}"
@@ -219,7 +230,7 @@ def _options(strategy: object) -> SupernetOptions:
     raise TypeError(f"a supernet search needs a SupernetStrategy, got {strategy!r}")
 
 
-def _data(search: TrialLoop) -> object:
+def _data(search: TrialLoop) -> _SpecData:
     """The evaluator's device data when it has some (LocalEvaluator, inline), else loaded."""
     evaluator = search.evaluator
     for candidate in (evaluator, getattr(evaluator, "evaluator", None)):

@@ -95,7 +95,7 @@ def extreme(space: SearchSpace, rng: np.random.Generator, largest: bool) -> Arch
                  ) or parts[0] in _BIT_KEYS or (len(parts) >= 2 and parts[1] in _BIT_KEYS)
         values = list(param.values()) if param.size is not None else []
         if sized and values and all(isinstance(v, int) for v in values):
-            assigned[name] = max(values) if largest else min(values)  # type: ignore[type-var]
+            assigned[name] = max(values) if largest else min(values)
         else:
             assigned[name] = param.sample(rng)
     return space.validate(assigned)

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ from nasforge.frozen import thaw
 from nasforge.records import SearchRecord, TrialRecord
 from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, iter_ops
+from nasforge.searchspace.plan_ops import PlanOp
 from nasforge.searchspace.quantization import FLOAT_BITS
 
 if TYPE_CHECKING:
@@ -106,16 +107,13 @@ def model_source(search: SearchRecord, trial: TrialRecord, data: SearchData) -> 
 _NAMED_BY_DIMS = ("Conv", "Pool")
 
 
-class _Dataclass(Protocol):
-    """A dataclass instance (a plan op), what `dataclasses.fields` reads."""
-
-    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
-
-
-def op_label(op: _Dataclass) -> str:
+def op_label(op: PlanOp) -> str:
     """``Conv2d in_channels=1 out_channels=8 kernel=3 bias=False w8/a8``: the op's scalar
     fields that differ from their defaults, in the user's words; internal fields (``dims``,
-    ``learned_step=False``) and float bit widths are left out."""
+    ``learned_step=False``) and float bit widths are left out. Plan ops are dataclasses
+    (`plan_ops.PlanOp`); another object raises TypeError, as `dataclasses.fields` would."""
+    if not dataclasses.is_dataclass(op):
+        raise TypeError(f"{op!r} is not a plan op dataclass")
     name = type(op).__name__
     dims = getattr(op, "dims", 0)
     if name in _NAMED_BY_DIMS and dims:

@@ -361,21 +361,23 @@ def layers(
         from nasforge.searchspace.catalog import layer_catalog
 
         catalog = layer_catalog()
-        catalog["plugins"] = [plugin.as_json() for plugin in report().plugins]
+        plugins = [plugin.as_json() for plugin in report().plugins]
         if as_json:
-            typer.echo(json.dumps(catalog, indent=2))
+            typer.echo(json.dumps({**catalog, "plugins": plugins}, indent=2))
             return
         console = wide_console()
         details = catalog["details"]
-        for kind, key in (("activation", "activations"), ("norm", "norms"),
-                          ("family", "families"), ("cell op", "cell_ops")):
+        for kind, key, entries in (("activation", "activations", details["activations"]),
+                                   ("norm", "norms", details["norms"]),
+                                   ("family", "families", details["families"]),
+                                   ("cell op", "cell_ops", details["cell_ops"])):
             table = Table(kind, "what", *(["inputs"] if key == "norms" else []), "from",
                           title=Text(f"[space] {key}"))  # plain text, not markup
-            for name, entry in details[key].items():
+            for name, entry in entries.items():
                 extra = [", ".join(entry["layouts"])] if key == "norms" else []
                 table.add_row(name, entry["summary"], *extra, entry["origin"])
             console.print(table)
-        for plugin in catalog["plugins"]:
+        for plugin in plugins:
             state = "loaded" if plugin["ok"] else f"failed to load: {plugin['error']}"
             console.print(Text(f"plugin {plugin['name']} ({plugin['value']}, "
                                f"{plugin['dist']}): {state}"))

@@ -90,11 +90,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     finally:
         if store is not None:
             store.close()
-        # make_executor's declared type (evaluation.Evaluator) has no close(); every executor
-        # it makes has one (issue 15 item 7: one protocol per contract)
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
+        executor.close()
     note = " (space exhausted)" if outcome.exhausted else ""
     console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
                   f"{outcome.failed} failed{note}; Pareto front: trials "

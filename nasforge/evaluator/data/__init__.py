@@ -146,6 +146,18 @@ def _check_options(name: str, loader: DatasetLoader, options: Mapping[str, objec
         raise DataError(f"target = {target!r} must be a column name or an integer index.")
 
 
+def _input_shape(options: Mapping[str, object]) -> tuple[int, ...]:
+    """The input_shape option (checked by `_check_options`), () when absent."""
+    shape = options.get("input_shape")
+    return tuple(int(d) for d in shape) if isinstance(shape, (list, tuple)) else ()
+
+
+def _num_classes(options: Mapping[str, object], default: int | None) -> int | None:
+    """The num_classes option (checked by `_check_options`), else `default`."""
+    value = options.get("num_classes", default)
+    return value if isinstance(value, int) else None
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.flags.writeable = False
@@ -182,7 +194,7 @@ def load_dataset(
     ctx = LoadContext(name, MappingProxyType(dict(options)), base,
                       None if cache_dir is None else Path(cache_dir), path)
     raw = loader.load(ctx)
-    shape = tuple(options.get("input_shape") or raw.x.shape[1:])  # type: ignore[arg-type]
+    shape = _input_shape(options) or tuple(raw.x.shape[1:])
     if math.prod(shape) != math.prod(raw.x.shape[1:]):
         raise DataError(
             f"input_shape = {list(shape)} does not fit samples of shape "
@@ -195,7 +207,7 @@ def load_dataset(
     y_all = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
     labels = encode_labels(
         y_all, task=str(options.get("task", raw.task)), label_name=raw.label_name,
-        num_classes=options.get("num_classes", raw.num_classes),  # type: ignore[arg-type]
+        num_classes=_num_classes(options, raw.num_classes),
         source=raw.source, classes=raw.classes,
     )
     split = split_indices(
@@ -213,7 +225,9 @@ def load_dataset(
     xs = [preprocessing.apply(x_train_raw), preprocessing.apply(raw.x[split.val]), x_test]
     ys = [labels.codes[split.train], labels.codes[split.val], y_test]
     spec = DataSpec(shape, labels.num_outputs, labels.task, name)
-    dataset = Dataset(*(_readonly(a) for a in (xs[0], ys[0], xs[1], ys[1], xs[2], ys[2])),
+    dataset = Dataset(x_train=_readonly(xs[0]), y_train=_readonly(ys[0]),
+                      x_val=_readonly(xs[1]), y_val=_readonly(ys[1]),
+                      x_test=_readonly(xs[2]), y_test=_readonly(ys[2]),
                       spec=spec, classes=labels.classes, preprocessing=preprocessing)
     logger.info("loaded %r in %.2f s", dataset, time.perf_counter() - started)
     return dataset

@@ -30,6 +30,12 @@ class LoadContext:
     cache_dir: Path | None = None
     path: Path | None = None
 
+    def file(self) -> Path:
+        """`path`, for the loaders of `csv:PATH` / `npz:PATH` names (which always have one)."""
+        if self.path is None:
+            raise DataError(f"Dataset {self.name!r} names no file.")
+        return self.path
+
 
 @dataclass(frozen=True, slots=True)
 class RawData:

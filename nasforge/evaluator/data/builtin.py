@@ -16,6 +16,7 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
+from typing import SupportsInt, TypedDict
 
 import numpy as np
 
@@ -68,6 +69,16 @@ def load_digits(ctx: LoadContext) -> RawData:
 # mnist1d
 
 
+class Mnist1dArrays(TypedDict):
+    """The generated (or cached) mnist1d arrays: x, x_test (N, length) float32; y, y_test
+    (N,) int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
 def mnist1d_args() -> dict[str, object]:
     """The generation arguments (the package defaults: 4000 train / 1000 test, length 40)."""
     from mnist1d.data import get_dataset_args
@@ -93,7 +104,7 @@ def mnist1d_cache_path(cache_dir: Path, args: dict[str, object]) -> Path:
     return cache_dir / f"mnist1d-{digest}.npz"
 
 
-def _generate_mnist1d(args: dict[str, object]) -> dict[str, np.ndarray]:
+def _generate_mnist1d(args: dict[str, object]) -> Mnist1dArrays:
     """Run the package's generator with the global RNG states saved and restored."""
     from mnist1d.data import make_dataset
     from mnist1d.utils import ObjectView
@@ -106,19 +117,20 @@ def _generate_mnist1d(args: dict[str, object]) -> dict[str, np.ndarray]:
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-    return {
-        "x": np.asarray(data["x"], dtype=np.float32),
-        "y": np.asarray(data["y"], dtype=np.int64),
-        "x_test": np.asarray(data["x_test"], dtype=np.float32),
-        "y_test": np.asarray(data["y_test"], dtype=np.int64),
-    }
+    return Mnist1dArrays(
+        x=np.asarray(data["x"], dtype=np.float32),
+        y=np.asarray(data["y"], dtype=np.int64),
+        x_test=np.asarray(data["x_test"], dtype=np.float32),
+        y_test=np.asarray(data["y_test"], dtype=np.int64),
+    )
 
 
-def _read_mnist1d_cache(path: Path, length: int) -> dict[str, np.ndarray] | None:
+def _read_mnist1d_cache(path: Path, length: int) -> Mnist1dArrays | None:
     """The cached arrays, or None (with a warning) when the file is unreadable or malformed."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in ("x", "y", "x_test", "y_test")}
+            arrays = Mnist1dArrays(x=data["x"], y=data["y"], x_test=data["x_test"],
+                                   y_test=data["y_test"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         logger.warning("mnist1d cache %s is unreadable (%s); regenerating it", path, exc)
         return None
@@ -134,7 +146,7 @@ def _read_mnist1d_cache(path: Path, length: int) -> dict[str, np.ndarray] | None
     return arrays
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _write_atomic(path: Path, arrays: Mnist1dArrays) -> None:
     """Write an .npz through a temporary file in the same folder and os.replace it into place."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,11 +166,18 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
+def _seq_length(args: dict[str, object]) -> int:
+    value = args["final_seq_length"]
+    if not isinstance(value, (str, SupportsInt)):
+        raise DataError(f"mnist1d's final_seq_length is {value!r}, not a number.")
+    return int(value)
+
+
 def load_mnist1d(ctx: LoadContext) -> RawData:
     """MNIST-1D generated offline: (1, 40) signals, 10 classes, predefined 4000/1000 split."""
     args = mnist1d_args()
-    length = int(args["final_seq_length"])  # type: ignore[call-overload]
-    arrays = None
+    length = _seq_length(args)
+    arrays: Mnist1dArrays | None = None
     path = mnist1d_cache_path(ctx.cache_dir, args) if ctx.cache_dir is not None else None
     if path is not None and path.exists():
         arrays = _read_mnist1d_cache(path, length)
@@ -182,7 +201,7 @@ def load_mnist1d(ctx: LoadContext) -> RawData:
 # ---------------------------------------------------------------------------------------------
 # fashion-mnist
 
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
     0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
 }

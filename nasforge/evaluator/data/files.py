@@ -70,7 +70,7 @@ def load_csv(ctx: LoadContext, *, available: int | None = None) -> RawData:
     `available`: bytes of memory it may use (default: what the system has available now)."""
     import pandas as pd
 
-    path = ctx.path
+    path = ctx.file()
     check_regular_file(path, "Data file", DataError)
     try:
         _check_fits(path, available_memory() if available is None else available)
@@ -127,13 +127,13 @@ def load_csv(ctx: LoadContext, *, available: int | None = None) -> RawData:
             f"{' ...' if len(names) > _MAX_LISTED else ''}. Clean the file or impute them "
             f"(e.g. fill with the column mean) before searching."
         )
-    names = tuple(str(c) for c in features.columns)
+    feature_names = tuple(str(c) for c in features.columns)
     return RawData(
         x=x, y=labels.to_numpy(), label_name=f"column {target!r}", source=str(path),
-        raw_input=f"the {len(names)} feature columns of {path.name if path else 'the CSV'} as "
-                  f"read from the file, in file order, without the label column {target!r} "
-                  f"(values as in the file), shape (N, {len(names)})",
-        feature_names=names,
+        raw_input=f"the {len(feature_names)} feature columns of {path.name} as read from the "
+                  f"file, in file order, without the label column {target!r} (values as in "
+                  f"the file), shape (N, {len(feature_names)})",
+        feature_names=feature_names,
     )
 
 
@@ -149,7 +149,7 @@ def load_npz(ctx: LoadContext) -> RawData:
 
     x: (N, F) features, (N, C, L) sequences or (N, C, H, W) images; y: (N,) labels.
     """
-    path = ctx.path
+    path = ctx.file()
     check_regular_file(path, "Data file", DataError)
     try:
         data = np.load(path, allow_pickle=False)
@@ -171,8 +171,9 @@ def load_npz(ctx: LoadContext) -> RawData:
         )
     if (x_test is None) != (y_test is None):
         raise DataError(f"{path}: a predefined test split needs both 'x_test' and 'y_test'.")
-    pairs = [("x", x, "y", y)] + ([("x_test", x_test, "y_test", y_test)] if x_test is not None
-                                  else [])
+    pairs: list[tuple[str, np.ndarray, str, np.ndarray]] = [("x", x, "y", y)]
+    if x_test is not None and y_test is not None:
+        pairs.append(("x_test", x_test, "y_test", y_test))
     for x_name, xs, y_name, ys in pairs:
         if xs.ndim not in (2, 3, 4):
             raise DataError(
@@ -200,6 +201,6 @@ def load_npz(ctx: LoadContext) -> RawData:
     shape = ", ".join(str(d) for d in ("N", *x.shape[1:]))
     return RawData(
         x=x, y=y, x_test=x_test, y_test=y_test, label_name="array 'y'", source=str(path),
-        raw_input=f"samples like array 'x' of {path.name if path else 'the npz'} as stored "
+        raw_input=f"samples like array 'x' of {path.name} as stored "
                   f"(dtype {x.dtype}), shape ({shape})",
     )

@@ -60,16 +60,17 @@ class Preprocessing:
             ) -> Preprocessing:
         """The pixel scale of `raw`, or the statistics of its raw training samples."""
         raw_shape = tuple(int(d) for d in raw.x.shape[1:])
-        common = {"raw_shape": raw_shape, "input_shape": tuple(input_shape),
-                  "raw_input": raw.raw_input, "feature_names": raw.feature_names}
+        shape = tuple(input_shape)
         if raw.pixel_scale is not None:
-            return cls(scale=float(raw.pixel_scale), **common)  # type: ignore[arg-type]
+            return cls(raw_shape, shape, scale=float(raw.pixel_scale), raw_input=raw.raw_input,
+                       feature_names=raw.feature_names)
         # per column of (N, F) data, per channel of (N, C, ...) data; std 0 -> 1
         axes = (0,) if x_train.ndim == 2 else (0, *range(2, x_train.ndim))
         mean = x_train.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
         std = x_train.std(axis=axes, keepdims=True, dtype=np.float64)[0]
         std[~(std > 1e-12)] = 1.0
-        return cls(mean=mean, std=std, **common)  # type: ignore[arg-type]
+        return cls(raw_shape, shape, mean=mean, std=std, raw_input=raw.raw_input,
+                   feature_names=raw.feature_names)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, *input_shape) from raw (N, *raw_shape) samples (a new array)."""

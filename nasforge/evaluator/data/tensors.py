@@ -51,11 +51,15 @@ def to_device(dataset: Dataset, device: torch.device | str) -> DeviceData:
     """Copy the six arrays of `dataset` onto `device` (a torch.device or a name)."""
     device = device if isinstance(device, torch.device) else resolve_device(device)
     y_dtype = torch.int64 if dataset.spec.task == "classification" else torch.float32
-    parts = []
-    for name in ("train", "val", "test"):
-        parts.append(_tensor(getattr(dataset, f"x_{name}"), torch.float32, device))
-        parts.append(_tensor(getattr(dataset, f"y_{name}"), y_dtype, device))
-    return DeviceData(*parts, spec=dataset.spec, classes=dataset.classes)
+    return DeviceData(
+        x_train=_tensor(dataset.x_train, torch.float32, device),
+        y_train=_tensor(dataset.y_train, y_dtype, device),
+        x_val=_tensor(dataset.x_val, torch.float32, device),
+        y_val=_tensor(dataset.y_val, y_dtype, device),
+        x_test=_tensor(dataset.x_test, torch.float32, device),
+        y_test=_tensor(dataset.y_test, y_dtype, device),
+        spec=dataset.spec, classes=dataset.classes,
+    )
 
 
 def resolve_device(name: str) -> torch.device:

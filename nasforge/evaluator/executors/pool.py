@@ -290,11 +290,13 @@ class WorkerPool:
                 except OSError:  # it died since its last message: its sentinel tells
                     pass
                 watched[worker.index] = worker
-            waitables: dict[object, _Worker] = {}
+            waitables: dict[object, _Worker] = {}  # its pipe and its process sentinel
+            handles: list[Connection | int] = []
             for worker in watched.values():
-                waitables[worker.conn] = worker
-                waitables[worker.process.sentinel] = worker
-            for ready in wait(list(waitables)):
+                for handle in (worker.conn, worker.process.sentinel):
+                    waitables[handle] = worker
+                    handles.append(handle)
+            for ready in wait(handles):
                 worker = waitables[ready]
                 if watched.get(worker.index) is not worker:
                     continue  # both its pipe and its sentinel fired; already handled
@@ -314,13 +316,13 @@ class WorkerPool:
                     worker.ready = True
                     idle.append(worker)
                     continue
-                task, worker.task = worker.task, None
+                chunk, worker.task = worker.task, None
                 if message is not None:
-                    for i, wire in zip(task or (), message[1], strict=True):
+                    for i, wire in zip(chunk or (), message[1], strict=True):
                         results[i] = _result_from_wire(wire)
                     idle.append(worker)
                     continue
-                self._died(worker, task, archs, results, pending)
+                self._died(worker, chunk, archs, results, pending)
                 fresh = self._replace(worker)
                 watched[fresh.index] = fresh
         return [r for r in results if r is not None]

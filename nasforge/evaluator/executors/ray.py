@@ -201,12 +201,14 @@ class RayExecutor:
         self._disconnect = True
         self._check_resources(ray)
 
-    def _resolve_gpus(self, ray: Any) -> None:
+    def _resolve_gpus(self, ray: Any) -> float:
+        """`gpus_per_candidate`, with None ("auto") resolved against the cluster (and kept)."""
         if self.gpus_per_candidate is None:  # "auto": a GPU per candidate where there are GPUs
             has = float(ray.cluster_resources().get("GPU", 0.0)) > 0
             self.gpus_per_candidate = 1.0 if has else 0.0
             logger.info("Ray cluster %s GPUs: %g GPU per candidate", "has" if has else "has no",
                         self.gpus_per_candidate)
+        return self.gpus_per_candidate
 
     def _check_reachable(self) -> None:
         """Fail fast on a "HOST:PORT" or "ray://HOST:PORT" that accepts no connection (Ray
@@ -225,9 +227,9 @@ class RayExecutor:
     def _check_resources(self, ray: Any) -> None:
         """Refuse a local instance that cannot host every actor (they would wait forever); on a
         cluster (which may autoscale) only warn."""
-        self._resolve_gpus(ray)
+        gpus = self._resolve_gpus(ray)
         total = ray.cluster_resources()
-        for name, each in (("GPU", self.gpus_per_candidate), ("CPU", self.cpus_per_candidate)):
+        for name, each in (("GPU", gpus), ("CPU", self.cpus_per_candidate)):
             need, have = self._slots * each, float(total.get(name, 0.0))
             if need <= have + 1e-9:
                 continue

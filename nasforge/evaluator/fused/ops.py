@@ -47,7 +47,7 @@ def fused_impl(ref: Any) -> FusedImpl | None:
         return None
     if ref is ELEMENTWISE:
         return ELEMENTWISE_LAYER
-    return resolve(ref)  # type: ignore[no-any-return]
+    return resolve(ref)
 
 
 class Op:

@@ -29,7 +29,7 @@ ops that equal the fused kernels: ``round(x * (1 / scale)) + zero_point``, clamp
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -280,7 +280,8 @@ class ActQuant(nn.Module):
         self.initialized.fill_(True)
         self._ready = True
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.learned_step:
             self._ready = bool(self.initialized)
@@ -303,16 +304,27 @@ class QuantLinear(nn.Linear):
         return F.linear(self.input_quant(x), self.weight_quant(self.weight), self.bias)
 
 
+class _Conv(Protocol):
+    """What `_QuantConv` uses of the nn.ConvNd it is mixed into, and sets up."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    input_quant: ActQuant
+    weight_quant: WeightQuant
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor,
+                      bias: torch.Tensor | None) -> torch.Tensor: ...
+
+
 class _QuantConv:
     """Mixin: the input and weight of an nn.ConvNd are fake-quantized before the convolution."""
 
-    def _setup_quant(self, weight_bits: int, act_bits: int, learned_step: bool) -> None:
+    def _setup_quant(self: _Conv, weight_bits: int, act_bits: int, learned_step: bool) -> None:
         self.input_quant = ActQuant(act_bits, learned_step)
-        self.weight_quant = WeightQuant(weight_bits, self.weight, learned_step)  # type: ignore
+        self.weight_quant = WeightQuant(weight_bits, self.weight, learned_step)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(  # type: ignore[attr-defined]
-            self.input_quant(x), self.weight_quant(self.weight), self.bias)  # type: ignore
+    def forward(self: _Conv, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(self.input_quant(x), self.weight_quant(self.weight), self.bias)
 
 
 class QuantConv1d(_QuantConv, nn.Conv1d):
