@@ -4,6 +4,7 @@ anything is trained or stored."""
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import numpy as np
 
@@ -49,13 +50,13 @@ def check_buildable(space: SearchSpace, data: DataSpec, *, seed: int = 0) -> Non
                 plan = plan_for(arch.replace(activation=activation, norm=norm), data)
                 for op, _ in iter_ops(plan.ops, plan.shapes):
                     spec = spec_of(op)
-                    if (spec.name not in LAYER_CHOICES or spec.check is None
-                            or not isinstance(op, (Activation, Norm))):  # the ops of those specs
+                    if spec.name not in LAYER_CHOICES or spec.check is None:
                         continue
+                    layer_op = cast("Activation | Norm", op)  # the op types of those two specs
                     kinds = ([str(k) for k in activations if k is not None]  # registered names
-                             if spec.name == "activation" else [op.kind])
+                             if spec.name == "activation" else [layer_op.kind])
                     for kind in kinds:
-                        layer = dataclasses.replace(op, kind=kind)
+                        layer = dataclasses.replace(layer_op, kind=kind)
                         dims = getattr(layer, "dims", -1)
                         where = (str(family), spec.name, str(kind), int(dims))
                         if where not in refusals:
