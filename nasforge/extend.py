@@ -25,6 +25,8 @@ from nasforge.searchspace.specs import (
     NOT_ELASTIC,
     NOT_STACKABLE,
     PER_WIDTH,
+    PORTABLE_IMPORTS,
+    PORTABLE_PACKAGE,
     LayerSpec,
     Marker,
     per_channel,
@@ -35,11 +37,6 @@ T = TypeVar("T")
 
 _FUSED = {"elementwise": ELEMENTWISE, "not_stackable": NOT_STACKABLE}
 _ELASTIC = {"per_width": PER_WIDTH, "not_elastic": NOT_ELASTIC}
-#: what a portable layer module may import (as `nasforge.export.sources` allows): export
-#: inlines its text into model.py, which imports only these
-PORTABLE_IMPORTS = frozenset({"__future__", "math", "typing", "torch", "torch.nn",
-                              "torch.nn.functional"})
-_PORTABLE_PACKAGE = "nasforge.searchspace.layers.portable"
 _BUILD_ARGS = ("channels", "dims")
 
 
@@ -110,7 +107,7 @@ def check_portable(module_name: str) -> None:
                  else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
                  else [])
         for name in names:
-            if name in PORTABLE_IMPORTS or name.startswith(_PORTABLE_PACKAGE) or (
+            if name in (*PORTABLE_IMPORTS, "__future__") or name.startswith(PORTABLE_PACKAGE) or (
                     top != "nasforge" and name.partition(".")[0] == top):
                 continue
             raise ConfigError(

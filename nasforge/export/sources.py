@@ -23,11 +23,11 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 
 from nasforge.errors import SpaceError
+from nasforge.searchspace.specs import PORTABLE_IMPORTS, PORTABLE_PACKAGE
 
-ALLOWED = ("math", "typing", "torch", "torch.nn", "torch.nn.functional")
+ALLOWED = PORTABLE_IMPORTS
 """The modules model.py may import (it needs torch alone)."""
 STANDARD = frozenset({"math", "typing"})
-PORTABLE_PACKAGE = "nasforge.searchspace.layers.portable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,11 @@ Ref = Any
 
 LAYOUTS = {0: "(N, C)", 1: "(N, C, L)", 2: "(N, C, H, W)"}
 
+PORTABLE_IMPORTS = ("math", "typing", "torch", "torch.nn", "torch.nn.functional")
+"""What a portable layer module may import besides other portable modules: the exporter
+inlines its text into model.py, which needs torch alone (`export.sources`, `extend`)."""
+PORTABLE_PACKAGE = "nasforge.searchspace.layers.portable"
+
 
 def resolve(ref: Ref) -> Any:
     """The object a reference names (``"module:attr"``), or `ref` itself when it is not a
