@@ -46,5 +46,8 @@ def test_the_first_command_runs_twice_and_show_runs(tmp_path: Path,
 def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
     test_command = next(b.strip() for b in blocks if "pytest" in b)
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1].strip() == test_command
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().strip().splitlines()]
+    assert test_command in ci, "CI must run the README's test command verbatim"
+    after = [line for line in ci[ci.index(test_command) + 1:] if line and not line.startswith("#")]
+    # after it only CI's own extra checks (.ci/nni: NNI in its own virtual environment)
+    assert all(line.startswith("bash .ci/") for line in after), after
