@@ -149,6 +149,19 @@ def test_duplicates_are_kept_once_and_names_never_collide():
             "optimizer.sgd.m": {"_type": "uniform", "_value": [0, 1]}})
 
 
+def test_large_quniform_grids_keep_their_step_or_say_what_was_dropped():
+    def one(value: list[float]) -> tuple[object, list[str]]:
+        converted = convert({"w": {"_type": "quniform", "_value": value}})
+        return converted.params["w"], [line.outcome for line in converted.notes]
+
+    assert one([0, 1000, 10]) == ({"low": 0, "high": 1000, "step": 10}, [])
+    assert one([0, 1000, 1]) == ({"low": 0, "high": 1000}, [])
+    spec, notes = one([5, 1003, 10])
+    assert spec == {"low": 10, "high": 1000, "step": 10} and "(low 5, high 1003)" in notes[0]
+    spec, notes = one([0, 100, 0.1])
+    assert spec == {"low": 0.0, "high": 100.0} and notes[0].startswith("step q = 0.1 dropped")
+
+
 BAD = {
     "not_json": ("{\"lr\": {\"_type\": \"uniform\", \"_value\": [0, 1],}}", "$: not valid JSON"),
     "nan": ('{"lr": {"_type": "uniform", "_value": [0, NaN]}}', "NaN is not a number"),

@@ -283,26 +283,27 @@ def _range(kind: str, numbers: list[float | int], path: str) -> tuple[object, st
                 f"step q = {_num(q)} dropped: a nasforge range is not log-scaled and stepped at "
                 f"once, so this one takes {what} in [{_num(low)}, {_num(high)}] on a log scale; "
                 f"round to a multiple of {_num(q)} in your evaluator if it must.")
+    if whole and low % q == 0 and high % q == 0:  # an even grid of whole numbers: exact
+        first, last, step = int(low), int(high), int(q)
+        spec = {"low": first, "high": last, **({"step": step} if step != 1 else {})}
+        return spec, f"int range {first}..{last}{f' step {step}' if step != 1 else ''}", ""
     grid = _grid(low, high, q)
     if grid is not None:
-        steps = {b - a for a, b in zip(grid, grid[1:], strict=False)}
-        if whole and len(grid) > 1 and steps == {q}:
-            spec = {"low": int(grid[0]), "high": int(grid[-1])}
-            if q != 1:
-                spec["step"] = int(q)
-            return spec, f"int range {int(grid[0])}..{int(grid[-1])} step {int(q)}", ""
         values: list[object] = [int(v) if whole else v for v in grid]
         why = ("the clipped ends make the grid uneven" if whole
                else "nasforge float ranges have no step")
         return values, f"choice of the grid {_shown(values)} ({why})", ""
-    spec = ({"low": int(low), "high": int(high)} if whole
-            else {"low": float(low), "high": float(high)})
-    why = ("an int range needs low and high on its grid" if whole
-           else "a float range has no step")
-    return (spec, f"{'int' if whole else 'float'} range {_num(low)}..{_num(high)}",
-            f"step q = {_num(q)} dropped: the grid has more than {MAX_GRID} values, too many "
-            f"for a choice, and {why}; "
-            f"round to a multiple of {_num(q)} in your evaluator if it must.")
+    if whole:  # the multiples of q inside the bounds; NNI's clipped ends left out
+        first, last, step = math.ceil(low / q) * int(q), math.floor(high / q) * int(q), int(q)
+        return ({"low": first, "high": last, "step": step},
+                f"int range {first}..{last} step {step}",
+                f"NNI's values clipped to a bound off the grid of multiples of {step} (low "
+                f"{_num(low)}, high {_num(high)}) are dropped: a nasforge range steps from low "
+                f"to high, and the {MAX_GRID}+ values are too many for a choice.")
+    return ({"low": float(low), "high": float(high)}, f"float range {_num(low)}..{_num(high)}",
+            f"step q = {_num(q)} dropped: nasforge float ranges have no step and the grid has "
+            f"more than {MAX_GRID} values, too many for a choice; round to a multiple of "
+            f"{_num(q)} in your evaluator if it must.")
 
 
 def _grid(low: float, high: float, q: float) -> list[float] | None:

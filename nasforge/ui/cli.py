@@ -1,5 +1,5 @@
 """The `nasforge` command line: search, resume, worker, list, show, upgrade, export,
-dashboard, benchmark, layers.
+dashboard, benchmark, layers, import.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,

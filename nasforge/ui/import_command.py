@@ -41,14 +41,18 @@ import_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup
 
 @import_app.command("nni")
 def nni(
-    search_space: Annotated[Path, typer.Argument(help="NNI search space file (JSON).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Config file to write (TOML).")],
+    search_space: Annotated[Path, typer.Argument(
+        metavar="SEARCH_SPACE.json", help="NNI search space file (JSON).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", metavar="CONFIG.toml", help="Config file to write (TOML).")],
     objective: Annotated[list[str] | None, typer.Option(
-        "--objective", help='A metric your evaluator returns and its direction, e.g. '
-        '"loss:min"; repeat for several (default: accuracy:max).')] = None,
+        "--objective", metavar="METRIC:DIR",
+        help='A metric your evaluator returns and its direction, e.g. "loss:min"; repeat for '
+        "several (default: accuracy:max).")] = None,
     evaluator: Annotated[str | None, typer.Option(
-        "--evaluator", help='Your function as "module:function" (default: a placeholder '
-        "to edit in [evaluator]).")] = None,
+        "--evaluator", metavar="MODULE:FUNCTION",
+        help='Your function as "module:function" (default: a placeholder to edit in '
+        "[evaluator]).")] = None,
     name: Annotated[str | None, typer.Option(
         "--name", help="Search name (default: from the file name).")] = None,
     budget: Annotated[int, typer.Option("--budget", min=1, help="Trials to run.")] = 20,
