@@ -16,10 +16,16 @@ import numpy as np
 import pytest
 
 from nasforge.config import SearchConfig, load
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, NasforgeError
+from nasforge.frozen import thaw
 from nasforge.importers.nni import convert, read_search_space
 from nasforge.searchspace.params import Choice, FloatRange, IntRange
 from nasforge.ui.import_command import run_nni_import
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "nni"
@@ -147,6 +153,53 @@ def test_duplicates_are_kept_once_and_names_never_collide():
         convert({"optimizer": {"_type": "choice", "_value": [
             {"_name": "sgd", "m": {"_type": "uniform", "_value": [0, 1]}}]},
             "optimizer.sgd.m": {"_type": "uniform", "_value": [0, 1]}})
+
+
+@pytest.mark.parametrize("fixture", ["search_space", "nested", "mnist_pytorch", "all_types"])
+def test_the_written_config_holds_exactly_the_conversion(tmp_path: Path, fixture: str):
+    out, _ = imported(tmp_path, fixture)
+    written = tomllib.loads(out.read_text())
+    converted = convert(json.loads((DATA / f"{fixture}.json").read_text()))
+    assert written["space"]["params"] == thaw(converted.params)
+    conditions = {k: {p: list(v) for p, v in c.items()} for k, c in converted.conditions.items()}
+    assert written["space"].get("conditions", {}) == conditions
+
+
+def test_odd_names_and_strings_survive_the_toml(tmp_path: Path):
+    odd = {'a "quoted" name': {"_type": "choice", "_value": [
+               "new\nline", "tab\t", "\u00e9\U0001f600", "back\\slash", "\u007f"]},
+           "x": {"_type": "choice", "_value": [{"_name": "sub space", "y z": {
+               "_type": "uniform", "_value": [0, 1]}}]}}
+    source = tmp_path / "odd.json"
+    source.write_text(json.dumps(odd))
+    out = tmp_path / "odd.toml"
+    report = run_nni_import(source, out, objectives=["accuracy:max"], evaluator=None,
+                            name=None, budget=3, strategy="random", force=False)
+    assert '$["a \\"quoted\\" name"]' in report
+    written = tomllib.loads(out.read_text())
+    assert written["space"]["params"]['a "quoted" name'] == odd['a "quoted" name']["_value"]
+    assert written["space"]["conditions"] == {"x.sub space.y z": {"x": ["sub space"]}}
+
+
+def test_bad_options_exit_before_anything_is_written(tmp_path: Path):
+    def run(out: Path, objective: str = "accuracy:max", strategy: str = "tpe",
+            evaluator: str | None = None) -> str:
+        with pytest.raises(NasforgeError) as caught:
+            run_nni_import(DATA / "search_space.json", out, objectives=[objective],
+                           evaluator=evaluator, name=None, budget=3, strategy=strategy,
+                           force=False)
+        return str(caught.value)
+
+    out = tmp_path / "out.toml"
+    assert "direction 'up'" in run(out, objective="accuracy:up")
+    assert "tpe" in run(out, strategy="tpee")
+    assert '"module:function"' in run(out, evaluator="my_trial")
+    assert "does not exist; create it first" in run(tmp_path / "missing" / "out.toml")
+    assert "is a folder" in run(tmp_path)
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_nni_import(tmp_path / "nope.json", out, objectives=["accuracy:max"], evaluator=None,
+                       name=None, budget=3, strategy="tpe", force=False)
 
 
 def test_large_quniform_grids_keep_their_step_or_say_what_was_dropped():
