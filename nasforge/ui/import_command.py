@@ -127,9 +127,9 @@ def _report(source: Path, out: Path, conversion: Conversion, header: ConfigHeade
     lines += [f"  not mapped  {line.path} ({line.source}): {line.outcome}"
               for line in conversion.skipped]
     metrics = ", ".join(f'"{o.partition(":")[0]}": ...' for o in header.objectives)
-    lines.append(f"objectives: {', '.join(header.objectives)} (change with --objective, e.g. "
-                 "--objective loss:min); strategy: "
-                 f"{header.strategy}; budget: {header.budget}.")
+    lines.append(f"objectives: {', '.join(header.objectives)} (set them with --objective "
+                 f"METRIC:max or METRIC:min, repeatable); strategy: {header.strategy}; budget: "
+                 f"{header.budget}.")
     if header.evaluator is None:
         lines.append(f"next: in {out}, set [evaluator] callable to your trial function as "
                      f'"module:function" (its folder on PYTHONPATH), called as '
