@@ -17,6 +17,7 @@ TORCH_FREE = [
     "nasforge.trial_loop",
     "nasforge.checkpoint_policy", "nasforge.evaluator.protocol", "nasforge.evaluator_setup",
     "nasforge.evaluator.data", "nasforge.evaluator.data.fingerprint", "nasforge.metrics",
+    "nasforge.importers.nni", "nasforge.ui.import_command",
 ]
 
 

@@ -1,5 +1,5 @@
 """The `nasforge` command line: search, resume, worker, list, show, upgrade, export,
-dashboard, benchmark, layers.
+dashboard, benchmark, layers, import.
 
 Every NasforgeError (bad config, unknown name, missing data, bad storage URL) is printed as
 one paragraph on stderr with exit code 2; nothing is written to the store before the config,
@@ -25,6 +25,7 @@ from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.dashboard_launch import STORAGE_ENV
+from nasforge.ui.import_command import import_app
 
 if TYPE_CHECKING:
     from nasforge.store import Store
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # neither problem.
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="nasforge: neural architecture search and AutoML.")
+app.add_typer(import_app, name="import")
 T = TypeVar("T")
 
 STORAGE_HELP = (f"SQLAlchemy URL of the store (env {STORAGE_ENV}; default "
