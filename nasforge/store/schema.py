@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -116,7 +116,8 @@ trials = Table(
     Column("heartbeat_at", UTCDateTime, nullable=True),
     Column("checkpoint", Text, nullable=True),  # 0002: relative path, NULL = none kept
     UniqueConstraint("search_id", "number"),
-    Index("ix_trials_arch_id", "arch_id"),
+    # 0005: serves the duplicate-architecture check of add_trials at any history size
+    Index("ix_trials_search_id_arch_id", "search_id", "arch_id"),
     # serves `claim` (WAITING, lowest numbers first) and state filters / counts per search
     Index("ix_trials_search_id_state_number", "search_id", "state", "number"),
 )
