@@ -38,7 +38,7 @@ from nasforge.objectives import Objective
 from nasforge.search import Search
 from nasforge.store import open_store
 from nasforge.strategies import STRATEGIES, make_strategy
-from nasforge.strategies.pareto import hypervolume, non_dominated_ranks
+from nasforge.strategies.pareto import hypervolume, non_dominated_mask
 
 #: Rows per block when the table's Pareto front is found for 3 objectives (bounds memory).
 FRONT_BLOCK = 128
@@ -93,7 +93,7 @@ def tabular_config(bench: TabularBenchmark, strategy: str, objectives: Sequence[
 def table_front(bench: TabularBenchmark, objectives: Sequence[Objective]) -> np.ndarray:
     """Indices of the table's exact Pareto front under `objectives` (mean values).
 
-    Two objectives: one O(n log n) sort. Three: the entries are cut into blocks of
+    One objective: O(n); two: one O(n log n) sort. Three: the entries are cut into blocks of
     FRONT_BLOCK and only each block's front is kept (a point of the whole front is on its
     block's front), repeated while that shrinks the candidates, then the front of the rest.
     """
@@ -101,12 +101,12 @@ def table_front(bench: TabularBenchmark, objectives: Sequence[Objective]) -> np.
     indices = np.flatnonzero(np.isfinite(points).all(axis=1))
     while len(objectives) > 2 and len(indices) > FRONT_BLOCK:
         blocks = np.array_split(indices, len(indices) // FRONT_BLOCK)
-        kept = np.concatenate([b[non_dominated_ranks(points[b]) == 0] for b in blocks])
+        kept = np.concatenate([b[non_dominated_mask(points[b])] for b in blocks])
         shrunk = len(kept) < 0.8 * len(indices)
         indices = kept
         if not shrunk:
             break
-    return indices[non_dominated_ranks(points[indices]) == 0]
+    return indices[non_dominated_mask(points[indices])]
 
 
 def front_hypervolume(bench: TabularBenchmark, objectives: Sequence[Objective]) -> float:

@@ -4,8 +4,12 @@ Every function takes `points` of shape (n, m) with all m objectives MAXIMISED; t
 into such rows with `nasforge.objectives.objective_matrix` (it flips the sign of ``min``
 objectives). Rows with a NaN (a missing metric) never dominate and are ranked last.
 
-- `non_dominated_ranks`: front index of each row (Deb's fast non-dominated sort; an
-  O(n log n) sweep for two objectives, O(n^2 m) otherwise).
+- `non_dominated_ranks`: front index of each row (a dense rank of the value for one
+  objective and an O(n log n) sweep for two; Deb's fast non-dominated sort, O(n^2 m),
+  otherwise).
+- `non_dominated_mask` / `pareto_front`: the front alone (rank 0), O(n) for one objective,
+  O(n log n) for two (one sort and a running maximum), O(n) memory; more objectives compare
+  rows in chunks (O(n^2 m) time, O(chunk * n * m) memory).
 - `crowding_distance`: NSGA-II crowding within each front (boundary points are infinite).
 - `crowded_order`: rows best first by (rank, -crowding): NSGA-II's crowded comparison.
 - `hypervolume`: exact volume dominated by the points and bounded by a reference point, for
@@ -52,9 +56,18 @@ def non_dominated_ranks(points: np.ndarray | Sequence[Sequence[float]]) -> np.nd
     index = np.flatnonzero(finite)
     if index.size:
         sub = points[index]
-        ranks[index] = _ranks_2d(sub) if sub.shape[1] == 2 else _ranks_general(sub)
+        m = sub.shape[1]
+        ranks[index] = (_ranks_1d(sub[:, 0]) if m == 1 else _ranks_2d(sub) if m == 2
+                        else _ranks_general(sub))
     ranks[~finite] = ranks[index].max() + 1 if index.size else 0
     return ranks
+
+
+def _ranks_1d(values: np.ndarray) -> np.ndarray:
+    """One objective: a row is dominated exactly by the larger values, so its front is the
+    dense rank of its value, largest first (O(n log n))."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    return np.asarray(len(unique) - 1 - inverse.reshape(-1), dtype=np.int64)
 
 
 def _ranks_general(points: np.ndarray) -> np.ndarray:
@@ -107,15 +120,73 @@ def _finite_rows(points: np.ndarray) -> np.ndarray:
     return np.asarray(~np.isnan(points).any(axis=1))
 
 
+def non_dominated_mask(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """Boolean (n,): the rows without NaN that no other such row dominates, all maximised.
+
+    The same rows as ``non_dominated_ranks(points) == 0`` minus the rows with a NaN (never
+    on the front). One objective: the rows at the best value, O(n). Two: one sort and a
+    running maximum, O(n log n). More: all pairs compared in chunks of rows. Memory O(n)
+    for one or two objectives.
+    """
+    points = _as_points(points)
+    mask = np.zeros(len(points), dtype=bool)
+    if len(points) == 0:
+        return mask
+    index = np.flatnonzero(_finite_rows(points))
+    if not index.size:
+        return mask
+    sub = points[index]
+    m = sub.shape[1]
+    if m == 1:
+        keep = sub[:, 0] == sub[:, 0].max()
+    elif m == 2:
+        keep = _front_2d(sub)
+    else:
+        keep = _front_general(sub)
+    mask[index[keep]] = True
+    return mask
+
+
+def _front_2d(points: np.ndarray) -> np.ndarray:
+    """Non-dominated rows of finite-or-infinite two-column points, O(n log n).
+
+    Rows sorted by x descending, then y descending; a row is dominated exactly when a row of
+    its x has a larger y (its group's first y is larger) or a row of a larger x has a y at
+    least as large (the running maximum of y before its group reaches it).
+    """
+    n = len(points)
+    order = np.lexsort((-points[:, 1], -points[:, 0]))
+    xs, ys = points[order, 0], points[order, 1]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = xs[1:] != xs[:-1]
+    group = np.maximum.accumulate(np.where(starts, np.arange(n), 0))  # first row of its x
+    before = np.maximum.accumulate(ys)[np.maximum(group - 1, 0)]  # best y of larger x
+    keep = (ys == ys[group]) & ((group == 0) | (ys > before))
+    result = np.empty(n, dtype=bool)
+    result[order] = keep
+    return result
+
+
+def _front_general(points: np.ndarray) -> np.ndarray:
+    """Non-dominated rows by comparing every pair, _CHUNK candidate rows at a time."""
+    n = len(points)
+    keep = np.empty(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        block = points[start:start + _CHUNK, None, :]
+        geq = np.all(points[None, :, :] >= block, axis=2)  # [i, j]: row j >= candidate i
+        gt = np.any(points[None, :, :] > block, axis=2)
+        keep[start:start + _CHUNK] = ~np.any(geq & gt, axis=1)
+    return keep
+
+
 def pareto_front(metrics: Sequence[Mapping[str, float]],
                  objectives: Sequence[Objective]) -> list[int]:
-    """Indices of the non-dominated entries of `metrics` under `objectives` (NaN ones never)."""
+    """Indices of the non-dominated entries of `metrics` under `objectives` (NaN ones never),
+    ascending. O(n) for one objective, O(n log n) for two (see `non_dominated_mask`)."""
     if not metrics:
         return []
     points = np.array(objective_matrix(metrics, objectives), dtype=np.float64)
-    ranks = non_dominated_ranks(points)
-    finite = _finite_rows(points)
-    return [i for i in range(len(metrics)) if ranks[i] == 0 and finite[i]]
+    return [int(i) for i in np.flatnonzero(non_dominated_mask(points))]
 
 
 def crowding_distance(points: np.ndarray | Sequence[Sequence[float]],

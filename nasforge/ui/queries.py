@@ -25,7 +25,7 @@ from nasforge.metrics import LARGER_IS_BETTER
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.store.base import Store
-from nasforge.strategies.pareto import hypervolume, non_dominated_ranks
+from nasforge.strategies.pareto import hypervolume, non_dominated_mask
 from nasforge.strategies.supernet import INHERITED
 
 PARAM_PREFIX = "param."
@@ -225,8 +225,7 @@ def front_mask(frame: pd.DataFrame, objectives: Sequence[Objective]) -> np.ndarr
     usable = (frame["state"].to_numpy() == TrialState.COMPLETE.value) & np.isfinite(
         points).all(axis=1)
     if usable.any():
-        ranks = non_dominated_ranks(points[usable])
-        mask[np.flatnonzero(usable)[ranks == 0]] = True
+        mask[np.flatnonzero(usable)[non_dominated_mask(points[usable])]] = True
     return mask
 
 

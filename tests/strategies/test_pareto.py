@@ -15,6 +15,7 @@ from nasforge.strategies.pareto import (
     crowded_order,
     crowding_distance,
     hypervolume,
+    non_dominated_mask,
     non_dominated_ranks,
     pareto_front,
 )
@@ -76,6 +77,90 @@ def test_pareto_front_with_directions():
                {"accuracy": 0.8, "params": 300}, {"accuracy": 0.95, "params": 150},
                {"params": 1}]
     assert pareto_front(metrics, objectives) == [0, 3]  # 1 and 2 dominated, 4 lacks accuracy
+
+# ---------------------------------------------------------------- fast fronts (issue 19)
+def brute_force_front(points: np.ndarray) -> list[int]:
+    """Rows without NaN that no other such row dominates, by the definition."""
+    finite = [i for i in range(len(points)) if not np.isnan(points[i]).any()]
+    return [i for i in finite
+            if not any((points[j] >= points[i]).all() and (points[j] > points[i]).any()
+                       for j in finite)]
+
+
+#: Few distinct values (ties, duplicates), infinities of both signs, a signed zero and NaN.
+EDGE_VALUES = st.sampled_from([0.0, -0.0, 1.0, 2.0, 3.0, INF, -INF, float("nan")])
+
+
+def edge_points(max_m: int = 4) -> st.SearchStrategy[np.ndarray]:
+    return st.tuples(st.integers(1, max_m), st.integers(0, 30)).flatmap(
+        lambda shape: st.lists(EDGE_VALUES, min_size=shape[0] * shape[1],
+                               max_size=shape[0] * shape[1]).map(
+            lambda values: np.array(values, dtype=np.float64).reshape(shape[1], shape[0])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(edge_points())
+def test_front_and_ranks_match_brute_force_with_ties_inf_and_nan(points):
+    front = brute_force_front(points)
+    assert np.flatnonzero(non_dominated_mask(points)).tolist() == front
+    assert non_dominated_ranks(points).tolist() == brute_force_ranks(points)
+    finite = ~np.isnan(points).any(axis=1)
+    if finite.any():  # the path every shape took before: the general sort of finite rows
+        assert np.flatnonzero(finite)[_ranks_general(points[finite]) == 0].tolist() == front
+
+
+OPTIONAL = [0.0, 1.0, 2.0, INF, -INF, float("nan"), None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3), st.lists(st.tuples(st.sampled_from(OPTIONAL),
+                                             st.sampled_from(OPTIONAL),
+                                             st.sampled_from([0.0, 1.0, INF, None])),
+                                   max_size=30),
+       st.sampled_from(["max", "min"]), st.sampled_from(["max", "min"]))
+def test_pareto_front_matches_brute_force_for_one_to_three_objectives(m, rows, d0, d1):
+    names = ["a", "b", "c"][:m]
+    objectives = parse_objectives([f"a:{d0}", f"b:{d1}", "c:max"][:m])
+    metrics = [{k: v for k, v in zip("abc", row, strict=True) if v is not None} for row in rows]
+    signs = [1.0 if d == "max" else -1.0 for d in (d0, d1, "max")]
+    points = np.array([[signs[j] * float(mm.get(name, float("nan")))
+                        for j, name in enumerate(names)] for mm in metrics],
+                      dtype=np.float64).reshape(len(metrics), m)
+    assert pareto_front(metrics, objectives) == brute_force_front(points)
+
+
+def test_fast_fronts_by_hand():
+    one = parse_objectives(["loss:min"])
+    metrics = [{"loss": 0.5}, {"loss": 0.2}, {}, {"loss": 0.2}, {"loss": float("nan")},
+               {"loss": 0.3}]
+    assert pareto_front(metrics, one) == [1, 3]  # every trial tied at the best value
+    assert pareto_front([{"loss": INF}, {"loss": INF}, {}], one) == [0, 1]
+    assert pareto_front([{"loss": -INF}, {"loss": 0.0}], one) == [0]
+    assert pareto_front([{}, {"acc": 1.0}], one) == []
+    assert non_dominated_ranks(np.array([[2.0], [np.nan], [1.0], [2.0], [-INF]])).tolist() \
+        == [0, 3, 1, 0, 2]
+    # two objectives: same x with a lower y is dominated, duplicates share the front
+    points = np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 2.0],
+                       [-INF, INF], [INF, -INF], [INF, -INF], [np.nan, 9.0]])
+    assert np.flatnonzero(non_dominated_mask(points)).tolist() == [0, 2, 3, 4, 5, 6, 7]
+    assert not non_dominated_mask(np.full((3, 2), np.nan)).any()
+    assert non_dominated_mask(np.zeros((0, 2))).tolist() == []
+    assert non_dominated_mask(np.zeros((3, 0))).tolist() == [True] * 3  # no objectives
+
+
+def test_fast_fronts_match_the_general_sort_on_a_large_population():
+    rng = np.random.default_rng(1)
+    for m in (1, 2, 3):
+        points = np.round(rng.normal(size=(1500, m)), 1)
+        points[rng.random(1500) < 0.05, 0] = np.nan
+        finite = ~np.isnan(points).any(axis=1)
+        expected = np.flatnonzero(finite)[_ranks_general(points[finite]) == 0]
+        assert np.array_equal(np.flatnonzero(non_dominated_mask(points)), expected)
+        ranks = np.full(len(points), -1)
+        ranks[finite] = _ranks_general(points[finite])
+        ranks[~finite] = ranks.max() + 1
+        assert np.array_equal(non_dominated_ranks(points), ranks)
+
 
 
 # ---------------------------------------------------------------- crowding distance
