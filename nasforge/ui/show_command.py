@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
+from json import encoder as _encoder
 from typing import cast
 
 import typer
@@ -21,6 +22,8 @@ from nasforge.records import TrialRecord, TrialState
 from nasforge.store import Store
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
+
+encode_basestring_ascii = _encoder.encode_basestring_ascii
 
 #: trials `nasforge show` lists beyond the Pareto front (without --all)
 TOP = 20
@@ -85,11 +88,51 @@ def json_chunks(report: dict[str, object], trials: Sequence[TrialRecord]) -> Ite
         if key == "trials" and trials:
             yield "["
             for start in range(0, len(trials), CHUNK):
-                # '[\n  {..},\n  {..}\n]' -> '\n    {..},\n    {..}' (indented one level more)
-                text = json.dumps([trial_payload(t) for t in trials[start:start + CHUNK]],
-                                  indent=2)
-                yield ("," if start else "") + text[1:-2].replace("\n", "\n  ")
+                                yield ("," if start else "") + ",".join(
+                    "\n    " + _payload_json(trial_payload(t))
+                    for t in trials[start:start + CHUNK])
             yield "\n  ]"
         else:
             yield json.dumps(value, indent=2).replace("\n", "\n  ")
     yield "\n}"
+
+
+def _scalar(value: object) -> str | None:
+    """`value` as ``json.dumps`` writes it, for the scalars of a trial; None otherwise."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float:
+        if value != value:
+            return "NaN"
+        if value in (math.inf, -math.inf):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    return None
+
+
+def _payload_json(payload: dict[str, object]) -> str:
+    """``json.dumps(payload, indent=2)`` indented one level deeper (4 spaces), written
+    directly for scalars and flat mappings of scalars (the common trial), by ``json.dumps``
+    for anything else."""
+    lines = []
+    for key, value in payload.items():
+        head = f"      {encode_basestring_ascii(key)}: "
+        text = _scalar(value)
+        if text is None and isinstance(value, dict) and value \
+                and all(type(k) is str for k in value):
+            inner = [(k, _scalar(v)) for k, v in value.items()]
+            if all(v is not None for _, v in inner):
+                text = "{\n" + ",\n".join(f"        {encode_basestring_ascii(k)}: {v}"
+                                           for k, v in inner) + "\n      }"
+        if text is None:
+            text = json.dumps(value, indent=2).replace("\n", "\n      ")
+        lines.append(head + text)
+    return "{\n" + ",\n".join(lines) + "\n    }"

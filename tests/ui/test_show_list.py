@@ -31,7 +31,8 @@ def url(tmp_path: Path) -> str:
     with SQLStore(url) as store:
         store.create_search("s", OBJECTIVES, 80, {"seed": 3})
         store.create_search("e", OBJECTIVES, 5, {})
-        archs = [Architecture({"family": "mlp", "width": 8 + i, "note": "a \"q\"\n\u00e9"})
+        archs = [Architecture({"family": "mlp", "width": 8 + i, "note": "a \"q\"\n\u00e9",
+                               "bn": i % 2 == 0, "lr": 10.0 ** -(i % 4)})
                  for i in range(60)]
         for trial in store.add_trials("s", archs, TrialState.RUNNING, worker="w"):
             if trial.number == 59:
@@ -108,3 +109,13 @@ def test_list_reads_the_best_trials_from_the_store(url: str) -> None:
     table = invoke("list", "--storage", url)
     best = expected["s"]["accuracy:max"]
     assert f"accuracy:max {best['value']:.4g} (#{best['number']})" in table
+
+
+@pytest.mark.parametrize("payload", [
+    {"n": 1, "f": -0.0, "big": 1e300, "tiny": 5e-324, "nan": math.nan, "inf": -math.inf,
+     "s": "\u2603\t\"", "t": True, "no": None, "arch": {"x": 1.5, "y": "z", "b": False}},
+    {"arch": {}, "m": {"a": [1, {"b": None}]}, "l": [], "d": {"k": {"deep": [2.5]}}},
+])
+def test_payload_json_writes_what_json_dumps_writes(payload: dict[str, object]) -> None:
+    expected = json.dumps([payload], indent=2)[1:-2].replace("\n", "\n  ")
+    assert "\n    " + show_command._payload_json(payload) == expected
