@@ -105,4 +105,9 @@ class Store(Protocol):
     def trial(self, name: str, number: int) -> TrialRecord:
         """One trial with its curve; StoreError if absent."""
 
+    def best_trials(self, name: str) -> dict[str, TrialRecord]:
+        """Per objective of the search (keyed by ``str(objective)``), the COMPLETE trial with
+        the best finite value, ties broken as `nasforge.best.best_trial` does; objectives
+        without a finite value are left out. Reads only the trials that reach the best."""
+
     def close(self) -> None: ...

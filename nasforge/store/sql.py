@@ -31,6 +31,7 @@ from nasforge.store.retry import after_disconnect, call_now, retry_methods, retr
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
 from nasforge.store.sql_schema import SchemaMethods, readable
+from nasforge.store.sql_summaries import SummaryMethods
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -74,8 +75,8 @@ def _check_budget(budget: object) -> int:
 @retry_methods("create_search", "get_search", "list_searches", "set_budget", "set_diagnostics",
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
-               "requeue_stale")
-class SQLStore(LeaseMethods, SchemaMethods):
+               "requeue_stale", "best_trials")
+class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
-from nasforge.ui.console import print_report, wide_console
+from nasforge.ui.console import wide_console
 from nasforge.ui.dashboard_launch import STORAGE_ENV
 from nasforge.ui.import_command import import_app
 
@@ -191,27 +191,13 @@ def list_searches(
     """List the searches in a store."""
 
     def body() -> None:
-        from nasforge.records import TrialState
-        from nasforge.ui.report import search_summary
+        from nasforge.ui.show_command import list_command
 
         store = _read_store(storage)
         try:
-            rows = [search_summary(s, store.trials(s.name, [TrialState.COMPLETE]))
-                    for s in store.list_searches()]
+            list_command(store, as_json)
         finally:
             store.close()
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table("name", "created", "budget", "complete", "failed", "running", "best")
-        for row in rows:
-            counts = row["counts"]
-            best = ", ".join(f"{k} {v['value']:.4g} (#{v['number']})"
-                             for k, v in row["best"].items())
-            table.add_row(row["name"], (row["created_at"] or "")[:19], str(row["budget"]),
-                          str(counts.get("COMPLETE", 0)), str(counts.get("FAILED", 0)),
-                          str(counts.get("RUNNING", 0) + counts.get("WAITING", 0)), best)
-        wide_console().print(table)
 
     _run(body)
 
@@ -221,21 +207,20 @@ def show(
     name: Annotated[str, typer.Argument(help="Search name.")],
     storage: Storage = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="List every trial (default: the Pareto front and the top 20 others).")
+    ] = False,
 ) -> None:
-    """Show a search: trials, metrics and the Pareto front."""
+    """Show a search: the Pareto front, the best other trials and metrics."""
 
     def body() -> None:
-        from nasforge.ui.report import search_report
+        from nasforge.ui.show_command import show_command
 
         store = _read_store(storage)
         try:
-            report = search_report(store.get_search(name), store.trials(name))
+            show_command(store, name, as_json, show_all)
         finally:
             store.close()
-        if as_json:
-            typer.echo(json.dumps(report, indent=2))
-        else:
-            print_report(report)
 
     _run(body)
 

@@ -12,7 +12,9 @@ def wide_console() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 
-def print_report(report: dict) -> None:
+def print_report(report: dict, hidden: int = 0) -> None:
+    """The report's summary line, its trials table, then a count of the `hidden` trials
+    (those left out of the table), the best trials, workers and diagnostics."""
     console = wide_console()
     objectives = report["objectives"]
     console.print(f"[bold]{report['name']}[/]  objectives {', '.join(objectives)}  "
@@ -28,6 +30,8 @@ def print_report(report: dict) -> None:
         table.add_row(str(trial["number"]), trial["state"], "*" if trial["number"] in pareto
                       else "", str(trial["arch"].get("family", "")), *cells, trial["arch_id"])
     console.print(table)
+    if hidden:
+        console.print(f"... and {hidden} more trials (--all to list them)")
     for key, best in report["best"].items():
         console.print(f"best {key}: trial {best['number']} ({best['value']:.4g})")
     workers = report.get("workers") or {}

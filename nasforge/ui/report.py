@@ -7,7 +7,7 @@ arch_id, arch, metrics) and pareto. Later features add keys; none are renamed or
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
 from nasforge.best import best_trial
@@ -84,7 +84,10 @@ def worker_counts(trials: Sequence[TrialRecord]) -> dict[str, dict[str, int]]:
     return dict(sorted(counts.items()))
 
 
-def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[str, object]:
+def search_report(search: SearchRecord, trials: Sequence[TrialRecord], *,
+                  payloads: bool = True) -> dict[str, object]:
+    """What `nasforge show` prints; with `payloads` False, "trials" is left empty (for the
+    caller to fill in with the rows it shows or streams)."""
     return {
         "name": search.name,
         "objectives": [str(o) for o in search.objectives],
@@ -93,7 +96,7 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
         "counts": dict(search.trial_counts),
         "best": best_trials(trials, search.objectives),
         "pareto": pareto_numbers(trials, search.objectives),
-        "trials": [trial_payload(t) for t in trials],
+        "trials": [trial_payload(t) for t in trials] if payloads else [],
         "workers": worker_counts(trials),
         "config": thaw(search.config),
         # search-level findings, e.g. the supernet's kendall_tau, spearman_rho, sample_size
@@ -101,14 +104,16 @@ def search_report(search: SearchRecord, trials: Sequence[TrialRecord]) -> dict[s
     }
 
 
-def search_summary(search: SearchRecord, trials: Sequence[TrialRecord]) -> SearchSummary:
-    """One row of `nasforge list`."""
+def search_summary(search: SearchRecord, best: Mapping[str, TrialRecord]) -> SearchSummary:
+    """One row of `nasforge list`, from the search and its best trials (`Store.best_trials`,
+    the same trials `best_trials` picks from the whole list)."""
     return {
         "name": search.name,
         "created_at": search.created_at.isoformat() if search.created_at else None,
         "budget": search.budget,
         "counts": dict(search.trial_counts),
         "objectives": [str(o) for o in search.objectives],
-        "best": best_trials(trials, search.objectives),
+        "best": {str(o): {"number": best[str(o)].number,
+                          "value": best[str(o)].metrics[o.metric]}
+                 for o in search.objectives if str(o) in best},
     }
-
