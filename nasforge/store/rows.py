@@ -20,7 +20,8 @@ from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store.schema import NAME_LENGTH
 
-__all__ = ["NAME_LENGTH", "check_checkpoint", "check_curve", "check_objectives", "curve_rows",
+__all__ = ["NAME_LENGTH", "check_budget", "check_checkpoint", "check_curve", "check_name",
+           "check_objectives", "curve_rows",
            "dump_config", "dump_objectives", "group_curves", "group_metrics", "metric_rows",
            "search_record", "trial_record"]
 
@@ -42,6 +43,20 @@ def _db_float(value: float) -> float | None:
 
 def _py_float(value: float | None) -> float:
     return _NAN if value is None else float(value)
+
+
+def check_name(what: str, name: object) -> str:
+    """A search or worker name: a non-empty string of at most NAME_LENGTH characters."""
+    if not isinstance(name, str) or not name or len(name) > NAME_LENGTH:
+        raise StoreError(f"The {what} {name!r} must be a non-empty string of at most "
+                         f"{NAME_LENGTH} characters.")
+    return name
+
+
+def check_budget(budget: object) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise StoreError(f"The budget {budget!r} must be a whole number of trials >= 1.")
+    return budget
 
 
 def _check_metric_name(name: str, where: str) -> None:

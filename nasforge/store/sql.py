@@ -59,19 +59,6 @@ def _now() -> datetime:
     return call_now()  # one time for all attempts of a retried call
 
 
-def _check_name(what: str, name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > R.NAME_LENGTH:
-        raise StoreError(f"The {what} {name!r} must be a non-empty string of at most "
-                         f"{R.NAME_LENGTH} characters.")
-    return name
-
-
-def _check_budget(budget: object) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise StoreError(f"The budget {budget!r} must be a whole number of trials >= 1.")
-    return budget
-
-
 @retry_methods("create_search", "get_search", "list_searches", "set_budget", "set_diagnostics",
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
@@ -169,9 +156,9 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
                       data_fingerprint: Mapping[str, object] | None = None) -> SearchRecord:
         """Create a search (with the fingerprint of its data, when given); SearchExistsError
         if the name is taken."""
-        _check_name("search name", name)
+        R.check_name("search name", name)
         objs = R.check_objectives(objectives)
-        budget, config_text, created_at = _check_budget(budget), R.dump_config(config), _now()
+        budget, config_text, created_at = R.check_budget(budget), R.dump_config(config), _now()
         row = {"name": name, "objectives": R.dump_objectives(objs),
                "budget": budget, "config": config_text,
                "created_at": created_at, "data_fingerprint": None if data_fingerprint is None
@@ -215,18 +202,10 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
 
     def set_budget(self, name: str, budget: int) -> SearchRecord:
         """Change the budget of a search (to extend it on resume)."""
-        _check_budget(budget)
+        R.check_budget(budget)
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name, lock=True)
             conn.execute(update(searches).where(searches.c.id == sid).values(budget=budget))
-            return self._get_search(conn, name)
-
-    def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
-        """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
-        text = R.dump_config(diagnostics)  # the same JSON rules as a config
-        with self._tx(write=True) as conn:
-            sid = self._search_id(conn, name, lock=True)
-            conn.execute(update(searches).where(searches.c.id == sid).values(diagnostics=text))
             return self._get_search(conn, name)
 
     # trials ------------------------------------------------------------------
@@ -252,7 +231,7 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
                 raise TypeError(f"add_trials takes Architecture values, got {arch!r}.")
         running = state is TrialState.RUNNING
         if running and worker is not None:
-            _check_name("worker", worker)
+            R.check_name("worker", worker)
         now = _now()
         started = now if running else None
         who = worker if running else None
@@ -335,7 +314,7 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
         return sorted(cleared)
 
     def _check_worker(self, worker: object) -> str:
-        return _check_name("worker", worker)
+        return R.check_name("worker", worker)
 
     def _no_trial(self, name: str, number: int) -> StoreError:
         return StoreError(f"Search {name!r} in the store {self.url} has no trial {number!r}; "

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from nasforge.errors import SearchNotFoundError, StoreError
+    from nasforge.records import SearchRecord
 
 
 class SQLHost:
@@ -25,6 +26,8 @@ class SQLHost:
         def _search_id(self, conn: Connection, name: str, lock: bool = False) -> int: ...
 
         def _not_found(self, conn: Connection, name: str) -> SearchNotFoundError: ...
+
+        def _get_search(self, conn: Connection, name: str) -> SearchRecord: ...
 
         def _check_worker(self, worker: object) -> str: ...
 

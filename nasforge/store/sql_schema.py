@@ -1,17 +1,21 @@
 """The parts of `SQLStore` about the schema itself: reading an older schema as it is (the
-columns it lacks read as NULL) and the data fingerprint column of revision 0004."""
+columns it lacks read as NULL), and the search-level JSON columns (the diagnostics, and the
+data fingerprint of revision 0004)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, null, select, update
 
 from nasforge.store import rows as R
 from nasforge.store.schema import searches
 from nasforge.store.sql_host import SQLHost
+
+if TYPE_CHECKING:
+    from nasforge.records import SearchRecord
 
 
 def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[Any, ...]:
@@ -21,7 +25,15 @@ def readable(columns: Iterable[Column[Any]], missing: frozenset[str]) -> tuple[A
 
 
 class SchemaMethods(SQLHost):
-    """set_data_fingerprint / data_fingerprint (mixed into `SQLStore`)."""
+    """set_diagnostics, set_data_fingerprint / data_fingerprint (mixed into `SQLStore`)."""
+
+    def set_diagnostics(self, name: str, diagnostics: Mapping[str, object]) -> SearchRecord:
+        """Replace the search's diagnostics (a JSON-serialisable mapping), one transaction."""
+        text = R.dump_config(diagnostics)  # the same JSON rules as a config
+        with self._tx(write=True) as conn:
+            sid = self._search_id(conn, name, lock=True)
+            conn.execute(update(searches).where(searches.c.id == sid).values(diagnostics=text))
+            return self._get_search(conn, name)
 
     def set_data_fingerprint(self, name: str, fingerprint: Mapping[str, object], *,
                              replacing: Mapping[str, object] | None = None
