@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 
 from nasforge.registry import Stage, stage
@@ -71,7 +71,8 @@ def _dist(ep: EntryPoint) -> str:
 
 def load_one(ep: EntryPoint) -> PluginResult:
     """Import one entry point's module inside a stage (all-or-nothing); never raises."""
-    label = f"plugin {ep.name} (entry point {ep.value}, distribution {_dist(ep)})"
+    loaded = PluginResult(ep.name, ep.value, _dist(ep))
+    label = loaded.label
     try:
         with stage(label) as staged:
             ep.load()
@@ -80,8 +81,8 @@ def load_one(ep: EntryPoint) -> PluginResult:
     except Exception as error:  # a plugin's failure must not stop nasforge: record it
         reason = f"{type(error).__name__}: {error}"
         logger.warning("%s failed to load: %s", label, reason)
-        return PluginResult(ep.name, ep.value, _dist(ep), reason)
-    return PluginResult(ep.name, ep.value, _dist(ep), None, registered)
+        return replace(loaded, error=reason)
+    return replace(loaded, registered=registered)
 
 
 def _check(staged: Stage) -> None:

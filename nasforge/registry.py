@@ -7,7 +7,7 @@ origins.
 
 `stage(origin)` makes a group of registrations (one plugin's) all-or-nothing: inside the
 ``with`` block every registration, in any registry, is journalled; on an exception they are
-all removed again (`rollback`), on a clean exit they stay (`commit`).
+all removed again (`Stage.rollback`), on a clean exit they stay.
 """
 
 from __future__ import annotations
@@ -61,18 +61,14 @@ def stage(origin: str) -> Iterator[Stage]:
         raise
     finally:
         _stages.remove(current)
-    commit(current)
+    _commit(current)
 
 
-def commit(current: Stage) -> None:
+def _commit(current: Stage) -> None:
     """Keep a stage's registrations (an enclosing stage then owns them)."""
     if _stages:
         _stages[-1].added.extend(current.added)
     current.added = []
-
-
-def rollback(current: Stage) -> None:
-    current.rollback()
 
 
 def _caller_origin() -> str:

@@ -11,6 +11,7 @@ import sys
 from contextlib import contextmanager
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 import torch
 from portable_test_layers import Gain, Square
@@ -202,3 +203,26 @@ def test_the_loader_checks_specs_registered_around_the_api(fresh_loader):
     (failure,) = plugins.load_plugins().failures
     assert "Activation 'raw_t' lacks export" in failure.error
     assert "raw_t" not in ACTIVATIONS
+
+
+def test_a_plugin_norm_activation_subsumes_the_activation_like_evonorm(monkeypatch) -> None:
+    """A norm registered after import with norm_activation=True is one everywhere: the space
+    makes the activation conditional on the other norms, and an architecture holding it has
+    no activation (not a snapshot of the built-in set taken at import)."""
+    import dataclasses
+
+    from nasforge.searchspace.assemble import assemble_space
+    from nasforge.searchspace.families.base import FamilyView
+    from nasforge.searchspace.specs import NORMS
+
+    spec = dataclasses.replace(NORMS.get("evonorm_s0"), name="plugin_evonorm",
+                               origin="plugin test")
+    monkeypatch.setitem(NORMS._entries, "plugin_evonorm", spec)
+    space = assemble_space(["mlp"], {"norm": ["batch", "plugin_evonorm"]}, {})
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(40)]
+    assert {a["norm"] for a in archs} == {"batch", "plugin_evonorm"}
+    for arch in archs:
+        assert ("activation" in arch) == (arch["norm"] == "batch")
+        if arch["norm"] == "plugin_evonorm":
+            assert FamilyView("mlp", arch).activation is None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from nasforge.errors import SpaceError
 from nasforge.export.exprs import Call, DictOf, Expr, as_bool, as_float, as_int
 from nasforge.searchspace.ops.padding import pool_padding, same_padding
+from nasforge.searchspace.quantization import FLOAT_BITS
 from nasforge.searchspace.specs import LayerSpec, layer_spec
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         Residual,
     )
 
-FLOAT_BITS = 32
 COMPOSITE = "nasforge.searchspace.layers.portable.composite"
 QUANT = "nasforge.searchspace.layers.portable.quant"
 _POOLS = {"max": "MaxPool", "avg": "AvgPool"}

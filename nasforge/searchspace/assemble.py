@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.families import FAMILIES
 from nasforge.searchspace.families.base import Conditions, per_index_params
-from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.params import FloatRange, Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec
 from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_KEYS, QUANT_STEPS, check_bits
 from nasforge.searchspace.space import SearchSpace, When
+from nasforge.searchspace.specs import norm_activations
 
 LAYER_DEFAULTS: dict[str, object] = {
     "activation": ["relu", "gelu", "silu"],
@@ -105,7 +105,8 @@ def _activation_condition(params: dict[str, Param], explicit: bool
     """A norm-activation layer (EvoNorm) subsumes the activation: the activation exists only
     for the other norms, and not at all when every norm choice is one."""
     norms = list(params["norm"].values())
-    plain = tuple(n for n in norms if n not in NORM_ACTIVATIONS)
+    subsuming = norm_activations()  # plugin norm-activations included
+    plain = tuple(n for n in norms if n not in subsuming)
     if len(plain) == len(norms):
         return {}
     if plain:

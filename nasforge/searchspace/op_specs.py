@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nasforge.registry import Registry
 from nasforge.searchspace.plan_ops import (
     Activation,
     Cell,
@@ -30,6 +31,7 @@ from nasforge.searchspace.specs import (
     NOT_STACKABLE,
     OP_SPECS,
     Cost,
+    LayerSpec,
     OpSpec,
     positions,
 )
@@ -74,14 +76,15 @@ def conv_cost(op: Conv, shape: tuple[int, ...]) -> Cost:
     return Cost(params, positions(shape) * weights, weights, op.weight_bits, op.act_bits)
 
 
-def norm_cost(op: Norm, shape: tuple[int, ...]) -> Cost:
-    spec = NORMS.get(op.kind) if op.kind in NORMS else None
-    return Cost(spec.count_params(op.channels, op.dims) if spec else None)
+def layer_cost(registry: Registry[LayerSpec]) -> Callable[[Norm | Activation, tuple[int, ...]],
+                                                          Cost]:
+    """The cost of a Norm or Activation op: its layer spec's parameter count (None for a kind
+    not registered, or a spec without a count)."""
+    def cost(op: Norm | Activation, shape: tuple[int, ...]) -> Cost:
+        known = op.kind in registry
+        return Cost(registry.get(op.kind).count_params(op.channels, op.dims) if known else None)
 
-
-def activation_cost(op: Activation, shape: tuple[int, ...]) -> Cost:
-    spec = ACTIVATIONS.get(op.kind) if op.kind in ACTIVATIONS else None
-    return Cost(spec.count_params(op.channels, op.dims) if spec else None)
+    return cost
 
 
 def cell_signature(op: Cell, sub: Callable[[tuple[Any, ...]], tuple[object, ...]]
@@ -98,9 +101,9 @@ def residual_signature(op: Residual, sub: Callable[[tuple[Any, ...]], tuple[obje
 builtin("flatten", Flatten, free, "flatten")
 builtin("linear", Linear, linear_cost, "fc")
 builtin("conv", Conv, conv_cost, "conv")
-builtin("norm", Norm, norm_cost,
+builtin("norm", Norm, layer_cost(NORMS),
         lambda op: NORMS.get(op.kind).prefix if op.kind in NORMS else "norm")
-builtin("activation", Activation, activation_cost, "act")
+builtin("activation", Activation, layer_cost(ACTIVATIONS), "act")
 builtin("dropout", Dropout, free, "drop")
 builtin("pool", Pool, free, "pool")
 builtin("global_pool", GlobalPool, free, "gpool")

@@ -12,10 +12,10 @@ from typing import Protocol, TypeVar
 
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
-from nasforge.searchspace.layer_facts import NORM_ACTIVATIONS
 from nasforge.searchspace.params import Param
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import Canonicalizer, When
+from nasforge.searchspace.specs import norm_activations
 
 T = TypeVar("T")
 
@@ -73,12 +73,13 @@ class FamilyView:
         value = self.get("activation", None)
         if value is not None:
             return str(value)
-        if self.get("norm", "none") in NORM_ACTIVATIONS:
+        subsuming = norm_activations()  # plugin norm-activations included
+        if self.get("norm", "none") in subsuming:
             return None
         raise SpaceError(
             f"Architecture for family {self.family!r} has no activation, and its norm "
             f"{self.get('norm', 'none')!r} is not a norm-activation layer "
-            f"({', '.join(sorted(NORM_ACTIVATIONS))}); add an activation to the space."
+            f"({', '.join(sorted(subsuming))}); add an activation to the space."
         )
 
     def get(self, key: str, default: T) -> Scalar | T:

@@ -27,7 +27,7 @@ evonorm_s0  EvoNorm-S0 norm-activation, x sigmoid(v x)      3C (v, gamma, beta)
 ==========  ==============================================  ===========================
 
 evonorm_b0 and evonorm_s0 are normalization-*activation* layers: they stand for the norm and
-the activation after it (`layer_facts.NORM_ACTIVATIONS`).
+the activation after it (`LayerSpec.norm_activation` in `layer_specs.py`).
 """
 
 from __future__ import annotations

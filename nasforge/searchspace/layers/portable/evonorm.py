@@ -1,7 +1,7 @@
 """EvoNorm normalization-activation layers (Liu et al. 2020): B0 (batch) and S0 (sample).
 
 Each replaces a norm *and* the activation after it; a family that emits one adds no
-separate activation (`nasforge.searchspace.layer_facts.NORM_ACTIVATIONS`). Both have a
+separate activation (`LayerSpec.norm_activation`, `specs.norm_activations()`). Both have a
 per-channel v, gamma (init 1) and beta (init 0): 3C parameters.
 """
 
