@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -217,14 +218,12 @@ def _columns(rows: Sequence[Mapping[str, object]], empty: np.ndarray
         groups.setdefault(tuple(row), []).append(i)
     columns: dict[str, np.ndarray] = {}
     for keys, members in groups.items():
-        if not keys:
-            continue
-        values = list(zip(*(tuple(rows[i].values()) for i in members), strict=True))
+        group = rows if len(members) == len(rows) else [rows[i] for i in members]
         index = np.asarray(members)
-        for key, column in zip(keys, values, strict=True):
+        for key in keys:
             if key not in columns:
                 columns[key] = empty.copy()
-            columns[key][index] = column
+            columns[key][index] = list(map(itemgetter(key), group))
     return columns, groups
 
 
