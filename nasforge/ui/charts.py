@@ -18,7 +18,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from nasforge.objectives import Objective
-from nasforge.ui.queries import PARAM_PREFIX, front_mask
+from nasforge.ui.queries import PARAM_PREFIX, arch_summary, front_mask
 
 #: Above this many points a scatter is drawn with WebGL (SVG slows down past a few thousand).
 WEBGL_POINTS = 2000
@@ -35,7 +35,9 @@ def hover_text(frame: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
     shown = [m for m in metrics if m in frame][:_HOVER_METRICS]
     columns = [frame[m].to_numpy() for m in shown]
     numbers = frame["number"].to_numpy()
-    summaries = frame["summary"].to_numpy() if "summary" in frame else [""] * len(frame)
+    summaries = (frame["summary"].tolist() if "summary" in frame
+                 else [arch_summary(a) for a in frame["arch"]] if "arch" in frame
+                 else [""] * len(frame))
     texts = []
     for i in range(len(frame)):
         lines = [f"<b>trial {numbers[i]}</b>", str(summaries[i])]
@@ -45,6 +47,8 @@ def hover_text(frame: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
 
 
 def _fmt(value: object) -> str:
+    if isinstance(value, (float, np.floating)):  # most values: skip the protocol checks
+        return "" if math.isnan(value) else f"{value:.4g}"
     if not isinstance(value, (SupportsFloat, SupportsIndex, str)):
         return str(value)
     try:
@@ -67,11 +71,13 @@ def _axes(fig: go.Figure, log_x: bool, log_y: bool) -> go.Figure:
 
 def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | None = None,
                   metrics: Sequence[str] = (), title: str = "", *, log_x: bool = False,
-                  log_y: bool = False) -> go.Figure:
+                  log_y: bool = False, total: int | None = None) -> go.Figure:
     """Trials on (x, y): the Pareto front of these two objectives large and connected in
     order of x, dominated and unfinished trials faded; `color` (a metric column) colours
     every point on one scale. `metrics`: shown on hover besides x, y and colour. `log_x`,
-    `log_y`: logarithmic axes (for positive values spanning decades: params, MACs)."""
+    `log_y`: logarithmic axes (for positive values spanning decades: params, MACs).
+    `total`: the trials there are, when `frame` is a sample of them (with their whole front:
+    `dashboard.sampling.pareto_sample`)."""
     done = frame[frame[x.metric].notna() & frame[y.metric].notna()] if len(frame) else frame
     on_front = front_mask(done, (x, y))
     hover = [x.metric, y.metric, *([color] if color else []),
@@ -104,7 +110,8 @@ def pareto_figure(frame: pd.DataFrame, x: Objective, y: Objective, color: str | 
         text=text[on_front][order], hoverinfo="text",
         customdata=front["number"].to_numpy().reshape(-1, 1)))
     fig.update_layout(
-        title=title or f"Pareto front: {x} vs {y} ({int(on_front.sum())} of {len(done)} trials)",
+        title=title or (f"Pareto front: {x} vs {y} ({int(on_front.sum())} of "
+                        f"{len(done) if total is None else total} trials)"),
         xaxis_title=str(x), yaxis_title=str(y), hovermode="closest", clickmode="event+select",
         legend={"orientation": "h", "y": -0.15}, margin={"t": 50, "b": 40})
     return _axes(fig, log_x, log_y)

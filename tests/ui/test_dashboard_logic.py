@@ -74,7 +74,7 @@ def test_random_reference_is_found_on_the_same_space_only(stores):
 def test_filters_by_state_parameter_values_and_ranges(stores):
     store = open_store(stores[1], create=False)
     frame = queries.load_trials(store, "digits")
-    assert {"accuracy", "params", "param.activation", "summary"} <= set(frame.columns)
+    assert {"accuracy", "params", "param.activation"} <= set(frame.columns)
     complete = queries.filter_trials(frame, states=["COMPLETE"])
     assert len(complete) == 11 and set(complete["state"]) == {"COMPLETE"}
     failed = queries.filter_trials(frame, states=["FAILED"])
@@ -87,6 +87,20 @@ def test_filters_by_state_parameter_values_and_ranges(stores):
     assert (small["params"] <= 20000).all()
     assert len(small) == int((frame["params"] <= 20000).sum())
     store.close()
+
+
+def test_summaries_of_shown_rows_describe_each_trials_architecture(stores):
+    store = open_store(stores[0], create=False)
+    trials = store.trials("evolution")
+    store.close()
+    frame = queries.trials_frame(trials)
+    assert "summary" not in frame and "arch_id" not in frame  # made for the rows shown
+    shown = queries.described(frame.iloc[[0, 5, 9]])
+    assert shown["summary"].tolist() == [queries.arch_summary(trials[i].arch)
+                                         for i in (0, 5, 9)]
+    assert shown["arch_id"].tolist() == [trials[i].arch_id for i in (0, 5, 9)]
+    assert "arch" not in shown and list(shown.columns[:5]) == [
+        "number", "state", "weights", "arch_id", "summary"]
 
 
 def test_searches_frame_status_progress_and_best(stores):

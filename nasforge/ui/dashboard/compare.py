@@ -1,4 +1,5 @@
-"""Compare page: two or more searches on one Pareto plot."""
+"""Compare page: two or more searches on one Pareto plot (each search's front whole; beyond
+`sampling.CHART_POINTS` points in all, a fixed sample of the rest, as the page says)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from nasforge.ui import charts, queries
-from nasforge.ui.dashboard import links
+from nasforge.ui.dashboard import links, sampling
 from nasforge.ui.dashboard.axes import log_toggle
 from nasforge.ui.dashboard.data import Context
 
@@ -38,8 +39,12 @@ def render(ctx: Context, name: str | None = None) -> None:
     log_x = log_toggle(left, "log x", both[x], "compare_log_x")
     log_y = log_toggle(right, "log y", both[y], "compare_log_y")
     ox, oy = (queries.direction_of(m, first) for m in (x, y))
-    st.plotly_chart(charts.compare_figure(frames, ox, oy, log_x=log_x, log_y=log_y),
+    limit = max(1, sampling.CHART_POINTS // len(frames))
+    drawn = {n: sampling.pareto_sample(f, (ox, oy), limit) for n, f in frames.items()}
+    st.plotly_chart(charts.compare_figure({n: d.frame for n, d in drawn.items()}, ox, oy,
+                                          log_x=log_x, log_y=log_y),
                     key="compare_chart", width="stretch")
+    st.caption(" ".join(f"{n}: {d.caption()}" for n, d in drawn.items()))
 
 
 if __name__ == "__main__":

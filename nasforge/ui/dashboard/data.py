@@ -1,5 +1,8 @@
-"""Cached store reads for the pages. A search's trials are re-read only when its trial
-counts change, so a rerun (or the auto refresh) of a finished search costs one small query."""
+"""Cached store reads for the pages. A search's trials are read when its trial counts change,
+and then only the new trials and those last seen unfinished (`trial_cache.TrialCache`), so a
+rerun (or the auto refresh) of a finished search costs one small query and of a running one
+a query over the trials in flight. Every cache is Streamlit's, keyed by store URL and
+search."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from nasforge.records import SearchRecord, TrialRecord
 from nasforge.store import Store, open_store
 from nasforge.ui import queries
 from nasforge.ui.architecture import SearchData, search_data
+from nasforge.ui.dashboard.trial_cache import TrialCache
 
 #: A page waits this long for a database server that is down, then shows the error (a
 #: reload tries again); the commands wait 60 s, as a running search does.
@@ -26,10 +30,9 @@ def _store(url: str) -> Store:
     return open_store(url, create=False, readonly=True, retry_seconds=PAGE_RETRY_SECONDS)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _trials(url: str, name: str, signature: tuple[tuple[str, int], ...]) -> pd.DataFrame:
-    del signature  # part of the cache key only
-    return queries.load_trials(_store(url), name)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _trial_cache(url: str, name: str) -> TrialCache:
+    return TrialCache(_store(url), name)
 
 
 @st.cache_resource(show_spinner=False)
@@ -67,8 +70,16 @@ class Context:
         return next(s for s in self.searches if s.name == name)
 
     def trials(self, name: str) -> pd.DataFrame:
-        counts = tuple(sorted(self.search(name).trial_counts.items()))
-        return _trials(self.url, name, counts)
+        """The search's trials frame (shared between sessions: never change it in place)."""
+        return _trial_cache(self.url, name).frame(self.search(name))
+
+    def best(self, name: str) -> dict[str, float]:
+        """The best value of each objective (``str(objective)`` -> value) over the COMPLETE
+        trials, as the store finds them (without reading every trial)."""
+        search = self.search(name)
+        best = _store(self.url).best_trials(name)
+        return {str(o): float(best[str(o)].metrics[o.metric]) for o in search.objectives
+                if str(o) in best}
 
     def trial(self, name: str, number: int) -> TrialRecord:
         return _store(self.url).trial(name, number)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from nasforge.objectives import Objective
 from nasforge.ui import charts, queries
-from nasforge.ui.dashboard import links
+from nasforge.ui.dashboard import links, sampling
 from nasforge.ui.dashboard.data import Context
 from nasforge.ui.importance import param_importances
 
@@ -35,9 +35,11 @@ def render(ctx: Context, name: str | None) -> None:
     labels = {c.removeprefix(queries.PARAM_PREFIX): c for c in varying}
     picked = st.multiselect("Parallel coordinates over", list(labels),
                             default=list(labels)[:8], key="parallel_params")
-    st.plotly_chart(charts.parallel_figure(done, [labels[p] for p in picked],
+    lines = sampling.sample_rows(done)
+    st.plotly_chart(charts.parallel_figure(lines.frame, [labels[p] for p in picked],
                                            search.objectives),
                     key="parallel_chart", width="stretch")
+    st.caption(lines.caption("completed trials"))
 
     st.subheader("Parameter importance")
     objective_names = [str(o) for o in search.objectives]

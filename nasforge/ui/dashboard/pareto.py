@@ -1,13 +1,16 @@
 """Pareto front page: any two metrics on the axes (linear or log), a third as colour;
 selecting a point (or choosing a trial below) opens that trial under the chart and puts it
-in the URL (``?search=NAME&trial=N``)."""
+in the URL (``?search=NAME&trial=N``). Beyond `sampling.CHART_POINTS` trials the chart draws
+the whole front and a fixed sample of the rest, and says so; the trial selector offers the
+drawn trials (and the one a link names)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from nasforge.ui import charts, queries
-from nasforge.ui.dashboard import detail, links
+from nasforge.ui.dashboard import detail, links, sampling
 from nasforge.ui.dashboard.axes import log_toggle
 from nasforge.ui.dashboard.data import Context
 
@@ -32,6 +35,14 @@ def _picked() -> None:
         links.store_in_url(links.TRIAL, st.session_state[TRIAL_KEY])
 
 
+def _kept(finished: pd.DataFrame, options: set[int]) -> list[int]:
+    """The trials the URL and the selector name, where they have both values but are not
+    drawn (a sample left them out): they stay choosable."""
+    named = [st.query_params.get(links.TRIAL), st.session_state.get(TRIAL_KEY)]
+    wanted = {int(n) for n in named if n is not None and str(n).isdigit()} - options
+    return sorted(n for n in wanted if (finished["number"] == n).any())
+
+
 def render(ctx: Context, name: str | None) -> None:
     assert name is not None
     search = ctx.search(name)
@@ -51,17 +62,20 @@ def render(ctx: Context, name: str | None) -> None:
     log_x = log_toggle(left, "log x", frame[x], "pareto_log_x")
     log_y = log_toggle(middle, "log y", frame[y], "pareto_log_y")
     ox, oy = (queries.direction_of(m, search.objectives) for m in (x, y))
-    fig = charts.pareto_figure(frame, ox, oy, None if colour == NONE else colour,
+    drawn = sampling.pareto_sample(frame, (ox, oy))
+    fig = charts.pareto_figure(drawn.frame, ox, oy, None if colour == NONE else colour,
                                metrics=[o.metric for o in search.objectives],
-                               log_x=log_x, log_y=log_y)
+                               log_x=log_x, log_y=log_y, total=drawn.total)
     st.plotly_chart(fig, key="pareto_chart", on_select=_picked, selection_mode="points",
                     width="stretch")
-    front = frame[queries.front_mask(frame, (ox, oy))].sort_values(x)
+    shown = drawn.frame
+    front = shown[queries.front_mask(shown, (ox, oy))].sort_values(x)
     st.caption(f"{ox} against {oy}: {len(front)} trials on the front (red), dominated trials "
-               "faded. Click a point to open its trial.")
-    finished = frame[frame[x].notna() & frame[y].notna()]
+               f"faded. Click a point to open its trial. {drawn.caption()}")
+    on_front = set(front["number"].tolist())
     options = [*front["number"].tolist(),
-               *(n for n in finished["number"].tolist() if n not in set(front["number"]))]
+               *(n for n in shown["number"].tolist() if n not in on_front)]
+    options += _kept(frame[frame[x].notna() & frame[y].notna()], set(options))
     links.from_url(TRIAL_KEY, links.TRIAL, options)
     chosen = st.selectbox("Open trial (front first)", options, index=None, key=TRIAL_KEY,
                           placeholder="choose a trial or click a point",

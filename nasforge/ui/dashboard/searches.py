@@ -19,8 +19,7 @@ def render(ctx: Context, name: str | None = None) -> None:
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def table() -> None:
         fresh = Context.open(ctx.url, ctx.cache_dir) if running else ctx
-        best = {s.name: queries.best_values(fresh.trials(s.name), s.objectives)
-                for s in fresh.searches}
+        best = {s.name: fresh.best(s.name) for s in fresh.searches}
         frame = queries.searches_frame(fresh.searches, best)
         frame.insert(1, "front", [links.page_url("pareto", n) for n in frame["name"]])
         st.dataframe(frame, hide_index=True, key="searches_table", column_config={

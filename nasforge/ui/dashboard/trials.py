@@ -1,5 +1,6 @@
 """Trials page: every trial with all metrics and parameters; filter by state and by
-parameter values, sort by any column (or click a column header)."""
+parameter values, sort by any column (or click a column header). The table holds the first
+`sampling.TABLE_ROWS` matching trials in the chosen order, and says how many match."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from nasforge.records import TrialState
 from nasforge.ui import queries
-from nasforge.ui.dashboard import links
+from nasforge.ui.dashboard import links, sampling
 from nasforge.ui.dashboard.data import Context
 
 #: Parameters with at most this many distinct values get a multiselect, others a range.
@@ -21,7 +22,7 @@ def render(ctx: Context, name: str | None) -> None:
     st.header(f"Trials of {name}")
     present = [s.value for s in TrialState if (frame["state"] == s.value).any()]
     states = st.multiselect("State", present, default=present, key="trials_states")
-    names = queries.display_names(list(frame.columns))
+    names = queries.display_names([c for c in frame.columns if c != "arch"])  # sortable
     choices: dict[str, list[object]] = {}
     ranges: dict[str, tuple[float, float]] = {}
     with st.expander("Filter by parameters"):
@@ -42,13 +43,21 @@ def render(ctx: Context, name: str | None) -> None:
                 if chosen != (low, high):
                     ranges[column] = chosen
     shown = queries.filter_trials(frame, states, choices, ranges)
-    columns = list(names.values())
+    columns = {label: column for column, label in names.items()}
     left, right = st.columns([3, 1])
-    by = left.selectbox("Sort by", columns, index=columns.index("number"), key="trials_sort")
+    by = left.selectbox("Sort by", list(columns), index=list(columns).index("number"),
+                        key="trials_sort")
     ascending = right.toggle("ascending", value=True, key="trials_ascending")
-    shown = shown.rename(columns=names).sort_values(by, ascending=ascending,
-                                                    na_position="last")
-    st.caption(f"{len(shown)} of {len(frame)} trials; \"open\" links to a trial's page.")
+    shown = shown.sort_values(columns[by], ascending=ascending, na_position="last",
+                              kind="stable")
+    matching = len(shown)
+    shown = queries.described(shown.head(sampling.TABLE_ROWS)).rename(columns=names)
+    if len(shown) < matching:
+        st.caption(f"Showing the first {len(shown):,} of {matching:,} matching trials "
+                   f"({len(frame):,} in all) in this order: sort or filter to see others. "
+                   "\"open\" links to a trial's page.")
+    else:
+        st.caption(f"{matching:,} of {len(frame):,} trials; \"open\" links to a trial's page.")
     shown.insert(0, "open", [links.page_url("trial", name, int(n)) for n in shown["number"]])
     st.dataframe(shown, hide_index=True, key="trials_table", column_config={
         "open": st.column_config.LinkColumn("open", display_text="open")})
