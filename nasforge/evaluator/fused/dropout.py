@@ -35,12 +35,17 @@ class ModelStreams:
     def keep(self, kept: Sequence[int]) -> None:
         self.states = [self.states[k] for k in kept]
 
-    def dropout(self, slices: Sequence[torch.Tensor], p: float) -> list[torch.Tensor]:
-        """F.dropout(slice m, p) for each model m, with model m's stream."""
+    def dropout(self, slices: Sequence[torch.Tensor], rates: Sequence[float]
+                ) -> list[torch.Tensor]:
+        """F.dropout(slice m, rates[m]) for each model m, with model m's stream; a model at
+        rate 0 draws nothing (as a model without that dropout layer)."""
         saved = self._get()
         out = []
         try:
-            for slot, part in enumerate(slices):
+            for slot, (part, p) in enumerate(zip(slices, rates, strict=True)):
+                if p <= 0:
+                    out.append(part)
+                    continue
                 self._set(self.states[slot])
                 out.append(F.dropout(part, p, True))
                 self.states[slot] = self._get()
@@ -62,9 +67,11 @@ class ModelStreams:
             torch.random.set_rng_state(state)
 
 
-def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: ModelStreams,
-                    shapes: Sequence[tuple[int, ...]] | None = None) -> torch.Tensor:
-    """Dropout of a stacked activation, model by model (layout as in `layers`).
+def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float | Sequence[float],
+                    streams: ModelStreams, shapes: Sequence[tuple[int, ...]] | None = None
+                    ) -> torch.Tensor:
+    """Dropout of a stacked activation, model by model (layout as in `layers`); `p` one rate
+    or one per model.
     `shapes`: each model's own (unpadded) shape here; a padded model's mask covers only its
     real units, as its mask alone would (its padded units are zero either way)."""
     if layout == "models":
@@ -76,7 +83,8 @@ def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: Mod
     if shapes is not None:
         real = [part[(slice(None), *(slice(0, d) for d in shape))]
                 for part, shape in zip(parts, shapes, strict=True)]
-    dropped = streams.dropout(real or parts, p)
+    rates = [float(p)] * m if isinstance(p, int | float) else list(p)
+    dropped = streams.dropout(real or parts, rates)
     if shapes is not None:
         dropped = [_pad_to(part, padded) for part in dropped]
     return torch.stack(dropped, 0 if layout == "models" else 1).view(x.shape)

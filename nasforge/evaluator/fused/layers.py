@@ -85,7 +85,9 @@ class Layer:
     models that share one; for layer norm with padding, `counts` (M, 1, 1) real features and
     `features` (M, 1, C) a 0/1 mask of them; `buffers`: (name in the op's module, padding
     fill) stacked per model; `counters`: buffers set to the stack's step count on write-back;
-    `random`: draws from the models' random streams."""
+    `random`: draws from the models' random streams; `passthrough` (M, 1, 1): False for the
+    models that skip this slot (they pass their input through, see `align`);
+    `model_options`: the `options` that hold one entry per model."""
 
     impl: FusedImpl
     index: int
@@ -103,9 +105,16 @@ class Layer:
     random: bool = False
     weight_bits: int = FLOAT_BITS
     act_bits: int = FLOAT_BITS
+    passthrough: torch.Tensor | None = None
+    model_options: tuple[str, ...] = ()
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
+        for name in self.model_options:
+            self.options[name] = [self.options[name][k] for k in kept]
+        if self.passthrough is not None:
+            index = torch.tensor(kept, device=self.passthrough.device)
+            self.passthrough = self.passthrough.index_select(0, index)
         if self.acts:
             self.acts = [self.acts[k] for k in kept]
             self.group(self.inverse.device if self.inverse is not None else None)
