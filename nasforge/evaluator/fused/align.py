@@ -30,7 +30,8 @@ from nasforge.searchspace.plan import NetworkPlan
 from nasforge.searchspace.plan_ops import Activation, Dropout, Linear, Norm, PlanOp
 from nasforge.searchspace.specs import spec_of
 
-__all__ = ["Alignment", "Slot", "align", "align_key", "skippable", "slot_kind", "stack_key"]
+__all__ = ["Aligner", "Alignment", "Slot", "align", "align_key", "skippable", "slot_kind",
+           "stack_key"]
 
 SKIPPABLE = (Linear, Norm, Activation, Dropout)
 #: Slots where a skipping model's output is selected per model (`torch.where`); at the others
@@ -155,29 +156,49 @@ class Alignment:
 
 def align(plans: Sequence[NetworkPlan]) -> Alignment:
     """The slots of a stack of `plans`; `FusionError` unless their `align_key`s are equal."""
-    keys = [align_key(plan) for plan in plans]
-    if any(key != keys[0] for key in keys):
-        raise FusionError("The plans differ in more than depth, widths, norm kinds, "
-                          "activations and dropout rates (their anchor ops differ); they "
-                          "cannot be aligned into one stack.")
-    if keys[0][0] == "exact" or all(p.signature() == plans[0].signature() for p in plans):
-        return _one_to_one(plans)
-    per_plan = [_segments(plan) for plan in plans]
-    columns: list[dict[int, int]] = []  # per slot: model -> op index
-    for k in range(len(per_plan[0])):
-        merged: list[tuple[object, dict[int, int]]] = []
-        for m, segments in enumerate(per_plan):
-            ops = plans[m].ops
-            merged = _merge(merged, [(slot_kind(ops[i]), i) for i in segments[k][0]], m)
-        columns.extend(members for _, members in merged)
-        if per_plan[0][k][1] is not None:
-            columns.append({m: int(per_plan[m][k][1] or 0) for m in range(len(plans))})
-    return _slots(plans, columns)
+    aligner = Aligner()
+    for plan in plans:
+        aligner = aligner.add(plan)
+    return aligner.alignment()
 
 
-def _one_to_one(plans: Sequence[NetworkPlan]) -> Alignment:
-    columns = [{m: i for m in range(len(plans))} for i in range(len(plans[0].ops))]
-    return _slots(plans, columns)
+class Aligner:
+    """Plans merged one at a time (`add` returns a new aligner; this one is unchanged), so a
+    bucket planner can try one more candidate on a stack cheaply."""
+
+    def __init__(self, plans: tuple[NetworkPlan, ...] = (), key: object = None,
+                 segments: tuple[tuple[tuple[object, dict[int, int]], ...], ...] = (),
+                 anchors: tuple[tuple[int, ...], ...] = ()) -> None:
+        self.plans, self.key = plans, key
+        self.segments = segments  # per segment: (slot kind, {model: op index}) per slot
+        self.anchors = anchors  # per anchor: each model's op index
+
+    def add(self, plan: NetworkPlan) -> Aligner:
+        key = align_key(plan)
+        if self.plans and key != self.key:
+            raise FusionError("The plans differ in more than depth, widths, norm kinds, "
+                              "activations and dropout rates (their anchor ops differ); they "
+                              "cannot be aligned into one stack.")
+        m = len(self.plans)
+        own = _segments(plan)
+        if key[0] == "exact":  # op by op
+            segments = tuple(((None, {**(self.segments[i][0][1] if m else {}), m: i}),)
+                             for i in range(len(plan.ops)))
+            return Aligner((*self.plans, plan), key, segments, ())
+        merged = tuple(tuple(_merge(list(self.segments[k]) if m else [],
+                                    [(slot_kind(plan.ops[i]), i) for i in run], m))
+                       for k, (run, _) in enumerate(own))
+        anchors = tuple((*(self.anchors[k] if m else ()), anchor)
+                        for k, (_, anchor) in enumerate(own) if anchor is not None)
+        return Aligner((*self.plans, plan), key, merged, anchors)
+
+    def alignment(self) -> Alignment:
+        columns: list[dict[int, int]] = []
+        for k, segment in enumerate(self.segments):
+            columns.extend(members for _, members in segment)
+            if k < len(self.anchors):
+                columns.append(dict(enumerate(self.anchors[k])))
+        return _slots(self.plans, columns)
 
 
 def _segments(plan: NetworkPlan) -> list[tuple[list[int], int | None]]:
