@@ -143,15 +143,21 @@ class Alignment:
     def padded_macs(self) -> int:
         """Per-sample MACs of one model of the stack (every slot at its padded sizes, as the
         stack computes it, skipping models included)."""
-        total = 0
+        return self.padded_cost()[0]
+
+    def padded_cost(self) -> tuple[int, int]:
+        """(MACs per sample, parameters) of one model of the stack at its padded sizes."""
+        macs = params = 0
         for slot, shape in zip(self.slots, self.padded_shapes, strict=True):
             ops = slot.stand_ins()
             spec = spec_of(ops[0])
             sizes = {name: max(getattr(op, name) for op in ops)
                      for name in spec.size_fields if hasattr(ops[0], name)}
             padded = dataclasses.replace(ops[0], **sizes) if sizes else ops[0]
-            total += spec.cost(padded, shape).macs
-        return total
+            cost = spec.cost(padded, shape)
+            macs += cost.macs
+            params += cost.params or 0
+        return macs, params
 
 
 def align(plans: Sequence[NetworkPlan]) -> Alignment:
