@@ -4,7 +4,7 @@ Lifecycle: `cached_model(device, directory)` -> the file for this machine's fact
 (`machine_facts`: CPU model or GPU name, core count, torch version, torch threads, device
 type; a different machine or thread count has another file) -> its model, or, when the file
 is missing or unreadable (a corrupt file is logged and replaced), `calibrate` (a few timed
-training steps of synthetic MLPs alone and stacked, about two seconds on a 2-core CPU) ->
+training steps of synthetic MLPs alone and stacked, about two seconds on an idle 2-core CPU) ->
 written atomically -> returned.
 
 The folder: `cache_dir(environ)`: ``$NASFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasforge``,
@@ -122,14 +122,16 @@ def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
     """The calibration's models alone and its stacks (sizes, depths, kinds and widths that
     span a search's rounds)."""
     alone = [_mlp(16, 1), _mlp(32, 3, "batch", dropout=0.1), _mlp(256, 2, "layer"),
-             _mlp(128, 1), _mlp(64, 2, "batch", "gelu")]
-    fused = [[_mlp(16, 2, "batch")] * 4, _mixed(16, (16, 32)), _mixed(8, (128,)),
-             _mixed(32, (32,)), [_mlp(256, 2, "batch")] * 8, [_mlp(64, 1)] * 2]
+             _mlp(64, 2, "batch", "gelu"), _mlp(128, 1)]
+    acts = [_mlp(32, 2, activation=a) for a in ("relu", "gelu", "tanh", "silu")] * 2
+    fused = [[_mlp(16, 2, "batch")] * 4, _mixed(16, (16, 32)), _mixed(6, (128,)),
+             [_mlp(256, 1, "batch")] * 4, [_mlp(64, 1)] * 2, [_mlp(32, 2)] * 16,
+             [_mlp(64, 3, "layer", dropout=0.1)] * 8, acts]
     return alone, fused
 
 
 def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> CostModel:
-    """Time the `probes` on synthetic data (best of three rounds of two steps after a
+    """Time the `probes` on synthetic data (best of two rounds of two steps after a
     warm-up) and `fit` the model."""
     alone_plans, stacks = probes()
     g = torch.Generator().manual_seed(0)
@@ -147,7 +149,7 @@ def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> Cost
 
 
 def _best(step: Callable[[], None], device: torch.device, timer: Timer, steps: int = 2,
-          rounds: int = 3) -> float:
+          rounds: int = 2) -> float:
     step()  # warm-up
     best = float("inf")
     for _ in range(rounds):

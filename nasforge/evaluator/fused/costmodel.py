@@ -1,13 +1,14 @@
 """A linear model of a training step's time, alone and fused, fitted once per machine.
 
-Per training step of batch B:
+Per training step of batch B (`alone_features`, `fused_features`):
 
-- alone: ``a_op * ops + a_flop * B * macs + a_param * params`` (per-op overhead, arithmetic,
-  the optimizer's passes over the parameters);
-- a stack of M (its `align.Alignment`): ``f_op * slots + f_model_op * M * slots
-  + f_flop * M * B * padded_macs + f_param * M * padded_params`` (per-slot overhead, per-model
-  work in each slot (dropout streams, activation groups, gates), the padded arithmetic and the
-  optimizer over the padded (M, P) parameters).
+- alone: per-op overhead (ops), the optimizer's passes (params), arithmetic (B x MACs) and
+  elementwise traffic (B x the summed op output sizes);
+- a stack of M (its `align.Alignment`): per-slot overhead (slots), the per-model dropout
+  streams (M x dropout slots), one call per activation group (distinct kinds per activation
+  slot, summed), elementwise traffic (M x B x padded output sizes), the optimizer over the
+  padded (M, P) parameters (M x padded params) and the padded arithmetic (M x B x padded
+  MACs).
 
 `fit` solves both by non-negative least squares from timed probes (`calibration`).
 `plan_stacks` uses the model to cut a group of stackable candidates into stacks: candidates
@@ -22,21 +23,30 @@ from dataclasses import dataclass
 
 from nasforge.evaluator.fused.align import Aligner, Alignment
 from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.plan_ops import Activation, Dropout
 
 __all__ = ["CostModel", "PlannedStack", "alone_features", "fit", "fused_features", "plan_stacks"]
 
-ALONE_TERMS = ("op", "flop", "param")
-FUSED_TERMS = ("op", "model_op", "flop", "param")
+ALONE_TERMS = ("op", "param", "flop", "traffic")
+FUSED_TERMS = ("slot", "model_dropout", "act_group", "traffic", "param", "flop")
 
 
 def alone_features(plan: NetworkPlan, batch: int) -> tuple[float, ...]:
-    return (float(len(plan.ops)), float(batch * plan.macs), float(plan.params or 0))
+    outputs = sum(_numel(shape) for shape in plan.shapes)
+    return (float(len(plan.ops)), float(plan.params or 0), float(batch * plan.macs),
+            float(batch * outputs))
 
 
 def fused_features(alignment: Alignment, batch: int) -> tuple[float, ...]:
-    m, slots = len(alignment.slots[0].ops), len(alignment.slots)
+    slots = alignment.slots
+    m = len(slots[0].ops)
     macs, params = alignment.padded_cost()
-    return (float(slots), float(m * slots), float(m * batch * macs), float(m * params))
+    dropout = sum(isinstance(slot.reference, Dropout) for slot in slots)
+    groups = sum(len({op.kind for op in slot.stand_ins()})  # type: ignore[attr-defined]
+                 for slot in slots if isinstance(slot.reference, Activation))
+    outputs = sum(_numel(shape) for shape in alignment.padded_shapes)
+    return (float(len(slots)), float(m * dropout), float(groups), float(m * batch * outputs),
+            float(m * params), float(m * batch * macs))
 
 
 @dataclass(frozen=True, slots=True)

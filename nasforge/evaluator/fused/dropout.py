@@ -6,6 +6,11 @@ dropout calls. `ModelStreams` keeps one such generator state per stacked model a
 dropout layer, swaps each model's state in, applies `F.dropout` to that model's slice and
 saves the state back: every model draws exactly the masks it would draw alone, on CPU and
 CUDA. The global generator is restored after each layer.
+
+On CPU, flat features ("models" layout) take a faster path with the same masks: F.dropout's
+CPU kernel is ``x * empty_like(x).bernoulli_(1 - p).div_(1 - p)`` on the global generator;
+each model draws that noise from its own `torch.Generator` (the same MT19937 stream as the
+global one seeded alike, no state swapping), and one multiply applies every model's mask.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ class ModelStreams:
 
     def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
         self.device = device
+        self.generators: list[torch.Generator] = []
+        if device.type == "cpu":
+            self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         saved = self._get()
         self.states = []
         for seed in seeds:
@@ -34,6 +42,21 @@ class ModelStreams:
 
     def keep(self, kept: Sequence[int]) -> None:
         self.states = [self.states[k] for k in kept]
+        self.generators = [self.generators[k] for k in kept] if self.generators else []
+
+    def masks(self, shape: torch.Size, rates: Sequence[float],
+              shapes: Sequence[tuple[int, ...]] | None) -> torch.Tensor:
+        """(M, B, *padded) multipliers: model m's dropout noise divided by its keep rate on
+        its real units (`shapes[m]`), 1 elsewhere and for models at rate 0 (CPU only)."""
+        mask = torch.ones(shape)
+        for slot, p in enumerate(rates):
+            if p <= 0:
+                continue
+            real = tuple(shapes[slot]) if shapes is not None else tuple(shape[2:])
+            noise = torch.empty((shape[1], *real)).bernoulli_(1 - p,
+                                                              generator=self.generators[slot])
+            mask[slot][(slice(None), *(slice(0, d) for d in real))] = noise.div_(1 - p)
+        return mask
 
     def dropout(self, slices: Sequence[torch.Tensor], rates: Sequence[float]
                 ) -> list[torch.Tensor]:
@@ -83,7 +106,6 @@ def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float | Sequence[fl
     if shapes is not None:
         real = [part[(slice(None), *(slice(0, d) for d in shape))]
                 for part, shape in zip(parts, shapes, strict=True)]
-    rates = [float(p)] * m if isinstance(p, int | float) else list(p)
     dropped = streams.dropout(real or parts, rates)
     if shapes is not None:
         dropped = [_pad_to(part, padded) for part in dropped]
