@@ -97,6 +97,9 @@ def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float | Sequence[fl
     or one per model.
     `shapes`: each model's own (unpadded) shape here; a padded model's mask covers only its
     real units, as its mask alone would (its padded units are zero either way)."""
+    rates = [float(p)] * m if isinstance(p, int | float) else list(p)
+    if layout == "models" and streams.generators:
+        return x * streams.masks(x.shape, rates, shapes)
     if layout == "models":
         parts = list(x.unbind(0))  # (B, *padded)
     else:
