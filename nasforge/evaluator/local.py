@@ -176,7 +176,8 @@ class LocalEvaluator:
             if isinstance(mode, FusedPolicy):
                 decided = mode.stacks([c.plan for c in group], self.data,
                                       [c.params for c in group], self.data.spec.task)
-                out.extend(([group[i] for i in members], fuse) for members, fuse in decided)
+                out.extend((_by_activation([group[i] for i in members]), fuse)
+                           for members, fuse in decided)
             else:
                 out.extend((bucket, True)
                            for bucket in split_by_padding(group, lambda item: item.plan))
@@ -316,6 +317,12 @@ class LocalEvaluator:
             logger.warning("Candidate %s: checkpoint not saved in %s: %s", arch.arch_id,
                            self.checkpoint_dir, err)
             return None
+
+
+def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:
+    """The stack ordered by its models' activation kinds (stable): each kind's models side by
+    side, so a stacked activation applies to views (results do not depend on the order)."""
+    return sorted(stack, key=lambda item: str(item.arch.get("activation", "")))
 
 
 def metric_names(task: str, *, measure_latency: bool = True,

@@ -45,6 +45,14 @@ def test_everything_mixed_matches_training_alone(optimizer: str) -> None:
     check_agrees(plans, params(len(plans), optimizer=optimizer))
 
 
+def test_activation_groups_side_by_side_match_training_alone() -> None:
+    plans = [mlp(norm, act, width=w, depth=d, dropout=p) for norm, act, w, d, p in (
+        ("batch", "gelu", 16, 1, 0.1), ("layer", "gelu", 8, 3, 0.0),
+        ("none", "relu", 24, 2, 0.2), ("batch", "relu", 12, 2, 0.1),
+        ("none", "tanh", 20, 3, 0.0))]
+    check_agrees(plans, params(len(plans)))
+
+
 def test_mixed_stack_with_a_diverging_model_matches() -> None:
     plans = [mlp(norm, width=w, depth=d, dropout=p) for norm, w, d, p in (
         ("batch", 16, 1, 0.1), ("layer", 8, 3, 0.0), ("none", 24, 2, 0.2))]

@@ -114,8 +114,9 @@ def _mlp(width: int, depth: int, norm: str = "none", activation: str = "relu",
 def _mixed(count: int, widths: Sequence[int]) -> list[NetworkPlan]:
     norms, acts, rates = ("none", "batch", "layer"), ("relu", "gelu", "tanh", "silu"), (
         0.0, 0.1, 0.2)
-    return [_mlp(widths[i % len(widths)], 1 + i % 3, norms[(i // 3) % 3], acts[i % 4],
-                 rates[(i // 2) % 3]) for i in range(count)]
+    plans = [(acts[i % 4], _mlp(widths[i % len(widths)], 1 + i % 3, norms[(i // 3) % 3],
+                                acts[i % 4], rates[(i // 2) % 3])) for i in range(count)]
+    return [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]  # as LocalEvaluator
 
 
 def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
@@ -123,7 +124,7 @@ def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
     span a search's rounds)."""
     alone = [_mlp(16, 1), _mlp(32, 3, "batch", dropout=0.1), _mlp(256, 2, "layer"),
              _mlp(64, 2, "batch", "gelu"), _mlp(128, 1)]
-    acts = [_mlp(32, 2, activation=a) for a in ("relu", "gelu", "tanh", "silu")] * 2
+    acts = [_mlp(32, 2, activation=a) for a in ("relu", "gelu", "tanh", "silu") for _ in "ab"]
     fused = [[_mlp(16, 2, "batch")] * 4, _mixed(16, (16, 32)), _mixed(6, (128,)),
              [_mlp(256, 1, "batch")] * 4, [_mlp(64, 1)] * 2, [_mlp(32, 2)] * 16,
              [_mlp(64, 3, "layer", dropout=0.1)] * 8, acts]

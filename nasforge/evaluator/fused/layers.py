@@ -87,7 +87,8 @@ class Layer:
     fill) stacked per model; `counters`: buffers set to the stack's step count on write-back;
     `random`: draws from the models' random streams; `passthrough` (M, 1, 1): False for the
     models that skip this slot (they pass their input through, see `align`);
-    `model_options`: the `options` that hold one entry per model."""
+    `model_options`: the `options` that hold one entry per model; `runs`: (start, count) of
+    each activation group when its models sit side by side (then no gather is needed)."""
 
     impl: FusedImpl
     index: int
@@ -107,6 +108,7 @@ class Layer:
     act_bits: int = FLOAT_BITS
     passthrough: torch.Tensor | None = None
     model_options: tuple[str, ...] = ()
+    runs: list[tuple[int, int]] = field(default_factory=list)
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
@@ -129,12 +131,15 @@ class Layer:
         for slot, act in enumerate(self.acts):
             by_kind.setdefault(repr(act), []).append(slot)
         if len(by_kind) == 1:
-            self.groups, self.inverse = [(self.acts[0], torch.empty(0))], None
+            self.groups, self.inverse, self.runs = [(self.acts[0], torch.empty(0))], None, []
             return
         order = [slot for slots in by_kind.values() for slot in slots]
         self.groups = [(self.acts[slots[0]], torch.tensor(slots, device=device))
                        for slots in by_kind.values()]
         self.inverse = torch.argsort(torch.tensor(order, device=device))
+        contiguous = order == list(range(len(self.acts)))
+        self.runs = ([(slots[0], len(slots)) for slots in by_kind.values()] if contiguous
+                     else [])
 
 
 def to_channels(x: torch.Tensor) -> torch.Tensor:

@@ -236,6 +236,11 @@ class Elementwise(Op):
         axis, shape = (0 if layout == "models" else 1), x.shape
         if axis == 1:  # channels layout: (B, M * C, ...) -> (B, M, C, ...)
             x = x.view(shape[0], ctx.m, -1, *shape[2:])
+        if layer.runs:  # each group's models side by side: views, no gather or scatter
+            pieces = [act(x.narrow(axis, start, length))
+                      for (act, _), (start, length) in zip(layer.groups, layer.runs,
+                                                            strict=True)]
+            return torch.cat(pieces, axis).view(shape), layout
         pieces = [act(x.index_select(axis, slots)) for act, slots in layer.groups]
         return torch.cat(pieces, axis).index_select(axis, layer.inverse).view(shape), layout
 
