@@ -40,7 +40,7 @@ __all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
