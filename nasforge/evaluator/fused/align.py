@@ -153,7 +153,7 @@ class Alignment:
             spec = spec_of(ops[0])
             sizes = {name: max(getattr(op, name) for op in ops)
                      for name in spec.size_fields if hasattr(ops[0], name)}
-            padded = dataclasses.replace(ops[0], **sizes) if sizes else ops[0]
+            padded = dataclasses.replace(ops[0], **sizes) if sizes else ops[0]  # type: ignore[type-var]
             cost = spec.cost(padded, shape)
             macs += cost.macs
             params += cost.params or 0

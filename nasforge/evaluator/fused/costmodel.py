@@ -42,7 +42,7 @@ def fused_features(alignment: Alignment, batch: int) -> tuple[float, ...]:
     m = len(slots[0].ops)
     macs, params = alignment.padded_cost()
     dropout = sum(isinstance(slot.reference, Dropout) for slot in slots)
-    groups = sum(len({op.kind for op in slot.stand_ins()})  # type: ignore[attr-defined]
+    groups = sum(len({getattr(op, "kind", None) for op in slot.stand_ins()})
                  for slot in slots if isinstance(slot.reference, Activation))
     outputs = sum(_numel(shape) for shape in alignment.padded_shapes)
     return (float(len(slots)), float(m * dropout), float(groups), float(m * batch * outputs),

@@ -133,12 +133,12 @@ class StackedModel:
                            else t.reshape(-1) for m in real]
                 buffers[f"{s}.{buf}"], _ = _pad_stack(tensors, (numel,), fill, device)
         flat = torch.cat(columns, dim=1).contiguous()
-        mask = torch.cat(masks, dim=1).to(device) if padded_any else None
+        stacked_mask = torch.cat(masks, dim=1).to(device) if padded_any else None
         streams: ModelStreams | None = None
         if any(layer.random for layer in layers):
             streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
         placement = [[slot.index[m] for slot in alignment.slots] for m in range(len(models))]
-        return cls(layers, shapes, flat, buffers, mask, streams, placement)
+        return cls(layers, shapes, flat, buffers, stacked_mask, streams, placement)
 
     @property
     def size(self) -> int:
@@ -203,10 +203,11 @@ class StackedModel:
                 if op is not None:
                     buffer = model[op].get_buffer(name)
                     buffer.copy_(value[slot, : buffer.numel()].reshape(buffer.shape))
-            for index, layer in enumerate(self.layers):
-                op = where[index]
-                for counter in layer.counters if op is not None else ():
-                    model[op].get_buffer(counter).fill_(self.steps)
+            for position, layer in enumerate(self.layers):
+                op = where[position]
+                if op is not None:
+                    for counter in layer.counters:
+                        model[op].get_buffer(counter).fill_(self.steps)
 
 
 def _pass_through(present: torch.Tensor, state: tuple[torch.Tensor, str],
@@ -256,7 +257,7 @@ def _maybe(module: nn.Module | None, name: str, *, parameter: bool) -> torch.Ten
     return None if tensor is None else tensor.detach()
 
 
-def _padded_shape(shapes: Sequence[torch.Size]) -> tuple[int, ...]:
+def _padded_shape(shapes: Sequence[Sequence[int]]) -> tuple[int, ...]:
     return tuple(max(dims) for dims in zip(*shapes, strict=True))
 
 
