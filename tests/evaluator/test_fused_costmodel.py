@@ -23,8 +23,9 @@ from nasforge.evaluator.fused.costmodel import CostModel, fused_features, plan_s
 from nasforge.evaluator.train import TrainingParams
 
 CPU = torch.device("cpu")
-# per op alone 1 ms, per slot 0.1 ms, per model and slot 10 us, per padded parameter 10 ns
-CHEAP_STACKS = CostModel(alone=(1e-3, 0.0, 1e-8), fused=(1e-4, 1e-5, 0.0, 1e-8))
+# alone: 1 ms per op, 10 ns per parameter; fused: 0.1 ms per slot, 10 us per model's dropout
+# and per activation group, 10 ns per padded parameter
+CHEAP_STACKS = CostModel(alone=(1e-3, 1e-8, 0.0, 0.0), fused=(1e-4, 1e-5, 1e-5, 0.0, 1e-8, 0.0))
 
 
 class Counting:
@@ -99,7 +100,7 @@ def test_cheap_stacks_take_every_candidate_in_one_stack() -> None:
 
 
 def test_padding_that_costs_more_than_training_alone_splits_the_stack() -> None:
-    compute_bound = CostModel(alone=(1e-3, 0.0, 1e-7), fused=(1e-5, 1e-6, 0.0, 1e-7))
+    compute_bound = CostModel(alone=(1e-3, 1e-7, 0.0, 0.0), fused=(1e-5, 1e-6, 0.0, 0.0, 1e-7, 0.0))
     plans = [mlp(width=w) for w in (256, 8, 240, 8)]
     stacks = plan_stacks(plans, 24, compute_bound)
     assert sorted(s.members for s in stacks) == [(0, 2), (1, 3)]
@@ -121,14 +122,14 @@ def test_the_policy_probes_only_where_the_model_is_unsure() -> None:
     assert sure.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], True)]
     assert probe.calls == 0
     # fused predicted as slow as alone: unsure, the probe decides
-    alone = sum(CostModel((1e-3, 0.0, 0.0), (0.0,) * 4).alone_step(p, 24) for p in plans)
+    alone = sum(CostModel((1e-3, 0.0, 0.0, 0.0), (0.0,) * 6).alone_step(p, 24) for p in plans)
     slots = fused_features(align(plans), 24)[0]
-    unsure = FusedPolicy(probe, model=CostModel(alone=(1e-3, 0.0, 0.0),
-                                                fused=(alone / slots, 0.0, 0.0, 0.0)))
+    unsure = FusedPolicy(probe, model=CostModel(alone=(1e-3, 0.0, 0.0, 0.0),
+                                                fused=(alone / slots, *(0.0,) * 5)))
     assert unsure.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], True)]
     assert probe.calls == 1
-    never = FusedPolicy(probe, model=CostModel(alone=(1e-6, 0.0, 0.0),
-                                               fused=(1.0, 0.0, 0.0, 0.0)))
+    never = FusedPolicy(probe, model=CostModel(alone=(1e-6, 0.0, 0.0, 0.0),
+                                               fused=(1.0, *(0.0,) * 5)))
     assert never.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], False)]
     assert probe.calls == 1
 
@@ -146,6 +147,6 @@ def test_a_model_that_cannot_be_built_falls_back_to_probing() -> None:
 
 def test_cost_model_refuses_bad_coefficients() -> None:
     with pytest.raises(ValueError, match="all >= 0"):
-        CostModel(alone=(1.0, -1.0, 0.0), fused=(0.0, 0.0, 0.0, 0.0))
+        CostModel(alone=(1.0, -1.0, 0.0, 0.0), fused=(0.0,) * 6)
     with pytest.raises(ValueError):
         CostModel.from_dict({"alone": [1.0]})
