@@ -14,6 +14,13 @@ norm, its outgoing weights are zero, and layer norm averages over each model's r
 only: the real units compute what the model alone computes. Activations may differ per model
 (they are applied to each group of models that share one).
 
+Depth, norm kinds and dropout rates may differ too: the plans are aligned into slots
+(`align`), and a model that skips a slot passes its input through (`torch.where` over the
+models at linear and norm slots, `nn.Identity` at activation slots, rate 0 at dropout slots).
+A skipped slot's parameters are all padding for that model (mask 0: they stay exactly zero,
+get no gradient, no optimizer moment and no weight decay), and `write_back` copies only the
+slots a model runs (`placement`), so they are never reported as its parameters.
+
 Each op is stacked by the implementation its spec names (`fused`, see `ops`; `check_fusable`
 asks it): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel, stride and dilation;
 grouped convs only at equal widths), float or fake-quantized with fixed steps (`quant`; at
