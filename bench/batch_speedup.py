@@ -1,6 +1,7 @@
 """Benchmark: the quickstart search end to end at `[search] batch = 32` vs `batch = 1`.
 
     PYTHONPATH=. python bench/batch_speedup.py [--trials 200] [--repeats 3] [--threads N]
+                                               [--fused auto|always]
 
 Each run is `nasforge search examples/quickstart.toml` as the CLI builds it (the checked
 dataset, `evaluator_setup.make_executor` with one inline worker, the checkpoint policy of the
@@ -44,10 +45,11 @@ def _load_average() -> list[float]:
         return []
 
 
-def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | None = None
-               ) -> float:
+def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | None = None,
+               fused: str = "auto") -> float:
     """Seconds for one quickstart search of `trials` at `batch` with its store in `folder`;
-    appends each round's fused stack sizes to `stacks`."""
+    appends each round's fused stack sizes to `stacks`. `fused` "always": the evaluator
+    fuses every stackable group (`LocalEvaluator(fused=True)`), to see full coverage."""
     from nasforge.checkpoint_policy import search_checkpoints
     from nasforge.config import from_dict, load
     from nasforge.evaluator import local
@@ -74,6 +76,8 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     executor = make_executor(config, 1, folder / "data", dataset=dataset,
                              checkpoint_dir=checkpoints.folder if checkpoints else None)
     evaluator = getattr(executor, "evaluator", None)
+    if fused == "always" and evaluator is not None:
+        evaluator.fused = True
     if stacks is not None and evaluator is not None:  # one list per evaluate call (round)
         evaluate = evaluator.evaluate
 
@@ -94,7 +98,8 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     return time.perf_counter() - start
 
 
-def batch32_speedup(trials: int = 200, repeats: int = 3) -> dict[str, Any]:
+def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
+                    ) -> dict[str, Any]:
     """Quickstart at batch 1 vs batch 32, interleaved repeats (see the module docstring)."""
     import torch
 
@@ -110,18 +115,18 @@ def batch32_speedup(trials: int = 200, repeats: int = 3) -> dict[str, Any]:
         for batch in ((1, 32) if repeat % 2 == 0 else (32, 1)):
             with tempfile.TemporaryDirectory(prefix="nasforge-bench-") as folder:
                 stacks = [] if batch == 32 else None
-                walls[batch].append(run_search(trials, batch, Path(folder), stacks))
+                walls[batch].append(run_search(trials, batch, Path(folder), stacks, fused))
                 if stacks is not None and repeat == 0:
                     rounds = stacks
     one, many = statistics.median(walls[1]), statistics.median(walls[32])
-    fused = sum(sum(r) for r in rounds)
+    fused_count = sum(sum(r) for r in rounds)
     from machine import torch_machine
 
-    return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats,
+    return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats, "fused": fused,
             "batch32_speedup": one / many, "batch1_seconds": one, "batch32_seconds": many,
             "walls": {str(k): v for k, v in walls.items()},
             "calibration_seconds": calibration, "stack_sizes": rounds,
-            "fused_candidates": fused, "candidates": trials,
+            "fused_candidates": fused_count, "candidates": trials,
             "load_start": load_start, "load_end": _load_average(), **torch_machine()}
 
 
@@ -129,6 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fused", choices=("auto", "always"), default="auto",
+                        help="auto: the product's policy; always: fuse every stackable group")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch.set_num_threads for the run (0: leave it)")
     args = parser.parse_args()
@@ -138,7 +145,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(json.dumps(batch32_speedup(args.trials, args.repeats), indent=1))
+    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused), indent=1))
 
 
 if __name__ == "__main__":
