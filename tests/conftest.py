@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 
 def pytest_configure(config: object) -> None:
@@ -13,6 +14,8 @@ def pytest_configure(config: object) -> None:
     workers each spinning two OpenMP threads on two cores make small convolutions run
     hundreds of times slower (measured: a 6x4x8x8 conv step 0.09 ms alone, 78 ms so)."""
     os.environ.setdefault("NASFORGE_NO_PLUGINS", "1")
+    # the fused cost model's per-machine cache: never the user's ~/.cache in tests
+    os.environ.setdefault("NASFORGE_CACHE_DIR", tempfile.mkdtemp(prefix="nasforge-tests-"))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 

@@ -10,13 +10,14 @@ says what each means (a public API; names are stable). Latency and throughput ar
 with `measure.time_forwards` (the two batch sizes interleaved).
 
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
-(`fused.check_compatible`: same structure, batch size, epochs, optimizer and schedule; widths
-and activations may differ) into buckets, split where padding would waste compute
-(`fused.split_by_padding`), and trains a bucket of two or more as one stacked model
-(`fused.train_fused`). Other candidates (buckets of one; quantized, dropout, residual, cell or
-learnable-activation plans) go through the sequential path. "auto" (the default) asks a
-`FusedPolicy` (a timing probe per bucket, cached in this evaluator) whether fusing pays; True
-fuses every bucket; False never fuses. Fused candidates report the same metrics, measured on
+(`fused.fusion_key`: same anchors (`fused.align`), batch size, epochs, optimizer and schedule;
+depth, widths, norm kinds, activations and dropout rates of flat layers may differ) and trains
+a stack of two or more as one stacked model (`fused.train_fused`). Other candidates (stacks
+of one; learned-step quantized, residual, cell or learnable-activation plans) go through the
+sequential path. "auto" (the default) asks a `FusedPolicy` (a per-machine cost model, cached
+on disk, and a timing probe where it is unsure; one per evaluator) to cut each group into
+stacks and decide each; True fuses every group, split where padding wastes compute
+(`fused.split_by_padding`); False never fuses. Fused candidates report the same metrics, measured on
 each one's own extracted model; ``train_seconds`` (``train_cpu_seconds``) is its share of the
 bucket's wall (CPU) time, divided by M, and on CUDA ``peak_memory_mb`` the bucket's peak.
 Results agree with sequential training to float rounding (rtol 1e-4, atol 1e-5). If the fused
@@ -111,10 +112,10 @@ class LocalEvaluator:
     """Evaluates architectures on the device that holds `data`, fusing stackable buckets (an
     `evaluator.protocol.Evaluator`).
 
-    `fused`: "auto" (a per-bucket timing probe decides), True (always fuse compatible buckets),
-    False (never), or a `FusedPolicy` to use (e.g. with an injected probe). Stored as given;
-    validated and resolved on the first `evaluate`. `checkpoint_dir`: where to save each
-    COMPLETE candidate's state_dict (None: nowhere).
+    `fused`: "auto" (a `FusedPolicy`: cost model and probes decide), True (always fuse
+    compatible buckets), False (never), or a `FusedPolicy` to use (e.g. with an injected
+    probe or cost model). Stored as given; validated and resolved on the first `evaluate`.
+    `checkpoint_dir`: where to save each COMPLETE candidate's state_dict (None: nowhere).
     """
 
     def __init__(
@@ -146,8 +147,8 @@ class LocalEvaluator:
         mode = self._fused_mode()
         results: list[EvalResult | None] = [None] * len(archs)
         if mode is not False and len(archs) > 1:
-            for bucket in self._buckets(archs):
-                if len(bucket) > 1 and (mode is True or self._use_fused(bucket)):
+            for bucket, fuse in self._stacks(archs, mode):
+                if len(bucket) > 1 and fuse:
                     for item, result in zip(bucket, self._evaluate_fused(bucket), strict=True):
                         results[item.index] = result
         return [result if result is not None else self._evaluate_one(arch)
@@ -165,15 +166,27 @@ class LocalEvaluator:
         raise ConfigError(f"fused={self.fused!r} is invalid; choose 'auto', True, False or a "
                           "FusedPolicy.")
 
-    def _use_fused(self, bucket: list[_Prepared]) -> bool:
-        policy = self._fused_mode()
-        assert isinstance(policy, FusedPolicy)
-        return policy.use_fused([c.plan for c in bucket], self.data,
-                                [c.params for c in bucket], self.data.spec.task)
+    def _stacks(self, archs: Sequence[Architecture], mode: bool | FusedPolicy
+                ) -> list[tuple[list[_Prepared], bool]]:
+        """Stacks of candidates with their decision: with a policy, each fusion key's group
+        cut and decided by it (`FusedPolicy.stacks`); with True, each group split by padding
+        (`fused.split_by_padding`), all fused."""
+        out: list[tuple[list[_Prepared], bool]] = []
+        for group in self._groups(archs):
+            if isinstance(mode, FusedPolicy):
+                decided = mode.stacks([c.plan for c in group], self.data,
+                                      [c.params for c in group], self.data.spec.task)
+                out.extend((_by_activation([group[i] for i in members]), fuse)
+                           for members, fuse in decided)
+            else:
+                out.extend((bucket, True)
+                           for bucket in split_by_padding(group, lambda item: item.plan))
+        return out
 
-    def _buckets(self, archs: Sequence[Architecture]) -> list[list[_Prepared]]:
-        """Candidates that fused training accepts, grouped by what must match to stack."""
-        buckets: dict[tuple[object, ...], list[_Prepared]] = {}
+    def _groups(self, archs: Sequence[Architecture]) -> list[list[_Prepared]]:
+        """Candidates that fused training accepts, grouped by what must match to stack
+        (`fused.fusion_key`)."""
+        groups: dict[tuple[object, ...], list[_Prepared]] = {}
         for index, arch in enumerate(archs):
             try:
                 params = TrainingParams.from_arch(arch)
@@ -183,9 +196,13 @@ class LocalEvaluator:
                 continue
             key = fusion_key(plan, params)
             seed = candidate_seed(self.seed, arch.arch_id)
-            buckets.setdefault(key, []).append(_Prepared(index, arch, seed, params, plan))
-        return [bucket for group in buckets.values()
-                for bucket in split_by_padding(group, lambda item: item.plan)]
+            groups.setdefault(key, []).append(_Prepared(index, arch, seed, params, plan))
+        return list(groups.values())
+
+    def _buckets(self, archs: Sequence[Architecture]) -> list[list[_Prepared]]:
+        """The stacks this evaluator would consider (its mode's cut; decisions aside)."""
+        mode = self._fused_mode()
+        return [bucket for bucket, _ in self._stacks(archs, True if mode is False else mode)]
 
     def _evaluate_fused(self, bucket: list[_Prepared]) -> list[EvalResult | None]:
         """Fused results in bucket order; None (train sequentially) if the fused run raised."""
@@ -300,6 +317,12 @@ class LocalEvaluator:
             logger.warning("Candidate %s: checkpoint not saved in %s: %s", arch.arch_id,
                            self.checkpoint_dir, err)
             return None
+
+
+def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:
+    """The stack ordered by its models' activation kinds (stable): each kind's models side by
+    side, so a stacked activation applies to views (results do not depend on the order)."""
+    return sorted(stack, key=lambda item: str(item.arch.get("activation", "")))
 
 
 def metric_names(task: str, *, measure_latency: bool = True,

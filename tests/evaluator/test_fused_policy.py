@@ -66,7 +66,7 @@ def bucket(m: int) -> list[Architecture]:
 
 def test_policy_picks_sequential_when_fused_is_slower_and_caches_per_bucket() -> None:
     probe = FakeProbe(fused=2.0, sequential=1.0)
-    policy = FusedPolicy(probe)
+    policy = FusedPolicy(probe, model=None)
     plans, params = [mlp()] * 4, [TrainingParams()] * 4
     assert policy.use_fused(plans, blobs(), params, "classification") is False
     assert policy.use_fused(plans, blobs(), params, "classification") is False
@@ -80,18 +80,19 @@ def test_policy_picks_sequential_when_fused_is_slower_and_caches_per_bucket() ->
 
 def test_policy_picks_fused_when_faster_beyond_the_margin() -> None:
     plans, params = [mlp()] * 4, [TrainingParams()] * 4
-    assert FusedPolicy(FakeProbe(0.2, 1.0)).use_fused(plans, blobs(), params, "classification")
-    close = FusedPolicy(FakeProbe(0.95, 1.0), margin=1.1)
+    fast = FusedPolicy(FakeProbe(0.2, 1.0), model=None)
+    assert fast.use_fused(plans, blobs(), params, "classification")
+    close = FusedPolicy(FakeProbe(0.95, 1.0), model=None, margin=1.1)
     assert not close.use_fused(plans, blobs(), params, "classification")
-    assert not FusedPolicy(FakeProbe(0.0, 1.0)).use_fused(plans[:1], blobs(), params[:1],
-                                                          "classification")
+    alone = FusedPolicy(FakeProbe(0.0, 1.0), model=None)
+    assert not alone.use_fused(plans[:1], blobs(), params[:1], "classification")
 
 
 def test_a_failing_probe_decides_sequential() -> None:
     def broken(*args: object) -> ProbeTiming:
         raise RuntimeError("out of memory")
 
-    policy = FusedPolicy(broken)
+    policy = FusedPolicy(broken, model=None)
     assert not policy.use_fused([mlp()] * 2, blobs(), [TrainingParams()] * 2, "classification")
 
 
@@ -119,7 +120,7 @@ def test_a_bucket_too_short_for_a_probe_trains_sequentially() -> None:
     assert probe_steps([mlp()] * 5, blobs(), few, "classification").fused == float("inf")
     heavy = probe_steps([mlp()] * 5, blobs(), params, "classification", max_step_macs=1.0)
     assert heavy.fused == float("inf")  # compute-bound: not probed
-    assert not FusedPolicy(lambda *a: timing).use_fused([mlp()] * 5, blobs(), params,
+    assert not FusedPolicy(lambda *a: timing, model=None).use_fused([mlp()] * 5, blobs(), params,
                                                         "classification")
 
 
@@ -146,10 +147,10 @@ def test_fused_true_false_and_auto_agree_with_every_metric() -> None:
 
 def test_the_policy_decides_whether_train_fused_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = spy_train_fused(monkeypatch)
-    evaluate(FusedPolicy(FakeProbe(2.0, 1.0)), bucket(3), measure_latency=False)
+    evaluate(FusedPolicy(FakeProbe(2.0, 1.0), model=None), bucket(3), measure_latency=False)
     evaluate(False, bucket(3), measure_latency=False)
     assert calls == []
-    evaluate(FusedPolicy(FakeProbe(0.1, 1.0)), bucket(3), measure_latency=False)
+    evaluate(FusedPolicy(FakeProbe(0.1, 1.0), model=None), bucket(3), measure_latency=False)
     evaluate(True, bucket(3), measure_latency=False)
     assert calls == [3, 3]
 
@@ -161,7 +162,7 @@ def test_results_are_bit_identical_whether_the_probe_ran_or_not(
              arch(norm="batch", batch_size=24, lr=3e-3, **{"mlp.width": 16})]
     probe = FakeProbe(*decision, real=True)
     before = torch.get_rng_state()
-    probed = evaluate(FusedPolicy(probe), archs, measure_latency=False)
+    probed = evaluate(FusedPolicy(probe, model=None), archs, measure_latency=False)
     assert probe.calls == 2 and torch.equal(before, torch.get_rng_state())
     plain = evaluate(mode, archs, measure_latency=False)
     for a, b in zip(probed, plain, strict=True):

@@ -1,9 +1,11 @@
 """Horizontally fused training: candidates of one structure trained as one stacked model.
 
 Modules: `train` (`train_fused`, the loop and the stacked optimizer), `stack` (`StackedModel`,
-`check_fusable`, `stack_key`), `layers` (a stacked layer and its two layouts), `ops` (the
+`check_fusable`), `align` (plans of different depth, norms and dropout into one stack's slots;
+`align_key`, `stack_key`), `layers` (a stacked layer and its two layouts), `ops` (the
 stacked implementation of each plan op, named by the op specs' `fused` references),
-`buckets` (which candidates stack together), `policy` (when fusing pays), `quant` and
+`buckets` (which candidates stack together), `policy` (when fusing pays), `costmodel` and
+`calibration` (the per-machine model of step times the policy plans with), `quant` and
 `dropout` (per-model quantizer state and random streams), `graphed` (one training step,
 eager or replayed from a CUDA graph; used by `evaluator.train` too).
 
@@ -24,15 +26,20 @@ _EXPORTS = {
     "fusion_key": "buckets", "padded_macs": "buckets", "split_by_padding": "buckets",
     "FusedPolicy": "policy", "ProbeTiming": "policy", "bucket_key": "policy",
     "probe_steps": "policy",
+    "align": "align", "align_key": "align", "CostModel": "costmodel",
+    "plan_stacks": "costmodel",
 }
 
-__all__ = ["FusedPolicy", "FusedResult", "FusionError", "ProbeTiming", "StackedModel",
-           "StackedOptimizer", "bucket_key", "check_compatible", "check_fusable", "fused_step",
-           "fusion_key", "padded_macs", "padded_shapes", "probe_steps", "split_by_padding",
-           "stack_key", "train_fused"]
+__all__ = ["CostModel", "FusedPolicy", "FusedResult", "FusionError", "ProbeTiming",
+           "StackedModel", "StackedOptimizer", "align", "align_key", "bucket_key",
+           "check_compatible", "check_fusable", "fused_step", "fusion_key", "padded_macs",
+           "padded_shapes", "plan_stacks", "probe_steps", "split_by_padding", "stack_key",
+           "train_fused"]
 
 if TYPE_CHECKING:
+    from nasforge.evaluator.fused.align import align, align_key
     from nasforge.evaluator.fused.buckets import fusion_key, padded_macs, split_by_padding
+    from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
     from nasforge.evaluator.fused.policy import FusedPolicy, ProbeTiming, bucket_key, probe_steps
     from nasforge.evaluator.fused.stack import (
         FusionError,

@@ -10,14 +10,12 @@ sample), whose steps are dominated by per-op overhead, not arithmetic, so paddin
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from nasforge.evaluator.fused.stack import padded_shapes, stack_key
+from nasforge.evaluator.fused.align import align, align_key
 from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import NetworkPlan
-from nasforge.searchspace.specs import spec_of
 
 T = TypeVar("T")
 
@@ -26,25 +24,16 @@ TINY_MACS = 20_000
 
 
 def fusion_key(plan: NetworkPlan, params: TrainingParams) -> tuple[object, ...]:
-    """What candidates must share to be stacked: `stack_key` and the training settings
+    """What candidates must share to be stacked: `align.align_key` and the training settings
     that one stacked run shares (batch size, epochs, optimizer, schedule)."""
-    return (stack_key(plan), params.batch_size, params.epochs, params.optimizer,
+    return (align_key(plan), params.batch_size, params.epochs, params.optimizer,
             params.schedule)
 
 
 def padded_macs(plans: Sequence[NetworkPlan]) -> int:
-    """Per-sample MACs of one model of the stack (every op at the widest plan's sizes: its
-    spec's `size_fields`, costed by its spec)."""
-    total = 0
-    for ops, shape in zip(zip(*(p.ops for p in plans), strict=True), padded_shapes(plans),
-                          strict=True):
-        first = ops[0]
-        spec = spec_of(first)
-        sizes = {name: max(getattr(op, name) for op in ops)
-                 for name in spec.size_fields if hasattr(first, name)}
-        padded = dataclasses.replace(first, **sizes) if sizes else first
-        total += spec.cost(padded, shape).macs
-    return total
+    """Per-sample MACs of one model of the stack (`align.Alignment.padded_macs`: every slot
+    at the widest model's sizes, skipping models included)."""
+    return align(plans).padded_macs()
 
 
 def split_by_padding(items: Sequence[T], plan_of: Callable[[T], NetworkPlan], *,

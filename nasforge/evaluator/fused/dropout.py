@@ -6,6 +6,11 @@ dropout calls. `ModelStreams` keeps one such generator state per stacked model a
 dropout layer, swaps each model's state in, applies `F.dropout` to that model's slice and
 saves the state back: every model draws exactly the masks it would draw alone, on CPU and
 CUDA. The global generator is restored after each layer.
+
+On CPU, flat features ("models" layout) take a faster path with the same masks: F.dropout's
+CPU kernel is ``x * empty_like(x).bernoulli_(1 - p).div_(1 - p)`` on the global generator;
+each model draws that noise from its own `torch.Generator` (the same MT19937 stream as the
+global one seeded alike, no state swapping), and one multiply applies every model's mask.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ class ModelStreams:
 
     def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
         self.device = device
+        self.generators: list[torch.Generator] = []
+        if device.type == "cpu":
+            self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         saved = self._get()
         self.states = []
         for seed in seeds:
@@ -34,13 +42,33 @@ class ModelStreams:
 
     def keep(self, kept: Sequence[int]) -> None:
         self.states = [self.states[k] for k in kept]
+        self.generators = [self.generators[k] for k in kept] if self.generators else []
 
-    def dropout(self, slices: Sequence[torch.Tensor], p: float) -> list[torch.Tensor]:
-        """F.dropout(slice m, p) for each model m, with model m's stream."""
+    def masks(self, shape: torch.Size, rates: Sequence[float],
+              shapes: Sequence[tuple[int, ...]] | None) -> torch.Tensor:
+        """(M, B, *padded) multipliers: model m's dropout noise divided by its keep rate on
+        its real units (`shapes[m]`), 1 elsewhere and for models at rate 0 (CPU only)."""
+        mask = torch.ones(shape)
+        for slot, p in enumerate(rates):
+            if p <= 0:
+                continue
+            real = tuple(shapes[slot]) if shapes is not None else tuple(shape[2:])
+            noise = torch.empty((shape[1], *real)).bernoulli_(1 - p,
+                                                              generator=self.generators[slot])
+            mask[slot][(slice(None), *(slice(0, d) for d in real))] = noise.div_(1 - p)
+        return mask
+
+    def dropout(self, slices: Sequence[torch.Tensor], rates: Sequence[float]
+                ) -> list[torch.Tensor]:
+        """F.dropout(slice m, rates[m]) for each model m, with model m's stream; a model at
+        rate 0 draws nothing (as a model without that dropout layer)."""
         saved = self._get()
         out = []
         try:
-            for slot, part in enumerate(slices):
+            for slot, (part, p) in enumerate(zip(slices, rates, strict=True)):
+                if p <= 0:
+                    out.append(part)
+                    continue
                 self._set(self.states[slot])
                 out.append(F.dropout(part, p, True))
                 self.states[slot] = self._get()
@@ -62,11 +90,16 @@ class ModelStreams:
             torch.random.set_rng_state(state)
 
 
-def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: ModelStreams,
-                    shapes: Sequence[tuple[int, ...]] | None = None) -> torch.Tensor:
-    """Dropout of a stacked activation, model by model (layout as in `layers`).
+def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float | Sequence[float],
+                    streams: ModelStreams, shapes: Sequence[tuple[int, ...]] | None = None
+                    ) -> torch.Tensor:
+    """Dropout of a stacked activation, model by model (layout as in `layers`); `p` one rate
+    or one per model.
     `shapes`: each model's own (unpadded) shape here; a padded model's mask covers only its
     real units, as its mask alone would (its padded units are zero either way)."""
+    rates = [float(p)] * m if isinstance(p, int | float) else list(p)
+    if layout == "models" and streams.generators:
+        return x * streams.masks(x.shape, rates, shapes)
     if layout == "models":
         parts = list(x.unbind(0))  # (B, *padded)
     else:
@@ -76,7 +109,7 @@ def stacked_dropout(x: torch.Tensor, layout: str, m: int, p: float, streams: Mod
     if shapes is not None:
         real = [part[(slice(None), *(slice(0, d) for d in shape))]
                 for part, shape in zip(parts, shapes, strict=True)]
-    dropped = streams.dropout(real or parts, p)
+    dropped = streams.dropout(real or parts, rates)
     if shapes is not None:
         dropped = [_pad_to(part, padded) for part in dropped]
     return torch.stack(dropped, 0 if layout == "models" else 1).view(x.shape)

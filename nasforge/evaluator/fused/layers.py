@@ -85,7 +85,10 @@ class Layer:
     models that share one; for layer norm with padding, `counts` (M, 1, 1) real features and
     `features` (M, 1, C) a 0/1 mask of them; `buffers`: (name in the op's module, padding
     fill) stacked per model; `counters`: buffers set to the stack's step count on write-back;
-    `random`: draws from the models' random streams."""
+    `random`: draws from the models' random streams; `passthrough` (M, 1, 1): False for the
+    models that skip this slot (they pass their input through, see `align`);
+    `model_options`: the `options` that hold one entry per model; `runs`: (start, count) of
+    each activation group when its models sit side by side (then no gather is needed)."""
 
     impl: FusedImpl
     index: int
@@ -103,9 +106,17 @@ class Layer:
     random: bool = False
     weight_bits: int = FLOAT_BITS
     act_bits: int = FLOAT_BITS
+    passthrough: torch.Tensor | None = None
+    model_options: tuple[str, ...] = ()
+    runs: list[tuple[int, int]] = field(default_factory=list)
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
+        for name in self.model_options:
+            self.options[name] = [self.options[name][k] for k in kept]
+        if self.passthrough is not None:
+            index = torch.tensor(kept, device=self.passthrough.device)
+            self.passthrough = self.passthrough.index_select(0, index)
         if self.acts:
             self.acts = [self.acts[k] for k in kept]
             self.group(self.inverse.device if self.inverse is not None else None)
@@ -120,12 +131,15 @@ class Layer:
         for slot, act in enumerate(self.acts):
             by_kind.setdefault(repr(act), []).append(slot)
         if len(by_kind) == 1:
-            self.groups, self.inverse = [(self.acts[0], torch.empty(0))], None
+            self.groups, self.inverse, self.runs = [(self.acts[0], torch.empty(0))], None, []
             return
         order = [slot for slots in by_kind.values() for slot in slots]
         self.groups = [(self.acts[slots[0]], torch.tensor(slots, device=device))
                        for slots in by_kind.values()]
         self.inverse = torch.argsort(torch.tensor(order, device=device))
+        contiguous = order == list(range(len(self.acts)))
+        self.runs = ([(slots[0], len(slots)) for slots in by_kind.values()] if contiguous
+                     else [])
 
 
 def to_channels(x: torch.Tensor) -> torch.Tensor:

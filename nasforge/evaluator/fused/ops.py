@@ -75,19 +75,23 @@ class Flatten(Op):
 
 
 class Dropout(Op):
-    """Each model's masks from its own random stream (`dropout.stacked_dropout`), over its
-    real units only."""
+    """Each model's masks, at its own rate, from its own random stream
+    (`dropout.stacked_dropout`), over its real units only."""
+
+    def key(self, op: Any, sig: object) -> object:
+        return (type(op).__name__,)  # rates may differ per model
 
     def describe(self, site: Site) -> Layer:
-        return Layer(self, site.index, options={"p": site.ops[0].p, "shapes": site.shapes},
-                     random=True)
+        return Layer(self, site.index, options={"p": [float(op.p) for op in site.ops],
+                                                "shapes": list(site.shapes)},
+                     random=True, model_options=("p", "shapes"))
 
     def forward(self, layer: Layer, state: State, ctx: StackCtx) -> State:
         x, layout = state
         if not ctx.training:
             return state
         assert ctx.streams is not None, "dropout needs the models' random streams"
-        return stacked_dropout(x, layout, ctx.m, float(layer.options["p"]), ctx.streams,
+        return stacked_dropout(x, layout, ctx.m, layer.options["p"], ctx.streams,
                                layer.options["shapes"]), layout
 
 
@@ -232,6 +236,11 @@ class Elementwise(Op):
         axis, shape = (0 if layout == "models" else 1), x.shape
         if axis == 1:  # channels layout: (B, M * C, ...) -> (B, M, C, ...)
             x = x.view(shape[0], ctx.m, -1, *shape[2:])
+        if layer.runs:  # each group's models side by side: views, no gather or scatter
+            pieces = [act(x.narrow(axis, start, length))
+                      for (act, _), (start, length) in zip(layer.groups, layer.runs,
+                                                            strict=True)]
+            return torch.cat(pieces, axis).view(shape), layout
         pieces = [act(x.index_select(axis, slots)) for act, slots in layer.groups]
         return torch.cat(pieces, axis).index_select(axis, layer.inverse).view(shape), layout
 

@@ -1,10 +1,13 @@
-"""When to fuse: a short timing probe per bucket decides fused or sequential training.
+"""When to fuse: a per-machine cost model cuts candidates into stacks and decides each; a short
+timing probe decides where the model is unsure.
 
-Lifecycle: `FusedPolicy.use_fused(plans, data, params, task)` -> bucket key (stack key, padded
-sizes, batch size, optimizer, M) -> cached decision, or `probe` (a few training steps of the
-stacked model vs the same steps of the median candidate alone, times M, on the real data) ->
-fused iff the probe says fused is at least `margin` times faster -> cached for the policy's
-lifetime.
+Lifecycle: `FusedPolicy.stacks(plans, data, params, task)` (one fusion key's candidates) ->
+the cost model (`costmodel`, fitted once per machine and cached on disk: `calibration`) plans
+stacks (`costmodel.plan_stacks`) and predicts each one's fused and alone step -> fused iff the
+prediction says fused is at least `margin` times faster, unless that is within a factor
+`unsure` of the boundary: then the bucket key (slots, padded sizes, batch size, optimizer, M)
+-> cached decision, or `probe` (a few training steps of the stacked model vs the same steps of
+the median candidate alone, times M, on the real data) -> cached for the policy's lifetime.
 
 The probe costs at most a few percent of the bucket's estimated sequential training time
 (`budget`, or a fixed 50 ms if more: decisions are cached, so a probe pays over every later
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -26,7 +30,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nasforge.evaluator.fused.stack import StackedModel, padded_shapes, stack_key
+from nasforge.evaluator.fused.align import align, align_key, slot_kind
+from nasforge.evaluator.fused.buckets import split_by_padding
+from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
+from nasforge.evaluator.fused.stack import StackedModel
 from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
@@ -39,7 +46,7 @@ from nasforge.evaluator.train import (
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
 
-__all__ = ["FusedPolicy", "ProbeTiming", "bucket_key", "probe_steps"]
+__all__ = ["FusedPolicy", "ProbeTiming", "bucket_key", "default_model", "probe_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +71,14 @@ Timer = Callable[[], float]
 
 
 def bucket_key(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams]) -> Hashable:
-    """What the timing of a bucket depends on: structure, padded sizes, batch, optimizer and
-    M (rounded up to a power of two, so buckets of 9 to 16 share one probe)."""
+    """What the timing of a bucket depends on: its slots (kinds and padded sizes), batch,
+    optimizer and M (rounded up to a power of two, so buckets of 9 to 16 share one probe)."""
     p = params[0]
     size = 1 << (len(plans) - 1).bit_length()  # M rounded up to a power of two
-    return (stack_key(plans[0]), padded_shapes(plans), p.batch_size, p.optimizer, size)
+    alignment = align(plans)
+    kinds = tuple(slot_kind(slot.reference) for slot in alignment.slots)
+    return (align_key(plans[0]), kinds, alignment.padded_shapes, p.batch_size, p.optimizer,
+            size)
 
 
 def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[TrainingParams],
@@ -161,23 +171,99 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     return ProbeTiming(min(fused_times), one * m)
 
 
-class FusedPolicy:
-    """Per-bucket fused-or-sequential decisions, cached per `bucket_key` in this instance.
+ModelSource = Callable[[torch.device], CostModel]
 
-    `probe`: measures a bucket (default `probe_steps`; inject a fake for deterministic tests);
-    `margin`: fuse only when the probe's fused time is at least this many times smaller than
-    sequential (a guard against probe noise: choosing sequential is never slower).
+
+def default_model(device: torch.device) -> CostModel:
+    """This machine's cost model from the per-machine cache (`calibration.cache_dir` of the
+    process environment), calibrated on first use."""
+    from nasforge.evaluator.fused.calibration import cache_dir, cached_model
+
+    return cached_model(device, cache_dir(os.environ))
+
+
+class FusedPolicy:
+    """Which candidates train stacked: `stacks` cuts a group of stackable candidates into
+    stacks by the cost model and decides each; near the decision boundary (the model's
+    fused / alone ratio, times `margin`, within a factor `unsure` of 1) a timing `probe`
+    decides instead, cached per `bucket_key` in this instance.
+
+    `model`: a `CostModel`, a function of the device that returns one (default:
+    `default_model`, cached on disk per machine; asked once), or None: no model, every
+    stack (split by padding) is probed. `probe`: measures a stack (default `probe_steps`;
+    inject a fake for deterministic tests). `margin`: fuse only when fused is at least this
+    many times faster (choosing sequential is never slower).
     """
 
-    def __init__(self, probe: Probe = probe_steps, *, margin: float = 1.1) -> None:
+    def __init__(self, probe: Probe = probe_steps, *,
+                 model: CostModel | ModelSource | None = default_model, margin: float = 1.1,
+                 unsure: float = 1.25) -> None:
         self.probe = probe
+        self.model = model
         self.margin = margin
+        self.unsure = unsure
         self.decisions: dict[Hashable, bool] = {}
         self.timings: dict[Hashable, ProbeTiming] = {}
+        self._resolved: CostModel | None = model if isinstance(model, CostModel) else None
+
+    def cost_model(self, device: torch.device) -> CostModel | None:
+        """The model (loaded or calibrated on the first call); None without one, or when
+        loading it failed (logged: stacks are then probed)."""
+        if self._resolved is None and self.model is not None:
+            source, self.model = self.model, None
+            try:
+                self._resolved = source(device)  # type: ignore[operator]
+            except Exception:
+                logger.warning("The fused cost model could not be loaded or calibrated; "
+                               "probing stacks instead", exc_info=True)
+        return self._resolved
+
+    def stacks(self, plans: Sequence[NetworkPlan], data: TrainData,
+               params: Sequence[TrainingParams], task: str) -> list[tuple[list[int], bool]]:
+        """Stacks of the candidates `plans` (one fusion key: `buckets.fusion_key`), as
+        indices into them, each with its decision (True: train fused)."""
+        indices = list(range(len(plans)))
+        model = self.cost_model(data.x_train.device)
+        if model is None:
+            return [(bucket, self._probed([plans[i] for i in bucket], data,
+                                          [params[i] for i in bucket], task))
+                    for bucket in split_by_padding(indices, lambda i: plans[i])]
+        batch = min(params[0].batch_size, len(data.x_train))
+        out = []
+        for stack in plan_stacks(plans, batch, model):
+            members = list(stack.members)
+            ratio = stack.fused * self.margin / max(stack.alone, 1e-12)
+            if len(members) < 2 or ratio >= self.unsure:
+                fuse = False
+            elif ratio <= 1 / self.unsure:
+                fuse = True
+            else:
+                fuse = self._probed([plans[i] for i in members], data,
+                                    [params[i] for i in members], task)
+            logger.debug("stack of %d: predicted fused %.2e s vs alone %.2e s per step -> %s",
+                         len(members), stack.fused, stack.alone,
+                         "fused" if fuse else "sequential")
+            out.append((members, fuse))
+        return out
 
     def use_fused(self, plans: Sequence[NetworkPlan], data: TrainData,
                   params: Sequence[TrainingParams], task: str) -> bool:
-        """True to train this bucket fused; probes once per bucket key."""
+        """True to train these candidates as one stack (the model's decision for the whole
+        stack, or the probe's when it is unsure or there is no model)."""
+        if len(plans) < 2:
+            return False
+        model = self.cost_model(data.x_train.device)
+        if model is not None:
+            batch = min(params[0].batch_size, len(data.x_train))
+            alone = sum(model.alone_step(plan, batch) for plan in plans)
+            ratio = model.fused_step(align(plans), batch) * self.margin / max(alone, 1e-12)
+            if ratio >= self.unsure or ratio <= 1 / self.unsure:
+                return ratio < 1
+        return self._probed(plans, data, params, task)
+
+    def _probed(self, plans: Sequence[NetworkPlan], data: TrainData,
+                params: Sequence[TrainingParams], task: str) -> bool:
+        """The probe's decision for one stack, cached per `bucket_key`."""
         if len(plans) < 2:
             return False
         key = bucket_key(plans, params)

@@ -14,6 +14,13 @@ norm, its outgoing weights are zero, and layer norm averages over each model's r
 only: the real units compute what the model alone computes. Activations may differ per model
 (they are applied to each group of models that share one).
 
+Depth, norm kinds and dropout rates may differ too: the plans are aligned into slots
+(`align`), and a model that skips a slot passes its input through (`torch.where` over the
+models at linear and norm slots, `nn.Identity` at activation slots, rate 0 at dropout slots).
+A skipped slot's parameters are all padding for that model (mask 0: they stay exactly zero,
+get no gradient, no optimizer moment and no weight decay), and `write_back` copies only the
+slots a model runs (`placement`), so they are never reported as its parameters.
+
 Each op is stacked by the implementation its spec names (`fused`, see `ops`; `check_fusable`
 asks it): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel, stride and dilation;
 grouped convs only at equal widths), float or fake-quantized with fixed steps (`quant`; at
@@ -27,15 +34,21 @@ products over (M, B, F).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from nasforge.evaluator.fused.align import GATED, align, stack_key
 from nasforge.evaluator.fused.dropout import ModelStreams
-from nasforge.evaluator.fused.layers import FusedImpl, FusionError, Layer, Site, StackCtx
+from nasforge.evaluator.fused.layers import FusionError, Layer, Site, StackCtx
 from nasforge.evaluator.fused.ops import fused_impl
+from nasforge.searchspace.ops.context import BuildCtx
 from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.plan_ops import Linear, PlanOp
 from nasforge.searchspace.specs import spec_of
 
 __all__ = ["FusionError", "StackedModel", "check_fusable", "padded_shapes", "stack_key"]
@@ -53,24 +66,9 @@ def check_fusable(plan: NetworkPlan, where: str) -> None:
                               "train_candidate.")
 
 
-def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
-    """What must be equal for plans to stack: the structure without sizes or activation
-    kinds (each op's `FusedImpl.key`), the input shape and the output shape (where an op needs
-    `exact_sizes`, e.g. grouped convs or quantized layers: the sizes too, as padded units
-    would shift their groups or their observed ranges)."""
-    ops: list[object] = []
-    exact = False
-    for op, sig in zip(plan.ops, plan.signature(), strict=True):
-        impl = fused_impl(spec_of(op).fused)
-        ops.append(sig if impl is None else impl.key(op, sig))
-        exact = exact or (impl is not None and impl.exact_sizes(op))
-    return (tuple(ops), plan.input_shape, plan.output_shape, plan.shapes if exact else None)
-
-
 def padded_shapes(plans: Sequence[NetworkPlan]) -> tuple[tuple[int, ...], ...]:
-    """Each op's output shape in the stack: the largest over the plans, per dimension."""
-    return tuple(tuple(max(dims) for dims in zip(*shapes, strict=True))
-                 for shapes in zip(*(plan.shapes for plan in plans), strict=True))
+    """Each slot's output shape in the stack of `plans` (`align.Alignment.padded_shapes`)."""
+    return align(plans).padded_shapes
 
 
 class StackedModel:
@@ -78,8 +76,11 @@ class StackedModel:
 
     def __init__(self, layers: list[Layer], shapes: list[tuple[str, int, tuple[int, ...]]],
                  flat: torch.Tensor, buffers: dict[str, torch.Tensor],
-                 mask: torch.Tensor | None, streams: ModelStreams | None = None) -> None:
+                 mask: torch.Tensor | None, streams: ModelStreams | None = None,
+                 placement: list[list[int | None]] | None = None) -> None:
         self.layers = layers
+        # model m's module for slot s: model[placement[m][s]] (None: it skips the slot)
+        self.placement = placement or [list(range(len(layers)))] * flat.shape[0]
         self.shapes = shapes  # (key "op.name", offset, padded per-model shape) per parameter
         self.flat = flat  # (M, P) float32, every trainable parameter of every model
         self.mask = mask  # (M, P): 1 for real entries, 0 for padding; None without padding
@@ -102,42 +103,49 @@ class StackedModel:
                               "built from its plan (one module per plan op).")
         for m, plan in enumerate(plans):
             check_fusable(plan, f"model {m}")
-        first, device = models[0], next(models[0].parameters()).device
-        impls: list[FusedImpl] = []
-        for op in plans[0].ops:
-            impl = fused_impl(spec_of(op).fused)
-            assert impl is not None  # check_fusable refused NOT_STACKABLE
-            impls.append(impl)
+        alignment = align(plans)
+        device = next(models[0].parameters()).device
         layers: list[Layer] = []
         shapes: list[tuple[str, int, tuple[int, ...]]] = []
         columns: list[torch.Tensor] = []
         masks: list[torch.Tensor] = []
         buffers: dict[str, torch.Tensor] = {}
         offset, padded_any = 0, False
-        for i, impl in enumerate(impls):
-            modules = [m[i] for m in models]
-            layers.append(impl.describe(Site(i, [plan.ops[i] for plan in plans], modules,
-                                             [plan.shapes[i] for plan in plans], device)))
-            for name, _ in first[i].named_parameters():
-                tensors = [m.get_parameter(name).detach() for m in modules]
-                shape = _padded_shape([t.shape for t in tensors])
-                padded_any |= any(tuple(t.shape) != shape for t in tensors)
-                column, real = _pad_stack(tensors, shape, 0.0)
-                shapes.append((f"{i}.{name}", offset, shape))
+        for s, slot in enumerate(alignment.slots):
+            impl = fused_impl(spec_of(slot.reference).fused)
+            assert impl is not None  # check_fusable refused NOT_STACKABLE
+            ops = slot.stand_ins()
+            modules = [models[m][i] if i is not None else _stand_in_module(ops[m])
+                       for m, i in enumerate(slot.index)]
+            layer = impl.describe(Site(s, ops, modules, list(slot.shapes), device))
+            if not slot.complete and isinstance(slot.reference, GATED):
+                layer.passthrough = torch.tensor([op is not None for op in slot.ops],
+                                                 device=device).view(-1, 1, 1)
+            layers.append(layer)
+            donors = [_shapes_of(_donor(op)) for op in ops]
+            real = [m if i is not None else None for m, i in zip(modules, slot.index,
+                                                                   strict=True)]
+            for name in donors[0][0]:
+                shape = _padded_shape([d[0][name] for d in donors])
+                tensors = [_maybe(m, name, parameter=True) for m in real]
+                padded_any |= any(t is None or tuple(t.shape) != shape for t in tensors)
+                column, mask = _pad_stack(tensors, shape, 0.0, device)
+                shapes.append((f"{s}.{name}", offset, shape))
                 offset += column.shape[1]
                 columns.append(column)
-                masks.append(real)
-            for buf, fill in layers[-1].buffers:  # (M, K): views of a row update in place
-                tensors = [m.get_buffer(buf).detach().reshape(-1) for m in modules]
-                stacked, _ = _pad_stack(tensors, _padded_shape([t.shape for t in tensors]),
-                                        fill)
-                buffers[f"{i}.{buf}"] = stacked
+                masks.append(mask)
+            for buf, fill in layer.buffers:  # (M, K): views of a row update in place
+                numel = max(_numel(d[1][buf]) for d in donors)
+                tensors = [None if (t := _maybe(m, buf, parameter=False)) is None
+                           else t.reshape(-1) for m in real]
+                buffers[f"{s}.{buf}"], _ = _pad_stack(tensors, (numel,), fill, device)
         flat = torch.cat(columns, dim=1).contiguous()
-        mask = torch.cat(masks, dim=1).to(device) if padded_any else None
+        stacked_mask = torch.cat(masks, dim=1).to(device) if padded_any else None
         streams: ModelStreams | None = None
         if any(layer.random for layer in layers):
             streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
-        return cls(layers, shapes, flat, buffers, mask, streams)
+        placement = [[slot.index[m] for slot in alignment.slots] for m in range(len(models))]
+        return cls(layers, shapes, flat, buffers, stacked_mask, streams, placement)
 
     @property
     def size(self) -> int:
@@ -161,7 +169,10 @@ class StackedModel:
         state = (x, "models")
         ctx = StackCtx(self.params, self.buffers, self.size, training, self.streams)
         for layer in self.layers:
+            before = state
             state = layer.impl.forward(layer, state, ctx)
+            if layer.passthrough is not None:
+                state = _pass_through(layer.passthrough, state, before)
         out, layout = state
         assert layout == "models", f"the last layer left the {layout} layout"
         return out
@@ -178,37 +189,95 @@ class StackedModel:
             layer.keep(kept)
         if self.streams is not None:
             self.streams.keep(kept)
+        self.placement = [self.placement[k] for k in kept]
         self._views()
 
     def write_back(self, slot: int, model: nn.Sequential) -> None:
-        """Copy model `slot`'s parameters and buffers into `model` (built from the same plan)."""
+        """Copy model `slot`'s parameters and buffers into `model` (built from its plan); the
+        slots it skips, and parameters its modules lack (a bias), are not its own."""
+        where = self.placement[slot]
         with torch.no_grad():
             for key, off, shape in self.shapes:
-                op, name = key.split(".", 1)
-                target = model[int(op)].get_parameter(name)
-                padded = self.flat[slot, off : off + _numel(shape)].view(shape)
-                target.copy_(padded[tuple(slice(0, d) for d in target.shape)])
+                index, name = key.split(".", 1)
+                op = where[int(index)]
+                target = None if op is None else _maybe(model[op], name, parameter=True)
+                if target is not None:
+                    padded = self.flat[slot, off : off + _numel(shape)].view(shape)
+                    target.copy_(padded[tuple(slice(0, d) for d in target.shape)])
             for key, value in self.buffers.items():
-                op, name = key.split(".", 1)
-                buffer = model[int(op)].get_buffer(name)
-                buffer.copy_(value[slot, : buffer.numel()].reshape(buffer.shape))
-            for index, layer in enumerate(self.layers):
-                for counter in layer.counters:
-                    model[index].get_buffer(counter).fill_(self.steps)
+                index, name = key.split(".", 1)
+                op = where[int(index)]
+                if op is not None:
+                    buffer = model[op].get_buffer(name)
+                    buffer.copy_(value[slot, : buffer.numel()].reshape(buffer.shape))
+            for position, layer in enumerate(self.layers):
+                op = where[position]
+                if op is not None:
+                    for counter in layer.counters:
+                        model[op].get_buffer(counter).fill_(self.steps)
 
 
-def _padded_shape(shapes: Sequence[torch.Size]) -> tuple[int, ...]:
+def _pass_through(present: torch.Tensor, state: tuple[torch.Tensor, str],
+                  before: tuple[torch.Tensor, str]) -> tuple[torch.Tensor, str]:
+    """The slot's output for the models in `present` (M, 1, 1), the slot's input (resized to
+    the output's padded width: only padding is cut or added) for the others."""
+    (out, layout), (x, previous) = state, before
+    assert layout == previous == "models", "skippable slots act on flat features"
+    width = out.shape[-1]
+    if x.shape[-1] < width:
+        x = F.pad(x, (0, width - x.shape[-1]))
+    elif x.shape[-1] > width:
+        x = x[..., :width]
+    return torch.where(present, out, x), layout
+
+
+def _stand_in_module(op: PlanOp) -> nn.Module:
+    """The module of a model that skips a slot: identity for activations and dropout; for
+    linear and norm slots (gated: its output is not used), the op's module on the meta
+    device (no memory, no random draws)."""
+    if isinstance(op, GATED):
+        with torch.device("meta"):
+            return BuildCtx().module(op)
+    return nn.Identity()
+
+
+def _donor(op: PlanOp) -> PlanOp:
+    """The op whose parameter shapes pad the slot: a linear with its bias, so linears with and
+    without one share a slot (the bias is padding, mask 0, for those without)."""
+    return dataclasses.replace(op, bias=True) if isinstance(op, Linear) else op
+
+
+@functools.lru_cache(maxsize=4096)
+def _shapes_of(op: PlanOp) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """(parameter shapes, buffer shapes) of `op`'s module, built on the meta device."""
+    with torch.device("meta"):
+        module = BuildCtx().module(op)
+    return ({name: tuple(p.shape) for name, p in module.named_parameters()},
+            {name: tuple(b.shape) for name, b in module.named_buffers()})
+
+
+def _maybe(module: nn.Module | None, name: str, *, parameter: bool) -> torch.Tensor | None:
+    if module is None:
+        return None
+    found = dict(module.named_parameters() if parameter else module.named_buffers())
+    tensor = found.get(name)
+    return None if tensor is None else tensor.detach()
+
+
+def _padded_shape(shapes: Sequence[Sequence[int]]) -> tuple[int, ...]:
     return tuple(max(dims) for dims in zip(*shapes, strict=True))
 
 
-def _pad_stack(tensors: Sequence[torch.Tensor], shape: tuple[int, ...], fill: float
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M, prod(shape)) values (each tensor in the leading corner, `fill` elsewhere) and the
-    matching 0/1 mask."""
-    first = tensors[0]
-    out = torch.full((len(tensors), *shape), fill, dtype=first.dtype, device=first.device)
-    mask = torch.zeros((len(tensors), *shape), dtype=first.dtype)
+def _pad_stack(tensors: Sequence[torch.Tensor | None], shape: tuple[int, ...], fill: float,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, prod(shape)) values (each tensor in the leading corner, `fill` elsewhere and in the
+    rows of None) and the matching 0/1 mask (None rows: all 0)."""
+    dtype = next((t.dtype for t in tensors if t is not None), torch.float32)
+    out = torch.full((len(tensors), *shape), fill, dtype=dtype, device=device)
+    mask = torch.zeros((len(tensors), *shape), dtype=dtype)
     for row, tensor in enumerate(tensors):
+        if tensor is None:
+            continue
         corner = tuple(slice(0, d) for d in tensor.shape)
         out[row][corner] = tensor
         mask[row][corner] = 1.0

@@ -33,8 +33,9 @@ import torch
 from torch import nn
 
 from nasforge.errors import DataError
+from nasforge.evaluator.fused.align import align_key
 from nasforge.evaluator.fused.graphed import Amp
-from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable, stack_key
+from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
@@ -78,13 +79,14 @@ def check_compatible(plans: Sequence[NetworkPlan], params: Sequence[TrainingPara
         raise FusionError(f"Fused training needs one TrainingParams per plan and at least one "
                           f"plan, got {len(plans)} plans and {len(params)} params.")
     first, p0 = plans[0], params[0]
-    structure = stack_key(first)
+    structure = align_key(first)
     for i, (plan, p) in enumerate(zip(plans, params, strict=True)):
         check_fusable(plan, f"candidate {i}")
         why = ""
-        if stack_key(plan) != structure:
-            why = ("its layer structure differs (only widths and activation kinds may differ; "
-                   "grouped convolutions need equal widths too)")
+        if align_key(plan) != structure:
+            why = ("its layer structure differs (only depth, widths, norm kinds, activation "
+                   "kinds and dropout rates of flat layers may differ; grouped convolutions "
+                   "and quantized layers need equal widths too)")
         else:
             for key in ("batch_size", "epochs", "optimizer", "schedule"):
                 if getattr(p, key) != getattr(p0, key):
@@ -94,7 +96,8 @@ def check_compatible(plans: Sequence[NetworkPlan], params: Sequence[TrainingPara
             raise FusionError(
                 f"Candidate {i} cannot be fused with candidate 0: {why}. Fuse only candidates "
                 "with equal structure and equal batch_size, epochs, optimizer and schedule; "
-                "widths, activations, lr, weight_decay and seed may differ."
+                "depth, widths, norms, activations, dropout, lr, weight_decay and seed may "
+                "differ."
             )
 
 

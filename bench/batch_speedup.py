@@ -1,0 +1,152 @@
+"""Benchmark: the quickstart search end to end at `[search] batch = 32` vs `batch = 1`.
+
+    PYTHONPATH=. python bench/batch_speedup.py [--trials 200] [--repeats 3] [--threads N]
+                                               [--fused auto|always]
+
+Each run is `nasforge search examples/quickstart.toml` as the CLI builds it (the checked
+dataset, `evaluator_setup.make_executor` with one inline worker, the checkpoint policy of the
+config, a fresh SQLite store in a temporary folder, `nasforge.search.Search`), the budget set
+to `--trials`, only `[search] batch` differing. Runs alternate batch 1 and batch 32 (the
+side that goes first alternates each repeat); medians. The fused cost model is calibrated
+(or read from its cache) before the first timed run: its time is `calibration_seconds`.
+`--threads`: `torch.set_num_threads` for the whole run (default: leave torch's setting,
+as the product does).
+
+Prints one JSON object: `batch32_speedup` = median wall(batch 1) / median wall(batch 32),
+the medians and every wall time, and the batch-32 rounds' stacks (`stack_sizes`: one list
+per round of the fused stack sizes, `fused_candidates` over `candidates`), machine facts and
+`uptime` load at start and end. `batch32_speedup(trials, repeats)` returns the same dict
+(for bench/scale.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+QUICKSTART = ROOT / "examples" / "quickstart.toml"
+
+
+def _load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | None = None,
+               fused: str = "auto") -> float:
+    """Seconds for one quickstart search of `trials` at `batch` with its store in `folder`;
+    appends each round's fused stack sizes to `stacks`. `fused` "always": the evaluator
+    fuses every stackable group (`LocalEvaluator(fused=True)`), to see full coverage."""
+    from nasforge.checkpoint_policy import search_checkpoints
+    from nasforge.config import from_dict, load
+    from nasforge.evaluator import local
+    from nasforge.evaluator.data.fingerprint import data_fingerprint
+    from nasforge.evaluator_setup import load_checked, make_executor
+    from nasforge.frozen import thaw
+    from nasforge.search import Search
+    from nasforge.store import open_store
+
+    raw = thaw(load(QUICKSTART).raw)
+    raw["search"].update(budget=trials, batch=batch, name=f"quickstart-b{batch}")
+    config = from_dict(raw, source="bench")
+    storage = f"sqlite:///{folder / 'nasforge.db'}"
+    real = local.train_fused
+
+    def counted(plans: list, *args: Any, **kwargs: Any) -> Any:
+        if stacks is not None and stacks:
+            stacks[-1].append(len(plans))
+        return real(plans, *args, **kwargs)
+
+    start = time.perf_counter()
+    dataset = load_checked(config, cache_dir=folder / "data")
+    checkpoints = search_checkpoints(config, storage)
+    executor = make_executor(config, 1, folder / "data", dataset=dataset,
+                             checkpoint_dir=checkpoints.folder if checkpoints else None)
+    evaluator = getattr(executor, "evaluator", None)
+    if fused == "always" and evaluator is not None:
+        evaluator.fused = True
+    if stacks is not None and evaluator is not None:  # one list per evaluate call (round)
+        evaluate = evaluator.evaluate
+
+        def per_round(archs: Any) -> Any:
+            stacks.append([])
+            return evaluate(archs)
+
+        evaluator.evaluate = per_round
+    local.train_fused = counted
+    store = open_store(storage)
+    try:
+        Search(config, store, executor, checkpoints=checkpoints,
+               data_fingerprint=data_fingerprint(config.data, dataset)).run()
+    finally:
+        local.train_fused = real
+        store.close()
+        executor.close()
+    return time.perf_counter() - start
+
+
+def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
+                    ) -> dict[str, Any]:
+    """Quickstart at batch 1 vs batch 32, interleaved repeats (see the module docstring)."""
+    import torch
+
+    from nasforge.evaluator.fused.policy import default_model
+
+    load_start = _load_average()
+    begin = time.perf_counter()
+    default_model(torch.device("cpu"))  # the per-machine calibration, outside the timings
+    calibration = time.perf_counter() - begin
+    walls: dict[int, list[float]] = {1: [], 32: []}
+    rounds: list[list[int]] = []
+    for repeat in range(repeats):
+        for batch in ((1, 32) if repeat % 2 == 0 else (32, 1)):
+            with tempfile.TemporaryDirectory(prefix="nasforge-bench-") as folder:
+                stacks = [] if batch == 32 else None
+                walls[batch].append(run_search(trials, batch, Path(folder), stacks, fused))
+                if stacks is not None and repeat == 0:
+                    rounds = stacks
+    one, many = statistics.median(walls[1]), statistics.median(walls[32])
+    fused_count = sum(sum(r) for r in rounds)
+    from machine import torch_machine
+
+    return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats, "fused": fused,
+            "batch32_speedup": one / many, "batch1_seconds": one, "batch32_seconds": many,
+            "walls": {str(k): v for k, v in walls.items()},
+            "calibration_seconds": calibration, "stack_sizes": rounds,
+            "fused_candidates": fused_count, "candidates": trials,
+            "load_start": load_start, "load_end": _load_average(), **torch_machine()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fused", choices=("auto", "always"), default="auto",
+                        help="auto: the product's policy; always: fuse every stackable group")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch.set_num_threads for the run (0: leave it)")
+    args = parser.parse_args()
+    if args.trials < 1 or args.repeats < 1:
+        parser.error("--trials and --repeats must be at least 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused), indent=1))
+
+
+if __name__ == "__main__":
+    main()

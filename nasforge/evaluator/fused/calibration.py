@@ -1,0 +1,198 @@
+"""Fitting the fused cost model (`costmodel.CostModel`) once per machine, cached on disk.
+
+Lifecycle: `cached_model(device, directory)` -> the file for this machine's facts
+(`machine_facts`: CPU model or GPU name, core count, torch version, torch threads, device
+type; a different machine or thread count has another file) -> its model, or, when the file
+is missing or unreadable (a corrupt file is logged and replaced), `calibrate` (a few timed
+training steps of synthetic MLPs alone and stacked, about two seconds on an idle 2-core CPU) ->
+written atomically -> returned.
+
+The folder: `cache_dir(environ)`: ``$NASFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasforge``,
+else ``~/.cache/nasforge`` (the caller passes the environment: tests pass their own).
+Calibration trains throw-away models on synthetic data under a fixed seed inside `seeded`
+(torch's RNG state is restored): it never touches a candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from nasforge.evaluator.fused.align import align
+from nasforge.evaluator.fused.costmodel import CostModel, alone_features, fit, fused_features
+from nasforge.evaluator.fused.stack import StackedModel
+from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
+from nasforge.evaluator.seeding import seeded
+from nasforge.evaluator.train import TrainingParams, make_optimizer
+from nasforge.searchspace.build import build_from_plan
+from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
+
+__all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
+
+logger = logging.getLogger(__name__)
+
+VERSION = 2
+FEATURES, CLASSES, BATCH = 64, 10, 64
+Timer = Callable[[], float]
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """Where nasforge caches per-machine facts (see the module docstring)."""
+    if environ.get("NASFORGE_CACHE_DIR"):
+        return Path(environ["NASFORGE_CACHE_DIR"])
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]) / "nasforge"
+    return Path.home() / ".cache" / "nasforge"
+
+
+def machine_facts(device: torch.device) -> dict[str, object]:
+    """What a step's timing depends on besides the models: the processor, cores, torch and
+    its threads, the device."""
+    facts: dict[str, object] = {"version": VERSION, "device": device.type,
+                                "cores": os.cpu_count(), "torch": torch.__version__,
+                                "threads": torch.get_num_threads(), "cpu": _cpu_model()}
+    if device.type == "cuda":
+        facts["gpu"] = torch.cuda.get_device_name(device)
+    return facts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cached_model(device: torch.device, directory: Path, *,
+                 calibrate_fn: Callable[[torch.device], CostModel] | None = None) -> CostModel:
+    """This machine's model from `directory`, calibrated (`calibrate_fn`, default
+    `calibrate`) and saved when missing or unreadable."""
+    facts = machine_facts(device)
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    path = directory / f"fused-cost-{digest}.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+            if stored.get("facts") != facts:
+                raise ValueError("the facts stored differ from this machine's")
+            return CostModel.from_dict(stored.get("model"))
+        except (OSError, ValueError, AttributeError) as err:
+            logger.warning("Fused cost model %s is unreadable (%s); calibrating again", path,
+                           err)
+    model = (calibrate_fn or calibrate)(device)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps({"facts": facts, "model": model.as_dict()}, indent=1))
+        os.replace(scratch, path)
+    except OSError as err:  # an unwritable cache costs a calibration per process, no more
+        logger.warning("Fused cost model not cached in %s: %s", directory, err)
+    return model
+
+
+def _mlp(width: int, depth: int, norm: str = "none", activation: str = "relu",
+         dropout: float = 0.0) -> NetworkPlan:
+    plan = PlanBuilder("mlp", (FEATURES,))
+    for _ in range(depth):
+        plan.linear(width, bias=norm == "none").norm_activation(norm, activation)
+        plan.dropout(dropout)
+    return plan.linear(CLASSES).build()
+
+
+def _mixed(count: int, widths: Sequence[int]) -> list[NetworkPlan]:
+    norms, acts, rates = ("none", "batch", "layer"), ("relu", "gelu", "tanh", "silu"), (
+        0.0, 0.1, 0.2)
+    plans = [(acts[i % 4], _mlp(widths[i % len(widths)], 1 + i % 3, norms[(i // 3) % 3],
+                                acts[i % 4], rates[(i // 2) % 3])) for i in range(count)]
+    return [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]  # as LocalEvaluator
+
+
+def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
+    """The calibration's models alone and its stacks (sizes, depths, kinds and widths that
+    span a search's rounds)."""
+    alone = [_mlp(16, 1), _mlp(32, 3, "batch", dropout=0.1), _mlp(256, 2, "layer"),
+             _mlp(64, 2, "batch", "gelu"), _mlp(128, 1)]
+    acts = [_mlp(32, 2, activation=a) for a in ("relu", "gelu", "tanh", "silu") for _ in "ab"]
+    fused = [[_mlp(16, 2, "batch")] * 4, _mixed(16, (16, 32)), _mixed(6, (128,)),
+             [_mlp(256, 1, "batch")] * 4, [_mlp(64, 1)] * 2, [_mlp(32, 2)] * 16,
+             [_mlp(64, 3, "layer", dropout=0.1)] * 8, acts]
+    return alone, fused
+
+
+def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> CostModel:
+    """Time the `probes` on synthetic data (best of two rounds of two steps after a
+    warm-up) and `fit` the model."""
+    alone_plans, stacks = probes()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4 * BATCH, FEATURES, generator=g).to(device)
+    y = torch.randint(0, CLASSES, (4 * BATCH,), generator=g).to(device)
+    idx = torch.arange(BATCH, device=device)
+    with seeded(0, device):
+        alone_rows = [(alone_features(p, BATCH), _time_alone(p, x, y, idx, timer))
+                      for p in alone_plans]
+        fused_rows = [(fused_features(align(s), BATCH), _time_fused(s, x, y, idx, timer))
+                      for s in stacks]
+    model = fit(alone_rows, fused_rows)
+    logger.info("Fused cost model calibrated: %s", model.as_dict())
+    return model
+
+
+def _best(step: Callable[[], None], device: torch.device, timer: Timer, steps: int = 2,
+          rounds: int = 2) -> float:
+    step()  # warm-up
+    best = float("inf")
+    for _ in range(rounds):
+        _sync(device)
+        start = timer()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        best = min(best, (timer() - start) / steps)
+    return best
+
+
+def _time_alone(plan: NetworkPlan, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
+                timer: Timer) -> float:
+    model = build_from_plan(plan).to(x.device)
+    model.train()
+    optimizer = make_optimizer(model, TrainingParams(lr=1e-3, weight_decay=1e-4), x.device)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return _best(step, x.device, timer)
+
+
+def _time_fused(plans: Sequence[NetworkPlan], x: torch.Tensor, y: torch.Tensor,
+                idx: torch.Tensor, timer: Timer) -> float:
+    m, device = len(plans), x.device
+    stack = StackedModel.from_models([build_from_plan(p).to(device) for p in plans], plans,
+                                     list(range(m)))
+    optimizer = StackedOptimizer("adamw", stack.flat)
+    lr = torch.full((m, 1), 1e-3, device=device)
+    decay = torch.full((m, 1), 1e-4, device=device)
+    stacked = idx.repeat(m)
+    def step() -> None:
+        fused_step(stack, optimizer, x, y, stacked, lr, decay, True)
+
+    return _best(step, device, timer)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
