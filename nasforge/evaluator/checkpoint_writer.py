@@ -8,8 +8,9 @@ and a crashed process leaves at most a stray ``.<arch_id>.*.tmp``; the store rec
 path only after this returns. The file is not fsync'ed: that cost 4-14 ms a checkpoint
 (3-10% of a quickstart trial, issue 19) to guard against a crash of the whole machine (power
 loss), after which a file renamed just before may be empty; export then says the
-checkpoint cannot be read and offers --retrain (training is seeded: the same weights). Tensors are saved on the CPU, so a checkpoint
-written on a GPU loads anywhere with ``torch.load(path, weights_only=True)``.
+checkpoint cannot be read and offers --retrain (training is seeded: the same weights).
+Tensors are saved on the CPU, so a checkpoint written on a GPU loads anywhere with
+``torch.load(path, weights_only=True)``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Forward timing that load does not inflate: the minimum of interleaved repeats, repeated
-until it is stable, its spread kept apart. A fake clock stands in for time: a model advances it by 1 ms a forward, or by
-100 ms on the calls that "other work" slowed; no assertion depends on real time."""
+until it is stable, its spread kept apart. A fake clock stands in for time: a model advances
+it by 1 ms a forward, or by 100 ms on the calls that "other work" slowed; no assertion
+depends on real time."""
 
 from __future__ import annotations
 
