@@ -27,7 +27,7 @@ AUTO = "auto"
 
 #: Per-step MACs (per-sample MACs x batch_size) from which "auto" gives a candidate more than
 #: one thread. Chosen from `bench/threads.py` on 2 cores (issue 19, see the report there).
-AUTO_MIN_MACS_PER_STEP = 50_000_000
+AUTO_MIN_MACS_PER_STEP = 100_000_000
 
 
 def candidate_threads(macs_per_sample: int, batch_size: int, setting: int | str,
