@@ -45,7 +45,7 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
     BOPS: "bit operations per sample: MACs x weight bits x activation bits, from the plan",
     SIZE_BITS: "weights at their bit width, other parameters at 32",
     LATENCY_MS: ("the fastest forward at latency_batch (what load does not inflate), repeated "
-                 "until the fastest is stable (at least 8), when measured"),
+                 "until the fastest is stable (at least 6), when measured"),
     LATENCY_MS_P90: ("the 90th percentile of those forwards: far above latency_ms when other "
                      "work shared the device"),
     THROUGHPUT: "samples per second at throughput_batch, from its fastest forward",
