@@ -37,7 +37,7 @@ def time_forwards(
     warmup: int = 1,
     repeats: int = 3,
     clock: Callable[[], float] = time.perf_counter,
-    min_seconds: float = 0.0,
+    min_seconds: float = 0.001,
     rtol: float = 0.02,
     max_repeats: int = 300,
 ) -> list[Timing]:
@@ -48,14 +48,15 @@ def time_forwards(
     median (stored before issue 17) can be 100x the model's cost while the minimum stays put.
     On the CPU the repeats go on until that minimum is stable: after `repeats` forwards of a
     batch size, each further block doubles its count, and a batch size stops once a block
-    (as many forwards as all before it) lowered its fastest by no more than `rtol`, and its
-    forwards span `min_seconds` (a floor against a burst of load that slows every forward of
-    a short measurement; 0 by default), or after `max_repeats`. A quiet machine stops after
-    2 x `repeats`; load that scatters the times keeps it measuring. (Issue 19: a fixed 30 to
-    300 repeats spanning >= 0.05 s cost 16 ms of a 135 ms quickstart trial;
-    `bench/latency_load.py` compares the figures under load.) The model runs in eval mode
-    under `torch.inference_mode` (its training flag is restored). CPU forwards are timed with
-    `clock` (seconds; `time.perf_counter`), CUDA forwards (`repeats` each) with CUDA events
+    (as many forwards as all before it) lowered its fastest by no more than `rtol` and its
+    own forwards add up to `min_seconds`, or after `max_repeats`. A quiet machine stops a
+    large model after 2 x `repeats` forwards and a small one once its forwards add up to
+    `min_seconds` (48 of a 30 us forward: cheap samples against a scheduler's hiccup); load
+    that scatters the times keeps it measuring. (Issue 19: a fixed 30 to 300 repeats spanning
+    >= 0.05 s cost 16 ms of a 135 ms quickstart trial; the figures against that protocol are
+    in the issue 19 report.) The model runs in eval mode under `torch.inference_mode` (its
+    training flag is restored). CPU forwards are timed with `clock` (seconds;
+    `time.perf_counter`), CUDA forwards (10 x `repeats` each, 30 by default) with CUDA events
     and one synchronisation. Inputs come from a local generator: global RNG state is
     untouched.
     """
@@ -78,7 +79,7 @@ def time_forwards(
                 for x in inputs:
                     model(x)
             if device.type == "cuda":
-                times = _cuda_times(model, inputs, repeats)
+                times = _cuda_times(model, inputs, 10 * repeats)
             else:
                 times = _cpu_times(model, inputs, _Stopping(repeats, max_repeats, rtol,
                                                             min_seconds), clock)
@@ -96,11 +97,11 @@ class _Stopping:
     rtol: float
     min_seconds: float
 
-    def settled(self, times: list[float], best_before: float, seconds: float) -> bool:
+    def settled(self, times: list[float], best_before: float, spent: float) -> bool:
         if len(times) >= self.max_repeats:
             return True
         return (min(times) >= best_before * (1 - self.rtol)
-                and seconds >= self.min_seconds)
+                and spent >= self.min_seconds)
 
 
 def _p90(times: list[float]) -> float:
@@ -112,18 +113,19 @@ def _p90(times: list[float]) -> float:
 def _cpu_times(model: nn.Module, inputs: list[torch.Tensor], stopping: _Stopping,
                clock: Callable[[], float]) -> list[list[float]]:
     times: list[list[float]] = [[] for _ in inputs]
+    spent = [0.0 for _ in inputs]  # seconds of each batch size's own forwards
     best_before = [float("inf") for _ in inputs]
     active = list(range(len(inputs)))  # all active batch sizes have as many repeats
     block = stopping.repeats
-    began = clock()
     while active:
         for _ in range(block):
             for i in active:
                 start = clock()
                 model(inputs[i])
-                times[i].append((clock() - start) * 1e3)
-        seconds = clock() - began
-        settled = {i for i in active if stopping.settled(times[i], best_before[i], seconds)}
+                seconds = clock() - start
+                times[i].append(seconds * 1e3)
+                spent[i] += seconds
+        settled = {i for i in active if stopping.settled(times[i], best_before[i], spent[i])}
         for i in active:
             best_before[i] = min(times[i])
         active = [i for i in active if i not in settled]
