@@ -14,7 +14,9 @@ and checking the data, importing torch, up to the first evaluation). Start-up: s
 candidate's training (`nasforge search`, in a fresh process). `--threads` (default 1, as a
 2-core machine shared with other work needs: bench/threads.py) sets this process's torch
 threads; nasforge's `[training] threads` choice applies within that. Prints one JSON object; key
-`outside_training_fraction` (median over repeats of 1 - training / wall).
+`outside_training_fraction` (median over repeats of 1 - training / wall). `cpu_ms_per_trial`:
+the main thread's CPU time per part (`time.thread_time`; with one torch thread, about what
+the part costs on an idle machine when other work shares the cores).
 
 `outside_training_fraction(trials, repeats)` returns the same dict (for bench/scale.py).
 """
@@ -47,23 +49,27 @@ class ExclusiveTimers:
 
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(PARTS, 0.0)
+        self.cpu = dict.fromkeys(PARTS, 0.0)  # the main thread's CPU seconds
         self.first_call: dict[str, float] = {}  # part -> perf_counter of its first call
-        self._stack: list[list[float]] = []  # [start, seconds of nested parts]
+        self._stack: list[list[float]] = []  # [start, nested seconds, cpu start, nested cpu]
 
     def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             if threading.current_thread() is not threading.main_thread():
                 return fn(*args, **kwargs)  # the heartbeat thread's store calls overlap
             self.first_call.setdefault(part, time.perf_counter())
-            self._stack.append([time.perf_counter(), 0.0])
+            self._stack.append([time.perf_counter(), 0.0, time.thread_time(), 0.0])
             try:
                 return fn(*args, **kwargs)
             finally:
-                start, nested = self._stack.pop()
+                start, nested, cpu_start, cpu_nested = self._stack.pop()
                 elapsed = time.perf_counter() - start
+                cpu = time.thread_time() - cpu_start
                 self.seconds[part] += elapsed - nested
+                self.cpu[part] += cpu - cpu_nested
                 if self._stack:
                     self._stack[-1][1] += elapsed
+                    self._stack[-1][3] += cpu
 
         return timed
 
@@ -138,7 +144,8 @@ def run_quickstart(trials: int, folder: Path) -> dict[str, Any]:
         run_search(config, url, folder / "cache", RunOptions())
         wall = time.perf_counter() - start
     setup = timers.first_call["evaluator_other"] - start
-    return {"wall": wall, "setup": setup, **timers.seconds}
+    return {"wall": wall, "setup": setup, **timers.seconds,
+            **{f"cpu_{part}": seconds for part, seconds in timers.cpu.items()}}
 
 
 def _seconds(command: list[str], repeats: int) -> float:
@@ -215,6 +222,8 @@ def outside_training_fraction(trials: int = 200, repeats: int = 3) -> dict[str, 
         "repeats": repeats,
         "wall_seconds": round(statistics.median(r["wall"] for r in runs), 3),
         "ms_per_trial": per_trial,
+        "cpu_ms_per_trial": {part: round(1e3 * statistics.median(r[f"cpu_{part}"] for r in runs)
+                                         / trials, 3) for part in PARTS},
         "measurement_plus_checkpoint_save_ms": round(
             per_trial["measurement"] + per_trial["checkpoint_save"], 3),
         "measurement_store_checkpoint_ms": round(
