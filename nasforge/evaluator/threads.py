@@ -26,8 +26,13 @@ import torch
 AUTO = "auto"
 
 #: Per-step MACs (per-sample MACs x batch_size) from which "auto" gives a candidate more than
-#: one thread. Chosen from `bench/threads.py` on 2 cores (issue 19, see the report there).
-AUTO_MIN_MACS_PER_STEP = 100_000_000
+#: one thread. `bench/threads.py` on the 2-core machine shared with other work (issue 19):
+#: a second thread never gained, at any size measured, 0.2M to 186M MACs a step (MLPs on
+#: digits and on 784 features, CNNs on 28x28): 1.1x-15x slower with the other core busy only
+#: with other programs' work, 0.99x-33x with a busy loop on it as well. So only steps far
+#: above those (about 0.15 s at one thread) keep the process's threads, where a quiet
+#: many-core machine gains; rerun the bench on such a machine to lower it.
+AUTO_MIN_MACS_PER_STEP = 1_000_000_000
 
 
 def candidate_threads(macs_per_sample: int, batch_size: int, setting: int | str,
