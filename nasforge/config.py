@@ -40,12 +40,13 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
-                 "compile", "checkpoints", "checkpoint_dir", *HYPERPARAM_DEFAULTS),
+                 "compile", "checkpoints", "checkpoint_dir", "threads", *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space (or plain_space: [space.params])
     "evaluator": (),  # validated by user_evaluator.evaluator_config
 }
 DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
 MAX_BUDGET = 10_000_000
+MAX_THREADS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class TrainingConfig:
     compile: bool = False
     checkpoints: str = "pareto"  # CHECKPOINT_MODES
     checkpoint_dir: str | None = None  # absolute; None: beside a SQLite file store
+    threads: int | str = "auto"  # torch threads a candidate trains with (evaluator.threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,7 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
         device, _int(training_section, "training", "latency_batch", 1, 1, 65536),
         measure_latency,
         _int(training_section, "training", "throughput_batch", 256, 1, 65536),
-        precision, compile_model, checkpoints, checkpoint_dir)
+        precision, compile_model, checkpoints, checkpoint_dir, _threads(training_section))
     space = _space(sections["space"], training_section)
     if evaluator is None and any(key in sections["space"] for key in PLAIN_KEYS):
         raise ConfigError('[space.params] needs your own evaluator: add [evaluator] callable = '
@@ -287,6 +289,16 @@ def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: 
         if key not in allowed:
             raise ConfigError(f"Unknown field {key!r} in {where}.{did_you_mean(key, allowed, 2)} "
                               f"Allowed: {', '.join(allowed)}.")
+
+
+def _threads(training: Mapping[str, object]) -> int | str:
+    value = training.get("threads", "auto")
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                           and 1 <= value <= MAX_THREADS):
+        return value
+    raise ConfigError(f'[training] threads = {value!r}; use "auto" (one thread for small '
+                      "candidates, the cores this worker may use for large ones) or a whole "
+                      f"number from 1 to {MAX_THREADS}.")
 
 
 def _int(section: Mapping[str, object], where: str, key: str, default: int, low: int,

@@ -75,7 +75,8 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
                           throughput_batch=config.training.throughput_batch,
                           measure_latency=config.training.measure_latency,
                           precision=config.training.precision,
-                          compile=config.training.compile, checkpoint_dir=checkpoint_dir)
+                          compile=config.training.compile, checkpoint_dir=checkpoint_dir,
+                          threads=config.training.threads)
 
 
 @dataclass(frozen=True, slots=True)

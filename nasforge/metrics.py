@@ -44,8 +44,8 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
     MACS: "multiply-accumulates per sample, from the plan",
     BOPS: "bit operations per sample: MACs x weight bits x activation bits, from the plan",
     SIZE_BITS: "weights at their bit width, other parameters at 32",
-    LATENCY_MS: ("the fastest of 30 forwards at latency_batch (what load does not inflate), "
-                 "when measured"),
+    LATENCY_MS: ("the fastest forward at latency_batch (what load does not inflate), repeated "
+                 "until the fastest is stable (at least 6), when measured"),
     LATENCY_MS_P90: ("the 90th percentile of those forwards: far above latency_ms when other "
                      "work shared the device"),
     THROUGHPUT: "samples per second at throughput_batch, from its fastest forward",

@@ -72,6 +72,11 @@ def test_overrides():
     (with_("training", precision="fp16"),
      r'precision = \'fp16\'; use one of "auto", "fp32", "tf32", "bf16"'),
     (with_("training", compile="yes"), r"compile must be true or false"),
+    (with_("training", threads=0), r'threads = 0; use "auto" .* or a whole number from 1'),
+    (with_("training", threads="2"), r"threads = '2'; use \"auto\""),
+    (with_("training", threads=True), r"threads = True"),
+    (with_("training", threads=1.5), r"threads = 1.5"),
+    (with_("training", thread=2), r"Unknown field 'thread'.*Did you mean 'threads'"),
 ])
 def test_bad_configs_name_the_problem(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -99,3 +104,9 @@ def test_precision_and_compile_defaults_and_values():
     assert (config.training.precision, config.training.compile) == ("auto", False)
     config = from_dict(with_("training", precision="bf16", compile=True))
     assert (config.training.precision, config.training.compile) == ("bf16", True)
+
+
+def test_threads_default_to_auto_and_take_a_count():
+    assert from_dict(BASE).training.threads == "auto"
+    assert from_dict(with_("training", threads=3)).training.threads == 3
+    assert from_dict(with_("training", threads="auto")).training.threads == "auto"

@@ -59,6 +59,25 @@ def test_nasforge_never_imports_nni_or_optuna_at_import_time():
                                 ("nni", "optuna")) == []
 
 
+#: what start-up leaves out until a command needs it (issue 19: scikit-learn was 1.2 s)
+HEAVY = ("sklearn", "pandas", "scipy", "optuna", "torch", "networkx", "streamlit", "plotly")
+
+
+def test_the_cli_and_the_search_loop_import_no_heavy_module():
+    assert _loaded_after_import("nasforge.ui.cli, nasforge.ui.run_search, nasforge.search, "
+                                "nasforge.evaluator_setup", HEAVY) == []
+
+
+def test_a_quickstart_evaluator_imports_torch_but_not_scikit_learn():
+    code = ("import sys; from nasforge.config import load; "
+            "from nasforge.evaluator_setup import build_evaluator; "
+            "build_evaluator(load('examples/quickstart.toml')); "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT.parent)
+    assert out.stdout.strip() == "torch"
+
+
 ROOT = Path(__file__).resolve().parents[1] / "nasforge"
 #: the search drivers and the loop service under them (DESIGN.md 1b)
 LOOP_FILES = ("search.py", "trial_loop.py", "supernet/search.py", "supernet/evaluator.py",

@@ -53,6 +53,7 @@ from nasforge.evaluator.fused import (
     train_fused,
 )
 from nasforge.evaluator.seeding import candidate_seed, seeded
+from nasforge.evaluator.threads import candidate_torch_threads
 from nasforge.evaluator.train import (
     Diverged,
     TrainData,
@@ -130,6 +131,7 @@ class LocalEvaluator:
         precision: str = "fp32",
         compile: bool = False,
         checkpoint_dir: Path | None = None,
+        threads: int | str = "auto",
     ) -> None:
         self.data = data
         self.seed = seed
@@ -140,6 +142,7 @@ class LocalEvaluator:
         self.precision = precision
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.threads = threads  # a sequential candidate's torch threads (evaluator.threads)
         self._policy: FusedPolicy | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -266,14 +269,16 @@ class LocalEvaluator:
         spec = self.data.spec
         params = TrainingParams.from_arch(arch)
         plan = plan_for(arch, spec)
-        with seeded(seed, device):
-            model = build_from_plan(plan).to(device)
-        measure.reset_peak_memory(device)
-        cpu = time.process_time()
-        outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
-                                  precision=self.precision, compile=self.compile)
-        cpu = time.process_time() - cpu
-        return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device), cpu)
+        with candidate_torch_threads(plan.macs, params.batch_size, self.threads, device):
+            with seeded(seed, device):
+                model = build_from_plan(plan).to(device)
+            measure.reset_peak_memory(device)
+            cpu = time.process_time()
+            outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
+                                      precision=self.precision, compile=self.compile)
+            cpu = time.process_time() - cpu
+            return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device),
+                                cpu)
 
     def _result(self, arch: Architecture, plan: NetworkPlan, model: torch.nn.Module,
                 outcome: TrainOutcome, peak: float | None, cpu_seconds: float) -> EvalResult:
