@@ -177,8 +177,12 @@ class LocalEvaluator:
         out: list[tuple[list[_Prepared], bool]] = []
         for group in self._groups(archs):
             if isinstance(mode, FusedPolicy):
-                decided = mode.stacks([c.plan for c in group], self.data,
-                                      [c.params for c in group], self.data.spec.task)
+                # decided (and the cost model calibrated) at the threads its members train with
+                with candidate_torch_threads(max(c.plan.macs for c in group),
+                                             group[0].params.batch_size, self.threads,
+                                             self.data.x_train.device):
+                    decided = mode.stacks([c.plan for c in group], self.data,
+                                          [c.params for c in group], self.data.spec.task)
                 out.extend((_by_activation([group[i] for i in members]), fuse)
                            for members, fuse in decided)
             else:
@@ -214,8 +218,11 @@ class LocalEvaluator:
         try:
             measure.reset_peak_memory(device)
             cpu = time.process_time()
-            trained = train_fused(plans, self.data, params, seeds=[c.seed for c in bucket],
-                                  task=self.data.spec.task, precision=self.precision)
+            with candidate_torch_threads(sum(p.macs for p in plans), params[0].batch_size,
+                                         self.threads, device):
+                trained = train_fused(plans, self.data, params,
+                                      seeds=[c.seed for c in bucket],
+                                      task=self.data.spec.task, precision=self.precision)
         except Exception:
             logger.warning("Fused training of %d candidates failed; training them one by one",
                            len(bucket), exc_info=True)
@@ -232,8 +239,10 @@ class LocalEvaluator:
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
-        return self._result(item.arch, item.plan, result.model, result.outcome, peak,
-                            cpu_seconds)
+        with candidate_torch_threads(item.plan.macs, item.params.batch_size, self.threads,
+                                     self.data.x_train.device):  # timed as when alone
+            return self._result(item.arch, item.plan, result.model, result.outcome, peak,
+                                cpu_seconds)
 
     def _evaluate_one(self, arch: Architecture) -> EvalResult:
         device = self.data.x_train.device
