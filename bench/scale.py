@@ -126,6 +126,7 @@ class Clock:
     def __init__(self, window: int, totals: dict[str, float]) -> None:
         self.window, self.totals = window, totals
         self.times: list[float] = []
+        self.cpu: list[float] = []
         self.splits: list[dict[str, float]] = []
 
     def on_start(self, search: SearchRecord, history: Sequence[TrialRecord]) -> None:
@@ -133,6 +134,7 @@ class Clock:
 
     def on_trial(self, record: TrialRecord) -> None:
         self.times.append(time.perf_counter())
+        self.cpu.append(time.process_time())
         done = len(self.times)
         if done == FIRST or done % self.window == 0:
             self.splits.append(dict(self.totals))
@@ -184,11 +186,13 @@ def run_search(url: str, strategy: str, trials: int, window: int,
         store.close()
     total = time.perf_counter() - began
     times = clock.times
-    first_ms = (times[FIRST] - times[0]) / FIRST * 1e3 if len(times) > FIRST else None
-    windows = [(times[min(end, len(times)) - 1] - times[start - 1 if start else 0])
-               / (min(end, len(times)) - max(start, 1)) * 1e3
-               for start, end in ((s, s + window) for s in range(0, len(times), window))
-               if min(end, len(times)) - max(start, 1) > 0]
+    windows = per_window(times, window, "mean")
+    cpu_windows = per_window(clock.cpu, window, "mean")
+    median_windows = per_window(times, window, "median")
+    first = {key: per_window(series[:FIRST + 1], FIRST, how)[0] if len(series) > FIRST
+             else None for key, series, how in (("mean", times, "mean"),
+                                                ("cpu", clock.cpu, "mean"),
+                                                ("median", times, "median"))}
     # splits: at start, at FIRST, then at each window end (FIRST may coincide with one)
     ends = sorted({FIRST} | set(range(window, len(times) + 1, window)))
     ends = [e for e in ends if e <= len(times)]
@@ -202,11 +206,26 @@ def run_search(url: str, strategy: str, trials: int, window: int,
                           for k in sorted(now) if now.get(k, 0.0) - previous.get(k, 0.0) > 0})
         previous, prev_end = now, end
     return {"trials": len(times), "seconds": round(total, 1),
-            "first_1k_ms": None if first_ms is None else round(first_ms, 4),
-            "windows_ms": [round(w, 4) for w in windows],
+            "first_1k_ms": first["mean"], "windows_ms": windows,
+            "first_1k_cpu_ms": first["cpu"], "windows_cpu_ms": cpu_windows,
+            "first_1k_median_ms": first["median"], "windows_median_ms": median_windows,
             "breakdown_ms_per_trial": breakdown,
-            "ratio_last_vs_first_1k": None if first_ms is None or not windows
-            else round(windows[-1] / first_ms, 3)}
+            "ratio_last_vs_first_1k": ratio(windows, first["mean"]),
+            "ratio_cpu_last_vs_first_1k": ratio(cpu_windows, first["cpu"]),
+            "ratio_median_last_vs_first_1k": ratio(median_windows, first["median"])}
+
+
+def per_window(series: Sequence[float], window: int, how: str) -> list[float]:
+    """Milliseconds per trial in each window of `series` (a clock read as each trial
+    finished): the mean (time across the window / its trials) or the median gap."""
+    gaps = np.diff(np.asarray(series, dtype=np.float64)) * 1e3
+    return [round(float(np.median(chunk) if how == "median" else np.mean(chunk)), 4)
+            for chunk in (gaps[start:start + window] for start in range(0, len(gaps), window))
+            if len(chunk)]
+
+
+def ratio(windows: Sequence[float], first: float | None) -> float | None:
+    return None if first is None or not windows else round(windows[-1] / first, 3)
 
 
 def command_times(url: str, name: str, repeats: int) -> dict[str, Any]:
@@ -295,10 +314,14 @@ def main() -> None:
                   file=sys.stderr, flush=True)
     ratios = [r["ratio_last_vs_first_1k"] for r in runs.values()
               if r["ratio_last_vs_first_1k"] is not None]
+    cpu_ratios = [r["ratio_cpu_last_vs_first_1k"] for r in runs.values()
+                  if r["ratio_cpu_last_vs_first_1k"] is not None]
     out: dict[str, Any] = {
         "benchmark": "scale", "trials": args.trials, "window": args.windows,
         "checkpoints": not args.no_checkpoints,
         "per_trial_ratio_100k_vs_1k": max(ratios) if ratios else None,
+        "per_trial_ratio_is": "wall time per trial, last window / first 1,000 trials",
+        "per_trial_cpu_ratio_100k_vs_1k": max(cpu_ratios) if cpu_ratios else None,
         "ms_per_trial_windows": runs}
     sqlite_url = stores["sqlite"](strategies[0])
     if not args.skip_commands:

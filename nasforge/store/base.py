@@ -110,4 +110,13 @@ class Store(Protocol):
         the best finite value, ties broken as `nasforge.best.best_trial` does; objectives
         without a finite value are left out. Reads only the trials that reach the best."""
 
+    def metric_values(self, name: str, metrics: Sequence[str]) -> dict[int, dict[str, float]]:
+        """Per COMPLETE trial (by number, ascending), its values of the named `metrics` (only
+        those it has; NaN as stored), for a front or a ranking without reading whole trials."""
+
+    def worker_counts(self, name: str) -> dict[str, dict[str, int]]:
+        """Per worker that holds or ran trials of the search, sorted by name:
+        ``{"finished": n, "running": m}`` (WAITING trials and trials without a worker are
+        not counted)."""
+
     def close(self) -> None: ...

@@ -1,10 +1,11 @@
-"""The part of `SQLStore` that answers `nasforge list` from SQL aggregates: the best trial of
-each objective without reading every trial of the search."""
+"""The part of `SQLStore` that answers `nasforge list` and `nasforge show` without reading
+every trial of a search: the best trial of each objective from SQL aggregates, the values of
+a few metrics (the front is computed from those), and trials per worker."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -18,10 +19,12 @@ if TYPE_CHECKING:
     from nasforge.records import SearchRecord
 
 _COMPLETE = TrialState.COMPLETE.value
+_WAITING = TrialState.WAITING.value
+_FINISHED = tuple(s.value for s in TrialState if s.is_finished)
 
 
 class SummaryMethods(SQLHost):
-    """best_trials (mixed into `SQLStore`)."""
+    """best_trials, metric_values, worker_counts (mixed into `SQLStore`)."""
 
     if TYPE_CHECKING:
         def get_search(self, name: str) -> SearchRecord: ...
@@ -65,3 +68,38 @@ class SummaryMethods(SQLHost):
             if chosen is not None:
                 best[str(objective)] = chosen
         return best
+
+    def metric_values(self, name: str, metrics: Sequence[str]) -> dict[int, dict[str, float]]:
+        """Per COMPLETE trial (by number, ascending), its values of the named `metrics` (those
+        it has; NaN as stored). Reads those metric rows only, never whole trials."""
+        wanted = sorted({str(m) for m in metrics})
+        out: dict[int, dict[str, float]] = {}
+        with self._tx(write=False) as conn:
+            sid = self._search_id(conn, name)
+            if not wanted:
+                return {}
+            rows = conn.execute(
+                select(trials.c.number, trial_metrics.c.name, trial_metrics.c.value)
+                .join(trial_metrics, trials.c.id == trial_metrics.c.trial_id)
+                .where(trials.c.search_id == sid, trials.c.state == _COMPLETE,
+                       trial_metrics.c.name.in_(wanted))
+                .order_by(trials.c.number))
+            for number, metric, value in rows:
+                out.setdefault(number, {})[metric] = math.nan if value is None else float(value)
+        return out
+
+    def worker_counts(self, name: str) -> dict[str, dict[str, int]]:
+        """Per worker that holds or ran trials of the search (sorted by name): how many it
+        finished and how many it holds (RUNNING) now; one GROUP BY."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._tx(write=False) as conn:
+            sid = self._search_id(conn, name)
+            rows = conn.execute(
+                select(trials.c.worker, trials.c.state, func.count())
+                .where(trials.c.search_id == sid, trials.c.worker.is_not(None),
+                       trials.c.state != _WAITING)
+                .group_by(trials.c.worker, trials.c.state))
+            for worker, state, count in rows:
+                row = counts.setdefault(worker, {"finished": 0, "running": 0})
+                row["finished" if state in _FINISHED else "running"] += int(count)
+        return dict(sorted(counts.items()))
