@@ -110,9 +110,11 @@ class Store(Protocol):
         the best finite value, ties broken as `nasforge.best.best_trial` does; objectives
         without a finite value are left out. Reads only the trials that reach the best."""
 
-    def metric_values(self, name: str, metrics: Sequence[str]) -> dict[int, dict[str, float]]:
-        """Per COMPLETE trial (by number, ascending), its values of the named `metrics` (only
-        those it has; NaN as stored), for a front or a ranking without reading whole trials."""
+    def metric_values(self, name: str, metrics: Sequence[str]
+                      ) -> tuple[list[int], dict[str, list[float]]]:
+        """The numbers of the search's COMPLETE trials (ascending) and, per metric of
+        `metrics`, each one's value in that order (NaN where it is NaN or missing): a front
+        or a ranking without reading whole trials."""
 
     def worker_counts(self, name: str) -> dict[str, dict[str, int]]:
         """Per worker that holds or ran trials of the search, sorted by name:

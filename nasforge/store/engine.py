@@ -236,9 +236,15 @@ def make_engine(url: str, parsed: URL, readonly: bool = False) -> Opened:
 
 
 def current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(conn).get_current_revision()
+    """The schema revision Alembic recorded (None: none yet), read with plain SQL: opening a
+    store at head (every read command) never imports Alembic."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(found) > 1:
+        raise StoreError(f"The store records several schema revisions ({', '.join(found)}); "
+                         "it was not written by nasforge. Open another store.")
+    return str(found[0]) if found else None
 
 
 def _known(revision: str) -> bool:

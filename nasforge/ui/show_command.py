@@ -8,19 +8,18 @@ piece by piece, byte for byte what ``json.dumps(search_report(...), indent=2)`` 
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 from collections.abc import Iterator, Sequence
 from json import encoder as _encoder
 
+import numpy as np
 import typer
 from rich.table import Table
 
-from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord
 from nasforge.store import Store
-from nasforge.strategies.pareto import pareto_front
+from nasforge.strategies.pareto import non_dominated_mask
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
 
@@ -70,10 +69,13 @@ def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object],
     per-worker counts (`Store.metric_values`, `best_trials`, `worker_counts`): whole trials
     are read only for the rows shown."""
     objectives = search.objectives
-    values = store.metric_values(search.name, [o.metric for o in objectives])
-    complete = [n for n, v in values.items() if all(o.metric in v for o in objectives)]
-    pareto = [complete[i] for i in pareto_front([values[n] for n in complete], objectives)]
-    shown = set(pareto) | top_of(values, objectives, set(pareto), TOP)
+    numbers, values = store.metric_values(search.name, [o.metric for o in objectives])
+    # rows: COMPLETE trials; columns: objectives, maximised (NaN: missing, never on the front)
+    points = np.array([[o.sign() * v for v in values[o.metric]] for o in objectives],
+                      dtype=np.float64).T.reshape(len(numbers), len(objectives))
+    on_front = non_dominated_mask(points)
+    pareto = [numbers[i] for i in np.flatnonzero(on_front)]
+    shown = set(pareto) | top_of(numbers, points, on_front, TOP)
     report = search_report(search, [], payloads=False)
     metric = {str(o): o.metric for o in objectives}
     report["best"] = {key: {"number": t.number, "value": t.metrics[metric[key]]}
@@ -85,16 +87,17 @@ def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object],
     return report, sum(search.trial_counts.values()) - len(shown)
 
 
-def top_of(values: dict[int, dict[str, float]], objectives: Sequence[Objective],
-           exclude: set[int], k: int) -> set[int]:
-    """The `k` trials of `values` (COMPLETE trials: number -> metric -> value) not in
-    `exclude` with the best finite value of the first objective (ties: lowest numbers)."""
-    if not objectives or k <= 0:
+def top_of(numbers: Sequence[int], points: np.ndarray, exclude: np.ndarray, k: int
+           ) -> set[int]:
+    """The `k` trials (`numbers`, rows of maximised `points`) not marked in `exclude` with
+    the best finite value of the first objective (ties: the lowest numbers)."""
+    if points.shape[1] == 0 or k <= 0:
         return set()
-    first = objectives[0]
-    scored = [(-first.sign() * v[first.metric], n) for n, v in values.items()
-              if n not in exclude and math.isfinite(v.get(first.metric, math.nan))]
-    return {number for _, number in heapq.nsmallest(k, scored)}
+    first = points[:, 0]
+    candidates = np.flatnonzero(np.isfinite(first) & ~exclude)
+    # numbers ascend with the rows, so a stable sort breaks ties by the lowest number
+    best = candidates[np.argsort(-first[candidates], kind="stable")[:k]]
+    return {numbers[i] for i in best}
 
 
 def json_chunks(report: dict[str, object], trials: Sequence[TrialRecord]) -> Iterator[str]:

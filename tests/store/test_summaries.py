@@ -36,16 +36,21 @@ def fill(store: SQLStore, search: str) -> None:
 
 def test_metric_values_are_those_of_the_complete_trials(store: SQLStore, search: str) -> None:
     fill(store, search)
-    got = store.metric_values(search, ["accuracy", "params"])
-    want = {t.number: {k: v for k, v in t.metrics.items() if k in ("accuracy", "params")}
-            for t in store.trials(search, [C])}
-    assert list(got) == sorted(want)
-    for number, values in want.items():
-        assert got[number].keys() == values.keys()
-        for key, value in values.items():
-            assert got[number][key] == value or (math.isnan(value)
-                                                 and math.isnan(got[number][key]))
-    assert store.metric_values(search, []) == {}
+    numbers, values = store.metric_values(search, ["params", "accuracy"])
+    complete = store.trials(search, [C])
+    assert numbers == [t.number for t in complete] == [0, 1, 2, 4]
+    assert list(values) == ["params", "accuracy"]
+    for metric, column in values.items():
+        want = [t.metrics.get(metric, math.nan) for t in complete]
+        assert len(column) == len(want)
+        assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(
+            column, want, strict=True)), (metric, column, want)
+    assert store.metric_values(search, []) == (numbers, {})
+
+
+def test_metric_values_of_a_search_without_complete_trials(store: SQLStore,
+                                                           search: str) -> None:
+    assert store.metric_values(search, ["accuracy"]) == ([], {"accuracy": []})
 
 
 def test_worker_counts_match_the_trials(store: SQLStore, search: str) -> None:
