@@ -293,6 +293,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="of each command")
     parser.add_argument("--quickstart-trials", type=int, default=200)
     parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--commands-store", default=None, metavar="URL",
+                        help="time the commands (and the dashboard load) on this existing "
+                             "store instead of the SQLite store searched here")
+    parser.add_argument("--commands-search", default=None, metavar="NAME")
     args = parser.parse_args()
     load_start = os.getloadavg()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="nasforge-scale-"))
@@ -303,7 +307,7 @@ def main() -> None:
         stores["postgresql"] = lambda s: _fresh_schema(args.postgres, f"scale_{s}")
     else:
         notes.append("PostgreSQL skipped (no --postgres URL, or --skip-postgres)")
-    strategies = args.strategies.split(",")
+    strategies = [s for s in args.strategies.split(",") if s]
     runs: dict[str, dict[str, Any]] = {}
     for store_kind, url_of in stores.items():
         for strategy in strategies:
@@ -323,9 +327,12 @@ def main() -> None:
         "per_trial_ratio_is": "wall time per trial, last window / first 1,000 trials",
         "per_trial_cpu_ratio_100k_vs_1k": max(cpu_ratios) if cpu_ratios else None,
         "ms_per_trial_windows": runs}
-    sqlite_url = stores["sqlite"](strategies[0])
+    sqlite_url = args.commands_store or stores["sqlite"](strategies[0])
+    search_name = args.commands_search or f"scale-{strategies[0]}"
+    if args.commands_store:
+        notes.append(f"commands timed on {args.commands_store} (search {search_name})")
     if not args.skip_commands:
-        times = command_times(sqlite_url, f"scale-{strategies[0]}", args.repeats)
+        times = command_times(sqlite_url, search_name, args.repeats)
         out |= {"list_seconds_100k": times["subprocess"]["list"],
                 "show_seconds_100k": times["subprocess"]["show"],
                 "show_json_seconds_100k": times["subprocess"]["show_json"],
@@ -335,7 +342,7 @@ def main() -> None:
                 "import_seconds": times["import_seconds"]}
     load_seconds, why = lazy("dashboard", "data_load_seconds")
     out["dashboard_seconds_100k"] = None if load_seconds is None else load_seconds(
-        sqlite_url, f"scale-{strategies[0]}")
+        sqlite_url, search_name)
     if why:
         notes.append(why)
     for key, module, function in (("batch32_speedup", "batch_speedup", "batch32_speedup"),

@@ -12,11 +12,13 @@ file store, ``<db file>.checkpoints`` beside it; otherwise (PostgreSQL, in-memor
 none, and no checkpoints are kept. The store records each trial's file relative to the root
 (``<search name>/<arch_id>.pt``), so a store and its checkpoint folder can move together.
 
-``[training] checkpoints``: "pareto" (default: after every round, `prune` deletes the files of
-COMPLETE trials that left the Pareto front of the search's objectives), "all" (keep every
-file) or "none" (save nothing). Pruning first clears the paths in the store, then deletes the
-files: a crash in between leaves a stray file (deleted by a later prune), never a path to a
-missing file. Readers still check that the file exists (`stored_checkpoint`).
+``[training] checkpoints``: "pareto" (default: after every round, the files of COMPLETE trials
+that left the Pareto front of the search's objectives are deleted; a search's `FrontPruner`
+reads the history once and then compares only the front with what finished since), "all"
+(keep every file) or "none" (save nothing). Pruning first clears the paths in the store, then
+deletes the files (and a result the front already dominates is stored without its path, then
+its file deleted): a crash in between leaves a stray file (deleted by a later prune), never a
+path to a missing file. Readers still check that the file exists (`stored_checkpoint`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 `list` reads the counts and the best trials from SQL aggregates (`Store.best_trials`), never
 every trial. `show` prints the Pareto front and the `TOP` best other trials by the first
-objective, with a count of the rest (`--all`: every row); `show --json` writes its object
-piece by piece, byte for byte what ``json.dumps(search_report(...), indent=2)`` gives.
+objective, with a count of the rest, from the objectives' values alone (`Store.metric_values`;
+whole trials only for the rows it prints); `--all` reads and prints every row; `show --json`
+writes its object piece by piece, byte for byte what
+``json.dumps(search_report(...), indent=2)`` gives.
 """
 
 from __future__ import annotations
