@@ -1,5 +1,5 @@
-"""The statements `SQLStore.finish` runs: one UPDATE of a trial still RUNNING (held by the
-worker, when one is named) that returns the row, then its metrics and curve points; the
+"""The statements `SQLStore.finish` runs: one UPDATE of a trial still RUNNING that returns
+the row (whose worker the caller checks), then its metrics and curve points; the
 slower path (read the row, then update it by id) finds out why a trial cannot be finished
 and recognises a retried call whose COMMIT went through."""
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from nasforge.errors import LeaseLostError
 from nasforge.records import CurvePoint, TrialState
 from nasforge.store import rows as R
 from nasforge.store.schema import curve_points, trial_metrics, trials
@@ -26,7 +27,7 @@ FINISH = (update(trials)
           .values(state=bindparam("state"), error=bindparam("error"),
                   checkpoint=bindparam("checkpoint"), finished_at=bindparam("now"),
                   heartbeat_at=bindparam("now")))
-#: finish's one statement when the trial is still RUNNING (under `worker`, when given)
+#: finish's one statement when the trial is still RUNNING (the caller checks its worker)
 FINISH_RUNNING = (update(trials)
                   .where(trials.c.search_id == bindparam("sid"),
                          trials.c.number == bindparam("n"), trials.c.state == _RUNNING)
@@ -34,7 +35,6 @@ FINISH_RUNNING = (update(trials)
                           checkpoint=bindparam("checkpoint"), finished_at=bindparam("now"),
                           heartbeat_at=bindparam("now"))
                   .returning(*_TRIAL_COLS))
-FINISH_HELD = FINISH_RUNNING.where(trials.c.worker == bindparam("holder"))
 
 
 def insert_results(conn: Connection, trial_id: int, metric_rows: list[dict[str, Any]],
@@ -45,3 +45,12 @@ def insert_results(conn: Connection, trial_id: int, metric_rows: list[dict[str, 
     points = R.curve_rows(trial_id, curve)
     if points:
         conn.execute(_INSERT_POINT, points)
+
+
+def lease_lost(name: str, number: int, state: str, holder: str | None,
+               worker: str) -> LeaseLostError:
+    """The refusal of `worker`'s result for a trial it no longer holds."""
+    return LeaseLostError(
+        f"Trial {number} of search {name!r} was re-queued (its heartbeat went stale); it "
+        f"is {state} with worker {holder!r}, so the result of {worker!r} was dropped. "
+        "Nothing was changed; raise the heartbeat timeout if healthy workers lose trials.")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from nasforge.errors import LeaseLostError, SearchExistsError, SearchNotFoundError, StoreError
+from nasforge.errors import SearchExistsError, SearchNotFoundError, StoreError
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -29,10 +29,10 @@ from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
 from nasforge.store.finishes import (
     FINISH,
-    FINISH_HELD,
     FINISH_RUNNING,
     TRIAL_BY_NUMBER,
     insert_results,
+    lease_lost,
 )
 from nasforge.store.retry import after_disconnect, call_now, retry_methods, retry_open
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
@@ -271,12 +271,16 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
         checkpoint = R.check_checkpoint(result.checkpoint)
         now = _now()
         params = {"n": number, "state": result.state.value, "error": result.error,
-                  "checkpoint": checkpoint, "now": now, "holder": worker}
+                  "checkpoint": checkpoint, "now": now}
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name)
             if not after_disconnect():  # the common case: one UPDATE; else find out why not
-                row = conn.execute(FINISH_RUNNING if worker is None else FINISH_HELD,
-                                   {**params, "sid": sid}).first()
+                # the worker is checked on the row returned (a refusal rolls the UPDATE
+                # back): in the WHERE, PostgreSQL may plan it through (search_id, worker,
+                # state), whose dead entries of finished trials grow with the history
+                row = conn.execute(FINISH_RUNNING, {**params, "sid": sid}).first()
+                if row is not None and worker is not None and row.worker != worker:
+                    raise lease_lost(name, number, _RUNNING, row.worker, worker)
                 if row is not None:
                     insert_results(conn, row.id, metric_rows, curve)
                     return R.trial_record(name, row, state=result.state,
@@ -288,11 +292,7 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
             if row is None:
                 raise self._no_trial(name, number)
             if worker is not None and (row.state == _WAITING or row.worker != worker):
-                raise LeaseLostError(
-                    f"Trial {number} of search {name!r} was re-queued (its heartbeat went "
-                    f"stale); it is {row.state} with worker {row.worker!r}, so the result "
-                    f"of {worker!r} was dropped. Nothing was changed; raise the heartbeat "
-                    "timeout if healthy workers lose trials.")
+                raise lease_lost(name, number, row.state, row.worker, worker)
             mine = (row.state == result.state.value and row.finished_at == now
                     and after_disconnect())  # our lost COMMIT went through
             if row.state != _RUNNING and not mine:
