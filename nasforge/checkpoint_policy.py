@@ -12,27 +12,30 @@ file store, ``<db file>.checkpoints`` beside it; otherwise (PostgreSQL, in-memor
 none, and no checkpoints are kept. The store records each trial's file relative to the root
 (``<search name>/<arch_id>.pt``), so a store and its checkpoint folder can move together.
 
-``[training] checkpoints``: "pareto" (default: after every round, `prune` deletes the files of
-COMPLETE trials that left the Pareto front of the search's objectives), "all" (keep every
-file) or "none" (save nothing). Pruning first clears the paths in the store, then deletes the
-files: a crash in between leaves a stray file (deleted by a later prune), never a path to a
-missing file. Readers still check that the file exists (`stored_checkpoint`).
+``[training] checkpoints``: "pareto" (default: after every round, the files of COMPLETE trials
+that left the Pareto front of the search's objectives are deleted; a search's `FrontPruner`
+reads the history once and then compares only the front with what finished since), "all"
+(keep every file) or "none" (save nothing). Pruning first clears the paths in the store, then
+deletes the files (and a result the front already dominates is stored without its path, then
+its file deleted): a crash in between leaves a stray file (deleted by a later prune), never a
+path to a missing file. Readers still check that the file exists (`stored_checkpoint`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from nasforge.config import CHECKPOINT_MODES, SearchConfig
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objectives import Objective
-from nasforge.records import TrialRecord, TrialState
+from nasforge.records import EvalResult, TrialRecord, TrialState
 from nasforge.store import sqlite_file
 from nasforge.store.base import Store
 from nasforge.strategies.pareto import pareto_front
@@ -156,20 +159,45 @@ def stored_checkpoint(trial: TrialRecord, root: Path | None) -> Path:
 def prune(store: Store, objectives: Sequence[Objective], checkpoints: Checkpoints) -> list[int]:
     """Delete the checkpoints of the search's COMPLETE trials that are not on the Pareto
     front (their paths are cleared in the store first); returns the numbers cleared. A file
-    that a Pareto trial's path names is never deleted (equal architectures share one)."""
+    that a Pareto trial's path names is never deleted (equal architectures share one).
+    Reads every COMPLETE trial: a search's rounds use `FrontPruner`, which reads once."""
+    return _prune_all(store, objectives, checkpoints)[0]
+
+
+def _prune_all(store: Store, objectives: Sequence[Objective], checkpoints: Checkpoints
+               ) -> tuple[list[int], list[TrialRecord]]:
+    """`prune`, and the COMPLETE trials on the front."""
     complete = store.trials(checkpoints.name, [TrialState.COMPLETE])
-    front = {complete[i].number for i in pareto_front([t.metrics for t in complete],
-                                                      objectives)}
-    keep = {t.checkpoint for t in complete if t.number in front and t.checkpoint}
-    keep |= {f"{checkpoints.name}/{t.arch_id}.pt" for t in complete if t.number in front}
-    stale = [t for t in complete if t.number not in front]
+    on_front = set(pareto_front([t.metrics for t in complete], objectives))
+    front = [t for i, t in enumerate(complete) if i in on_front]
+    stale = [t for i, t in enumerate(complete) if i not in on_front]
+    return _drop(store, checkpoints, stale, front), front
+
+
+def _keep(name: str, front: Sequence[TrialRecord]) -> set[str]:
+    """The files the trials of `front` name: recorded, and the evaluator's name for each."""
+    return ({t.checkpoint for t in front if t.checkpoint}
+            | {f"{name}/{t.arch_id}.pt" for t in front})
+
+
+def _drop(store: Store, checkpoints: Checkpoints, stale: Sequence[TrialRecord],
+          front: Sequence[TrialRecord]) -> list[int]:
+    """Clear the recorded paths of `stale` trials, then delete their files (the recorded
+    one, and the evaluator's name for it: a file a crash left unrecorded) except those a
+    `front` trial names."""
     cleared = store.clear_checkpoints(checkpoints.name,
                                       [t.number for t in stale if t.checkpoint])
-    # the recorded file, and the evaluator's name for it (a file a crash left unrecorded)
     candidates = {t.checkpoint for t in stale if t.checkpoint}
     candidates |= {f"{checkpoints.name}/{t.arch_id}.pt" for t in stale
                    if _SAFE_ID.fullmatch(t.arch_id)}
-    for relative in sorted(candidates - keep):
+    _delete(checkpoints, candidates - _keep(checkpoints.name, front))
+    if cleared:
+        logger.debug("pruned the checkpoints of trials %s", cleared)
+    return cleared
+
+
+def _delete(checkpoints: Checkpoints, relatives: Iterable[str]) -> None:
+    for relative in sorted(relatives):
         path = resolve(checkpoints.root, relative)
         if path is None:
             continue
@@ -177,6 +205,67 @@ def prune(store: Store, objectives: Sequence[Objective], checkpoints: Checkpoint
             path.unlink(missing_ok=True)
         except OSError as err:  # the store no longer names it: only disk space is lost
             logger.warning("Could not delete the pruned checkpoint %s: %s", path, err)
-    if cleared:
-        logger.debug("pruned the checkpoints of trials %s", cleared)
-    return cleared
+
+
+class FrontPruner:
+    """`prune` for a running search, at a cost that does not grow with its history.
+
+    The first use reads every COMPLETE trial once (`prune`: what a crash or another run
+    left is cleaned up) and keeps the front; after that it learns of finished trials through
+    `note` (this process's and, via `SharedHistory.news`, other workers') and each `prune`
+    compares only the front with the trials noted since. A result the front already
+    dominates never gets a recorded path (`unkept`): its file is deleted right after the
+    trial is stored, so most trials cost no extra transaction. Exact: a trial dominated by
+    some stored trial is off the search's front whatever else it holds; a trial of another
+    worker not yet noted only delays pruning (its file is kept until it is).
+    """
+
+    def __init__(self, store: Store, objectives: Sequence[Objective],
+                 checkpoints: Checkpoints) -> None:
+        self.store, self.objectives, self.checkpoints = store, tuple(objectives), checkpoints
+        self._front: list[TrialRecord] | None = None  # None: not read yet
+        self._noted: dict[int, TrialRecord] = {}
+
+    def front(self) -> list[TrialRecord]:
+        """The COMPLETE trials on the front as far as this pruner knows (reads once)."""
+        if self._front is None:
+            self._noted.clear()
+            _, self._front = _prune_all(self.store, self.objectives, self.checkpoints)
+        return self._front
+
+    def note(self, records: Iterable[TrialRecord]) -> None:
+        """Finished trials to compare with the front at the next `prune`."""
+        for record in records:
+            if record.state is TrialState.COMPLETE:
+                self._noted[record.number] = record
+
+    def unkept(self, result: EvalResult) -> EvalResult:
+        """`result` without its checkpoint path when the front dominates it (or it has no
+        finite value of an objective): store that, then `discard` the path."""
+        if result.state is not TrialState.COMPLETE or result.checkpoint is None:
+            return result
+        front = self.front()
+        known = [t.metrics for t in front] + [result.metrics]
+        if len(known) - 1 in pareto_front(known, self.objectives):
+            return result
+        return dataclasses.replace(result, checkpoint=None)
+
+    def discard(self, relative: str) -> None:
+        """Delete the file of a trial stored without its path (`unkept`), unless a front
+        trial names it."""
+        if relative not in _keep(self.checkpoints.name, self.front()):
+            _delete(self.checkpoints, [relative])
+
+    def prune(self) -> list[int]:
+        """Clear and delete the checkpoints of the trials that left the front or never
+        reached it since the last call; returns the numbers cleared."""
+        front = self.front()
+        if not self._noted:
+            return []
+        numbers = {t.number for t in front}
+        candidates = front + [t for t in self._noted.values() if t.number not in numbers]
+        self._noted.clear()
+        on_front = set(pareto_front([t.metrics for t in candidates], self.objectives))
+        self._front = [t for i, t in enumerate(candidates) if i in on_front]
+        stale = [t for i, t in enumerate(candidates) if i not in on_front]
+        return _drop(self.store, self.checkpoints, stale, self._front) if stale else []

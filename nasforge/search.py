@@ -150,6 +150,7 @@ class Search:
             stale_view = False
             if news:
                 strategy.tell(news)
+                loop.note(news)
                 if self.observer:
                     for record in news:
                         if record.state.is_finished:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from nasforge.checkpoint_policy import Checkpoints, prune
+from nasforge.checkpoint_policy import Checkpoints, FrontPruner
 from nasforge.config import SearchConfig, from_dict
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluator.data.fingerprint import compare
@@ -78,8 +78,21 @@ class TrialLoop:
     worker: str = dataclasses.field(default_factory=worker_id)
     data_fingerprint: Mapping[str, object] | None = None
 
+    pruner: FrontPruner | None = dataclasses.field(init=False, default=None, compare=False,
+                                                   repr=False)
+
     def __post_init__(self) -> None:
         check_timeout(self.heartbeat_timeout)
+        if self.checkpoints is not None and self.checkpoints.prune:
+            # kept across rounds: one read of the history, then only what changed
+            object.__setattr__(self, "pruner", FrontPruner(
+                self.store, self.config.objectives, self.checkpoints))
+
+    def note(self, records: Sequence[TrialRecord]) -> None:
+        """Trials finished elsewhere (another worker's, read from the store): checkpoint
+        pruning compares them with the front."""
+        if self.pruner is not None:
+            self.pruner.note(records)
 
     @property
     def name(self) -> str:
@@ -196,21 +209,29 @@ class TrialLoop:
             raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
         results, missing_metric = checked(results, self.config.objectives)
         saved = any(r.checkpoint for r in results)
+        pruner = self.pruner
         for trial, result in zip(trials, results, strict=True):
+            result = self.stored(result)
+            kept = result if pruner is None else pruner.unkept(result)
             try:
-                record = self.store.finish(self.config.name, trial.number,
-                                           self.stored(result), worker=self.worker)
+                record = self.store.finish(self.config.name, trial.number, kept,
+                                           worker=self.worker)
             except LeaseLostError as err:
                 logger.warning("%s", err)
                 continue
+            if pruner is not None:
+                if kept.checkpoint is None and result.checkpoint is not None:
+                    pruner.discard(result.checkpoint)  # dominated: stored without its path
+                else:
+                    pruner.note([record])
             if history is not None:
                 history.mark([record])
             if strategy is not None:
                 strategy.tell([record])
             if self.observer:
                 self.observer.on_trial(record)
-        if saved and self.checkpoints is not None and self.checkpoints.prune:
-            prune(self.store, self.config.objectives, self.checkpoints)
+        if saved and pruner is not None:
+            pruner.prune()
         if missing_metric is not None:  # after storing the batch: nothing is lost
             raise missing_metric
         return len(trials)

@@ -110,4 +110,15 @@ class Store(Protocol):
         the best finite value, ties broken as `nasforge.best.best_trial` does; objectives
         without a finite value are left out. Reads only the trials that reach the best."""
 
+    def metric_values(self, name: str, metrics: Sequence[str]
+                      ) -> tuple[list[int], dict[str, list[float]]]:
+        """The numbers of the search's COMPLETE trials (ascending) and, per metric of
+        `metrics`, each one's value in that order (NaN where it is NaN or missing): a front
+        or a ranking without reading whole trials."""
+
+    def worker_counts(self, name: str) -> dict[str, dict[str, int]]:
+        """Per worker that holds or ran trials of the search, sorted by name:
+        ``{"finished": n, "running": m}`` (WAITING trials and trials without a worker are
+        not counted)."""
+
     def close(self) -> None: ...

@@ -7,16 +7,15 @@ file, and a database we refuse must not be touched). SQLAlchemy emits BEGIN itse
 pysqlite recipe): ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
 the busy timeout instead of failing with "database is locked", and plain ``BEGIN`` for reads.
 
-Read-only (`open_database(..., readonly=True)`: list, show, export, the dashboard) never
-changes the store: SQLite opens the file as a ``mode=ro`` URI, one connection per read
-transaction (``immutable=1`` while we cannot write its folder and no writer is running:
-`_immutable_when_idle`), PostgreSQL sessions are ``read only``; no migration, no
-journal-mode change. The database file's bytes stay as they were, but a reader of a
-WAL-mode file in a folder it may write creates SQLite's -shm (and an empty -wal) beside it
-if they are missing, and leaves them: that is how SQLite readers and writers coordinate.
-An older schema is read as it is when
-what it lacks are nullable columns (all the migrations so far add only those): the columns
-read as NULL, and `SQLStore.upgrade_note` names `nasforge upgrade`.
+Read-only (`open_database(..., readonly=True)`: list, show, export, the dashboard) never changes
+the store: SQLite opens the file as a ``mode=ro`` URI, one connection per read transaction
+(``immutable=1`` while we cannot write its folder and no writer is running:
+`_immutable_when_idle`), PostgreSQL sessions are ``read only``; no migration, no journal-mode
+change. The database file's bytes stay as they were, but a reader of a WAL-mode file in a folder
+it may write creates SQLite's -shm (and an empty -wal) beside it if they are missing, and leaves
+them: that is how SQLite readers and writers coordinate. An older schema is read as it is when
+what it lacks are nullable columns or indexes (all the migrations so far add only those): the
+columns read as NULL; `upgrade_note` names the fix.
 """
 
 from __future__ import annotations
@@ -236,9 +235,11 @@ def make_engine(url: str, parsed: URL, readonly: bool = False) -> Opened:
 
 
 def current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(conn).get_current_revision()
+    found = [] if not inspect(conn).has_table("alembic_version") else conn.execute(
+        text("SELECT version_num FROM alembic_version")).scalars().all()  # no Alembic import
+    if len(found) > 1:
+        raise StoreError(f"The store records several schema revisions: {found}; not nasforge's.")
+    return str(found[0]) if found else None
 
 
 def _known(revision: str) -> bool:

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -120,6 +120,8 @@ trials = Table(
     Index("ix_trials_search_id_arch_id", "search_id", "arch_id"),
     # serves `claim` (WAITING, lowest numbers first) and state filters / counts per search
     Index("ix_trials_search_id_state_number", "search_id", "state", "number"),
+    # 0006: serves `worker_counts` (nasforge show) from the index alone
+    Index("ix_trials_search_id_worker_state", "search_id", "worker", "state"),
 )
 
 trial_metrics = Table(
@@ -129,6 +131,8 @@ trial_metrics = Table(
     Column("name", String(NAME_LENGTH), nullable=False),
     Column("value", Float, nullable=True),  # NULL = NaN
     PrimaryKeyConstraint("trial_id", "name"),
+    # 0006: `best_trials` walks a metric's values from the best end
+    Index("ix_trial_metrics_name_value", "name", "value"),
 )
 
 curve_points = Table(

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from nasforge.errors import LeaseLostError, SearchExistsError, SearchNotFoundError, StoreError
+from nasforge.errors import SearchExistsError, SearchNotFoundError, StoreError
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -27,6 +27,13 @@ from nasforge.store import rows as R
 from nasforge.store.appends import committed_earlier, unseen
 from nasforge.store.dberrors import safe_url, translate_errors
 from nasforge.store.engine import open_database
+from nasforge.store.finishes import (
+    FINISH,
+    FINISH_RUNNING,
+    TRIAL_BY_NUMBER,
+    insert_results,
+    lease_lost,
+)
 from nasforge.store.retry import after_disconnect, call_now, retry_methods, retry_open
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
@@ -39,18 +46,9 @@ _SEARCH_ID = select(searches.c.id).where(searches.c.name == bindparam("name"))
 _NEXT_NUMBER = select(func.coalesce(func.max(trials.c.number), -1) + 1).where(
     trials.c.search_id == bindparam("sid"))
 _INSERT_TRIAL = insert(trials)
-_INSERT_METRIC = insert(trial_metrics)
-_INSERT_POINT = insert(curve_points)
 _TRIAL_COLS = (trials.c.id, trials.c.number, trials.c.arch_json, trials.c.state,
                trials.c.error, trials.c.worker, trials.c.created_at, trials.c.started_at,
                trials.c.finished_at, trials.c.checkpoint)
-_TRIAL_BY_NUMBER = select(*_TRIAL_COLS).where(trials.c.search_id == bindparam("sid"),
-                                              trials.c.number == bindparam("number"))
-_FINISH = (update(trials)
-           .where(trials.c.id == bindparam("tid"), trials.c.state == _RUNNING)
-           .values(state=bindparam("state"), error=bindparam("error"),
-                   checkpoint=bindparam("checkpoint"), finished_at=bindparam("now"),
-                   heartbeat_at=bindparam("now")))
 _COUNTS = (select(trials.c.search_id, trials.c.state, func.count())
            .group_by(trials.c.search_id, trials.c.state))
 
@@ -62,7 +60,7 @@ def _now() -> datetime:
 @retry_methods("create_search", "get_search", "list_searches", "set_budget", "set_diagnostics",
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
-               "requeue_stale", "best_trials")
+               "requeue_stale", "best_trials", "metric_values", "worker_counts")
 class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
@@ -90,6 +88,7 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
         self._readonly = db.readonly
         #: read-only and an older schema (read as it is): how to upgrade it; else None
         self.upgrade_note = db.note
+        self._search_ids: dict[str, int] = {}  # search name -> row id (searches stay)
         self._search_cols = readable(searches.columns, db.missing)
         self._trial_cols = readable(_TRIAL_COLS, db.missing)
         # one shared in-memory connection: serialise its users
@@ -125,10 +124,14 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
 
     # searches ----------------------------------------------------------------
     def _search_id(self, conn: Connection, name: str, lock: bool = False) -> int:
-        stmt = _SEARCH_ID.with_for_update(key_share=True) if lock and self._pg else _SEARCH_ID
+        locking = lock and self._pg
+        if not locking and name in self._search_ids:  # never deleted: the id stays valid
+            return self._search_ids[name]
+        stmt = _SEARCH_ID.with_for_update(key_share=True) if locking else _SEARCH_ID
         sid = conn.execute(stmt, {"name": name}).scalar()
         if sid is None:
             raise self._not_found(conn, name)
+        self._search_ids[name] = int(sid)
         return int(sid)
 
     def _not_found(self, conn: Connection, name: str) -> SearchNotFoundError:
@@ -267,34 +270,40 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
         metric_rows = R.metric_rows(result.metrics)
         checkpoint = R.check_checkpoint(result.checkpoint)
         now = _now()
+        params = {"n": number, "state": result.state.value, "error": result.error,
+                  "checkpoint": checkpoint, "now": now}
         with self._tx(write=True) as conn:
             sid = self._search_id(conn, name)
-            stmt = _TRIAL_BY_NUMBER.with_for_update() if self._pg else _TRIAL_BY_NUMBER
+            if not after_disconnect():  # the common case: one UPDATE; else find out why not
+                # the worker is checked on the row returned (a refusal rolls the UPDATE
+                # back): in the WHERE, PostgreSQL may plan it through (search_id, worker,
+                # state), whose dead entries of finished trials grow with the history
+                row = conn.execute(FINISH_RUNNING, {**params, "sid": sid}).first()
+                if row is not None and worker is not None and row.worker != worker:
+                    raise lease_lost(name, number, _RUNNING, row.worker, worker)
+                if row is not None:
+                    insert_results(conn, row.id, metric_rows, curve)
+                    return R.trial_record(name, row, state=result.state,
+                                          metrics=result.metrics, curve=curve,
+                                          error=result.error, finished_at=now,
+                                          checkpoint=checkpoint)
+            stmt = TRIAL_BY_NUMBER.with_for_update() if self._pg else TRIAL_BY_NUMBER
             row = conn.execute(stmt, {"sid": sid, "number": number}).first()
             if row is None:
                 raise self._no_trial(name, number)
             if worker is not None and (row.state == _WAITING or row.worker != worker):
-                raise LeaseLostError(
-                    f"Trial {number} of search {name!r} was re-queued (its heartbeat went "
-                    f"stale); it is {row.state} with worker {row.worker!r}, so the result "
-                    f"of {worker!r} was dropped. Nothing was changed; raise the heartbeat "
-                    "timeout if healthy workers lose trials.")
+                raise lease_lost(name, number, row.state, row.worker, worker)
             mine = (row.state == result.state.value and row.finished_at == now
                     and after_disconnect())  # our lost COMMIT went through
             if row.state != _RUNNING and not mine:
                 raise self._not_running(name, number, row.state, "finished")
             if not mine:
-                done = conn.execute(_FINISH, {"tid": row.id, "state": result.state.value,
-                                              "error": result.error, "checkpoint": checkpoint,
-                                              "now": now})
+                done = conn.execute(FINISH, {"tid": row.id, "state": result.state.value,
+                                             "error": result.error, "checkpoint": checkpoint,
+                                             "now": now})
                 if done.rowcount != 1:  # cannot happen under the lock; never write half
                     raise self._not_running(name, number, "changed", "finished")
-                if metric_rows:
-                    conn.execute(_INSERT_METRIC, [{"trial_id": row.id, **m}
-                                                  for m in metric_rows])
-                points = R.curve_rows(row.id, curve)
-                if points:
-                    conn.execute(_INSERT_POINT, points)
+                insert_results(conn, row.id, metric_rows, curve)
         return R.trial_record(name, row, state=result.state, metrics=result.metrics,
                               curve=curve, error=result.error, finished_at=now,
                               checkpoint=checkpoint)

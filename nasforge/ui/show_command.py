@@ -2,8 +2,10 @@
 
 `list` reads the counts and the best trials from SQL aggregates (`Store.best_trials`), never
 every trial. `show` prints the Pareto front and the `TOP` best other trials by the first
-objective, with a count of the rest (`--all`: every row); `show --json` writes its object
-piece by piece, byte for byte what ``json.dumps(search_report(...), indent=2)`` gives.
+objective, with a count of the rest, from the objectives' values alone (`Store.metric_values`;
+whole trials only for the rows it prints); `--all` reads and prints every row; `show --json`
+writes its object piece by piece, byte for byte what
+``json.dumps(search_report(...), indent=2)`` gives.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from json import encoder as _encoder
-from typing import cast
 
+import numpy as np
 import typer
 from rich.table import Table
 
-from nasforge.objectives import Objective
-from nasforge.records import TrialRecord, TrialState
+from nasforge.records import SearchRecord, TrialRecord
 from nasforge.store import Store
+from nasforge.strategies.pareto import non_dominated_mask
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
 
@@ -47,22 +49,12 @@ def list_command(store: Store, as_json: bool) -> None:
     wide_console().print(table)
 
 
-def top_numbers(trials: Sequence[TrialRecord], objectives: Sequence[Objective],
-                exclude: set[int], k: int) -> set[int]:
-    """The `k` COMPLETE trials not in `exclude` with the best finite value of the first
-    objective (ties: the lowest numbers)."""
-    if not objectives or k <= 0:
-        return set()
-    first = objectives[0]
-    scored = [(-first.sign() * t.metrics[first.metric], t.number) for t in trials
-              if t.state is TrialState.COMPLETE and t.number not in exclude
-              and math.isfinite(t.metrics.get(first.metric, math.nan))]
-    scored.sort()
-    return {number for _, number in scored[:k]}
-
-
 def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None:
     search = store.get_search(name)
+    if not (as_json or show_all):
+        report, hidden = front_report(store, search)
+        print_report(report, hidden)
+        return
     trials = store.trials(name)
     report = search_report(search, trials, payloads=show_all and not as_json)
     if as_json:
@@ -70,13 +62,44 @@ def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None
             typer.echo(chunk, nl=False)
         typer.echo("")
         return
-    hidden = 0
-    if not show_all:
-        pareto = set(cast("list[int]", report["pareto"]))
-        shown = pareto | top_numbers(trials, search.objectives, pareto, TOP)
-        report["trials"] = [trial_payload(t) for t in trials if t.number in shown]
-        hidden = len(trials) - len(shown)
-    print_report(report, hidden)
+    print_report(report)
+
+
+def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object], int]:
+    """`search_report` with the Pareto front and the `TOP` best other trials as its rows,
+    and how many trials it leaves out, from the objectives' values, the best trials and
+    per-worker counts (`Store.metric_values`, `best_trials`, `worker_counts`): whole trials
+    are read only for the rows shown."""
+    objectives = search.objectives
+    numbers, values = store.metric_values(search.name, [o.metric for o in objectives])
+    # rows: COMPLETE trials; columns: objectives, maximised (NaN: missing, never on the front)
+    points = np.array([[o.sign() * v for v in values[o.metric]] for o in objectives],
+                      dtype=np.float64).T.reshape(len(numbers), len(objectives))
+    on_front = non_dominated_mask(points)
+    pareto = [numbers[i] for i in np.flatnonzero(on_front)]
+    shown = set(pareto) | top_of(numbers, points, on_front, TOP)
+    report = search_report(search, [], payloads=False)
+    metric = {str(o): o.metric for o in objectives}
+    report["best"] = {key: {"number": t.number, "value": t.metrics[metric[key]]}
+                      for key, t in store.best_trials(search.name).items()}
+    report["pareto"] = pareto
+    report["workers"] = store.worker_counts(search.name)
+    report["trials"] = [trial_payload(t) for t in store.trials(
+        search.name, numbers=shown)] if shown else []
+    return report, sum(search.trial_counts.values()) - len(shown)
+
+
+def top_of(numbers: Sequence[int], points: np.ndarray, exclude: np.ndarray, k: int
+           ) -> set[int]:
+    """The `k` trials (`numbers`, rows of maximised `points`) not marked in `exclude` with
+    the best finite value of the first objective (ties: the lowest numbers)."""
+    if points.shape[1] == 0 or k <= 0:
+        return set()
+    first = points[:, 0]
+    candidates = np.flatnonzero(np.isfinite(first) & ~exclude)
+    # numbers ascend with the rows, so a stable sort breaks ties by the lowest number
+    best = candidates[np.argsort(-first[candidates], kind="stable")[:k]]
+    return {numbers[i] for i in best}
 
 
 def json_chunks(report: dict[str, object], trials: Sequence[TrialRecord]) -> Iterator[str]:

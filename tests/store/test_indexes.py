@@ -37,6 +37,8 @@ def test_a_revision_0004_store_gains_the_index_when_opened(tmp_path: Path) -> No
     open_store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as con:  # back to revision 0004's indexes
         con.execute("DROP INDEX ix_trials_search_id_arch_id")
+        con.execute("DROP INDEX ix_trials_search_id_worker_state")
+        con.execute("DROP INDEX ix_trial_metrics_name_value")
         con.execute("CREATE INDEX ix_trials_arch_id ON trials (arch_id)")
         con.execute("UPDATE alembic_version SET version_num = '0004'")
     store = open_store(f"sqlite:///{path}")
@@ -47,3 +49,18 @@ def test_a_revision_0004_store_gains_the_index_when_opened(tmp_path: Path) -> No
         names = {row[0] for row in con.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trials'")}
     assert "ix_trials_search_id_arch_id" in names and "ix_trials_arch_id" not in names
+    assert "ix_trials_search_id_worker_state" in names
+
+
+def test_best_values_and_worker_counts_are_answered_from_indexes(tmp_path: Path) -> None:
+    """`best_trials` walks the metric's (name, value) index from its best end; worker counts
+    read (search_id, worker, state) alone (revision 0006)."""
+    path = tmp_path / "s.db"
+    open_store(f"sqlite:///{path}").close()
+    best = _plan(path, "SELECT m.value FROM trial_metrics m JOIN trials t ON t.id = m.trial_id "
+                       "WHERE t.search_id = 1 AND t.state = 'COMPLETE' AND m.name = 'a' "
+                       "AND m.value > -1e999 AND m.value < 1e999 ORDER BY m.value DESC LIMIT 1")
+    assert "USING INDEX ix_trial_metrics_name_value" in best and "TEMP B-TREE" not in best, best
+    workers = _plan(path, "SELECT worker, state, count(*) FROM trials WHERE search_id = 1 "
+                          "AND worker IS NOT NULL AND state != 'WAITING' GROUP BY worker, state")
+    assert "COVERING INDEX ix_trials_search_id_worker_state" in workers, workers
