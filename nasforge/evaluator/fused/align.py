@@ -23,35 +23,53 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from nasforge.evaluator.fused.layers import FusionError
 from nasforge.evaluator.fused.ops import fused_impl
 from nasforge.searchspace.plan import NetworkPlan
-from nasforge.searchspace.plan_ops import Activation, Dropout, Linear, Norm, PlanOp
+from nasforge.searchspace.plan_ops import PlanOp
 from nasforge.searchspace.specs import spec_of
 
-__all__ = ["Aligner", "Alignment", "Slot", "align", "align_key", "skippable", "slot_kind",
-           "stack_key"]
+__all__ = ["Aligner", "Alignment", "Slot", "align", "align_key", "donor", "gated",
+           "groups_by_kind", "per_model_random", "skippable", "slot_kind", "stack_key"]
 
-SKIPPABLE = (Linear, Norm, Activation, Dropout)
-#: Slots where a skipping model's output is selected per model (`torch.where`); at the others
-#: the stand-in itself is the identity (nn.Identity, dropout rate 0).
-GATED = (Linear, Norm)
+def _ask(op: PlanOp, question: str, default: Any) -> Any:
+    """The answer of `op`'s stacked implementation (`fused.ops.Op`'s methods of that name;
+    an implementation without the method gives `default`)."""
+    method = getattr(fused_impl(spec_of(op).fused), question, None)
+    return default if method is None else method(op)
 
 
 def skippable(op: PlanOp, before: tuple[int, ...], after: tuple[int, ...]) -> bool:
-    """True for an op a stacked model may skip: Linear / Norm / Activation / Dropout on flat
-    (1-D) features."""
-    return isinstance(op, SKIPPABLE) and len(before) == 1 and len(after) == 1
+    """True for an op a stacked model may skip: one whose implementation has a `skip_kind`
+    (linear, norm, activation, dropout), on flat (1-D) features."""
+    return len(before) == 1 and len(after) == 1 and _ask(op, "skip_kind", None) is not None
 
 
 def slot_kind(op: PlanOp) -> object:
-    """Which ops may share a slot (see the module docstring)."""
-    if isinstance(op, Norm | Activation):
-        impl = fused_impl(spec_of(op).fused)
-        inner = impl.impl(op) if impl is not None and hasattr(impl, "impl") else None
-        return (type(op).__name__, type(inner).__name__)
-    return (type(op).__name__,)
+    """Which ops may share a slot (its implementation's `skip_kind`; an anchor's type)."""
+    kind = _ask(op, "skip_kind", None)
+    return kind if kind is not None else (type(op).__name__,)
+
+
+def gated(op: PlanOp) -> bool:
+    """Whether a model skipping `op`'s slot has its output selected per model
+    (`torch.where`: linear, norm) rather than running an identity stand-in."""
+    return bool(_ask(op, "gated", False))
+
+
+def donor(op: PlanOp) -> PlanOp:
+    """The op whose parameter shapes pad `op`'s slot (a linear with its bias)."""
+    return cast(PlanOp, _ask(op, "donor", op))
+
+
+def per_model_random(op: PlanOp) -> bool:
+    return bool(_ask(op, "per_model_random", False))
+
+
+def groups_by_kind(op: PlanOp) -> bool:
+    return bool(_ask(op, "groups_by_kind", False))
 
 
 def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
@@ -121,11 +139,9 @@ class Slot:
 
 
 def _stand_in(ref: PlanOp, width: int) -> PlanOp:
-    if isinstance(ref, Linear):
-        return dataclasses.replace(ref, in_features=width, out_features=width)
-    if isinstance(ref, Norm | Activation):
-        return dataclasses.replace(ref, channels=width)
-    return Dropout(0.0)
+    impl = fused_impl(spec_of(ref).fused)
+    assert impl is not None and hasattr(impl, "stand_in"), "only skippable slots are skipped"
+    return cast(PlanOp, impl.stand_in(ref, width))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nasforge.evaluator.fused.align import Aligner, Alignment
+from nasforge.evaluator.fused.align import Aligner, Alignment, groups_by_kind, per_model_random
 from nasforge.searchspace.plan import NetworkPlan
-from nasforge.searchspace.plan_ops import Activation, Dropout
 
 __all__ = ["CostModel", "PlannedStack", "alone_features", "fit", "fused_features", "plan_stacks"]
 
@@ -41,9 +40,9 @@ def fused_features(alignment: Alignment, batch: int) -> tuple[float, ...]:
     slots = alignment.slots
     m = len(slots[0].ops)
     macs, params = alignment.padded_cost()
-    dropout = sum(isinstance(slot.reference, Dropout) for slot in slots)
+    dropout = sum(per_model_random(slot.reference) for slot in slots)
     groups = sum(len({getattr(op, "kind", None) for op in slot.stand_ins()})
-                 for slot in slots if isinstance(slot.reference, Activation))
+                 for slot in slots if groups_by_kind(slot.reference))
     outputs = sum(_numel(shape) for shape in alignment.padded_shapes)
     return (float(len(slots)), float(m * dropout), float(groups), float(m * batch * outputs),
             float(m * params), float(m * batch * macs))

@@ -10,6 +10,7 @@ grouped by module) or `NOT_STACKABLE`. Each implementation fulfils `layers.Fused
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -51,7 +52,8 @@ def fused_impl(ref: Any) -> FusedImpl | None:
 
 
 class Op:
-    """Defaults: always stackable, keyed by the plan signature, sizes may differ."""
+    """Defaults: always stackable, keyed by the plan signature, sizes may differ; an anchor
+    (no stacked model may skip it: `skip_kind` None, see `align`)."""
 
     def check(self, op: Any) -> str | None:
         return None
@@ -60,6 +62,32 @@ class Op:
         return sig
 
     def exact_sizes(self, op: Any) -> bool:
+        return False
+
+    def skip_kind(self, op: Any) -> object | None:
+        """Which ops may share a slot that some stacked models skip (on flat features);
+        None: not skippable."""
+        return None
+
+    def gated(self, op: Any) -> bool:
+        """True when a skipping model's output at the slot is selected per model
+        (`torch.where`); False when its stand-in is itself the identity."""
+        return False
+
+    def stand_in(self, op: Any, width: int) -> Any:
+        """An op of this slot's kind that a model skipping it runs, `width` features wide."""
+        raise FusionError(f"{type(op).__name__} cannot be skipped")
+
+    def donor(self, op: Any) -> Any:
+        """The op whose parameter shapes pad the slot (see `stack`)."""
+        return op
+
+    def per_model_random(self, op: Any) -> bool:
+        """True when each model draws its own random numbers here (a cost-model term)."""
+        return False
+
+    def groups_by_kind(self, op: Any) -> bool:
+        """True when models run per group of one kind here (a cost-model term)."""
         return False
 
 
@@ -80,6 +108,15 @@ class Dropout(Op):
 
     def key(self, op: Any, sig: object) -> object:
         return (type(op).__name__,)  # rates may differ per model
+
+    def skip_kind(self, op: Any) -> object | None:
+        return (type(op).__name__,)
+
+    def stand_in(self, op: Any, width: int) -> Any:
+        return dataclasses.replace(op, p=0.0)  # draws nothing
+
+    def per_model_random(self, op: Any) -> bool:
+        return True
 
     def describe(self, site: Site) -> Layer:
         return Layer(self, site.index, options={"p": [float(op.p) for op in site.ops],
@@ -158,7 +195,20 @@ class _Weighted(Op):
 
 
 class Linear(_Weighted):
-    """Batched matrix products over the models layout."""
+    """Batched matrix products over the models layout; any two linears (bias or not, any
+    sizes) may share a skipped slot."""
+
+    def skip_kind(self, op: Any) -> object | None:
+        return (type(op).__name__,)
+
+    def gated(self, op: Any) -> bool:
+        return True
+
+    def stand_in(self, op: Any, width: int) -> Any:
+        return dataclasses.replace(op, in_features=width, out_features=width)
+
+    def donor(self, op: Any) -> Any:
+        return dataclasses.replace(op, bias=True)  # the bias is padding for those without
 
     def describe(self, site: Site) -> Layer:
         return self.quantized(Layer(self, site.index, key=str(site.index)), site.ops[0], "")
@@ -336,6 +386,19 @@ class ByKind(Op):
     def exact_sizes(self, op: Any) -> bool:
         impl = self.impl(op)
         return impl is not None and impl.exact_sizes(op)
+
+    def skip_kind(self, op: Any) -> object | None:
+        """One slot per stacked implementation (batch and layer norm apart)."""
+        return (type(op).__name__, type(self.impl(op)).__name__)
+
+    def gated(self, op: Any) -> bool:
+        return self.role == "norm"  # an activation's stand-in is nn.Identity
+
+    def stand_in(self, op: Any, width: int) -> Any:
+        return dataclasses.replace(op, channels=width)
+
+    def groups_by_kind(self, op: Any) -> bool:
+        return self.role == "activation"
 
     def describe(self, site: Site) -> Layer:
         impls = {id(impl): impl for impl in map(self.impl, site.ops)}

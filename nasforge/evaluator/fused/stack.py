@@ -34,7 +34,6 @@ products over (M, B, F).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 
@@ -42,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.evaluator.fused.align import GATED, align, stack_key
+from nasforge.evaluator.fused.align import align, donor, gated, stack_key
 from nasforge.evaluator.fused.dropout import ModelStreams
 from nasforge.evaluator.fused.layers import FusionError, Layer, Site, StackCtx
 from nasforge.evaluator.fused.ops import fused_impl
 from nasforge.searchspace.ops.context import BuildCtx
 from nasforge.searchspace.plan import NetworkPlan
-from nasforge.searchspace.plan_ops import Linear, PlanOp
+from nasforge.searchspace.plan_ops import PlanOp
 from nasforge.searchspace.specs import spec_of
 
 __all__ = ["FusionError", "StackedModel", "check_fusable", "padded_shapes", "stack_key"]
@@ -118,11 +117,11 @@ class StackedModel:
             modules = [models[m][i] if i is not None else _stand_in_module(ops[m])
                        for m, i in enumerate(slot.index)]
             layer = impl.describe(Site(s, ops, modules, list(slot.shapes), device))
-            if not slot.complete and isinstance(slot.reference, GATED):
+            if not slot.complete and gated(slot.reference):
                 layer.passthrough = torch.tensor([op is not None for op in slot.ops],
                                                  device=device).view(-1, 1, 1)
             layers.append(layer)
-            donors = [_shapes_of(_donor(op)) for op in ops]
+            donors = [_shapes_of(donor(op)) for op in ops]
             real = [m if i is not None else None for m, i in zip(modules, slot.index,
                                                                    strict=True)]
             for name in donors[0][0]:
@@ -235,16 +234,10 @@ def _stand_in_module(op: PlanOp) -> nn.Module:
     """The module of a model that skips a slot: identity for activations and dropout; for
     linear and norm slots (gated: its output is not used), the op's module on the meta
     device (no memory, no random draws)."""
-    if isinstance(op, GATED):
+    if gated(op):
         with torch.device("meta"):
             return BuildCtx().module(op)
     return nn.Identity()
-
-
-def _donor(op: PlanOp) -> PlanOp:
-    """The op whose parameter shapes pad the slot: a linear with its bias, so linears with and
-    without one share a slot (the bias is padding, mask 0, for those without)."""
-    return dataclasses.replace(op, bias=True) if isinstance(op, Linear) else op
 
 
 @functools.lru_cache(maxsize=4096)
