@@ -32,6 +32,7 @@ from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
 from nasforge.store.sql_schema import SchemaMethods, readable
 from nasforge.store.sql_summaries import SummaryMethods
+from nasforge.store.sql_tables import TableMethods
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -63,7 +64,7 @@ def _now() -> datetime:
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
                "requeue_stale", "best_trials")
-class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
+class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods, TableMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
