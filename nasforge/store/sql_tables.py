@@ -36,6 +36,12 @@ def _fetch_all(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
         result.close()
 
 
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """The first `width` columns of `rows` (a comprehension per column: several times
+    faster than ``zip(*rows)`` over many rows)."""
+    return [tuple([row[i] for row in rows]) for i in range(width)]
+
+
 @retry_methods("trial_table")
 class TableMethods(SQLHost):
     """trial_table (mixed into `SQLStore`)."""
@@ -74,7 +80,8 @@ class TableMethods(SQLHost):
                 select(trials.c.number, trial_metrics.c.name, trial_metrics.c.value)
                 .join(trials, trials.c.id == trial_metrics.c.trial_id).where(*where)
                 .order_by(trials.c.number, self._by_code_point(trial_metrics.c.name)))
-        number, state, error, arch_json, started, finished = zip(*rows, strict=True)
-        m_number, m_name, m_value = zip(*metrics, strict=True) if metrics else ((), (), ())
+        number, state, error, arch_json, started, finished = _columns(rows, 6)
+        m_number, m_name = _columns(metrics, 2)
+        m_value = tuple([_NAN if row[2] is None else row[2] for row in metrics])
         return TrialTable(number, state, error, arch_json, started, finished, m_number, m_name,
-                          tuple(_NAN if v is None else v for v in m_value))
+                          m_value)

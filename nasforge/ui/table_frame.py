@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,9 +27,7 @@ def table_frame(table: TrialTable) -> pd.DataFrame:
         return pd.DataFrame({c: [] for c in FRAME_COLUMNS})
     numbers = np.asarray(table.number, dtype=np.int64)
     metrics, inherited = _metric_columns(table, numbers)
-    # one parse of all architectures (the parser is called once, and shares the key strings)
-    mappings = json.loads("[" + ",".join(table.arch_json) + "]")
-    params = _columns(mappings, np.full(n, None, dtype=object))
+    params = _param_columns(table.arch_json)
     started = pd.to_datetime(list(table.started_at), utc=True, format=TIME_FORMAT)
     finished = pd.to_datetime(list(table.finished_at), utc=True, format=TIME_FORMAT)
     data: dict[str, object] = {
@@ -40,9 +37,7 @@ def table_frame(table: TrialTable) -> pd.DataFrame:
         "started_at": started, "finished_at": finished,
         "seconds": np.asarray((finished - started).total_seconds(), dtype=np.float64)}
     data.update((key, metrics[key]) for key in sorted(metrics))
-    # a list lets pandas infer each parameter's type (ints, floats, strings) as before
-    data.update((PARAM_PREFIX + key, params[key].tolist()) for key in sorted(params))
-    return pd.DataFrame(data)
+    return pd.concat([pd.DataFrame(data), params], axis=1)
 
 
 def _metric_columns(table: TrialTable, numbers: np.ndarray
@@ -65,18 +60,18 @@ def _metric_columns(table: TrialTable, numbers: np.ndarray
     return {str(name): grid[code] for code, name in enumerate(names)}, inherited
 
 
-def _columns(rows: Sequence[Mapping[str, object]], empty: np.ndarray) -> dict[str, np.ndarray]:
-    """Mappings (one a trial) -> one array per key (`empty`'s fill where a row lacks it).
-    Rows with the same keys (most of them) are transposed together, in C."""
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(tuple(row), []).append(i)
-    columns: dict[str, np.ndarray] = {}
-    for keys, members in groups.items():
-        group = rows if len(members) == len(rows) else [rows[i] for i in members]
-        index = np.asarray(members)
-        for key in keys:
-            if key not in columns:
-                columns[key] = empty.copy()
-            columns[key][index] = list(map(itemgetter(key), group))
-    return columns
+def _param_columns(arch_json: Sequence[str]) -> pd.DataFrame:
+    """One column per parameter (``PARAM_PREFIX + name``, sorted), typed as pandas infers
+    it; None where a trial lacks the parameter (a condition) and the column holds objects.
+    The architectures are parsed in one call (the parser shares their key strings) and
+    transposed by pandas, in C."""
+    params = pd.DataFrame(json.loads("[" + ",".join(arch_json) + "]"))
+    params = params[sorted(params.columns)]
+    params.columns = [PARAM_PREFIX + str(c) for c in params.columns]
+    for column, dtype in params.dtypes.items():
+        values = params[column]
+        if not pd.api.types.is_object_dtype(dtype):
+            continue
+        if values.isna().any():  # missing keys come as NaN; a column of objects had None
+            params[column] = values.where(values.notna(), None)
+    return params
