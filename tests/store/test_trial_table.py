@@ -57,7 +57,8 @@ def test_agrees_with_trials_column_for_column(store: SQLStore, filled: str) -> N
     assert started.replace(tzinfo=timezone.utc) == store.trial(filled, 0).started_at
     by_name = {m: v for n, m, v in zip(table.metric_number, table.metric_name,
                                         table.metric_value, strict=True) if n == 1}
-    assert math.isnan(by_name["accuracy"]) and by_name["params"] == math.inf and by_name["latency_ms"] == -math.inf
+    assert math.isnan(by_name["accuracy"])
+    assert by_name["params"] == math.inf and by_name["latency_ms"] == -math.inf
     assert [m for n, m in zip(table.metric_number, table.metric_name, strict=True)
             if n == 4] == ["Zeta", "_x", "accuracy", "inherited_accuracy"]  # code-point order
 
