@@ -1,7 +1,7 @@
 """The part of `SQLStore` that reads a search's trials as columns (`trial_table`): one query
-for the trials and one for their metrics, rows transposed in C, times as the stored text
-(SQLite) or formatted by the server (PostgreSQL): no record, Architecture or datetime per
-trial."""
+for the trials and one for their metrics, the driver's rows taken as they come (no SQLAlchemy
+Row), times as the stored text (SQLite) or formatted by the server (PostgreSQL): no record,
+Architecture or datetime per trial."""
 
 from __future__ import annotations
 
