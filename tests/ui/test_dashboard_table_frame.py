@@ -104,3 +104,43 @@ def test_an_empty_read_gives_the_frame_columns(store):
     store.create_search("empty", parse_objectives(["accuracy:max"]), 10, {})
     frame = table_frame(store.trial_table("empty"))
     assert frame.empty and list(frame.columns) == list(queries.FRAME_COLUMNS)
+
+
+def _has_arrow() -> bool:
+    try:
+        import pyarrow.json  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+PARAM_CASES = {
+    "conditional": [_arch(i).json for i in range(7)],
+    "several JSON types": [Architecture({"k": v}).json for v in (1, "x", 2.5, True)],
+    "a date as text": [Architecture({"d": d, "n": i}).json
+                       for i, d in enumerate(("2020-01-01", "2021-02-03"))],
+    "floats and ints": [Architecture({"lr": v}).json for v in (1, 0.5, 2)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARAM_CASES))
+def test_parameter_columns_are_the_same_with_arrow_or_without(case, monkeypatch):
+    from nasforge.ui import table_frame as module
+
+    texts = PARAM_CASES[case]
+    if case in ("conditional", "floats and ints"):  # what Arrow reads (where it is there)
+        assert module._arrow_params(texts) is not None or not _has_arrow()
+    else:
+        assert module._arrow_params(texts) is None
+    either = module._param_columns(texts)
+    monkeypatch.setattr(module, "_arrow_params", lambda _: None)
+    parsed = module._param_columns(texts)
+    pd.testing.assert_frame_equal(either, parsed)
+    for i, text in enumerate(texts):  # the values of each architecture, None where absent
+        values = Architecture.from_json(text)
+        for column in parsed.columns:
+            cell = parsed[column].iloc[i]
+            expected = values.get(column.removeprefix("param."))
+            assert _same(cell, expected) or (expected is None and pd.isna(cell)), (column, i)
+    if case == "a date as text":
+        assert parsed["param.d"].tolist() == ["2020-01-01", "2021-02-03"]
