@@ -1,7 +1,8 @@
 """A search's trials frame kept in step with the store, read incrementally (no Streamlit here:
 `data.py` keeps one per store URL and search in Streamlit's resource cache).
 
-The first read takes every trial. Later ones, made only when the search's trial counts have
+The first read takes every trial, as columns (`Store.trial_table`, built into the frame in
+bulk by `nasforge.ui.table_frame`). Later ones, made only when the search's trial counts have
 changed since the last, take the trials numbered above the highest seen (numbers grow in
 commit order, so none is missed) and those last seen unfinished (WAITING, RUNNING), whose
 state may have moved on, as `nasforge.shared_history.SharedHistory.news` does. A finished
