@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,16 +102,19 @@ def _probe(url: str, name: str, figure: bool, refresh: bool) -> dict[str, float]
     out: dict[str, float] = {"store_read": 0.0}
     store = open_store(url, create=False, readonly=True)
     search = store.get_search(name)
-    read = store.trials
 
-    def timed_read(*args: object, **kwargs: object) -> object:  # the store's share
-        begin = time.perf_counter()
-        try:
-            return read(*args, **kwargs)  # type: ignore[arg-type]
-        finally:
-            out["store_read"] += time.perf_counter() - begin
+    def timed(read: Callable[..., object]) -> Callable[..., object]:  # the store's share
+        def timed_read(*args: object, **kwargs: object) -> object:
+            begin = time.perf_counter()
+            try:
+                return read(*args, **kwargs)
+            finally:
+                out["store_read"] += time.perf_counter() - begin
+        return timed_read
 
-    store.trials = timed_read  # type: ignore[method-assign]
+    store.trials = timed(store.trials)  # type: ignore[method-assign]
+    if hasattr(store, "trial_table"):  # the columnar read (this checkout)
+        store.trial_table = timed(store.trial_table)  # type: ignore[method-assign]
     start = time.perf_counter()
     if sampling is not None:
         cache = TrialCache(store, name)

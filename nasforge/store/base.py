@@ -26,6 +26,7 @@ from typing import Protocol
 from nasforge.objectives import Objective
 from nasforge.records import EvalResult, Lease, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
+from nasforge.store.trial_table import TrialTable
 
 
 class Store(Protocol):
@@ -101,6 +102,12 @@ class Store(Protocol):
                after: int | None = None) -> list[TrialRecord]:
         """Trials of a search ordered by number, optionally filtered by state, by number and
         to numbers above `after`. Curves are loaded only when asked for (the bulk of it)."""
+
+    def trial_table(self, name: str, *, numbers: Iterable[int] | None = None,
+                    after: int | None = None) -> TrialTable:
+        """The trials `trials(name, numbers=numbers, after=after)` returns, as plain columns
+        (`TrialTable`: architecture JSON, UTC time text, metrics in long form, no curves):
+        for readers of every trial, which would pay more for the records than the read."""
 
     def trial(self, name: str, number: int) -> TrialRecord:
         """One trial with its curve; StoreError if absent."""

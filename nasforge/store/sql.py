@@ -39,6 +39,7 @@ from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
 from nasforge.store.sql_schema import SchemaMethods, readable
 from nasforge.store.sql_summaries import SummaryMethods
+from nasforge.store.sql_tables import TableMethods
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -61,7 +62,7 @@ def _now() -> datetime:
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
                "requeue_stale", "best_trials", "metric_values", "worker_counts")
-class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
+class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods, TableMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
@@ -157,8 +158,7 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods):
     def create_search(self, name: str, objectives: Sequence[Objective], budget: int,
                       config: Mapping[str, object], *,
                       data_fingerprint: Mapping[str, object] | None = None) -> SearchRecord:
-        """Create a search (with the fingerprint of its data, when given); SearchExistsError
-        if the name is taken."""
+        """Create a search (with its data's fingerprint, if given); SearchExistsError if taken."""
         R.check_name("search name", name)
         objs = R.check_objectives(objectives)
         budget, config_text, created_at = R.check_budget(budget), R.dump_config(config), _now()

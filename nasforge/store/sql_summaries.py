@@ -123,7 +123,7 @@ def _plain_rows(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...
     params = compiled.construct_params()
     args = [params[key] for key in compiled.positiontup or ()] if compiled.positional \
         else params
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in the tx
     try:
         cursor.execute(compiled.string, args)
         return list(cursor.fetchall())

@@ -6,6 +6,7 @@ point names its trial.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import SupportsFloat, SupportsIndex
@@ -36,7 +37,7 @@ def hover_text(frame: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
     columns = [frame[m].to_numpy() for m in shown]
     numbers = frame["number"].to_numpy()
     summaries = (frame["summary"].tolist() if "summary" in frame
-                 else [arch_summary(a) for a in frame["arch"]] if "arch" in frame
+                 else [arch_summary(json.loads(a)) for a in frame["arch"]] if "arch" in frame
                  else [""] * len(frame))
     texts = []
     for i in range(len(frame)):

@@ -1,7 +1,8 @@
 """Store -> pandas DataFrames for the dashboard (testable without Streamlit, torch-free).
 
-Only the Store's read methods are called (`list_searches`, `get_search`, `trials`, `trial`):
-the dashboard never writes, and on SQLite (WAL) its reads never block a running search.
+Only the Store's read methods are called (`list_searches`, `get_search`, `trial_table`,
+`trial`): the dashboard never writes, and on SQLite (WAL) its reads never block a running
+search.
 
 Trial frames have one row per trial: ``number``, ``state``, ``weights`` ("inherited": metrics
 measured on a supernet's shared weights, named ``inherited_*``; "trained": a standalone
@@ -9,16 +10,16 @@ training), ``arch_id``, ``error``,
 ``started_at``, ``finished_at``, ``seconds``, one column per metric under its own name, and
 one column per parameter named ``PARAM_PREFIX + name`` (``param.activation``); a parameter a
 trial does not have (a condition) is NaN / None there. Column ``arch`` holds the
-`Architecture` itself, for `described`, which adds ``arch_id`` and ``summary`` (a one-line
-architecture summary) to the rows a page shows, in its place: at 100k trials these two would
-cost more than the rest of the frame.
+architecture's canonical JSON (`Architecture.json`), for `described`, which parses it for the
+rows a page shows and puts ``arch_id`` and ``summary`` (a one-line architecture summary) in
+its place: at 100k trials an Architecture per trial would cost more than the rest of the
+frame. The frame is built in bulk from the store's columnar read (`table_frame`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,12 @@ from nasforge.frozen import table, thaw
 from nasforge.metrics import LARGER_IS_BETTER
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
+from nasforge.searchspace.architecture import Architecture
 from nasforge.store.base import Store
+from nasforge.store.trial_table import table_of_records
 from nasforge.strategies.pareto import hypervolume, non_dominated_mask
-from nasforge.strategies.supernet import INHERITED
+from nasforge.ui.table_frame import FRAME_COLUMNS, PARAM_PREFIX, table_frame
 
-PARAM_PREFIX = "param."
-FRAME_COLUMNS = ("number", "state", "weights", "arch", "error", "started_at", "finished_at",
-                 "seconds")
 #: Columns that are neither metrics nor parameters (``arch_id``, ``summary``: `described`).
 BASE_COLUMNS = (*FRAME_COLUMNS, "arch_id", "summary")
 _SUMMARY_SKIP = ("cell.edge_",)
@@ -172,7 +172,7 @@ def _short(value: object) -> str:
 def described(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` (the rows of a trials frame that a page shows) with ``arch_id`` and
     ``summary`` (`arch_summary`) in place of column ``arch``."""
-    archs = frame["arch"].tolist()
+    archs = [Architecture.from_json(text) for text in frame["arch"]]
     out = frame.drop(columns="arch")
     at = list(frame.columns).index("arch")
     out.insert(at, "summary", [arch_summary(a) for a in archs])
@@ -181,54 +181,14 @@ def described(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def trials_frame(trials: Sequence[TrialRecord]) -> pd.DataFrame:
-    """The trials frame (see the module docstring) of `trials`, in their order. Built column
-    by column, one group of trials with the same metric (or parameter) names at a time (no
-    dict per row): this is most of a dashboard page's load at 100k trials."""
-    n = len(trials)
-    if not n:
-        return pd.DataFrame({c: [] for c in FRAME_COLUMNS})
-    archs = [t.arch for t in trials]
-    metrics, groups = _columns([t.metrics for t in trials], np.full(n, math.nan))
-    params, _ = _columns([a.mapping for a in archs], np.full(n, None, dtype=object))
-    inherited = np.zeros(n, dtype=bool)
-    for keys, members in groups.items():
-        inherited[members] = any(key.startswith(INHERITED) for key in keys)
-    started = pd.to_datetime([t.started_at for t in trials], utc=True)
-    finished = pd.to_datetime([t.finished_at for t in trials], utc=True)
-    data: dict[str, object] = {
-        "number": np.fromiter((t.number for t in trials), dtype=np.int64, count=n),
-        "state": [t.state.value for t in trials],
-        "weights": np.where(inherited, "inherited", "trained").astype(object),
-        "arch": pd.Series(archs, dtype=object), "error": [t.error for t in trials],
-        "started_at": started, "finished_at": finished,
-        "seconds": np.asarray((finished - started).total_seconds(), dtype=np.float64)}
-    data.update((key, metrics[key]) for key in sorted(metrics))
-    # a list lets pandas infer each parameter's type (ints, floats, strings) as before
-    data.update((PARAM_PREFIX + key, params[key].tolist()) for key in sorted(params))
-    return pd.DataFrame(data)
-
-
-def _columns(rows: Sequence[Mapping[str, object]], empty: np.ndarray
-             ) -> tuple[dict[str, np.ndarray], dict[tuple[str, ...], list[int]]]:
-    """Mappings (one a trial) -> one array per key (`empty`'s fill where a row lacks it),
-    and the rows of each set of keys. Rows with the same keys (most of them) are transposed
-    together, in C."""
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(tuple(row), []).append(i)
-    columns: dict[str, np.ndarray] = {}
-    for keys, members in groups.items():
-        group = rows if len(members) == len(rows) else [rows[i] for i in members]
-        index = np.asarray(members)
-        for key in keys:
-            if key not in columns:
-                columns[key] = empty.copy()
-            columns[key][index] = list(map(itemgetter(key), group))
-    return columns, groups
+    """The trials frame (see the module docstring) of `trials`, in their order: the frame
+    `store.trial_table` gives for the same trials (`table_frame`)."""
+    return table_frame(table_of_records(trials))
 
 
 def load_trials(store: Store, name: str) -> pd.DataFrame:
-    return trials_frame(store.trials(name))
+    """The trials frame of every trial of search `name`, from the store's columnar read."""
+    return table_frame(store.trial_table(name))
 
 
 def filter_trials(frame: pd.DataFrame, states: Sequence[str] | None = None,

@@ -138,6 +138,7 @@ CALLS: dict[str, Callable[[SQLStore, str], Any]] = {
     "finish": lambda s, n: s.finish(n, 3, DONE, worker="w"),
     "clear_checkpoints": lambda s, n: s.clear_checkpoints(n, [4]),
     "trials": lambda s, n: s.trials(n),
+    "trial_table": lambda s, n: s.trial_table(n),
     "trial": lambda s, n: s.trial(n, 4),
     "claim": lambda s, n: s.claim(n, 2, worker="v"),
     "heartbeat": lambda s, n: s.heartbeat(n, "w"),

@@ -169,7 +169,7 @@ class Alignment:
             spec = spec_of(ops[0])
             sizes = {name: max(getattr(op, name) for op in ops)
                      for name in spec.size_fields if hasattr(ops[0], name)}
-            padded = dataclasses.replace(ops[0], **sizes) if sizes else ops[0]  # type: ignore[type-var]
+            padded = dataclasses.replace(ops[0], **sizes) if sizes else ops[0]  # type: ignore[type-var]  # frozen dataclass ops
             cost = spec.cost(padded, shape)
             macs += cost.macs
             params += cost.params or 0

@@ -212,7 +212,7 @@ class FusedPolicy:
         if self._resolved is None and self.model is not None:
             source, self.model = self.model, None
             try:
-                self._resolved = source(device)  # type: ignore[operator]
+                self._resolved = source(device)  # type: ignore[operator]  # a ModelSource
             except Exception:
                 logger.warning("The fused cost model could not be loaded or calibrated; "
                                "probing stacks instead", exc_info=True)

@@ -1,7 +1,8 @@
 """A search's trials frame kept in step with the store, read incrementally (no Streamlit here:
 `data.py` keeps one per store URL and search in Streamlit's resource cache).
 
-The first read takes every trial. Later ones, made only when the search's trial counts have
+The first read takes every trial, as columns (`Store.trial_table`, built into the frame in
+bulk by `nasforge.ui.table_frame`). Later ones, made only when the search's trial counts have
 changed since the last, take the trials numbered above the highest seen (numbers grow in
 commit order, so none is missed) and those last seen unfinished (WAITING, RUNNING), whose
 state may have moved on, as `nasforge.shared_history.SharedHistory.news` does. A finished
@@ -19,7 +20,8 @@ import pandas as pd
 
 from nasforge.records import SearchRecord, TrialState
 from nasforge.store.base import Store
-from nasforge.ui.queries import FRAME_COLUMNS, PARAM_PREFIX, trials_frame
+from nasforge.store.trial_table import concat_tables
+from nasforge.ui.table_frame import FRAME_COLUMNS, PARAM_PREFIX, table_frame
 
 _UNFINISHED = [s.value for s in TrialState if not s.is_finished]
 
@@ -58,17 +60,18 @@ class TrialCache:
             return self._frame
 
     def _read_all(self) -> pd.DataFrame:
-        frame = trials_frame(self.store.trials(self.name))
+        frame = table_frame(self.store.trial_table(self.name))
         self.last_read = ReadStats(whole=True, rows=len(frame))
         return frame
 
     def _read_changes(self, frame: pd.DataFrame) -> pd.DataFrame:
         last = int(frame["number"].max()) if len(frame) else -1
         pending = frame.loc[frame["state"].isin(_UNFINISHED), "number"].tolist()
-        records = self.store.trials(self.name, numbers=pending) if pending else []
-        records += self.store.trials(self.name, after=last)
-        self.last_read = ReadStats(whole=False, rows=len(records))
-        return merge(frame, trials_frame(records)) if records else frame
+        parts = [self.store.trial_table(self.name, numbers=pending)] if pending else []
+        parts.append(self.store.trial_table(self.name, after=last))
+        changed = concat_tables(parts)  # pending numbers are all <= last: still by number
+        self.last_read = ReadStats(whole=False, rows=len(changed))
+        return merge(frame, table_frame(changed)) if len(changed) else frame
 
 
 def merge(frame: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
