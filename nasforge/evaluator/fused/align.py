@@ -35,7 +35,7 @@ __all__ = ["Aligner", "Alignment", "Slot", "align", "align_key", "donor", "gated
            "groups_by_kind", "per_model_random", "skippable", "slot_kind", "stack_key"]
 
 def _ask(op: PlanOp, question: str, default: Any) -> Any:
-    """The answer of `op`'s stacked implementation (`fused.ops.Op`'s methods of that name;
+    """The answer of `op`'s stacked implementation (`fused.layers.Op`'s methods of that name;
     an implementation without the method gives `default`)."""
     method = getattr(fused_impl(spec_of(op).fused), question, None)
     return default if method is None else method(op)

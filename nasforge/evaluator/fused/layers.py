@@ -1,5 +1,7 @@
 """The layers of a stacked model (`stack.StackedModel`): the contract each op's stacked
-implementation fulfils (`FusedImpl`, one per op spec, in `ops`), and what it describes.
+implementation fulfils (`FusedImpl`, one per op spec, in `ops`; `Op`: the defaults they
+inherit, which `align` also assumes for a plugin's implementation without them), and what it
+describes.
 
 A stacked activation travels in one of two layouts:
 
@@ -75,6 +77,46 @@ class FusedImpl(Protocol):
 
     def forward(self, layer: Layer, state: State, ctx: StackCtx) -> State:
         """Apply the stacked layer; returns the new (activation, layout)."""
+
+
+class Op:
+    """Defaults: always stackable, keyed by the plan signature, sizes may differ; an anchor
+    (no stacked model may skip it: `skip_kind` None, see `align`)."""
+
+    def check(self, op: Any) -> str | None:
+        return None
+
+    def key(self, op: Any, sig: object) -> object:
+        return sig
+
+    def exact_sizes(self, op: Any) -> bool:
+        return False
+
+    def skip_kind(self, op: Any) -> object | None:
+        """Which ops may share a slot that some stacked models skip (on flat features);
+        None: not skippable."""
+        return None
+
+    def gated(self, op: Any) -> bool:
+        """True when a skipping model's output at the slot is selected per model
+        (`torch.where`); False when its stand-in is itself the identity."""
+        return False
+
+    def stand_in(self, op: Any, width: int) -> Any:
+        """An op of this slot's kind that a model skipping it runs, `width` features wide."""
+        raise FusionError(f"{type(op).__name__} cannot be skipped")
+
+    def donor(self, op: Any) -> Any:
+        """The op whose parameter shapes pad the slot (see `stack`)."""
+        return op
+
+    def per_model_random(self, op: Any) -> bool:
+        """True when each model draws its own random numbers here (a cost-model term)."""
+        return False
+
+    def groups_by_kind(self, op: Any) -> bool:
+        """True when models run per group of one kind here (a cost-model term)."""
+        return False
 
 
 @dataclass(slots=True)
