@@ -8,12 +8,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, FromClause, Select, and_, func, select
+from sqlalchemy import FromClause, and_, func, select
 
 from nasforge.best import best_trial
 from nasforge.records import TrialRecord, TrialState
 from nasforge.store.schema import trial_metrics, trials
 from nasforge.store.sql_host import SQLHost
+from nasforge.store.sql_tables import fetch_all
 
 if TYPE_CHECKING:
     from nasforge.records import SearchRecord
@@ -89,9 +90,9 @@ are read (no curves)."""
                 joined = joined.outerjoin(alias, and_(alias.c.trial_id == trials.c.id,
                                                       alias.c.name == metric))
                 columns.append(alias.c.value)
-            rows = _plain_rows(conn, select(trials.c.number, *columns).select_from(joined)
-                               .where(trials.c.search_id == sid, trials.c.state == _COMPLETE)
-                               .order_by(trials.c.number))
+            rows = fetch_all(conn, select(trials.c.number, *columns).select_from(joined)
+                              .where(trials.c.search_id == sid, trials.c.state == _COMPLETE)
+                              .order_by(trials.c.number))
         if not rows:
             return [], {metric: [] for metric in wanted}
         numbers, *values = (list(column) for column in zip(*rows, strict=True))
@@ -113,19 +114,3 @@ are read (no curves)."""
                 row = counts.setdefault(worker, {"finished": 0, "running": 0})
                 row["finished" if state in _FINISHED else "running"] += int(count)
         return dict(sorted(counts.items()))
-
-
-def _plain_rows(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
-    """The rows of `statement` as the driver returns them (plain tuples), read on the
-    transaction's own connection: for columns of plain ints and floats, a third of the cost
-    of result rows at 100k rows."""
-    compiled = statement.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    args = [params[key] for key in compiled.positiontup or ()] if compiled.positional \
-        else params
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in the tx
-    try:
-        cursor.execute(compiled.string, args)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()

@@ -21,7 +21,7 @@ _NAN = math.nan
 _PG_TIME = "YYYY-MM-DD HH24:MI:SS.US"  # trial_table.TIME_FORMAT in PostgreSQL's words
 
 
-def _fetch_all(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def fetch_all(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of `stmt` as the driver's tuples: SQLAlchemy's Row objects (and transposing
     them) would cost as much as the query at 100k trials. Driver errors while fetching are
     wrapped as SQLAlchemy wraps them in `execute`, so the store translates and retries them
@@ -69,14 +69,14 @@ class TableMethods(SQLHost):
                 where.append(trials.c.number.in_(picked))
             if after is not None:
                 where.append(trials.c.number > int(after))
-            rows = _fetch_all(conn,
+            rows = fetch_all(conn,
                 select(trials.c.number, trials.c.state, trials.c.error, trials.c.arch_json,
                        self._time_text(trials.c.started_at),
                        self._time_text(trials.c.finished_at))
                 .where(*where).order_by(trials.c.number))
             if not rows:
                 return TrialTable()
-            metrics = _fetch_all(conn,
+            metrics = fetch_all(conn,
                 select(trials.c.number, trial_metrics.c.name, trial_metrics.c.value)
                 .join(trials, trials.c.id == trial_metrics.c.trial_id).where(*where)
                 .order_by(trials.c.number, self._by_code_point(trial_metrics.c.name)))
