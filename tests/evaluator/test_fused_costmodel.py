@@ -150,3 +150,23 @@ def test_cost_model_refuses_bad_coefficients() -> None:
         CostModel(alone=(1.0, -1.0, 0.0, 0.0), fused=(0.0,) * 6)
     with pytest.raises(ValueError):
         CostModel.from_dict({"alone": [1.0]})
+
+
+def test_a_model_source_is_asked_once_per_thread_count() -> None:
+    asked: list[int] = []
+
+    def source(device: torch.device) -> CostModel:
+        asked.append(torch.get_num_threads())
+        return CHEAP_STACKS
+
+    policy = FusedPolicy(model=source)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert policy.cost_model(CPU) is CHEAP_STACKS
+        assert policy.cost_model(CPU) is CHEAP_STACKS
+        torch.set_num_threads(2)
+        assert policy.cost_model(CPU) is CHEAP_STACKS
+    finally:
+        torch.set_num_threads(before)
+    assert asked == [1, 2]

@@ -204,19 +204,23 @@ class FusedPolicy:
         self.unsure = unsure
         self.decisions: dict[Hashable, bool] = {}
         self.timings: dict[Hashable, ProbeTiming] = {}
-        self._resolved: CostModel | None = model if isinstance(model, CostModel) else None
+        self._resolved: dict[tuple[str, int], CostModel | None] = {}
 
     def cost_model(self, device: torch.device) -> CostModel | None:
-        """The model (loaded or calibrated on the first call); None without one, or when
-        loading it failed (logged: stacks are then probed)."""
-        if self._resolved is None and self.model is not None:
-            source, self.model = self.model, None
+        """The model for `device` at the current torch threads (a model source is asked once
+        per device type and thread count: the per-machine cache keeps one per count); None
+        without one, or when loading it failed (logged: stacks are then probed)."""
+        if self.model is None or isinstance(self.model, CostModel):
+            return self.model
+        key = (device.type, torch.get_num_threads())
+        if key not in self._resolved:
             try:
-                self._resolved = source(device)  # type: ignore[operator]  # a ModelSource
+                self._resolved[key] = self.model(device)
             except Exception:
                 logger.warning("The fused cost model could not be loaded or calibrated; "
                                "probing stacks instead", exc_info=True)
-        return self._resolved
+                self._resolved[key] = None
+        return self._resolved[key]
 
     def stacks(self, plans: Sequence[NetworkPlan], data: TrainData,
                params: Sequence[TrainingParams], task: str) -> list[tuple[list[int], bool]]:
