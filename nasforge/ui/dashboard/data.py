@@ -35,6 +35,17 @@ def _trial_cache(url: str, name: str) -> TrialCache:
     return TrialCache(_store(url), name)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _best(url: str, name: str, signature: tuple[object, ...]) -> dict[str, float]:
+    """Each objective's best value; `signature` (the search's creation time and trial
+    counts) is part of the cache key only: a refresh of an unchanged search reads nothing."""
+    del signature
+    store = _store(url)
+    best = store.best_trials(name)
+    return {str(o): float(best[str(o)].metrics[o.metric])
+            for o in store.get_search(name).objectives if str(o) in best}
+
+
 @st.cache_resource(show_spinner=False)
 def _data(url: str, name: str, cache_dir: str | None) -> SearchData | str:
     try:
@@ -77,9 +88,8 @@ class Context:
         """The best value of each objective (``str(objective)`` -> value) over the COMPLETE
         trials, as the store finds them (without reading every trial)."""
         search = self.search(name)
-        best = _store(self.url).best_trials(name)
-        return {str(o): float(best[str(o)].metrics[o.metric]) for o in search.objectives
-                if str(o) in best}
+        counts = tuple(sorted(search.trial_counts.items()))
+        return _best(self.url, name, (search.created_at, counts))
 
     def trial(self, name: str, number: int) -> TrialRecord:
         return _store(self.url).trial(name, number)
