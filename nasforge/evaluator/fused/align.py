@@ -77,21 +77,18 @@ def stack_key(plan: NetworkPlan) -> tuple[object, ...]:
     activation kinds (each op's `FusedImpl.key`), the input and the output shape (where an op
     needs `exact_sizes`, e.g. grouped convs or quantized layers: the sizes too, as padded
     units would shift their groups or their observed ranges)."""
-    ops: list[object] = []
-    exact = False
-    for op, sig in zip(plan.ops, plan.signature(), strict=True):
-        impl = fused_impl(spec_of(op).fused)
-        ops.append(sig if impl is None else impl.key(op, sig))
-        exact = exact or (impl is not None and impl.exact_sizes(op))
-    return (tuple(ops), plan.input_shape, plan.output_shape, plan.shapes if exact else None)
+    ops = tuple(_key(op, sig) for op, sig in zip(plan.ops, plan.signature(), strict=True))
+    return (ops, plan.input_shape, plan.output_shape, plan.shapes if _exact(plan) else None)
+
+
+def _key(op: PlanOp, sig: object) -> object:
+    """`op`'s part of `stack_key`: its implementation's `key` (its signature if none)."""
+    impl = fused_impl(spec_of(op).fused)
+    return sig if impl is None else impl.key(op, sig)
 
 
 def _exact(plan: NetworkPlan) -> bool:
-    for op in plan.ops:
-        impl = fused_impl(spec_of(op).fused)
-        if impl is not None and impl.exact_sizes(op):
-            return True
-    return False
+    return any(_ask(op, "exact_sizes", False) for op in plan.ops)
 
 
 def _befores(plan: NetworkPlan) -> list[tuple[int, ...]]:
@@ -103,13 +100,10 @@ def align_key(plan: NetworkPlan) -> tuple[object, ...]:
     `stack_key`), input and output shapes; for plans needing exact sizes, `stack_key`."""
     if _exact(plan):
         return ("exact", stack_key(plan))
-    ops, sigs = plan.ops, plan.signature()
-    anchors = []
-    for op, sig, before, after in zip(ops, sigs, _befores(plan), plan.shapes, strict=True):
-        if not skippable(op, before, after):
-            impl = fused_impl(spec_of(op).fused)
-            anchors.append(sig if impl is None else impl.key(op, sig))
-    return ("aligned", tuple(anchors), plan.input_shape, plan.output_shape)
+    anchors = tuple(_key(op, sig) for op, sig, before, after in zip(
+        plan.ops, plan.signature(), _befores(plan), plan.shapes, strict=True)
+        if not skippable(op, before, after))
+    return ("aligned", anchors, plan.input_shape, plan.output_shape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ less than the candidate's own step alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ FUSED_TERMS = ("slot", "model_dropout", "act_group", "traffic", "param", "flop")
 
 
 def alone_features(plan: NetworkPlan, batch: int) -> tuple[float, ...]:
-    outputs = sum(_numel(shape) for shape in plan.shapes)
+    outputs = sum(math.prod(shape) for shape in plan.shapes)
     return (float(len(plan.ops)), float(plan.params or 0), float(batch * plan.macs),
             float(batch * outputs))
 
@@ -43,7 +44,7 @@ def fused_features(alignment: Alignment, batch: int) -> tuple[float, ...]:
     dropout = sum(per_model_random(slot.reference) for slot in slots)
     groups = sum(len({getattr(op, "kind", None) for op in slot.stand_ins()})
                  for slot in slots if groups_by_kind(slot.reference))
-    outputs = sum(_numel(shape) for shape in alignment.padded_shapes)
+    outputs = sum(math.prod(shape) for shape in alignment.padded_shapes)
     return (float(len(slots)), float(m * dropout), float(groups), float(m * batch * outputs),
             float(m * params), float(m * batch * macs))
 
@@ -140,12 +141,5 @@ def plan_stacks(plans: Sequence[NetworkPlan], batch: int, model: CostModel
 
 def _widest(plan: NetworkPlan) -> int:
     """The largest output of a weighted layer (what pads a stack's arithmetic)."""
-    return max((_numel(shape) for _, shape in plan.layers()), default=0)
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return max((math.prod(shape) for _, shape in plan.layers()), default=0)
 
