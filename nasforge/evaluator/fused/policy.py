@@ -236,14 +236,9 @@ class FusedPolicy:
         out = []
         for stack in plan_stacks(plans, batch, model):
             members = list(stack.members)
-            ratio = stack.fused * self.margin / max(stack.alone, 1e-12)
-            if len(members) < 2 or ratio >= self.unsure:
-                fuse = False
-            elif ratio <= 1 / self.unsure:
-                fuse = True
-            else:
-                fuse = self._probed([plans[i] for i in members], data,
-                                    [params[i] for i in members], task)
+            fuse = len(members) >= 2 and self._decided(
+                stack.fused, stack.alone, [plans[i] for i in members], data,
+                [params[i] for i in members], task)
             logger.debug("stack of %d: predicted fused %.2e s vs alone %.2e s per step -> %s",
                          len(members), stack.fused, stack.alone,
                          "fused" if fuse else "sequential")
@@ -260,9 +255,17 @@ class FusedPolicy:
         if model is not None:
             batch = min(params[0].batch_size, len(data.x_train))
             alone = sum(model.alone_step(plan, batch) for plan in plans)
-            ratio = model.fused_step(align(plans), batch) * self.margin / max(alone, 1e-12)
-            if ratio >= self.unsure or ratio <= 1 / self.unsure:
-                return ratio < 1
+            return self._decided(model.fused_step(align(plans), batch), alone, plans, data,
+                                 params, task)
+        return self._probed(plans, data, params, task)
+
+    def _decided(self, fused: float, alone: float, plans: Sequence[NetworkPlan],
+                 data: TrainData, params: Sequence[TrainingParams], task: str) -> bool:
+        """The model's decision where it is sure (predicted fused time x `margin` against
+        alone, beyond a factor `unsure` either way), else the probe's."""
+        ratio = fused * self.margin / max(alone, 1e-12)
+        if ratio >= self.unsure or ratio <= 1 / self.unsure:
+            return ratio < 1
         return self._probed(plans, data, params, task)
 
     def _probed(self, plans: Sequence[NetworkPlan], data: TrainData,
