@@ -21,16 +21,19 @@ class FakeClock:
 
 
 class Slowed(nn.Module):
-    """Advances `clock` by `fast` seconds a forward, by `slow` on the calls `slowed` picks."""
+    """Advances `clock` by `fast` seconds a forward, by `slow` on the calls `slowed` picks;
+    `seen` records each forward's batch size."""
 
     def __init__(self, clock: FakeClock, slowed, fast: float = 1e-3, slow: float = 0.1) -> None:
         super().__init__()
         self.linear = nn.Linear(4, 2)
         self.clock, self.slowed, self.fast, self.slow = clock, slowed, fast, slow
         self.calls = 0
+        self.seen: list[int] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        self.seen.append(x.shape[0])
         self.clock.now += self.slow if self.slowed(self.calls) else self.fast
         return self.linear(x)
 
@@ -119,18 +122,11 @@ def test_undisturbed_repeats_have_no_spread() -> None:
 
 def test_batch_sizes_are_interleaved_so_a_burst_of_load_hits_both() -> None:
     clock = FakeClock()
-    seen: list[int] = []
-
-    class Recording(Slowed):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            seen.append(x.shape[0])
-            return super().forward(x)
-
     # the last 10 calls are slowed: measured one after the other, batch 8 would get only those
-    model = Recording(clock, lambda call: call > 10)
+    model = Slowed(clock, lambda call: call > 10)
     small, large = measure.time_forwards(model, (4,), "cpu", [1, 8], warmup=0, repeats=10,
                                          clock=clock)
-    assert seen == [1, 8] * 20
+    assert model.seen == [1, 8] * 20
     assert small.best_ms == pytest.approx(1.0) and large.best_ms == pytest.approx(1.0)
 
 
@@ -146,16 +142,9 @@ def test_timing_restores_the_training_flag_and_refuses_bad_counts() -> None:
 
 def test_a_settled_batch_size_stops_while_the_other_goes_on() -> None:
     clock = FakeClock()
-    seen: list[int] = []
-
-    class Recording(Slowed):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            seen.append(x.shape[0])
-            return super().forward(x)
-
     # batch 8's forwards are slowed until its 6th: only batch 8 needs a third block
-    model = Recording(clock, lambda call: call < 12 and call % 2 == 0)
+    model = Slowed(clock, lambda call: call < 12 and call % 2 == 0)
     small, large = measure.time_forwards(model, (4,), "cpu", [1, 8], warmup=0, repeats=4,
                                          clock=clock)
-    assert seen == [1, 8] * 8 + [8] * 8
+    assert model.seen == [1, 8] * 8 + [8] * 8
     assert small.best_ms == pytest.approx(1.0) and large.best_ms == pytest.approx(1.0)
