@@ -30,3 +30,47 @@ def best_trial(trials: Sequence[TrialRecord], objective: Objective,
         return None
     return max(scored, key=lambda t: (value(t, objective), *(value(t, o) for o in others),
                                       -t.number))
+
+
+def non_dominated(columns: Sequence[Sequence[float]]) -> list[int]:
+    """Indices (ascending) of the points without NaN that no such point dominates, the
+    points given as `columns` (one per objective, all maximised: ``columns[j][i]`` is point
+    i's value of objective j): the rows ``non_dominated_mask`` of `nasforge.strategies.pareto`
+    marks, computed without numpy for one or two objectives (`nasforge show` at 100k trials:
+    O(n) for one, one sort for two); more objectives are passed on to it."""
+    if not columns:
+        return []
+    if len(columns) == 1:
+        (xs,) = columns
+        finite = [x for x in xs if x == x]
+        top = max(finite, default=math.nan)
+        return [i for i, x in enumerate(xs) if x == top]
+    if len(columns) == 2:
+        return _front_2d(columns[0], columns[1])
+    from nasforge.strategies.pareto import non_dominated_mask  # numpy: 3+ objectives only
+
+    rows = list(zip(*columns, strict=True))
+    return [i for i, keep in enumerate(non_dominated_mask(rows)) if keep] if rows else []
+
+
+def _front_2d(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
+    """The non-dominated points (xs[i], ys[i]) without NaN: by x descending, a point is on
+    the front when its y is the largest of its x and larger than every y of a larger x."""
+    order = sorted((i for i, (x, y) in enumerate(zip(xs, ys, strict=True)) if x == x and y == y),
+                   key=xs.__getitem__, reverse=True)  # one float key: several times faster
+    keep: list[int] = []
+    best_before: float | None = None  # the largest y of any larger x
+    start, n = 0, len(order)
+    while start < n:
+        x = xs[order[start]]
+        end = start + 1
+        while end < n and xs[order[end]] == x:
+            end += 1
+        group = order[start:end]
+        top = max(ys[i] for i in group) if end - start > 1 else ys[order[start]]
+        if best_before is None or top > best_before:
+            keep.extend(i for i in group if ys[i] == top)
+            best_before = top
+        start = end
+    keep.sort()
+    return keep

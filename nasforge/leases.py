@@ -20,10 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from nasforge.errors import ConfigError
 from nasforge.records import Lease
-from nasforge.store.base import Store
+
+if TYPE_CHECKING:
+    from nasforge.store.base import Store
 
 logger = logging.getLogger(__name__)
 

@@ -191,3 +191,29 @@ def test_the_evaluator_imports_no_strategy_store_or_ui(path):
     found = [m for m in _imports(path, module_level=False)
              if any(m == n or m.startswith(n + ".") for n in EVALUATOR_NEVER)]
     assert found == []
+
+
+#: what `nasforge list` and `nasforge show` never need (issue 19: < 1 s at 100k trials)
+NOT_FOR_STORE_COMMANDS = (*HEAVY, "numpy", "nasforge.strategies", "nasforge.searchspace.space",
+                          "nasforge.plugins")
+
+
+def test_the_cli_imports_no_numpy_strategy_or_space():
+    assert _loaded_after_import("nasforge.ui.cli", NOT_FOR_STORE_COMMANDS) == []
+
+
+def test_the_facade_imports_its_names_when_first_used():
+    assert _loaded_after_import("nasforge", ("numpy", "nasforge.searchspace.space",
+                                             "nasforge.extend")) == []
+    import nasforge
+
+    for name in nasforge.__all__:
+        assert getattr(nasforge, name) is not None
+    from nasforge import SearchSpace, register_family
+    from nasforge.extend import register_family as home
+    from nasforge.searchspace.space import SearchSpace as space_home
+
+    assert SearchSpace is space_home and register_family is home
+    assert set(nasforge.__all__) <= set(dir(nasforge))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        nasforge.nope  # noqa: B018

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.table import Table
 from rich.text import Text
 
 from nasforge.errors import NasforgeError
@@ -96,17 +94,27 @@ def _run(action: Callable[[], T]) -> T:
         raise typer.Exit(code=2) from None
 
 
+#: commands that only read or upgrade a store: they need no plugin's parts (importing the
+#: plugins, and the numpy or torch they import, would be most of their start-up)
+STORE_COMMANDS = frozenset({"list", "show", "upgrade"})
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
+def _main(ctx: typer.Context,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
           = False) -> None:
+    from rich.logging import RichHandler
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
     # Optuna (the bayesian strategies) and NNI log every trial at INFO
     for library in ("optuna", "nni"):
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
+    if ctx.invoked_subcommand in STORE_COMMANDS:
+        return
     from nasforge.plugins import load_plugins
 
-    load_plugins()  # every command (worker too) sees the plugins' parts; failures are noted
+    load_plugins()  # every other command (worker too) sees the plugins' parts; failures noted
 
 
 @app.command()
@@ -344,6 +352,8 @@ def layers(
     cell operations (the names [space] accepts)."""
 
     def body() -> None:
+        from rich.table import Table
+
         from nasforge.plugins import report
         from nasforge.searchspace.catalog import layer_catalog
 

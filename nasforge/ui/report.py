@@ -10,11 +10,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from nasforge.best import best_trial
+from nasforge.best import best_trial, non_dominated
 from nasforge.frozen import thaw
 from nasforge.objectives import Objective
 from nasforge.records import SearchRecord, TrialRecord, TrialState
-from nasforge.strategies.pareto import pareto_front
 
 
 class BestTrial(TypedDict):
@@ -57,7 +56,8 @@ def pareto_numbers(trials: Sequence[TrialRecord], objectives: Sequence[Objective
     """Numbers of the COMPLETE trials on the Pareto front of `objectives`."""
     complete = [t for t in trials if t.state is TrialState.COMPLETE
                 and all(o.metric in t.metrics for o in objectives)]
-    return [complete[i].number for i in pareto_front([t.metrics for t in complete], objectives)]
+    columns = [[o.sign() * t.metrics[o.metric] for t in complete] for o in objectives]
+    return [complete[i].number for i in non_dominated(columns)]
 
 
 def best_trials(trials: Sequence[TrialRecord], objectives: Sequence[Objective]

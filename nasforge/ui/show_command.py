@@ -3,25 +3,27 @@
 `list` reads the counts and the best trials from SQL aggregates (`Store.best_trials`), never
 every trial. `show` prints the Pareto front and the `TOP` best other trials by the first
 objective, with a count of the rest, from the objectives' values alone (`Store.metric_values`;
-whole trials only for the rows it prints); `--all` reads and prints every row; `show --json`
-writes its object piece by piece, byte for byte what
+whole trials only for the rows it prints); `--all` reads and prints every row. `show --json`
+writes the same summary (best, front, workers) and then the trials `CHUNK` at a time as it
+reads them, never holding every trial: byte for byte what
 ``json.dumps(search_report(...), indent=2)`` gives.
+
+numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Iterator, Sequence
 from json import encoder as _encoder
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from nasforge.records import SearchRecord, TrialRecord
+from nasforge.best import non_dominated
+from nasforge.records import SearchRecord
 from nasforge.store import Store
-from nasforge.strategies.pareto import non_dominated_mask
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
 
@@ -29,7 +31,7 @@ encode_basestring_ascii = _encoder.encode_basestring_ascii
 
 #: trials `nasforge show` lists beyond the Pareto front (without --all)
 TOP = 20
-#: trials written per chunk by `show --json`
+#: trials read and written per chunk by `show --json`
 CHUNK = 500
 
 
@@ -38,6 +40,8 @@ def list_command(store: Store, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from rich.table import Table
+
     table = Table("name", "created", "budget", "complete", "failed", "running", "best")
     for row in rows:
         counts = row["counts"]
@@ -51,72 +55,85 @@ def list_command(store: Store, as_json: bool) -> None:
 
 def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None:
     search = store.get_search(name)
-    if not (as_json or show_all):
-        report, hidden = front_report(store, search)
-        print_report(report, hidden)
-        return
-    trials = store.trials(name)
-    report = search_report(search, trials, payloads=show_all and not as_json)
     if as_json:
-        for chunk in json_chunks(report, trials):
+        report, _, _ = summary_report(store, search)
+        for chunk in json_chunks(report, trial_chunks(store, search)):
             typer.echo(chunk, nl=False)
         typer.echo("")
-        return
-    print_report(report)
+    elif show_all:
+        print_report(search_report(search, store.trials(name)))
+    else:
+        print_report(*front_report(store, search))
 
 
-def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object], int]:
-    """`search_report` with the Pareto front and the `TOP` best other trials as its rows,
-    and how many trials it leaves out, from the objectives' values, the best trials and
-    per-worker counts (`Store.metric_values`, `best_trials`, `worker_counts`): whole trials
-    are read only for the rows shown."""
+def summary_report(store: Store, search: SearchRecord
+                   ) -> tuple[dict[str, object], list[int], list[list[float]]]:
+    """`search_report` without its trials, from SQL aggregates and the objectives' values
+    (`Store.best_trials`, `metric_values`, `worker_counts`), never whole trials; and the
+    numbers of the COMPLETE trials with their objectives' values (one column per objective,
+    maximised; NaN where missing), for choosing the rows to show."""
     objectives = search.objectives
     numbers, values = store.metric_values(search.name, [o.metric for o in objectives])
-    # rows: COMPLETE trials; columns: objectives, maximised (NaN: missing, never on the front)
-    points = np.array([[o.sign() * v for v in values[o.metric]] for o in objectives],
-                      dtype=np.float64).T.reshape(len(numbers), len(objectives))
-    on_front = non_dominated_mask(points)
-    pareto = [numbers[i] for i in np.flatnonzero(on_front)]
-    shown = set(pareto) | top_of(numbers, points, on_front, TOP)
+    columns = [[v if o.direction == "max" else -v for v in values[o.metric]]
+               for o in objectives]
     report = search_report(search, [], payloads=False)
     metric = {str(o): o.metric for o in objectives}
     report["best"] = {key: {"number": t.number, "value": t.metrics[metric[key]]}
                       for key, t in store.best_trials(search.name).items()}
-    report["pareto"] = pareto
+    report["pareto"] = [numbers[i] for i in non_dominated(columns)]
     report["workers"] = store.worker_counts(search.name)
+    return report, numbers, columns
+
+
+def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object], int]:
+    """`search_report` with the Pareto front and the `TOP` best other trials as its rows,
+    and how many trials it leaves out (`summary_report`): whole trials are read only for
+    the rows shown."""
+    report, numbers, columns = summary_report(store, search)
+    pareto: list[int] = report["pareto"]  # type: ignore[assignment]
+    shown = set(pareto) | top_of(numbers, columns[0] if columns else [], set(pareto), TOP)
     report["trials"] = [trial_payload(t) for t in store.trials(
         search.name, numbers=shown)] if shown else []
     return report, sum(search.trial_counts.values()) - len(shown)
 
 
-def top_of(numbers: Sequence[int], points: np.ndarray, exclude: np.ndarray, k: int
+def top_of(numbers: Sequence[int], values: Sequence[float], exclude: set[int], k: int
            ) -> set[int]:
-    """The `k` trials (`numbers`, rows of maximised `points`) not marked in `exclude` with
-    the best finite value of the first objective (ties: the lowest numbers)."""
-    if points.shape[1] == 0 or k <= 0:
+    """The `k` trials (`numbers`, with the maximised `values` of the first objective) not in
+    `exclude` with the best finite values (ties: the lowest numbers)."""
+    if k <= 0:
         return set()
-    first = points[:, 0]
-    candidates = np.flatnonzero(np.isfinite(first) & ~exclude)
-    # numbers ascend with the rows, so a stable sort breaks ties by the lowest number
-    best = candidates[np.argsort(-first[candidates], kind="stable")[:k]]
-    return {numbers[i] for i in best}
+    scored = ((-v, n) for n, v in zip(numbers, values, strict=True)
+              if -math.inf < v < math.inf and n not in exclude)
+    return {n for _, n in heapq.nsmallest(k, scored)}
 
 
-def json_chunks(report: dict[str, object], trials: Sequence[TrialRecord]) -> Iterator[str]:
-    """``json.dumps(report, indent=2)`` with `report["trials"]` the payloads of `trials`, in
-    pieces of `CHUNK` trials (JSON strings hold no raw newline, so re-indenting is exact)."""
+def trial_chunks(store: Store, search: SearchRecord) -> Iterator[list[dict[str, object]]]:
+    """The payloads (`trial_payload`) of the search's trials, `CHUNK` numbers at a time (trial
+    numbers are 0, 1, 2, ... per search): those its counts cover when `show` began."""
+    total = sum(search.trial_counts.values())
+    for start in range(0, total, CHUNK):
+        yield [trial_payload(t) for t in store.trials(
+            search.name, numbers=range(start, min(start + CHUNK, total)))]
+
+
+def json_chunks(report: dict[str, object], chunks: Iterator[list[dict[str, object]]]
+                ) -> Iterator[str]:
+    """``json.dumps(report, indent=2)`` with `report["trials"]` the payloads in `chunks`, a
+    piece per chunk (JSON strings hold no raw newline, so re-indenting is exact)."""
     yield "{\n"
     for i, (key, value) in enumerate(report.items()):
         yield (",\n" if i else "") + f"  {json.dumps(key)}: "
-        if key == "trials" and trials:
-            yield "["
-            for start in range(0, len(trials), CHUNK):
-                                yield ("," if start else "") + ",".join(
-                    "\n    " + _payload_json(trial_payload(t))
-                    for t in trials[start:start + CHUNK])
-            yield "\n  ]"
-        else:
+        if key != "trials":
             yield json.dumps(value, indent=2).replace("\n", "\n  ")
+            continue
+        written = False
+        for chunk in chunks:
+            if chunk:
+                yield ("," if written else "[") + ",".join(
+                    "\n    " + _payload_json(payload) for payload in chunk)
+                written = True
+        yield "\n  ]" if written else "[]"
     yield "\n}"
 
 
