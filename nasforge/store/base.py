@@ -104,10 +104,12 @@ class Store(Protocol):
         to numbers above `after`. Curves are loaded only when asked for (the bulk of it)."""
 
     def trial_table(self, name: str, *, numbers: Iterable[int] | None = None,
-                    after: int | None = None) -> TrialTable:
+                    after: int | None = None, limit: int | None = None) -> TrialTable:
         """The trials `trials(name, numbers=numbers, after=after)` returns, as plain columns
         (`TrialTable`: architecture JSON, UTC time text, metrics in long form, no curves):
-        for readers of every trial, which would pay more for the records than the read."""
+        for readers of every trial, which would pay more for the records than the read.
+        With `limit`, only the first `limit` of them (a page: the next begins after the
+        last number of this one)."""
 
     def trial(self, name: str, number: int) -> TrialRecord:
         """One trial with its curve; StoreError if absent."""

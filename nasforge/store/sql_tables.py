@@ -55,10 +55,11 @@ class TableMethods(SQLHost):
         return column.collate("C") if self._pg else column  # SQLite's default: BINARY
 
     def trial_table(self, name: str, *, numbers: Iterable[int] | None = None,
-                    after: int | None = None) -> TrialTable:
+                    after: int | None = None, limit: int | None = None) -> TrialTable:
         """The search's trials ordered by number as columns (`TrialTable`), optionally only
-        those numbered (`numbers`) and those numbered above `after`; the same trials and
-        values as `trials` (without curves). SearchNotFoundError for an unknown search."""
+        those numbered (`numbers`), those numbered above `after` and the first `limit` of
+        them; the same trials and values as `trials` (without curves). SearchNotFoundError
+        for an unknown search."""
         picked = None if numbers is None else sorted({int(n) for n in numbers})
         with self._tx(write=False) as conn:
             sid = self._search_id(conn, name)
@@ -69,19 +70,23 @@ class TableMethods(SQLHost):
                 where.append(trials.c.number.in_(picked))
             if after is not None:
                 where.append(trials.c.number > int(after))
-            rows = fetch_all(conn,
-                select(trials.c.number, trials.c.state, trials.c.error, trials.c.arch_json,
-                       self._time_text(trials.c.started_at),
-                       self._time_text(trials.c.finished_at))
-                .where(*where).order_by(trials.c.number))
+            if limit is not None and limit <= 0:
+                return TrialTable()
+            query = select(trials.c.number, trials.c.state, trials.c.error, trials.c.arch_json,
+                           self._time_text(trials.c.started_at),
+                           self._time_text(trials.c.finished_at), trials.c.arch_id,
+                           trials.c.worker).where(*where).order_by(trials.c.number)
+            rows = fetch_all(conn, query if limit is None else query.limit(int(limit)))
             if not rows:
                 return TrialTable()
+            if limit is not None:  # the metrics of this page: a range of numbers, no IN list
+                where.append(trials.c.number <= rows[-1][0])
             metrics = fetch_all(conn,
                 select(trials.c.number, trial_metrics.c.name, trial_metrics.c.value)
                 .join(trials, trials.c.id == trial_metrics.c.trial_id).where(*where)
                 .order_by(trials.c.number, self._by_code_point(trial_metrics.c.name)))
-        number, state, error, arch_json, started, finished = _columns(rows, 6)
+        number, state, error, arch_json, started, finished, arch_id, worker = _columns(rows, 8)
         m_number, m_name = _columns(metrics, 2)
         m_value = tuple([_NAN if row[2] is None else row[2] for row in metrics])
         return TrialTable(number, state, error, arch_json, started, finished, m_number, m_name,
-                          m_value)
+                          m_value, arch_id, worker)

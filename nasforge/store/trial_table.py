@@ -35,6 +35,8 @@ class TrialTable:
     metric_number: tuple[int, ...] = ()
     metric_name: tuple[str, ...] = ()
     metric_value: tuple[float, ...] = ()
+    arch_id: tuple[str, ...] = ()
+    worker: tuple[str | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.number)
@@ -57,7 +59,8 @@ def table_of_records(records: Sequence[TrialRecord]) -> TrialTable:
         tuple(t.number for t in records), tuple(t.state.value for t in records),
         tuple(t.error for t in records), tuple(t.arch.json for t in records),
         tuple(_text(t.started_at) for t in records),
-        tuple(_text(t.finished_at) for t in records), m_number, m_name, m_value)
+        tuple(_text(t.finished_at) for t in records), m_number, m_name, m_value,
+        tuple(t.arch_id for t in records), tuple(t.worker for t in records))
 
 
 def _text(when: datetime | None) -> str | None:

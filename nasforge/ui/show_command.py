@@ -17,17 +17,16 @@ import heapq
 import json
 import math
 from collections.abc import Iterator, Sequence
-from json import encoder as _encoder
 
 import typer
 
 from nasforge.best import non_dominated
 from nasforge.records import SearchRecord
 from nasforge.store import Store
+from nasforge.store.trial_table import TrialTable
 from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
-
-encode_basestring_ascii = _encoder.encode_basestring_ascii
+from nasforge.ui.report_json import report_chunks
 
 #: trials `nasforge show` lists beyond the Pareto front (without --all)
 TOP = 20
@@ -57,7 +56,7 @@ def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None
     search = store.get_search(name)
     if as_json:
         report, _, _ = summary_report(store, search)
-        for chunk in json_chunks(report, trial_chunks(store, search)):
+        for chunk in report_chunks(report, trial_tables(store, search)):
             typer.echo(chunk, nl=False)
         typer.echo("")
     elif show_all:
@@ -108,71 +107,13 @@ def top_of(numbers: Sequence[int], values: Sequence[float], exclude: set[int], k
     return {n for _, n in heapq.nsmallest(k, scored)}
 
 
-def trial_chunks(store: Store, search: SearchRecord) -> Iterator[list[dict[str, object]]]:
-    """The payloads (`trial_payload`) of the search's trials, `CHUNK` numbers at a time (trial
-    numbers are 0, 1, 2, ... per search): those its counts cover when `show` began."""
-    total = sum(search.trial_counts.values())
-    for start in range(0, total, CHUNK):
-        yield [trial_payload(t) for t in store.trials(
-            search.name, numbers=range(start, min(start + CHUNK, total)))]
-
-
-def json_chunks(report: dict[str, object], chunks: Iterator[list[dict[str, object]]]
-                ) -> Iterator[str]:
-    """``json.dumps(report, indent=2)`` with `report["trials"]` the payloads in `chunks`, a
-    piece per chunk (JSON strings hold no raw newline, so re-indenting is exact)."""
-    yield "{\n"
-    for i, (key, value) in enumerate(report.items()):
-        yield (",\n" if i else "") + f"  {json.dumps(key)}: "
-        if key != "trials":
-            yield json.dumps(value, indent=2).replace("\n", "\n  ")
-            continue
-        written = False
-        for chunk in chunks:
-            if chunk:
-                yield ("," if written else "[") + ",".join(
-                    "\n    " + _payload_json(payload) for payload in chunk)
-                written = True
-        yield "\n  ]" if written else "[]"
-    yield "\n}"
-
-
-def _scalar(value: object) -> str | None:
-    """`value` as ``json.dumps`` writes it, for the scalars of a trial; None otherwise."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is str:
-        return encode_basestring_ascii(value)
-    if type(value) is int:
-        return int.__repr__(value)
-    if type(value) is float:
-        if value != value:
-            return "NaN"
-        if value in (math.inf, -math.inf):
-            return "Infinity" if value > 0 else "-Infinity"
-        return float.__repr__(value)
-    return None
-
-
-def _payload_json(payload: dict[str, object]) -> str:
-    """``json.dumps(payload, indent=2)`` indented one level deeper (4 spaces), written
-    directly for scalars and flat mappings of scalars (the common trial), by ``json.dumps``
-    for anything else."""
-    lines = []
-    for key, value in payload.items():
-        head = f"      {encode_basestring_ascii(key)}: "
-        text = _scalar(value)
-        if text is None and isinstance(value, dict) and value \
-                and all(type(k) is str for k in value):
-            inner = [(k, _scalar(v)) for k, v in value.items()]
-            if all(v is not None for _, v in inner):
-                text = "{\n" + ",\n".join(f"        {encode_basestring_ascii(k)}: {v}"
-                                           for k, v in inner) + "\n      }"
-        if text is None:
-            text = json.dumps(value, indent=2).replace("\n", "\n      ")
-        lines.append(head + text)
-    return "{\n" + ",\n".join(lines) + "\n    }"
+def trial_tables(store: Store, search: SearchRecord) -> Iterator[TrialTable]:
+    """The search's trials as `TrialTable` pages of `CHUNK` trials (`limit`, each after the
+    last number of the one before): those its counts cover when `show` began."""
+    last, left = -1, sum(search.trial_counts.values())
+    while left > 0:
+        table = store.trial_table(search.name, after=last, limit=min(CHUNK, left))
+        if not len(table):
+            return
+        yield table
+        last, left = table.number[-1], left - len(table)

@@ -22,7 +22,8 @@ def _comparable(table: TrialTable) -> dict[str, tuple[object, ...]]:
             "arch_json": table.arch_json, "started_at": table.started_at,
             "finished_at": table.finished_at, "metric_number": table.metric_number,
             "metric_name": table.metric_name,
-            "metric_value": tuple("NaN" if math.isnan(v) else v for v in table.metric_value)}
+            "metric_value": tuple("NaN" if math.isnan(v) else v for v in table.metric_value),
+            "arch_id": table.arch_id, "worker": table.worker}
 
 
 def _expected(store: SQLStore, name: str, **kwargs: object) -> dict[str, tuple[object, ...]]:
@@ -52,6 +53,8 @@ def test_agrees_with_trials_column_for_column(store: SQLStore, filled: str) -> N
     assert len(table) == 10 and table.number == tuple(range(10))
     assert set(table.state) == {s.value for s in TrialState}
     assert table.error[2] == "diverged (NaN loss)" and table.error[0] is None
+    assert table.worker[0] == "w1" and table.worker[8] is None
+    assert table.arch_id[3] == arch(3).arch_id
     assert table.started_at[8] is None and table.finished_at[5] is None  # WAITING, RUNNING
     started = datetime.strptime(table.started_at[0] or "", TIME_FORMAT)
     assert started.replace(tzinfo=timezone.utc) == store.trial(filled, 0).started_at
@@ -70,6 +73,20 @@ def test_numbers_and_after_pick_the_trials_trials_picks(store: SQLStore, filled:
         assert _comparable(store.trial_table(filled, **kwargs)) == _expected(  # type: ignore[arg-type]
             store, filled, **kwargs), kwargs
     assert store.trial_table(filled, numbers=range(3)).number == (0, 1, 2)
+
+
+def test_pages_of_limit_trials_read_the_whole_table(store: SQLStore, filled: str) -> None:
+    whole = store.trial_table(filled)
+    for size in (1, 3, 4, 10, 50):
+        pages, last = [], -1
+        while len(page := store.trial_table(filled, after=last, limit=size)):
+            assert len(page) <= size
+            pages.append(page)
+            last = page.number[-1]
+        assert _comparable(concat_tables(pages)) == _comparable(whole), size
+    assert _comparable(store.trial_table(filled, numbers=[1, 4, 7], limit=2)) == _expected(
+        store, filled, numbers=[1, 4])
+    assert store.trial_table(filled, limit=0) == TrialTable()
 
 
 def test_an_empty_search_gives_an_empty_table(store: SQLStore, search: str) -> None:

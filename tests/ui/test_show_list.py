@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from nasforge.objectives import Objective
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store import SQLStore
-from nasforge.ui import show_command
+from nasforge.store.trial_table import TIME_FORMAT
+from nasforge.ui import report_json, show_command
 from nasforge.ui.cli import app
 from nasforge.ui.report import best_trials, pareto_numbers, search_report
+from nasforge.ui.report_json import indented_json
 
 runner = CliRunner()
 OBJECTIVES = (Objective("accuracy", "max"), Objective("params", "min"))
@@ -115,7 +118,18 @@ def test_list_reads_the_best_trials_from_the_store(url: str) -> None:
     {"n": 1, "f": -0.0, "big": 1e300, "tiny": 5e-324, "nan": math.nan, "inf": -math.inf,
      "s": "\u2603\t\"", "t": True, "no": None, "arch": {"x": 1.5, "y": "z", "b": False}},
     {"arch": {}, "m": {"a": [1, {"b": None}]}, "l": [], "d": {"k": {"deep": [2.5]}}},
+    {"first": {"x": 1}, "ints": {1: "a", 2: {"b": 2}}, "t": (1, "x"), "last": 0.5},
 ])
-def test_payload_json_writes_what_json_dumps_writes(payload: dict[str, object]) -> None:
+def test_indented_json_writes_what_json_dumps_writes(payload: dict[str, object]) -> None:
     expected = json.dumps([payload], indent=2)[1:-2].replace("\n", "\n  ")
-    assert "\n    " + show_command._payload_json(payload) == expected
+    assert "\n    " + indented_json(payload, 2) == expected
+    for depth in range(3):
+        assert indented_json(payload, depth) == json.dumps(payload, indent=2).replace(
+            "\n", "\n" + "  " * depth)
+
+
+@pytest.mark.parametrize("micro", [0, 1, 250000, 999999])
+def test_table_times_read_as_isoformat(micro: int) -> None:
+    when = datetime(2026, 1, 31, 12, 0, 5, micro, tzinfo=timezone.utc)
+    assert report_json._iso(when.strftime(TIME_FORMAT)) == when.isoformat()
+    assert report_json._iso(None) is None
