@@ -4,9 +4,10 @@
 every trial. `show` prints the Pareto front and the `TOP` best other trials by the first
 objective, with a count of the rest, from the objectives' values alone (`Store.metric_values`;
 whole trials only for the rows it prints); `--all` reads and prints every row. `show --json`
-writes the same summary (best, front, workers) and then the trials `CHUNK` at a time as it
-reads them, never holding every trial: byte for byte what
-``json.dumps(search_report(...), indent=2)`` gives.
+writes the same summary (best, front, workers), then the trials in pages of `CHUNK` as it
+reads them (`Store.trial_table`: columns, no record per trial), never holding every trial:
+byte for byte what ``json.dumps(search_report(...), indent=2)`` gives
+(`nasforge.ui.report_json`).
 
 numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`.
 """
