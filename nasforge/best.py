@@ -3,6 +3,7 @@ exports it. Torch-free."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 
@@ -37,7 +38,8 @@ def non_dominated(columns: Sequence[Sequence[float]]) -> list[int]:
     points given as `columns` (one per objective, all maximised: ``columns[j][i]`` is point
     i's value of objective j): the rows ``non_dominated_mask`` of `nasforge.strategies.pareto`
     marks, computed without numpy for one or two objectives (`nasforge show` at 100k trials:
-    O(n) for one, one sort for two); more objectives are passed on to it."""
+    O(n) for one; for two, one sort of the points a sampled front leaves); more objectives
+    are passed on to it."""
     if not columns:
         return []
     if len(columns) == 1:
@@ -46,11 +48,32 @@ def non_dominated(columns: Sequence[Sequence[float]]) -> list[int]:
         top = max(finite, default=math.nan)
         return [i for i, x in enumerate(xs) if x == top]
     if len(columns) == 2:
-        return _front_2d(columns[0], columns[1])
+        return _sifted_front_2d(columns[0], columns[1])
     from nasforge.strategies.pareto import non_dominated_mask  # numpy: 3+ objectives only
 
     rows = list(zip(*columns, strict=True))
     return [i for i, keep in enumerate(non_dominated_mask(rows)) if keep] if rows else []
+
+
+#: `_sifted_front_2d` computes the front of every STRIDE-th point first
+STRIDE = 32
+
+
+def _sifted_front_2d(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
+    """`_front_2d`, several times faster on many points: the front of every `STRIDE`-th point
+    is a staircase of real points, and the points it dominates (most of them) are dropped
+    with one binary search each before the exact sort and sweep of the rest."""
+    sample = _front_2d(xs[::STRIDE], ys[::STRIDE]) if len(xs) > 8 * STRIDE else []
+    if not sample:
+        return _front_2d(xs, ys)
+    stair = sorted((xs[STRIDE * i], ys[STRIDE * i]) for i in sample)  # x up, so y down
+    stair_x, stair_y, end = [x for x, _ in stair], [y for _, y in stair], len(stair)
+    # the first stair point of x >= a point's x has the largest y of those: it dominates the
+    # point when its y is at least as large and it is not the same point (NaN: never)
+    rest = [i for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+            if (k := bisect.bisect_left(stair_x, x)) == end
+            or not (stair_y[k] >= y and (stair_x[k] > x or stair_y[k] > y))]
+    return [rest[j] for j in _front_2d([xs[i] for i in rest], [ys[i] for i in rest])]
 
 
 def _front_2d(xs: Sequence[float], ys: Sequence[float]) -> list[int]:

@@ -34,3 +34,21 @@ def test_non_dominated_by_hand() -> None:
     assert non_dominated([xs]) == [3, 6]
     assert non_dominated([[math.nan], [1.0]]) == []
     assert non_dominated([]) == []
+
+
+@pytest.mark.parametrize("kind", ["ties", "trade-off", "uniform"])
+def test_the_sifted_front_of_many_points_is_the_front(kind: str) -> None:
+    rng = np.random.default_rng(len(kind))
+    for _ in range(20):
+        n = int(rng.integers(300, 3000))  # above 8 * STRIDE: the sample's staircase sifts
+        if kind == "ties":
+            points = rng.integers(0, int(rng.integers(2, 40)), (n, 2)).astype(float)
+        else:
+            points = rng.random((n, 2))
+            if kind == "trade-off":
+                points[:, 1] = -points[:, 0] + 0.05 * rng.random(n)
+        points[rng.random((n, 2)) < 0.03] = np.nan
+        points[rng.random((n, 2)) < 0.01] = np.inf
+        points[rng.random((n, 2)) < 0.01] = -np.inf
+        expected = np.flatnonzero(non_dominated_mask(points)).tolist()
+        assert non_dominated([points[:, 0].tolist(), points[:, 1].tolist()]) == expected
