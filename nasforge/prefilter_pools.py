@@ -35,10 +35,12 @@ class PoolArchive:
         except SearchNotFoundError:
             return []
         entry = diagnostics.get(KEY) or {}
+        assert isinstance(entry, dict)  # written by `keep` only
         return [Pool.from_json(value) for value in entry.get("pools", [])]
 
     def keep(self, pool: Pool) -> None:
         diagnostics = thaw(self.store.get_search(self.name).diagnostics)
         entry = diagnostics.setdefault(KEY, {})
+        assert isinstance(entry, dict)
         entry.setdefault("pools", []).append(pool.to_json())
         self.store.set_diagnostics(self.name, diagnostics)

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasforge.proxies.modules import activations, flat_output, needs_activations, norms
-from nasforge.proxies.modules import weights
+from nasforge.proxies.modules import activations, flat_output, needs_activations, norms, weights
 from nasforge.proxies.spec import PROXIES, ProxyBatch, ProxySpec
 
 _JACOB_K = 1e-5

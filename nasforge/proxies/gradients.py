@@ -6,7 +6,8 @@ Lightweight NAS" (ICLR 2021), over the weights of every layer (`modules.weights`
 - fisher (Theis et al. 2018; Turner et al. 2020): for each activation layer's output z,
   sum over channels of 0.5 * mean_n (sum over positions of z * dL/dz)^2.
 - synflow (Tanaka et al. 2020, "Pruning neural networks without any data"): with every
-  parameter replaced by its absolute value, norms removed and float64, R = sum(f(1)) for an
+  parameter replaced by its absolute value, norms removed and float64 (float32 where a layer
+  has no float64 kernel, e.g. fake-quant), R = sum(f(1)) for an
   all-ones input; score = sum over weights of |dR/dW * W|. Abdelfattah et al. report Spearman
   rho 0.82 with NAS-Bench-201 CIFAR-10 accuracy, the best of the proxies they compare.
 
@@ -15,27 +16,41 @@ Each receives a private copy of the model (`spec.score`) and may change it.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import torch
 from torch import nn
 
-from nasforge.proxies.modules import activations, flat_output, needs_activations, norms
-from nasforge.proxies.modules import task_loss, weights
+from nasforge.proxies.modules import (
+    activations,
+    flat_output,
+    needs_activations,
+    norms,
+    task_loss,
+    weights,
+)
 from nasforge.proxies.spec import PROXIES, ProxyBatch, ProxySpec
 
 
-def _backward_loss(model: nn.Module, batch: ProxyBatch) -> list[nn.Parameter]:
+def _weight_grads(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, its gradient) in float64, for the weights the backward pass reached."""
+    return [(w.detach().double(), w.grad.double()) for w in weights(model)
+            if w.grad is not None]
+
+
+def _backward_loss(model: nn.Module, batch: ProxyBatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     task_loss(model(batch.x), batch).backward()
-    return [w for w in weights(model) if w.grad is not None]
+    return _weight_grads(model)
 
 
 def grad_norm(model: nn.Module, batch: ProxyBatch) -> float:
-    return float(sum(w.grad.double().norm().item() for w in _backward_loss(model, batch)))
+    return float(sum(g.norm().item() for _, g in _backward_loss(model, batch)))
 
 
 def snip(model: nn.Module, batch: ProxyBatch) -> float:
-    return float(sum((w.grad.double() * w.detach().double()).abs().sum().item()
-                     for w in _backward_loss(model, batch)))
+    return float(sum((g * w).abs().sum().item() for w, g in _backward_loss(model, batch)))
 
 
 def fisher(model: nn.Module, batch: ProxyBatch) -> float:
@@ -45,7 +60,7 @@ def fisher(model: nn.Module, batch: ProxyBatch) -> float:
     def keep(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
         if isinstance(output, torch.Tensor) and output.requires_grad:
             outputs.append(output.detach())
-            output.register_hook(lambda grad, at=len(grads): _put(grads, at, grad))
+            output.register_hook(functools.partial(_put, grads, len(grads)))
             grads.append(torch.zeros(0))
 
     handles = [m.register_forward_hook(keep) for m in activations(model)]
@@ -69,17 +84,24 @@ def _put(grads: list[torch.Tensor], at: int, grad: torch.Tensor) -> None:
 
 
 def synflow(model: nn.Module, batch: ProxyBatch) -> float:
+    pristine = copy.deepcopy(model)
+    try:
+        return _synflow(model, batch, torch.float64)
+    except RuntimeError:  # a layer without float64 kernels (fake-quant): the paper's float32
+        return _synflow(pristine, batch, torch.float32)
+
+
+def _synflow(model: nn.Module, batch: ProxyBatch, dtype: torch.dtype) -> float:
     _remove_norms(model)
     model.eval()  # no dropout: the linearised network is deterministic
-    model.double()
+    model.to(dtype)
     with torch.no_grad():
         for p in model.parameters():
             p.abs_()
     model.zero_grad(set_to_none=True)
-    ones = torch.ones((1, *batch.x.shape[1:]), dtype=torch.float64, device=batch.x.device)
+    ones = torch.ones((1, *batch.x.shape[1:]), dtype=dtype, device=batch.x.device)
     flat_output(model(ones)).sum().backward()
-    return float(sum((w.grad * w.detach()).abs().sum().item() for w in weights(model)
-                     if w.grad is not None))
+    return float(sum((g * w).abs().sum().item() for w, g in _weight_grads(model)))
 
 
 def _remove_norms(model: nn.Module) -> None:
