@@ -14,6 +14,7 @@ proxy with ``PROXIES.register("name", ProxySpec(...))``.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from torch import nn
 
 from nasforge.evaluator.seeding import seeded
 from nasforge.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 #: The metric a proxy's score is stored under: ``zc_<name>``.
 METRIC_PREFIX = "zc_"
@@ -69,12 +72,18 @@ def inapplicable(name: str, model: nn.Module) -> str | None:
 def score(name: str, model: nn.Module, batch: ProxyBatch, seed: int) -> float:
     """Proxy `name` of `model` on `batch`, computed on a deep copy in train mode under
     `seed` (dropout masks, random inputs), so `model` (weights, buffers, mode, gradients) is
-    left exactly as it was. A non-finite score becomes -inf (the worst rank), never NaN."""
+    left exactly as it was. A non-finite score, or a proxy that raises on this network (logged),
+    becomes -inf (the worst rank), never NaN and never an error."""
     spec = PROXIES.get(name)
     work = copy.deepcopy(model)
     work.train()
-    with seeded(seed, batch.x.device):
-        value = float(spec.compute(work, batch))
+    try:
+        with seeded(seed, batch.x.device):
+            value = float(spec.compute(work, batch))
+    except Exception as err:  # one odd candidate must not fail its trial or the pool
+        logger.warning("Proxy %s cannot score this network (%s: %s); it scores -inf",
+                       name, type(err).__name__, err)
+        return -math.inf
     return value if math.isfinite(value) or value == math.inf else -math.inf
 
 

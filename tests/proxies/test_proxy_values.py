@@ -96,3 +96,18 @@ def test_proxies_that_read_activations_say_why_they_cannot_score_a_linear_net() 
         assert reason is not None and "activation" in reason
     assert inapplicable("synflow", linear) is None
     assert inapplicable("naswot", nn.Sequential(nn.Linear(2, 2), nn.ReLU())) is None
+
+
+def test_a_network_blind_to_its_input_scores_minus_inf_and_never_raises() -> None:
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(2))
+            self.act = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.bias).expand(len(x), 2)
+
+    batch = ProxyBatch(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))
+    assert score("jacob_cov", Constant(), batch, seed=0) == -math.inf
+    assert score("naswot", Constant(), batch, seed=0) == -math.inf  # one code for every sample
