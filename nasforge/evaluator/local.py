@@ -117,6 +117,8 @@ class LocalEvaluator:
     compatible buckets), False (never), or a `FusedPolicy` to use (e.g. with an injected
     probe or cost model). Stored as given; validated and resolved on the first `evaluate`.
     `checkpoint_dir`: where to save each COMPLETE candidate's state_dict (None: nowhere).
+    `proxies`: zero-cost proxies each candidate reports as ``zc_<name>`` metrics (and
+    ``zc_seconds``), computed on the candidate built alone (`nasforge.proxies.candidate`).
     """
 
     def __init__(

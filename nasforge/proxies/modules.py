@@ -22,11 +22,19 @@ def weights(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.ndim >= 2]
 
 
-@functools.cache
 def _layer_types(role: str) -> tuple[type, ...]:
     """The module classes the registered activations (role "activation", with the
-    norm-activations such as EvoNorm) or norms (role "norm") build."""
+    norm-activations such as EvoNorm) or norms (role "norm") build (cached per registry
+    contents: a plugin registered later is seen)."""
     from nasforge.searchspace import layers as _layers  # noqa: F401  (registers the layers)
+    from nasforge.searchspace import specs
+
+    return _built_types(role, specs.ACTIVATIONS.names(), specs.NORMS.names())
+
+
+@functools.cache
+def _built_types(role: str, activation_names: tuple[str, ...],
+                 norm_names: tuple[str, ...]) -> tuple[type, ...]:
     from nasforge.searchspace import specs
 
     found: set[type] = set()

@@ -115,6 +115,8 @@ def test_bad_prefilter_options_are_config_errors() -> None:
                        ("synflow", "must be a table")]:
         with pytest.raises(ConfigError, match=match):
             make_strategy("random", space, objectives, 0, {"prefilter": bad})
+    with pytest.raises(ConfigError, match="own search driver"):
+        make_strategy("supernet", space, objectives, 0, {"prefilter": {"proxy": "zen"}})
     strategy = make_strategy("random", space, objectives, 0, {"prefilter": {"proxy": "x"}})
     with pytest.raises(ConfigError, match="scorer"):
         strategy.ask(1)
