@@ -40,7 +40,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
-                 "compile", "checkpoints", "checkpoint_dir", "threads", *HYPERPARAM_DEFAULTS),
+                 "compile", "checkpoints", "checkpoint_dir", "threads", "proxies",
+                 *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space (or plain_space: [space.params])
     "evaluator": (),  # validated by user_evaluator.evaluator_config
 }
@@ -71,6 +72,9 @@ class TrainingConfig:
     checkpoints: str = "pareto"  # CHECKPOINT_MODES
     checkpoint_dir: str | None = None  # absolute; None: beside a SQLite file store
     threads: int | str = "auto"  # torch threads a candidate trains with (evaluator.threads)
+    #: zero-cost proxies reported as zc_<name> metrics of each trial (nasforge.proxies);
+    #: names are checked against the registry with the data (evaluator_setup.load_checked)
+    proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,8 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
         device, _int(training_section, "training", "latency_batch", 1, 1, 65536),
         measure_latency,
         _int(training_section, "training", "throughput_batch", 256, 1, 65536),
-        precision, compile_model, checkpoints, checkpoint_dir, _threads(training_section))
+        precision, compile_model, checkpoints, checkpoint_dir, _threads(training_section),
+        _proxies(training_section))
     space = _space(sections["space"], training_section)
     if evaluator is None and any(key in sections["space"] for key in PLAIN_KEYS):
         raise ConfigError('[space.params] needs your own evaluator: add [evaluator] callable = '
@@ -299,6 +304,15 @@ def _threads(training: Mapping[str, object]) -> int | str:
     raise ConfigError(f'[training] threads = {value!r}; use "auto" (one thread for small '
                       "candidates, the cores this worker may use for large ones) or a whole "
                       f"number from 1 to {MAX_THREADS}.")
+
+
+def _proxies(training: Mapping[str, object]) -> tuple[str, ...]:
+    """``[training] proxies``: a list of distinct proxy names (checked against the proxy
+    registry, which needs torch, when the data is loaded)."""
+    names = _list_of_str(training, "training", "proxies", [])
+    if len(set(names)) != len(names):
+        raise ConfigError(f"[training] proxies = {names!r} names a proxy twice; list each once.")
+    return tuple(names)
 
 
 def _int(section: Mapping[str, object], where: str, key: str, default: int, low: int,

@@ -10,13 +10,14 @@ Everything here raises NasforgeError on bad input before anything is written to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import logging
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasforge.config import SearchConfig, from_dict
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator.protocol import Evaluator, Executor
 from nasforge.frozen import thaw
 from nasforge.searchspace.architecture import Architecture
@@ -24,6 +25,9 @@ from nasforge.searchspace.architecture import Architecture
 if TYPE_CHECKING:
     from nasforge.evaluator.data import Dataset
     from nasforge.searchspace.plan import DataSpec
+    from nasforge.strategies.prefilter import PoolScorer, PrefilterOptions
+
+logger = logging.getLogger(__name__)
 
 
 def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
@@ -48,10 +52,80 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
     check_space_fits(config.space, dataset.spec)
     check_buildable(config.space, dataset.spec, seed=config.seed)
     device = resolve_device(config.training.device)
+    _check_proxies(config, dataset.spec)
     check_objectives(config.objectives, metric_names(
-        dataset.spec.task, measure_latency=config.training.measure_latency, device=device),
-        dataset.spec.task)
+        dataset.spec.task, measure_latency=config.training.measure_latency, device=device,
+        proxies=trial_proxies(config)), dataset.spec.task)
     return dataset
+
+
+def trial_proxies(config: SearchConfig) -> tuple[str, ...]:
+    """The zero-cost proxies each trained trial reports as ``zc_<name>`` metrics: ``[training]
+    proxies`` and then the pre-filter's (so every trained candidate carries the score it was
+    chosen by)."""
+    options = prefilter_options(config)
+    extra = options.proxies if options is not None else ()
+    return tuple(dict.fromkeys((*config.training.proxies, *extra)))
+
+
+def prefilter_options(config: SearchConfig) -> PrefilterOptions | None:
+    """The search's ``strategy_options.prefilter``, parsed (None without one)."""
+    from nasforge.strategies.prefilter import PrefilterOptions
+
+    value = config.strategy_options.get("prefilter")
+    return None if value is None else PrefilterOptions.parse(value)
+
+
+def _check_proxies(config: SearchConfig, spec: DataSpec) -> None:
+    """Unknown proxies and proxies that cannot score a family: ConfigError before any write."""
+    from nasforge.proxies.candidate import check_names, check_proxies
+
+    check_names(config.training.proxies, "[training] proxies")
+    options = prefilter_options(config)
+    if options is not None:
+        check_names(options.proxies, "[search] strategy_options prefilter proxy")
+    check_proxies(trial_proxies(config), config.space, spec, seed=config.seed,
+                  where="[training] proxies" if options is None else
+                  "[training] proxies / [search] strategy_options prefilter proxy")
+
+
+def pool_scorer(config: SearchConfig, cache_dir: Path | None = None, *,
+                dataset: Dataset | None = None) -> PoolScorer:
+    """The pre-filter's scorer: each candidate built alone with its trial seed (as the
+    evaluator builds it) on the training data, loaded here once in the main process and moved
+    to the search's device; scores {proxy: score, ``zc_seconds``: seconds} per candidate
+    (an invalid candidate scores nothing and ranks last)."""
+    from nasforge.evaluator.data.tensors import resolve_device, to_device
+    from nasforge.evaluator.seeding import candidate_seed
+    from nasforge.proxies.candidate import SECONDS, candidate_proxies
+    from nasforge.proxies.spec import metric_name
+    from nasforge.searchspace.families import plan_for
+
+    options = prefilter_options(config)
+    if options is None:
+        raise ConfigError("pool_scorer needs [search] strategy_options prefilter.")
+    if dataset is None:
+        dataset = load_checked(config, cache_dir)
+    data = to_device(dataset, resolve_device(config.training.device))
+
+    def score(archs: Sequence[Architecture]) -> list[Mapping[str, float]]:
+        out: list[Mapping[str, float]] = []
+        for arch in archs:
+            try:
+                plan = plan_for(arch, data.spec)
+            except NasforgeError as err:
+                logger.info("Pre-filter: candidate %s is invalid (%s); it ranks last",
+                            arch.arch_id, err)
+                out.append({})
+                continue
+            metrics = candidate_proxies(plan, candidate_seed(config.seed, arch.arch_id),
+                                        data.x_train, data.y_train, data.spec.task,
+                                        options.proxies)
+            scores = {name: metrics[metric_name(name)] for name in options.proxies}
+            out.append({**scores, SECONDS: metrics[SECONDS]})
+        return out
+
+    return score
 
 
 def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
@@ -76,7 +150,7 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
                           measure_latency=config.training.measure_latency,
                           precision=config.training.precision,
                           compile=config.training.compile, checkpoint_dir=checkpoint_dir,
-                          threads=config.training.threads)
+                          threads=config.training.threads, proxies=trial_proxies(config))
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from nasforge.shared_history import SharedHistory
 from nasforge.store.base import Store
 from nasforge.strategies import driver_of, make_strategy
 from nasforge.strategies.base import Strategy
+from nasforge.strategies.prefilter import PoolScorer
 from nasforge.trial_loop import RESUME_MUST_MATCH as RESUME_MUST_MATCH
 from nasforge.trial_loop import SearchObserver, TrialLoop
 from nasforge.trial_loop import SearchOutcome as SearchOutcome
@@ -75,7 +76,8 @@ class Search:
     front are deleted after each round. `data_fingerprint`
     (`nasforge.evaluator.data.fingerprint`): stored with a new search; a resumed or joined search
     refuses other data (DataError, nothing written), and one stored without a fingerprint
-    gets this one."""
+    gets this one. `scorer`: the proxy pre-filter's (``strategy_options.prefilter``); None
+    builds it from the config (`evaluator_setup.pool_scorer`, data loaded in this process)."""
 
     def __init__(self, config: SearchConfig, store: Store, evaluator: Evaluator, *,
                  resume: bool = False, join: bool = False, strategy: Strategy | None = None,
@@ -83,7 +85,8 @@ class Search:
                  checkpoints: Checkpoints | None = None,
                  heartbeat_timeout: float = DEFAULT_TIMEOUT,
                  worker: str | None = None,
-                 data_fingerprint: Mapping[str, object] | None = None) -> None:
+                 data_fingerprint: Mapping[str, object] | None = None,
+                 scorer: PoolScorer | None = None) -> None:
         self.config = config
         self.store = store
         self.evaluator = evaluator
@@ -95,6 +98,7 @@ class Search:
         self.heartbeat_timeout = check_timeout(heartbeat_timeout)
         self.worker = worker or worker_id()
         self.data_fingerprint = data_fingerprint
+        self.scorer = scorer
 
     @property
     def loop(self) -> TrialLoop:
@@ -112,8 +116,19 @@ class Search:
     def _strategy(self) -> Strategy:
         config = self.config
         seed = peer_seed(config.seed, self.worker) if self.join else config.seed
-        return self.strategy or make_strategy(config.strategy, config.space,
-                                              config.objectives, seed, config.strategy_options)
+        if self.strategy is not None:
+            return self.strategy
+        if "prefilter" not in config.strategy_options:
+            return make_strategy(config.strategy, config.space, config.objectives, seed,
+                                 config.strategy_options)
+        # proxy pre-filter: the scorer needs the data; its pools live with the search
+        from nasforge.evaluator_setup import pool_scorer
+        from nasforge.prefilter_pools import PoolArchive
+
+        archive = PoolArchive(self.store, config.name)
+        return make_strategy(config.strategy, config.space, config.objectives, seed,
+                             config.strategy_options, scorer=self.scorer or pool_scorer(config),
+                             pools=archive.load(), keep=archive.keep)
 
     def run(self) -> SearchOutcome:
         config, store, loop = self.config, self.store, self.loop

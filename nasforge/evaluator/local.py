@@ -117,6 +117,8 @@ class LocalEvaluator:
     compatible buckets), False (never), or a `FusedPolicy` to use (e.g. with an injected
     probe or cost model). Stored as given; validated and resolved on the first `evaluate`.
     `checkpoint_dir`: where to save each COMPLETE candidate's state_dict (None: nowhere).
+    `proxies`: zero-cost proxies each candidate reports as ``zc_<name>`` metrics (and
+    ``zc_seconds``), computed on the candidate built alone (`nasforge.proxies.candidate`).
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class LocalEvaluator:
         compile: bool = False,
         checkpoint_dir: Path | None = None,
         threads: int | str = "auto",
+        proxies: Sequence[str] = (),
     ) -> None:
         self.data = data
         self.seed = seed
@@ -143,6 +146,7 @@ class LocalEvaluator:
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads  # a sequential candidate's torch threads (evaluator.threads)
+        self.proxies = tuple(proxies)  # zero-cost proxies reported as zc_<name> metrics
         self._policy: FusedPolicy | None = None
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
@@ -312,6 +316,7 @@ class LocalEvaluator:
             PEAK_MEMORY_MB: peak,
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
+        metrics.update(self._proxy_metrics(arch, plan))
         if self.measure_latency:
             latency, batch = measure.time_forwards(
                 model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
@@ -321,6 +326,17 @@ class LocalEvaluator:
         logger.debug("Candidate %s: %s", arch.arch_id, metrics)
         return EvalResult(TrialState.COMPLETE, metrics, outcome.curve,
                           checkpoint=self._checkpoint(arch, model))
+
+    def _proxy_metrics(self, arch: Architecture, plan: NetworkPlan) -> dict[str, float]:
+        """``zc_<name>`` of each of `proxies` (`nasforge.proxies.candidate`): the candidate
+        built alone with its seed, never the trained model, so fused and alone agree."""
+        if not self.proxies:
+            return {}
+        from nasforge.proxies.candidate import candidate_proxies
+
+        return candidate_proxies(plan, candidate_seed(self.seed, arch.arch_id),
+                                 self.data.x_train, self.data.y_train, self.data.spec.task,
+                                 self.proxies)
 
     def _checkpoint(self, arch: Architecture, model: torch.nn.Module) -> str | None:
         if self.checkpoint_dir is None:
@@ -340,11 +356,15 @@ def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:
 
 
 def metric_names(task: str, *, measure_latency: bool = True,
-                 device: torch.device | None = None) -> tuple[str, ...]:
-    """The metrics `LocalEvaluator` reports for a task on `device`: what objectives may name
-    (`metrics.trained_metrics`)."""
+                 device: torch.device | None = None, proxies: Sequence[str] = ()
+                 ) -> tuple[str, ...]:
+    """The metrics `LocalEvaluator` reports for a task on `device` (with ``zc_<name>`` for
+    each of `proxies`): what objectives may name (`metrics.trained_metrics`)."""
+    from nasforge.proxies.candidate import proxy_metric_names
+
     return trained_metrics(task, measure_latency=measure_latency,
-                           cuda=device is not None and device.type == "cuda")
+                           cuda=device is not None and device.type == "cuda"
+                           ) + proxy_metric_names(proxies)
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

@@ -1,7 +1,9 @@
 """Strategies propose candidates (ask) and learn from results (tell). Torch-free.
 
 Every registered factory is called as ``factory(space, objectives, seed, **options)`` and
-returns a `Strategy`; `make_strategy` wraps it in `Deduplicated`.
+returns a `Strategy`; `make_strategy` wraps it in `Deduplicated`, and, with the option
+``prefilter = { proxy = ..., pool = ... }`` (taken by `make_strategy`, not the factory), in
+`Prefiltered` (for halving: its inner strategy, so promotions are never filtered).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.dedupe import Deduplicated
 from nasforge.strategies.drivers import Driver
+from nasforge.strategies.prefilter import Pool, PoolScorer, Prefiltered, PrefilterOptions
 from nasforge.strategies.random import RandomSearch
 
 StrategyFactory = Callable[..., Strategy]
@@ -58,11 +61,38 @@ def driver_of(name: str) -> Driver | None:
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int,
-                  options: Mapping[str, object] | None = None) -> Strategy:
-    """Build a registered strategy, wrapped so that it never proposes a candidate twice."""
+                  options: Mapping[str, object] | None = None, *,
+                  scorer: PoolScorer | None = None, pools: Sequence[Pool] = (),
+                  keep: Callable[[Pool], None] | None = None) -> Strategy:
+    """Build a registered strategy, wrapped so that it never proposes a candidate twice, and
+    in the proxy pre-filter when `options` has ``prefilter`` (`scorer`, `pools`, `keep`: see
+    `Prefiltered`; without a scorer it is built for validation only)."""
     factory = STRATEGIES.get(name)
+    options = dict(options or {})
+    prefilter = options.pop("prefilter", None)
+    if prefilter is not None:
+        if driver_of(name) is not None:
+            raise ConfigError(f"[search] strategy_options prefilter: strategy {name!r} runs its "
+                              "own search driver and cannot be pre-filtered; remove prefilter.")
+        settings = PrefilterOptions.parse(prefilter)
+
+        def wrap(strategy: Strategy) -> Strategy:
+            return Prefiltered(strategy, settings, scorer, pools, keep)
+    strategy = _build(name, factory, space, objectives, seed, options)
+    if prefilter is None:
+        return strategy
+    if name == "halving":  # ASHA: filter its new rung-0 candidates, never its promotions
+        halving = strategy.inner
+        halving.inner = wrap(halving.inner)  # type: ignore[attr-defined]
+        return strategy
+    return wrap(strategy)
+
+
+def _build(name: str, factory: StrategyFactory, space: SearchSpace,
+           objectives: Sequence[Objective], seed: int, options: Mapping[str, object]
+           ) -> Deduplicated:
     try:
-        inner = factory(space, tuple(objectives), seed, **dict(options or {}))
+        inner = factory(space, tuple(objectives), seed, **dict(options))
     except TypeError as err:
         accepted = _option_names(factory)
         unknown = [key for key in (options or {}) if key not in accepted]
@@ -83,4 +113,5 @@ def _option_names(factory: StrategyFactory) -> tuple[str, ...]:
 
 
 __all__ = ["STRATEGIES", "DRIVERS", "Driver", "driver_of", "Strategy", "Deduplicated",
-           "RandomSearch", "make_strategy"]
+           "RandomSearch", "make_strategy", "Prefiltered", "PrefilterOptions", "Pool",
+           "PoolScorer"]
