@@ -86,8 +86,11 @@ def predict_final(epochs: Sequence[int], values: Sequence[float], final_epoch: i
         return NoPrediction(f"epochs {x.tolist()} do not fit a final epoch of {final_epoch}")
     oriented = y if increasing else -y
     start = float(oriented[0])
-    scale = max(float(np.ptp(oriented)), 1e-2 * max(float(np.max(np.abs(oriented))), 1e-3))
-    z = (oriented - start) / scale
+    with np.errstate(all="ignore"):
+        scale = max(float(np.ptp(oriented)), 1e-2 * max(float(np.max(np.abs(oriented))), 1e-3))
+        z = (oriented - start) / scale
+    if not (math.isfinite(scale) and np.all(np.isfinite(z))):
+        return NoPrediction("the curve's values are too large to fit")
     t = x / final_epoch
     fits = [fit for model in MODELS if model.size < len(z)
             if (fit := _fit(model, t, z)) is not None]
