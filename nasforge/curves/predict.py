@@ -131,7 +131,7 @@ def _fit(model: CurveModel, t: np.ndarray, z: np.ndarray) -> _Fit | None:
 
 
 def levenberg_marquardt(model: CurveModel, t: np.ndarray, z: np.ndarray, *,
-                        iterations: int = 40) -> tuple[np.ndarray, np.ndarray, float]:
+                        iterations: int = 20) -> tuple[np.ndarray, np.ndarray, float]:
     """(parameters, Jacobian (n, k) at them, residual sum of squares) of `model` fitted to
     (t, z) from `model.initial`. A plain Levenberg-Marquardt loop with a forward-difference
     Jacobian evaluated in one broadcast call: on curves of tens of points it is several
@@ -156,22 +156,24 @@ def levenberg_marquardt(model: CurveModel, t: np.ndarray, z: np.ndarray, *,
         raise ValueError(f"{model.name}: the starting point gives non-finite values")
     damping = 1e-3
     jac = jacobian(theta, r)
+    diagonal = np.diag_indices(k)
     for _ in range(iterations):
         gradient, hessian = jac.T @ r, jac.T @ jac
+        scale = hessian[diagonal] + 1e-12
         improved = False
         while damping < 1e12:
-            step = np.linalg.solve(hessian + damping * np.diag(np.diag(hessian) + 1e-12),
-                                   -gradient)
-            trial = theta + step
+            damped = hessian.copy()
+            damped[diagonal] += damping * scale
+            trial = theta + np.linalg.solve(damped, -gradient)
             r_trial = residuals(trial)
             cost_trial = float(r_trial @ r_trial)
-            if math.isfinite(cost_trial) and cost_trial < cost:
+            if cost_trial < cost:  # False for NaN
                 improved = True
                 break
             damping *= 4.0
         if not improved:
             break
-        done = cost - cost_trial <= 1e-8 * (1e-6 + cost)
+        done = cost - cost_trial <= 1e-6 * (1e-6 + cost)
         theta, r, cost = trial, r_trial, cost_trial
         damping = max(damping / 3.0, 1e-12)
         jac = jacobian(theta, r)

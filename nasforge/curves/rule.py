@@ -94,7 +94,10 @@ class StopRule:
     def decide(self, curve: Sequence[CurvePoint], epochs: int, known: Mapping[str, float],
                seed: int) -> tuple[float, dict[str, float]] | NoPrediction:
         """(probability that the final point is non-dominated by the front, the predicted
-        final value of each learned objective), or why there is no decision."""
+        final value of each learned objective: none when the trial already leads, see
+        `_leads`), or why there is no decision."""
+        if self._leads(curve, known):
+            return 1.0, {}
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, len(curve)])
         columns, predicted = [], {}
         for objective in self.objectives:
@@ -113,6 +116,19 @@ class StopRule:
         points = np.stack([np.resize(c, size) if len(c) == 1 else c[:size] for c in columns],
                           axis=1)  # (S, d), larger is better
         return non_dominated_probability(points, self._signed_front()), predicted
+
+    def _leads(self, curve: Sequence[CurvePoint], known: Mapping[str, float]) -> bool:
+        """Whether the trial's point as it stands now (its last epoch's values) is already
+        non-dominated: then it goes on without a fit (a trial worth finishing is never
+        stopped, and a fit costs milliseconds). Values it lacks count as the best case."""
+        last = curve[-1].metrics if curve else {}
+        now = []
+        for objective in self.objectives:
+            key = LEARNED.get(objective.metric)
+            value = last.get(key, math.nan) if key is not None else known.get(
+                objective.metric, math.nan)
+            now.append(objective.sign() * value if math.isfinite(value) else math.inf)
+        return non_dominated_probability(np.array([now]), self._signed_front()) == 1.0
 
     def _signed_front(self) -> np.ndarray:
         signs = np.array([o.sign() for o in self.objectives])

@@ -47,10 +47,18 @@ def test_a_clearly_worse_trial_stops_and_a_clearly_better_one_goes_on() -> None:
     assert verdict is not None
     assert verdict[P_IMPROVE] < 0.05
     assert verdict["predicted_accuracy"] == pytest.approx(0.6, abs=0.05)
-    good = StopRule(ACC, ((0.5,),)).watcher(EPOCHS, {}, seed=1)
+    good = StopRule(ACC, ((0.87,),)).watcher(EPOCHS, {}, seed=1)
     assert good is not None and good(curve(0.9, 8)) is None
-    probability, predicted = StopRule(ACC, ((0.5,),)).decide(curve(0.9, 8), EPOCHS, {}, 1)
-    assert probability > 0.95 and predicted["accuracy"] == pytest.approx(0.9, abs=0.05)
+    probability, predicted = StopRule(ACC, ((0.87,),)).decide(curve(0.9, 8), EPOCHS, {}, 1)
+    assert probability > 0.9 and predicted["accuracy"] == pytest.approx(0.9, abs=0.03)
+
+
+def test_a_trial_already_ahead_of_the_front_goes_on_without_a_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predict, "MODELS", ())  # a fit would find no model
+    assert StopRule(ACC, ((0.5,),)).decide(curve(0.9, 8), EPOCHS, {}, 1) == (1.0, {})
+    behind = StopRule(ACC, ((0.95,),)).decide(curve(0.9, 8), EPOCHS, {}, 1)
+    assert not isinstance(behind, tuple)
 
 
 def test_loss_objectives_are_extrapolated_downwards() -> None:
