@@ -8,7 +8,9 @@ combined by their likelihood. Their MCMC over the ensemble is replaced by a chea
 numpy loop); its parameter uncertainty is the Laplace approximation s^2 (J^T J)^-1 at the
 optimum (s^2: the residual variance, with a floor); samples of the final value are drawn
 from each family's parameters plus observation noise, in proportion to the families' BIC
-weights. A prediction costs a few milliseconds, so a decision after each epoch is cheap.
+weights, and spread by the extrapolation ratio (`SPREAD`: the Laplace approximation alone
+is overconfident far from the data). A prediction costs a few milliseconds, so a decision
+after each epoch is cheap.
 
 Robustness: a family whose fit raises, does not converge to finite values or extrapolates
 outside a plausible range drops out; when every family drops out (or the curve is too short,
@@ -32,6 +34,12 @@ NOISE_FLOOR = 0.01
 #: the curve seen so far is implausible (a fit that ran away) and drops out.
 PLAUSIBLE_RANGE = 5.0
 MIN_POINTS = 3
+#: Each family's samples spread around its fitted final value by this times the
+#: extrapolation ratio (final epoch / last epoch seen). The Laplace approximation alone is
+#: overconfident far from the data (misspecification: e.g. the late rise of a cosine
+#: schedule): on 88 digits MLP curves of 12 epochs, 31% of the true finals lay above the
+#: predicted 95% quantile after 4 epochs and 16% after 6; with this spread, 10% and 1%.
+SPREAD = 1.5
 _FINAL = np.ones(())  # t at the final epoch, as a 0-d array (broadcasts over samples)
 
 
@@ -99,7 +107,9 @@ def predict_final(epochs: Sequence[int], values: Sequence[float], final_epoch: i
     bic = np.array([f.bic for f in fits])
     weights = np.exp(-0.5 * (bic - bic.min()))
     counts = rng.multinomial(samples, weights / weights.sum())
-    drawn = [_draw(fit, count, rng) for fit, count in zip(fits, counts, strict=True) if count]
+    spread = SPREAD * final_epoch / float(x[-1])
+    drawn = [_draw(fit, count, rng, spread) for fit, count in zip(fits, counts, strict=True)
+             if count]
     normalised = np.concatenate(drawn) if drawn else np.empty(0)
     normalised = normalised[np.isfinite(normalised)]
     if len(normalised) == 0:
@@ -182,11 +192,13 @@ def levenberg_marquardt(model: CurveModel, t: np.ndarray, z: np.ndarray, *,
     return theta, jac, cost
 
 
-def _draw(fit: _Fit, count: int, rng: np.random.Generator) -> np.ndarray:
+def _draw(fit: _Fit, count: int, rng: np.random.Generator, spread: float) -> np.ndarray:
     """`count` samples of the normalised final value: parameters from the Laplace
-    approximation, plus observation noise."""
+    approximation, plus observation noise, spread around the fitted value by `spread`."""
     with np.errstate(all="ignore"):
         thetas = rng.multivariate_normal(fit.theta, fit.cov, size=count, method="eigh",
                                          check_valid="ignore")
-        values = fit.model.curve(_FINAL, thetas.T)
-    return np.asarray(values, dtype=np.float64) + fit.noise * rng.standard_normal(count)
+        values = np.asarray(fit.model.curve(_FINAL, thetas.T), dtype=np.float64)
+        values = values + fit.noise * rng.standard_normal(count)
+        centre = float(fit.model.curve(_FINAL, fit.theta))
+        return centre + spread * (values - centre)
