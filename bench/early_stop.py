@@ -3,6 +3,7 @@ training, against the same search without it.
 
     PYTHONPATH=. python bench/early_stop.py [--trials 40] [--seeds 0 1 2] [--epochs 12]
                                             [--dataset digits] [--strategy evolution]
+                                            [--min-epochs 4] [--threshold 0.05]
 
 Per seed, two searches of the same space, strategy and seed (one candidate per round, so
 trial order is compute order), both through `nasforge.search.Search` with a fresh SQLite
@@ -49,14 +50,16 @@ SPACE = {
 
 
 def config_raw(name: str, trials: int, seed: int, epochs: int, dataset: str, strategy: str,
-               early_stop: str) -> dict[str, Any]:
+               early_stop: str, min_epochs: int = 4, threshold: float = 0.05
+               ) -> dict[str, Any]:
+    stopping = {"early_stop_min_epochs": min_epochs, "early_stop_threshold": threshold}
     return {
         "search": {"name": name, "budget": trials, "objectives": ["accuracy:max"],
                    "strategy": strategy, "seed": seed, "batch": 1},
         "data": {"dataset": dataset},
         "training": {"device": "cpu", "measure_latency": False, "checkpoints": "none",
                      "epochs": epochs, "batch_size": 64, "optimizer": "adamw",
-                     "early_stop": early_stop},
+                     "early_stop": early_stop, **(stopping if early_stop != "none" else {})},
         "space": SPACE,
     }
 
@@ -124,7 +127,7 @@ def one_seed(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, Any
     full, full_wall = run(full_raw, folder)
     full_epochs = sum(len(t.curve) for t in full)
     curve_raw = config_raw(f"curve-{seed}", args.trials * args.curve_budget_factor, *common,
-                           "curve")
+                           "curve", args.min_epochs, args.threshold)
     curve, curve_wall = run(curve_raw, folder)
     spent, within = 0, []
     for trial in curve:
@@ -163,6 +166,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--strategy", default="evolution")
+    parser.add_argument("--min-epochs", type=int, default=4, help="early_stop_min_epochs")
+    parser.add_argument("--threshold", type=float, default=0.05, help="early_stop_threshold")
     parser.add_argument("--curve-budget-factor", type=int, default=3,
                         help="curve's trial budget = trials x this (cut at equal epochs)")
     args = parser.parse_args()
@@ -174,7 +179,8 @@ def main() -> None:
         rows = [one_seed(seed, args, Path(tmp)) for seed in args.seeds]
     print(json.dumps({
         "benchmark": "early_stop", "trials": args.trials, "epochs": args.epochs,
-        "dataset": args.dataset, "strategy": args.strategy, "seeds": rows,
+        "dataset": args.dataset, "strategy": args.strategy, "min_epochs": args.min_epochs,
+        "threshold": args.threshold, "seeds": rows,
         "summary": {
             "epochs_saved_median": statistics.median(r["epochs_saved"] for r in rows),
             "never_worse_all_seeds": all(r["never_worse"] for r in rows),
