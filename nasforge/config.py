@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasforge.curves.rule import DEFAULT_MIN_EPOCHS, DEFAULT_THRESHOLD, check_mode, check_settings
 from nasforge.errors import ConfigError, NasforgeError, did_you_mean
 from nasforge.frozen import freeze, thaw
 from nasforge.objectives import Objective, parse_objectives
@@ -40,8 +41,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
              "input_shape", "root"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
-                 "compile", "checkpoints", "checkpoint_dir", "threads", "proxies",
-                 *HYPERPARAM_DEFAULTS),
+                 "compile", "checkpoints", "checkpoint_dir", "threads", "proxies", "early_stop",
+                 "early_stop_threshold", "early_stop_min_epochs", *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space (or plain_space: [space.params])
     "evaluator": (),  # validated by user_evaluator.evaluator_config
 }
@@ -75,6 +76,9 @@ class TrainingConfig:
     #: zero-cost proxies reported as zc_<name> metrics of each trial (nasforge.proxies);
     #: names are checked against the registry with the data (evaluator_setup.load_checked)
     proxies: tuple[str, ...] = ()
+    early_stop: str = "none"  # nasforge.curves.rule.EARLY_STOP_MODES
+    early_stop_threshold: float = DEFAULT_THRESHOLD
+    early_stop_min_epochs: int = DEFAULT_MIN_EPOCHS
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +202,7 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
         measure_latency,
         _int(training_section, "training", "throughput_batch", 256, 1, 65536),
         precision, compile_model, checkpoints, checkpoint_dir, _threads(training_section),
-        _proxies(training_section))
+        _proxies(training_section), *_early_stop(training_section))
     space = _space(sections["space"], training_section)
     if evaluator is None and any(key in sections["space"] for key in PLAIN_KEYS):
         raise ConfigError('[space.params] needs your own evaluator: add [evaluator] callable = '
@@ -294,6 +298,15 @@ def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: 
         if key not in allowed:
             raise ConfigError(f"Unknown field {key!r} in {where}.{did_you_mean(key, allowed, 2)} "
                               f"Allowed: {', '.join(allowed)}.")
+
+
+def _early_stop(training: Mapping[str, object]) -> tuple[str, float, int]:
+    """``early_stop``, ``early_stop_threshold`` and ``early_stop_min_epochs``
+    (`nasforge.curves.rule`)."""
+    mode = check_mode(training.get("early_stop", "none"))
+    threshold = training.get("early_stop_threshold", DEFAULT_THRESHOLD)
+    min_epochs = training.get("early_stop_min_epochs", DEFAULT_MIN_EPOCHS)
+    return (mode, *check_settings(threshold, min_epochs))
 
 
 def _threads(training: Mapping[str, object]) -> int | str:

@@ -2,6 +2,12 @@
 record with its checks, claim and add trials under this worker's leases, finish them (record
 each result in one transaction, tell the strategy, notify the observer), and the outcome.
 
+Early stopping (`[training] early_stop = "curve"`): the loop keeps the front of the COMPLETE
+trials (`curves.incumbents.Incumbents`: the stored ones read once, then every trial finished
+here or noted from another worker) and passes its `StopRule` with each batch to an
+evaluator that takes one (`evaluator.protocol.evaluate_batch`); stopped trials come back
+PRUNED and are stored as such (finished for the budget, never on the front).
+
 `nasforge.search.Search` (the multi-trial loop) and every registered driver
 (`nasforge.strategies.DRIVERS`, e.g. `nasforge.supernet.search.SupernetSearch`) use only
 this, so no driver calls another's private helpers.
@@ -17,10 +23,12 @@ from typing import Protocol
 
 from nasforge.checkpoint_policy import Checkpoints, FrontPruner
 from nasforge.config import SearchConfig, from_dict
+from nasforge.curves.incumbents import Incumbents
+from nasforge.curves.rule import StopRule
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
 from nasforge.evaluator.data.fingerprint import compare
 from nasforge.evaluator.data.fingerprint import version as fingerprint_version
-from nasforge.evaluator.protocol import Evaluator
+from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
 from nasforge.objective_metrics import checked
@@ -60,6 +68,7 @@ class SearchOutcome:
     failed: int
     pareto: tuple[int, ...]
     exhausted: bool
+    pruned: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,21 @@ class TrialLoop:
 
     pruner: FrontPruner | None = dataclasses.field(init=False, default=None, compare=False,
                                                    repr=False)
+    incumbents: Incumbents | None = dataclasses.field(init=False, default=None, compare=False,
+                                                      repr=False)
 
     def __post_init__(self) -> None:
         check_timeout(self.heartbeat_timeout)
+        training = self.config.training
+        if training.early_stop == "curve":
+            if stops_early(self.evaluator):
+                object.__setattr__(self, "incumbents", Incumbents(
+                    self.config.objectives, threshold=training.early_stop_threshold,
+                    min_epochs=training.early_stop_min_epochs))
+            else:
+                logger.warning("[training] early_stop = \"curve\" has no effect: this "
+                               "evaluator (%s) trains every candidate to the end",
+                               type(self.evaluator).__name__)
         if self.checkpoints is not None and self.checkpoints.prune:
             # kept across rounds: one read of the history, then only what changed
             object.__setattr__(self, "pruner", FrontPruner(
@@ -90,9 +111,22 @@ class TrialLoop:
 
     def note(self, records: Sequence[TrialRecord]) -> None:
         """Trials finished elsewhere (another worker's, read from the store): checkpoint
-        pruning compares them with the front."""
+        pruning and early stopping compare with the front they make."""
         if self.pruner is not None:
             self.pruner.note(records)
+        if self.incumbents is not None and self.incumbents.loaded:
+            self.incumbents.note(records)
+
+    def stop_rule(self) -> StopRule | None:
+        """The early-stopping rule for the next batch (None: early stopping is off); the
+        first call reads the stored COMPLETE trials."""
+        incumbents = self.incumbents
+        if incumbents is None:
+            return None
+        if not incumbents.loaded:
+            incumbents.note(self.store.trials(self.config.name, [TrialState.COMPLETE]))
+            incumbents.loaded = True
+        return incumbents.rule()
 
     @property
     def name(self) -> str:
@@ -163,7 +197,8 @@ class TrialLoop:
         front = pareto_front([t.metrics for t in trials], config.objectives)
         counts = store.get_search(config.name).trial_counts
         return SearchOutcome(config.name, counts.get("COMPLETE", 0), counts.get("FAILED", 0),
-                             tuple(trials[i].number for i in front), exhausted)
+                             tuple(trials[i].number for i in front), exhausted,
+                             counts.get("PRUNED", 0))
 
     def check_data(self, name: str) -> None:
         """Refuse data other than the search's; store the fingerprint if it has none."""
@@ -196,8 +231,9 @@ class TrialLoop:
 
     def evaluate(self, trials: list[TrialRecord], strategy: Teller | None = None,
                   history: SharedHistory | None = None) -> int:
+        stop = self.stop_rule()
         try:
-            results = self.evaluator.evaluate([t.arch for t in trials])
+            results = evaluate_batch(self.evaluator, [t.arch for t in trials], stop)
         except BaseException:
             # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours.
             numbers = {t.number for t in trials}
@@ -224,6 +260,8 @@ class TrialLoop:
                     pruner.discard(result.checkpoint)  # dominated: stored without its path
                 else:
                     pruner.note([record])
+            if self.incumbents is not None:
+                self.incumbents.note([record])
             if history is not None:
                 history.mark([record])
             if strategy is not None:

@@ -27,6 +27,12 @@ Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is 
 ``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint_writer.save_checkpoint`, atomic) and its path
 reported as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left
 out (the result stays COMPLETE).
+
+Early stopping (`evaluate(archs, stop=rule)`, a `nasforge.curves.rule.StopRule`): each
+candidate's epoch loop, fused or alone, asks the rule's watcher after each epoch (its plan's
+params, MACs, BOPs and size as known costs, its own seed); a stopped candidate is a PRUNED
+result with its curve so far, its metrics at that epoch and the prediction
+(`predicted_<objective>`, `p_improve`), without latency, test metrics or checkpoint.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Protocol
 
 import torch
 
+from nasforge.curves.rule import EpochHook, StopRule
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluator import measure
 from nasforge.evaluator.checkpoint_writer import save_checkpoint
@@ -149,16 +156,21 @@ class LocalEvaluator:
         self.proxies = tuple(proxies)  # zero-cost proxies reported as zc_<name> metrics
         self._policy: FusedPolicy | None = None
 
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        """One result per architecture, in order; failures are FAILED results, not raises."""
+    stops_early = True  # evaluate takes `stop` (protocol.evaluate_batch)
+
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
+                 ) -> list[EvalResult]:
+        """One result per architecture, in order; failures are FAILED results, not raises;
+        candidates `stop` stops are PRUNED results."""
         mode = self._fused_mode()
         results: list[EvalResult | None] = [None] * len(archs)
         if mode is not False and len(archs) > 1:
             for bucket, fuse in self._stacks(archs, mode):
                 if len(bucket) > 1 and fuse:
-                    for item, result in zip(bucket, self._evaluate_fused(bucket), strict=True):
+                    for item, result in zip(bucket, self._evaluate_fused(bucket, stop),
+                                            strict=True):
                         results[item.index] = result
-        return [result if result is not None else self._evaluate_one(arch)
+        return [result if result is not None else self._evaluate_one(arch, stop)
                 for arch, result in zip(archs, results, strict=True)]
 
     def _fused_mode(self) -> bool | FusedPolicy:
@@ -215,7 +227,8 @@ class LocalEvaluator:
         mode = self._fused_mode()
         return [bucket for bucket, _ in self._stacks(archs, True if mode is False else mode)]
 
-    def _evaluate_fused(self, bucket: list[_Prepared]) -> list[EvalResult | None]:
+    def _evaluate_fused(self, bucket: list[_Prepared], stop: StopRule | None = None
+                        ) -> list[EvalResult | None]:
         """Fused results in bucket order; None (train sequentially) if the fused run raised."""
         device = self.data.x_train.device
         plans, params = [c.plan for c in bucket], [c.params for c in bucket]
@@ -226,7 +239,9 @@ class LocalEvaluator:
                                          self.threads, device):
                 trained = train_fused(plans, self.data, params,
                                       seeds=[c.seed for c in bucket],
-                                      task=self.data.spec.task, precision=self.precision)
+                                      task=self.data.spec.task, precision=self.precision,
+                                      stops=[_watcher(stop, c.params, c.plan, c.seed)
+                                             for c in bucket])
         except Exception:
             logger.warning("Fused training of %d candidates failed; training them one by one",
                            len(bucket), exc_info=True)
@@ -248,10 +263,10 @@ class LocalEvaluator:
             return self._result(item.arch, item.plan, result.model, result.outcome, peak,
                                 cpu_seconds)
 
-    def _evaluate_one(self, arch: Architecture) -> EvalResult:
+    def _evaluate_one(self, arch: Architecture, stop: StopRule | None = None) -> EvalResult:
         device = self.data.x_train.device
-        return self._guarded(arch, lambda: self._run(arch, candidate_seed(self.seed,
-                                                                          arch.arch_id), device))
+        seed = candidate_seed(self.seed, arch.arch_id)
+        return self._guarded(arch, lambda: self._run(arch, seed, device, stop))
 
     def _guarded(self, arch: Architecture, run: Callable[[], EvalResult]) -> EvalResult:
         """`run()`, or a FAILED result with a one-line reason for what it raised."""
@@ -278,7 +293,8 @@ class LocalEvaluator:
             torch.cuda.empty_cache()  # after the except block: the traceback's tensors are gone
         return EvalResult.failed(reason)
 
-    def _run(self, arch: Architecture, seed: int, device: torch.device) -> EvalResult:
+    def _run(self, arch: Architecture, seed: int, device: torch.device,
+             stop: StopRule | None = None) -> EvalResult:
         spec = self.data.spec
         params = TrainingParams.from_arch(arch)
         plan = plan_for(arch, spec)
@@ -288,7 +304,8 @@ class LocalEvaluator:
             measure.reset_peak_memory(device)
             cpu = time.process_time()
             outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
-                                      precision=self.precision, compile=self.compile)
+                                      precision=self.precision, compile=self.compile,
+                                      stop=_watcher(stop, params, plan, seed))
             cpu = time.process_time() - cpu
             return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device),
                                 cpu)
@@ -317,6 +334,10 @@ class LocalEvaluator:
         }
         metrics.update({k: v for k, v in optional.items() if v is not None})
         metrics.update(self._proxy_metrics(arch, plan))
+        if outcome.stopped is not None:
+            metrics.update(outcome.stopped)
+            logger.debug("Candidate %s stopped early: %s", arch.arch_id, metrics)
+            return EvalResult(TrialState.PRUNED, metrics, outcome.curve)
         if self.measure_latency:
             latency, batch = measure.time_forwards(
                 model, plan.input_shape, device, [self.latency_batch, self.throughput_batch])
@@ -347,6 +368,19 @@ class LocalEvaluator:
             logger.warning("Candidate %s: checkpoint not saved in %s: %s", arch.arch_id,
                            self.checkpoint_dir, err)
             return None
+
+
+def _watcher(stop: StopRule | None, params: TrainingParams, plan: NetworkPlan,
+             seed: int) -> EpochHook | None:
+    """The candidate's early-stopping hook: its costs known from the plan, its own seed (so
+    it decides alike fused or alone, here or in a worker)."""
+    if stop is None:
+        return None
+    known = {MACS: float(plan.macs), BOPS: float(plan.bops)}
+    if plan.params is not None:
+        known[PARAMS] = float(plan.params)
+        known[SIZE_BITS] = float(plan.size_bits_for(plan.params))
+    return stop.watcher(params.epochs, known, seed)
 
 
 def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:

@@ -2,6 +2,13 @@
 search loop calls (torch-free), and `Executor`: an evaluator that holds resources (processes,
 Ray actors) until `close()`.
 
+Early stopping travels with a batch: an evaluator whose `stops_early` is True takes
+`evaluate(archs, stop=rule)` (a `nasforge.curves.rule.StopRule`: the search's front and the
+settings, a picklable value) and may return PRUNED results for the candidates the rule stops;
+`evaluate_batch` passes the rule only to such an evaluator, so every other one (the user's
+`[evaluator]` function, the benchmark tables) keeps its one-argument `evaluate` and simply
+trains every candidate to the end.
+
 Implementers: `LocalEvaluator` (trains on this device), `FunctionEvaluator` (the user's
 `[evaluator]` callable), the supernet's and the benchmark tables' evaluators, and the
 executors that run one elsewhere (`InlineExecutor`, `WorkerPool`, `RayExecutor`). Not how an
@@ -10,11 +17,17 @@ evaluator is made from a config: that is `nasforge.evaluator_setup`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
+
+if TYPE_CHECKING:
+    from nasforge.curves.rule import StopRule
+
+logger = logging.getLogger(__name__)
 
 
 class Evaluator(Protocol):
@@ -34,3 +47,16 @@ class Executor(Evaluator, Protocol):
     def close(self) -> None:
         """Release what it holds (worker processes, Ray actors); idempotent."""
         ...
+
+
+def stops_early(evaluator: object) -> bool:
+    """Whether `evaluator.evaluate` takes a `stop` rule (its `stops_early` attribute)."""
+    return getattr(evaluator, "stops_early", False) is True
+
+
+def evaluate_batch(evaluator: Evaluator, archs: Sequence[Architecture],
+                   stop: StopRule | None = None) -> list[EvalResult]:
+    """`evaluator.evaluate(archs)`, with `stop=stop` where the evaluator takes it."""
+    if stop is not None and stops_early(evaluator):
+        return evaluator.evaluate(archs, stop=stop)  # type: ignore[call-arg]  # stops_early
+    return evaluator.evaluate(archs)

@@ -1,7 +1,8 @@
 """The training loop for one candidate, on tensors already on the device.
 
 Lifecycle of one call: seed -> (optimizer, schedule) -> epochs of [shuffle, steps, one host
-read of train and validation metrics, divergence check] -> test metrics -> `TrainOutcome`.
+read of train and validation metrics, divergence check, early-stopping hook] -> test metrics
+-> `TrainOutcome` (a trial the hook stopped skips the rest, test metrics included).
 
 Batches are index slices of the preloaded tensors with a permutation drawn from a
 `torch.Generator` seeded with `seed` (the same batch order on every device); no DataLoader,
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.curves.rule import EpochHook
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
 from nasforge.evaluator.fused.graphed import (
     Amp,
@@ -159,14 +161,19 @@ class TrainOutcome:
     test_accuracy: float | None
     seconds: float
     epochs: int
+    stopped: Mapping[str, float] | None = None  # the stop hook's metrics, when it stopped
 
 
 def train_candidate(
     model: nn.Module, data: TrainData, params: TrainingParams, *, seed: int, task: str,
     precision: str = "fp32", graphs: bool | str = "auto", channels_last: bool | str = "auto",
-    compile: bool = False,
+    compile: bool = False, stop: EpochHook | None = None,
 ) -> TrainOutcome:
     """Train `model` in place on `data` and evaluate it; torch's global RNG state is unchanged.
+
+    `stop` (e.g. `nasforge.curves.rule.StopRule.watcher`) is called with the curve after each
+    epoch; when it returns metrics, training ends there: the outcome has `stopped` set,
+    `epochs` the epochs trained and no test metrics.
 
     The same seed on the same device gives the same curve (bit-identical on CPU). Raises
     `Diverged` when an epoch's train or validation loss is not finite. The model is moved to
@@ -211,6 +218,7 @@ def train_candidate(
         run, set_lr = _stepper(net, model, params, loss_fn, x, y, amp, graphed)
         order = torch.Generator().manual_seed(seed)
         step = 0
+        stopped: Mapping[str, float] | None = None
         for epoch in range(1, params.epochs + 1):
             model.train()
             perm = torch.randperm(len(x), generator=order).to(device)
@@ -230,8 +238,12 @@ def train_candidate(
             _check_finite(epoch, point)
             logger.debug("epoch %d: %s", epoch, point)
             curve.append(CurvePoint(epoch, point))
-        test_loss, test_accuracy = _test_metrics(net, x_test, data.y_test, loss_fn,
-                                                 classification, amp)
+            stopped = stop(curve) if stop is not None else None
+            if stopped is not None:
+                logger.info("stopped after epoch %d of %d: %s", epoch, params.epochs, stopped)
+                break
+        test_loss, test_accuracy = (None, None) if stopped is not None else _test_metrics(
+            net, x_test, data.y_test, loss_fn, classification, amp)
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
@@ -241,7 +253,8 @@ def train_candidate(
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         seconds=time.perf_counter() - begin,
-        epochs=params.epochs,
+        epochs=len(curve),
+        stopped=stopped,
     )
 
 

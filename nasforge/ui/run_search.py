@@ -92,8 +92,9 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
             store.close()
         executor.close()
     note = " (space exhausted)" if outcome.exhausted else ""
+    pruned = f", {outcome.pruned} stopped early (pruned)" if outcome.pruned else ""
     console.print(f"search [bold]{outcome.name}[/]: {outcome.complete} complete, "
-                  f"{outcome.failed} failed{note}; Pareto front: trials "
+                  f"{outcome.failed} failed{pruned}{note}; Pareto front: trials "
                   f"{list(outcome.pareto)}. See `nasforge show {outcome.name}`.",
                   soft_wrap=True)  # piped: one line, not broken at 80 columns
 

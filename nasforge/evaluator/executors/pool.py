@@ -28,7 +28,9 @@ process: bitwise equal when trained the same way (alone, or fused in the same bu
 same thread count (a different `torch.set_num_threads` may change float rounding), within
 fused training's rtol 1e-4 otherwise (a chunk's buckets are parts of the batch's buckets).
 Architectures and results cross the process boundary as plain JSON-like values (the frozen
-records hold read-only mappings, which do not pickle).
+records hold read-only mappings, which do not pickle); an early-stopping rule
+(`evaluate(archs, stop=rule)`, `nasforge.curves.rule.StopRule`) goes with each chunk as the
+picklable value it is, and the worker hands it to its evaluator (`protocol.evaluate_batch`).
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 
+from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
 from nasforge.evaluator.executors.lifeline import die_with_parent
-from nasforge.evaluator.protocol import Evaluator
+from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 
@@ -67,8 +70,13 @@ class InlineExecutor:
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
 
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        return self.evaluator.evaluate(archs)
+    @property
+    def stops_early(self) -> bool:
+        return stops_early(self.evaluator)
+
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
+                 ) -> list[EvalResult]:
+        return evaluate_batch(self.evaluator, archs, stop)
 
     def close(self) -> None:
         return None
@@ -118,9 +126,9 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
     """A worker process: build the evaluator once, then answer one chunk at a time.
 
     Protocol on `conn`: the worker sends ("ready", pid) or ("error", message) once; then for
-    every list of arch JSONs (a chunk) it receives it sends ("result", [wire result per arch]);
-    None ends it. The worker dies with its parent (`lifeline`); a parent that went away
-    (EOF, a broken pipe) ends it quietly.
+    every (list of arch JSONs, stop rule or None) (a chunk) it receives it sends ("result",
+    [wire result per arch]); None ends it. The worker dies with its parent (`lifeline`); a
+    parent that went away (EOF, a broken pipe) ends it quietly.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     die_with_parent()
@@ -144,7 +152,8 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
             return
         if message is None:
             return
-        results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in message])
+        jsons, stop = message
+        results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in jsons], stop)
         if not _send(conn, ("result", [_result_to_wire(r) for r in results])):
             return
 
@@ -158,11 +167,12 @@ def _send(conn: Connection, message: tuple) -> bool:
     return True
 
 
-def _evaluate_chunk(evaluator: Evaluator, archs: list[Architecture]) -> list[EvalResult]:
+def _evaluate_chunk(evaluator: Evaluator, archs: list[Architecture],
+                    stop: StopRule | None = None) -> list[EvalResult]:
     """The evaluator's results for the chunk; if it raises (it should not), each candidate
     alone, so the error lands on the candidate that caused it."""
     try:
-        results = evaluator.evaluate(archs)
+        results = evaluate_batch(evaluator, archs, stop)
         if len(results) != len(archs):
             raise RuntimeError(f"the evaluator returned {len(results)} results for "
                                f"{len(archs)} architectures")
@@ -170,7 +180,7 @@ def _evaluate_chunk(evaluator: Evaluator, archs: list[Architecture]) -> list[Eva
     except Exception as err:
         if len(archs) == 1:
             return [EvalResult.failed(f"{type(err).__name__}: {err}")]
-    return [_evaluate_chunk(evaluator, [arch])[0] for arch in archs]
+    return [_evaluate_chunk(evaluator, [arch], stop)[0] for arch in archs]
 
 
 class _Worker:
@@ -207,6 +217,8 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self.replaced = 0  # workers that died and were replaced
+
+    stops_early = True  # each worker's evaluator decides (`protocol.evaluate_batch`)
 
     @property
     def slots(self) -> int:
@@ -266,17 +278,20 @@ class WorkerPool:
         self._workers[worker.index] = fresh
         return fresh
 
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        """One result per architecture, in input order; a worker death is a FAILED result."""
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
+                 ) -> list[EvalResult]:
+        """One result per architecture, in input order; a worker death is a FAILED result;
+        `stop` goes to each worker's evaluator."""
         self.start()
         try:
-            return self._evaluate(list(archs))
+            return self._evaluate(list(archs), stop)
         except BaseException:
             # KeyboardInterrupt or a broken pool: workers may be mid-candidate; end them all
             self.close()
             raise
 
-    def _evaluate(self, archs: list[Architecture]) -> list[EvalResult]:
+    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
+                  ) -> list[EvalResult]:
         results: list[EvalResult | None] = [None] * len(archs)
         pending = deque(plan_chunks(archs, self.n_workers, self.group_key))
         idle = [w for w in self._workers if w.ready]
@@ -286,7 +301,7 @@ class WorkerPool:
                 worker, task = idle.pop(0), pending.popleft()
                 worker.task = task
                 try:
-                    worker.conn.send([archs[i].json for i in task])
+                    worker.conn.send(([archs[i].json for i in task], stop))
                 except OSError:  # it died since its last message: its sentinel tells
                     pass
                 watched[worker.index] = worker

@@ -28,7 +28,8 @@ Crashes: an actor that dies (os._exit, a segfault, Ray's OOM killer, a lost node
 its chunk's candidates run again one at a time, and a candidate whose own task kills an actor
 becomes FAILED ("ray worker died ..."). An evaluator that raises fails only the candidate that
 raised (`pool._evaluate_chunk`). Architectures and results cross as plain values
-(Architecture JSON, `pool._result_to_wire`): the frozen records do not pickle. Results
+(Architecture JSON, `pool._result_to_wire`): the frozen records do not pickle; an
+early-stopping rule (`evaluate(archs, stop=rule)`) goes with each chunk, as in `WorkerPool`. Results
 equal the inline evaluator's with the same thread count (each actor runs
 `torch.set_num_threads(max(1, int(cpus_per_candidate)))`), as for `WorkerPool`.
 """
@@ -46,6 +47,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
 from nasforge.evaluator.executors.pool import (
@@ -102,11 +104,12 @@ class _Slot:
     def ready(self) -> tuple[str, object]:
         return ("error", self.error) if self.evaluator is None else ("ready", os.getpid())
 
-    def evaluate(self, arch_jsons: list[str]) -> tuple[str, object]:
+    def evaluate(self, arch_jsons: list[str], stop: StopRule | None = None
+                 ) -> tuple[str, object]:
         if self.evaluator is None:
             return "error", self.error
         archs = [Architecture.from_json(a) for a in arch_jsons]
-        results = _evaluate_chunk(self.evaluator, archs)
+        results = _evaluate_chunk(self.evaluator, archs, stop)
         return "result", [_result_to_wire(r) for r in results]
 
 
@@ -263,18 +266,23 @@ class RayExecutor:
                 raise WorkerStartError(f"Ray actor {refs[ref]} could not build its evaluator: "
                                        f"{payload}")
 
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
-        """One result per architecture, in input order; an actor death is a FAILED result."""
+    stops_early = True  # each actor's evaluator decides (`protocol.evaluate_batch`)
+
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
+                 ) -> list[EvalResult]:
+        """One result per architecture, in input order; an actor death is a FAILED result;
+        `stop` goes to each actor's evaluator."""
         if not archs:
             return []
         self.start()
         try:
-            return self._evaluate(list(archs))
+            return self._evaluate(list(archs), stop)
         except BaseException:
             self.close()  # Ctrl-C or a broken cluster: actors may be mid-candidate
             raise
 
-    def _evaluate(self, archs: list[Architecture]) -> list[EvalResult]:
+    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
+                  ) -> list[EvalResult]:
         ray = import_ray()
         results: list[EvalResult | None] = [None] * len(archs)
         pending = deque(plan_chunks(archs, self._slots, self.group_key))
@@ -283,7 +291,7 @@ class RayExecutor:
         while pending or running:
             while pending and idle:
                 slot, task = idle.pop(0), pending.popleft()
-                ref = self._actors[slot].evaluate.remote([archs[i].json for i in task])
+                ref = self._actors[slot].evaluate.remote([archs[i].json for i in task], stop)
                 running[ref] = (slot, task)
             (ref,), _ = ray.wait(list(running), num_returns=1)
             slot, task = running.pop(ref)

@@ -14,6 +14,8 @@ parameters with per-model learning-rate and weight-decay columns (M, 1): AdamW a
 torch's update formulas, SGD with Nesterov momentum 0.9; the per-step cosine schedule of
 `train_candidate` per model. A model whose epoch loss is not finite is reported `Diverged`
 (as `train_candidate` would raise) and dropped from the stack; the others go on unchanged.
+A model whose early-stopping hook (`stops`) returns metrics after an epoch leaves the stack
+the same way, with the outcome `train_candidate` gives it when stopped.
 
 Agreement with `train_candidate` is to float rounding (the reference uses torch's fused
 optimizer kernels and per-model matmuls): tests assert rtol 1e-4, atol 1e-5.
@@ -26,12 +28,13 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from nasforge.curves.rule import EpochHook
 from nasforge.errors import DataError
 from nasforge.evaluator.fused.align import align_key
 from nasforge.evaluator.fused.graphed import Amp
@@ -109,8 +112,11 @@ def train_fused(
     seeds: Sequence[int],
     task: str,
     precision: str = "fp32",
+    stops: Sequence[EpochHook | None] | None = None,
 ) -> list[FusedResult]:
     """Build and train candidate i (plan, params, seed) for every i as one stacked model.
+
+    `stops[i]`: candidate i's early-stopping hook, as `train_candidate`'s `stop`.
 
     `precision` as for `train_candidate` ("bf16": forward and loss under bf16 autocast, the
     stacked parameters, gradients, optimizer state and metric sums in float32).
@@ -124,6 +130,9 @@ def train_fused(
     if len(seeds) != len(plans):
         raise FusionError(f"Fused training needs one seed per plan, got {len(seeds)} seeds "
                           f"for {len(plans)} plans.")
+    if stops is not None and len(stops) != len(plans):
+        raise FusionError(f"Fused training needs one stop hook (or None) per plan, got "
+                          f"{len(stops)} for {len(plans)} plans.")
     classification = task == "classification"
     x, y = data.x_train, checked_targets(data.y_train, classification, "train")
     x_val, y_val = data.x_val, checked_targets(data.y_val, classification, "validation")
@@ -152,6 +161,8 @@ def train_fused(
         active = list(range(count))  # candidate index of each stack slot
         curves: list[list[CurvePoint]] = [[] for _ in range(count)]
         errors: dict[int, Diverged] = {}
+        stopped: dict[int, Mapping[str, float]] = {}
+        hooks = list(stops) if stops is not None else [None] * count
         step = 0
         for epoch in range(1, p0.epochs + 1):
             perms = torch.stack([torch.randperm(len(x), generator=orders[c]) for c in active])
@@ -178,10 +189,18 @@ def train_fused(
                                                 "train" if split == "train" else "validation")
                         dropped.append(slot)
                         break
+                hook = hooks[cand]
+                if cand not in errors and hook is not None:
+                    verdict = hook(curves[cand])
+                    if verdict is not None:
+                        stopped[cand] = verdict
+                        dropped.append(slot)
             if dropped:
                 for slot in dropped:
-                    logger.debug("fused candidate %d: %s", active[slot], errors[active[slot]])
-                    stack.write_back(slot, models[active[slot]])
+                    cand = active[slot]
+                    logger.debug("fused candidate %d: %s", cand,
+                                 errors.get(cand) or f"stopped after epoch {epoch}")
+                    stack.write_back(slot, models[cand])
                 keep = [s for s in range(len(active)) if s not in dropped]
                 active = [active[s] for s in keep]
                 if not active:
@@ -208,12 +227,13 @@ def train_fused(
                 results.append(FusedResult(model, None, errors[cand]))
                 continue
             last = curves[cand][-1].metrics
-            test_loss, test_accuracy = tests[active.index(cand)]
+            test_loss, test_accuracy = (None, None) if cand in stopped else tests[
+                active.index(cand)]
             results.append(FusedResult(model, TrainOutcome(
                 curve=tuple(curves[cand]), train_loss=last["train_loss"],
                 val_loss=last["val_loss"], val_accuracy=last.get("val_accuracy"),
                 test_loss=test_loss, test_accuracy=test_accuracy, seconds=seconds,
-                epochs=p0.epochs), None))
+                epochs=len(curves[cand]), stopped=stopped.get(cand)), None))
         return results
 
 
