@@ -62,6 +62,17 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
 #: taken as a cost (smaller is better).
 LARGER_IS_BETTER = frozenset({ACCURACY, TEST_ACCURACY, VAL_ACCURACY, THROUGHPUT})
 
+#: Zero-cost proxy scores (``zc_<proxy>``, `nasforge.proxies`): larger predicts a better
+#: network, for every proxy; ``zc_seconds`` is their cost.
+ZERO_COST_PREFIX = "zc_"
+ZERO_COST_SECONDS = "zc_seconds"
+
+
+def larger_is_better(metric: str) -> bool:
+    """Whether `metric` is better when larger (accuracies, throughput, proxy scores)."""
+    return metric in LARGER_IS_BETTER or (metric.startswith(ZERO_COST_PREFIX)
+                                          and metric != ZERO_COST_SECONDS)
+
 #: Objective metric -> the learning-curve key that holds its value after each epoch.
 CURVE_KEYS: Mapping[str, str] = MappingProxyType({ACCURACY: VAL_ACCURACY, LOSS: VAL_LOSS})
 

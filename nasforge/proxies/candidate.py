@@ -17,13 +17,14 @@ import torch
 
 from nasforge.errors import ConfigError
 from nasforge.evaluator.seeding import seeded
+from nasforge.metrics import ZERO_COST_SECONDS
 from nasforge.proxies.spec import PROXIES, inapplicable, metric_name, proxy_batch, score
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
 from nasforge.searchspace.space import SearchSpace
 
 #: The metric holding the seconds spent on a candidate's proxies (all of them, build included).
-SECONDS = "zc_seconds"
+SECONDS = ZERO_COST_SECONDS
 #: Architectures sampled to find one of every family of the space (`check_proxies`).
 _SAMPLES = 400
 

@@ -23,12 +23,13 @@ import torch
 from torch import nn
 
 from nasforge.evaluator.seeding import seeded
+from nasforge.metrics import ZERO_COST_PREFIX
 from nasforge.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 #: The metric a proxy's score is stored under: ``zc_<name>``.
-METRIC_PREFIX = "zc_"
+METRIC_PREFIX = ZERO_COST_PREFIX
 #: Samples of the mini-batch a proxy sees (Abdelfattah et al. use one batch of 64).
 BATCH_SIZE = 64
 

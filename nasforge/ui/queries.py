@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nasforge.frozen import table, thaw
-from nasforge.metrics import LARGER_IS_BETTER
+from nasforge.metrics import larger_is_better
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -78,7 +78,7 @@ def direction_of(metric: str, objectives: Sequence[Objective]) -> Objective:
     for objective in objectives:
         if objective.metric == metric:
             return objective
-    return Objective(metric, "max" if metric in LARGER_IS_BETTER else "min")
+    return Objective(metric, "max" if larger_is_better(metric) else "min")
 
 
 # searches ------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def breakdown_frame(frame: pd.DataFrame, column: str, metrics: Sequence[str]) ->
     for metric in metrics:
         if metric in done:
             out[f"mean {metric}"] = grouped[metric].mean()
-            best = grouped[metric].max() if metric in LARGER_IS_BETTER else grouped[metric].min()
+            best = grouped[metric].max() if larger_is_better(metric) else grouped[metric].min()
             out[f"best {metric}"] = best
     return out.reset_index().rename(columns={column: "value"})
 

@@ -25,3 +25,12 @@ def test_the_trials_table_shows_the_proxy_metrics(tmp_path) -> None:
     table = at.dataframe[0].value
     assert {"zc_synflow", "zc_zen", "zc_seconds"} <= set(table.columns)
     assert table["zc_synflow"].notna().all()
+
+
+def test_proxy_scores_are_better_when_larger_and_their_cost_when_smaller() -> None:
+    from nasforge.ui.queries import direction_of
+
+    assert direction_of("zc_synflow", ()).direction == "max"
+    assert direction_of("zc_naswot", ()).direction == "max"
+    assert direction_of("zc_seconds", ()).direction == "min"
+    assert direction_of("params", ()).direction == "min"
