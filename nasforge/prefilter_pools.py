@@ -1,28 +1,23 @@
-"""Where the proxy pre-filter's pools are kept: the search's diagnostics (`Store.set_diagnostics`,
-key ``prefilter``: ``{"pools": [Pool.to_json(), ...]}``), read back on resume and shown by
-``nasforge show NAME --json``.
+"""Where the proxy pre-filter's pools are kept: a row each in the store (`Store.add_pool`,
+table ``prefilter_pools``), read back on resume and shown by ``nasforge show NAME --json``
+(under ``diagnostics.prefilter.pools``).
 
-Why there and not a table of its own: a discarded candidate is not a trial (it must not count
-in the budget, appear in the trials table or the front), and the diagnostics column already
-holds search-level findings as JSON in both SQLite and PostgreSQL, so no schema change and no
-migration are needed. Each new pool rewrites the list (a few hundred bytes per candidate), so
-a search of B trained candidates with pools of P writes O(B^2 P) bytes in all: fine for the
-thousands of trials a proxy-filtered search trains, not for millions.
+Why not trials: a discarded candidate is not a trial (it must not count in the budget, appear
+in the trials table or the front). Why not the search's diagnostics: each new pool would
+rewrite the whole list, O(B^2 P) bytes for B trained candidates with pools of P, and two
+workers adding pools at once would lose one; a row per pool is one INSERT at any history size.
 """
 
 from __future__ import annotations
 
 from nasforge.errors import SearchNotFoundError
-from nasforge.frozen import thaw
 from nasforge.store.base import Store
 from nasforge.strategies.prefilter import Pool
-
-KEY = "prefilter"
 
 
 class PoolArchive:
     """The stored pools of search `name` (`load`) and the callback that stores a new one
-    (`keep`, one transaction each)."""
+    (`keep`, one insert each)."""
 
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
@@ -31,16 +26,9 @@ class PoolArchive:
     def load(self) -> list[Pool]:
         """The stored pools, oldest first (none for a new search)."""
         try:
-            diagnostics = thaw(self.store.get_search(self.name).diagnostics)
+            return [Pool.from_json(value) for value in self.store.pools(self.name)]
         except SearchNotFoundError:
             return []
-        entry = diagnostics.get(KEY) or {}
-        assert isinstance(entry, dict)  # written by `keep` only
-        return [Pool.from_json(value) for value in entry.get("pools", [])]
 
     def keep(self, pool: Pool) -> None:
-        diagnostics = thaw(self.store.get_search(self.name).diagnostics)
-        entry = diagnostics.setdefault(KEY, {})
-        assert isinstance(entry, dict)
-        entry.setdefault("pools", []).append(pool.to_json())
-        self.store.set_diagnostics(self.name, diagnostics)
+        self.store.add_pool(self.name, pool.to_json())

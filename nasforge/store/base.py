@@ -16,6 +16,8 @@ Contract (every implementation passes `tests/store/test_contract.py`):
    still the one the caller saw (a compare-and-swap), so a live worker is never robbed.
 7. A search name is unique in a store; `get_search` of an unknown name raises
    SearchNotFoundError listing the names that exist.
+8. Pools (`add_pool`) are append-only: one is never changed or lost, and `pools` reads them in
+   the order they were added.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ class Store(Protocol):
 
     def data_fingerprint(self, name: str) -> dict[str, object] | None:
         """The stored fingerprint of the search's data; None if it was stored without one."""
+
+    def add_pool(self, name: str, pool: Mapping[str, object]) -> None:
+        """Append one of the proxy pre-filter's pools (`strategies.prefilter.Pool.to_json`)
+        to the search: one insert, one transaction, the same cost at any number of pools or
+        trials; pools added at once by several workers are all kept."""
+
+    def pools(self, name: str, *, offset: int = 0, limit: int | None = None
+              ) -> list[dict[str, object]]:
+        """The search's pools in the order they were added; from the `offset`-th, at most
+        `limit` of them (a page)."""
 
     # trials ------------------------------------------------------------------
     def add_trials(self, name: str, archs: Sequence[Architecture],

@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from nasforge.errors import StoreError
 from nasforge.store.dberrors import safe_url, translate_errors
-from nasforge.store.schema import SCHEMA_REVISION, metadata
+from nasforge.store.schema import LATER_TABLES, SCHEMA_REVISION, metadata
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +329,12 @@ def _version() -> str:
 
 
 def _missing_columns(url: str, conn: Connection, revision: str) -> frozenset[str]:
-    """The nullable columns an older schema lacks; StoreError with the upgrade hint if it
-    lacks anything else (a table, a column that cannot be NULL)."""
+    """The nullable columns ("table.column") and later tables (read as empty) an older schema
+    lacks; StoreError with the upgrade hint for anything else (a table, a NOT NULL column)."""
     tables = inspect(conn)
     present = set(tables.get_table_names())
-    missing: set[str] = set()
-    for table in metadata.sorted_tables:
+    missing: set[str] = set(LATER_TABLES - present)
+    for table in (t for t in metadata.sorted_tables if t.name not in missing):
         if table.name not in present:
             raise StoreError(f"The store {safe_url(url)} cannot be read as it is (it has no "
                              f"table {table.name}): {_upgrade_hint(url, revision)}.")

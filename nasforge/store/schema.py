@@ -14,6 +14,8 @@ Tables::
                    trial's saved state_dict relative to the checkpoint root, or NULL
     trial_metrics  final metrics of a trial: (trial_id, name) -> value
     curve_points   learning curve of a trial: (trial_id, epoch, name) -> value
+    prefilter_pools  0007: the proxy pre-filter's pools of a search, appended one row each
+                   (``pool``: its JSON, ``winner``: the arch_id it trained), read in id order
 
 Floats: ``value`` columns are nullable and NULL stands for NaN (SQLite cannot keep NaN: its
 driver turns it into NULL anyway, and PostgreSQL would keep it, so both agree on NULL).
@@ -47,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The Alembic revision this module describes (the head of ``migrations/versions``).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 NAME_LENGTH = 255
 ARCH_ID_LENGTH = 16
@@ -144,3 +146,19 @@ curve_points = Table(
     Column("value", Float, nullable=True),  # NULL = NaN
     PrimaryKeyConstraint("trial_id", "epoch", "name"),
 )
+
+prefilter_pools = Table(
+    "prefilter_pools",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("search_id", Integer, ForeignKey("searches.id", ondelete="CASCADE"), nullable=False),
+    Column("winner", String(ARCH_ID_LENGTH), nullable=True),
+    Column("pool", Text, nullable=False),  # JSON object (`strategies.prefilter.Pool.to_json`)
+    Column("created_at", UTCDateTime, nullable=False),  # recognises a retried add_pool
+    # a search's pools in insertion order, without reading other searches'
+    Index("ix_prefilter_pools_search_id_id", "search_id", "id"),
+)
+
+#: tables added after the first revision: a read-only store at an older schema reads them as
+#: empty rather than refusing to open
+LATER_TABLES = frozenset({"prefilter_pools"})

@@ -37,6 +37,7 @@ from nasforge.store.finishes import (
 from nasforge.store.retry import after_disconnect, call_now, retry_methods, retry_open
 from nasforge.store.schema import curve_points, searches, trial_metrics, trials
 from nasforge.store.sql_leases import LeaseMethods
+from nasforge.store.sql_pools import PoolMethods
 from nasforge.store.sql_schema import SchemaMethods, readable
 from nasforge.store.sql_summaries import SummaryMethods
 from nasforge.store.sql_tables import TableMethods
@@ -62,7 +63,7 @@ def _now() -> datetime:
                "set_data_fingerprint", "data_fingerprint", "add_trials", "finish",
                "clear_checkpoints", "trials", "trial", "claim", "heartbeat", "leases", "requeue",
                "requeue_stale", "best_trials", "metric_values", "worker_counts")
-class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods, TableMethods):
+class SQLStore(LeaseMethods, PoolMethods, SchemaMethods, SummaryMethods, TableMethods):
     """The SQL store. ``SQLStore("sqlite:///nasforge.db")``; see `nasforge.store.base`.
 
     `url` has its password hidden. With ``create=False`` a missing store is an error rather
@@ -85,10 +86,9 @@ class SQLStore(LeaseMethods, SchemaMethods, SummaryMethods, TableMethods):
         db = retry_open(self.url, self._retry_seconds,
                         lambda: open_database(url, create, readonly=readonly))
         self._engine, self._read, self._write = db.engine, db.read, db.write
-        self._pg = db.backend == "postgresql"
-        self._readonly = db.readonly
-        #: read-only and an older schema (read as it is): how to upgrade it; else None
-        self.upgrade_note = db.note
+        self._pg, self._readonly, self._missing = (db.backend == "postgresql", db.readonly,
+                                                   db.missing)
+        self.upgrade_note = db.note  #: read-only at an older schema: how to upgrade; else None
         self._search_ids: dict[str, int] = {}  # search name -> row id (searches stay)
         self._search_cols = readable(searches.columns, db.missing)
         self._trial_cols = readable(_TRIAL_COLS, db.missing)

@@ -20,6 +20,7 @@ class SQLHost:
         url: str
         _pg: bool
         _search_cols: tuple[Any, ...]
+        _missing: frozenset[str]  # what an older schema lacks (read-only stores)
 
         def _tx(self, write: bool) -> AbstractContextManager[Connection]: ...
 

@@ -12,8 +12,8 @@ negative number of its own (`discard_number`) and the error ``discarded by the p
 pre-filter``: it never proposes it again, a model-based strategy learns nothing from it, and
 evolution counts it as a known trial outside its population. Each pool is kept (`Pool`:
 winner, discarded candidates, every score) through the injected `keep` callback; the search
-stores them with the search (`Store.set_diagnostics`, key ``prefilter``), so a user can read
-every score with ``nasforge show NAME --json``.
+appends them to the store (`Store.add_pool`, a row each: `nasforge.prefilter_pools`), so a
+user can read every score with ``nasforge show NAME --json``.
 
 Resume: the wrapper is rebuilt with the stored pools; when the replayed history reaches a
 pool's winner, the pool's discarded candidates are told first, exactly as the uninterrupted

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 
 from nasforge.store.trial_table import TrialTable
 
 _CONTAINERS = (dict, list, tuple)
+#: the diagnostics entry the proxy pre-filter's pools are reported under (`prefilter_pools`)
+PREFILTER = "prefilter"
 
 
 @lru_cache(maxsize=32)
@@ -49,12 +51,19 @@ def indented_json(value: object, depth: int = 0) -> str:
     return "{" + pad + ("," + pad).join(parts) + "\n" + "  " * depth + "}"
 
 
-def report_chunks(report: Mapping[str, object], tables: Iterator[TrialTable]) -> Iterator[str]:
+def report_chunks(report: Mapping[str, object], tables: Iterator[TrialTable],
+                  pools: Iterable[list[dict[str, object]]] = ()) -> Iterator[str]:
     """``json.dumps(report, indent=2)`` with ``report["trials"]`` the payloads
-    (`report.trial_payload`) of the trials in `tables`, a piece per table."""
+    (`report.trial_payload`) of the trials in `tables`, a piece per table, and the pages of
+    `pools` (the pre-filter's, if any) as ``report["diagnostics"]["prefilter"]["pools"]``,
+    a piece per page."""
     yield "{\n"
     for i, (key, value) in enumerate(report.items()):
         yield (",\n" if i else "") + f"  {json.dumps(key)}: "
+        if key == "diagnostics":
+            assert isinstance(value, Mapping)
+            yield from diagnostics_chunks(value, pools)
+            continue
         if key != "trials":
             yield indented_json(value, 1)
             continue
@@ -66,6 +75,23 @@ def report_chunks(report: Mapping[str, object], tables: Iterator[TrialTable]) ->
                 written = True
         yield "\n  ]" if written else "[]"
     yield "\n}"
+
+
+def diagnostics_chunks(diagnostics: Mapping[str, object],
+                       pools: Iterable[list[dict[str, object]]]) -> Iterator[str]:
+    """``indented_json(diagnostics, 1)`` with the pools of the pages of `pools` under
+    ``diagnostics["prefilter"]["pools"]`` (the entry's last key), a piece per page; without
+    pools, `diagnostics` as it is."""
+    written = False
+    rest = {k: v for k, v in diagnostics.items() if k != PREFILTER}
+    for page in pools:
+        for pool in page:
+            if not written:
+                head = indented_json(rest, 1)[:-4] + ",\n" if rest else "{\n"
+                yield head + f'    "{PREFILTER}": {{\n      "pools": ['
+            yield ("," if written else "") + "\n        " + indented_json(pool, 4)
+            written = True
+    yield "\n      ]\n    }\n  }" if written else indented_json(diagnostics, 1)
 
 
 def trials_json(table: TrialTable) -> Iterator[str]:

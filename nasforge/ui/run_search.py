@@ -49,7 +49,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                resume: bool = False, join: bool = False) -> None:
     from nasforge.checkpoint_policy import search_checkpoints
     from nasforge.evaluator.data.fingerprint import data_fingerprint
-    from nasforge.evaluator_setup import load_checked, make_executor
+    from nasforge.evaluator_setup import load_checked, make_executor, pool_scorer
     from nasforge.search import Search
     from nasforge.store import check_persistent, open_store
     from nasforge.ui.progress import RichProgress
@@ -58,6 +58,9 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     # data errors before any write; [evaluator] (the user's function) loads its own data
     dataset = None if config.evaluator else load_checked(config, cache_dir=cache_dir)
     fingerprint = None if dataset is None else data_fingerprint(config.data, dataset)
+    # the pre-filter scores candidates here, on the dataset already loaded (not a second copy)
+    scorer = (pool_scorer(config, dataset=dataset)
+              if dataset is not None and "prefilter" in config.strategy_options else None)
     checkpoints = search_checkpoints(config, storage)
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
     executor = make_executor(config, options.workers, cache_dir, dataset=dataset,
@@ -79,7 +82,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
                 outcome = Search(config, store, executor, resume=resume, join=join,
                                  observer=progress, checkpoints=checkpoints,
                                  heartbeat_timeout=options.heartbeat_timeout,
-                                 data_fingerprint=fingerprint).run()
+                                 data_fingerprint=fingerprint, scorer=scorer).run()
         except KeyboardInterrupt as stop:
             again = (f"nasforge worker {config.name}" if join
                      else f"nasforge resume {config.name}")

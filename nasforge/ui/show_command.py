@@ -5,9 +5,10 @@ every trial. `show` prints the Pareto front and the `TOP` best other trials by t
 objective, with a count of the rest, from the objectives' values alone (`Store.metric_values`;
 whole trials only for the rows it prints); `--all` reads and prints every row. `show --json`
 writes the same summary (best, front, workers), then the trials in pages of `CHUNK` as it
-reads them (`Store.trial_table`: columns, no record per trial), never holding every trial:
-byte for byte what ``json.dumps(search_report(...), indent=2)`` gives
-(`nasforge.ui.report_json`).
+reads them (`Store.trial_table`: columns, no record per trial), never holding every trial,
+and the proxy pre-filter's pools (`Store.pools`) a page at a time under
+``diagnostics.prefilter.pools``: byte for byte what ``json.dumps(search_report(...),
+indent=2)`` gives with the pools there (`nasforge.ui.report_json`).
 
 numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`.
 """
@@ -57,7 +58,8 @@ def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None
     search = store.get_search(name)
     if as_json:
         report, _, _ = summary_report(store, search)
-        for chunk in report_chunks(report, trial_tables(store, search)):
+        for chunk in report_chunks(report, trial_tables(store, search),
+                                   pool_pages(store, search)):
             typer.echo(chunk, nl=False)
         typer.echo("")
     elif show_all:
@@ -118,3 +120,15 @@ def trial_tables(store: Store, search: SearchRecord) -> Iterator[TrialTable]:
             return
         yield table
         last, left = table.number[-1], left - len(table)
+
+
+def pool_pages(store: Store, search: SearchRecord) -> Iterator[list[dict[str, object]]]:
+    """The search's pre-filter pools (`Store.pools`) in pages of `CHUNK`, oldest first."""
+    offset = 0
+    while True:
+        page = store.pools(search.name, offset=offset, limit=CHUNK)
+        if page:
+            yield page
+        if len(page) < CHUNK:
+            return
+        offset += len(page)

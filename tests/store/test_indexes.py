@@ -35,7 +35,8 @@ def test_the_duplicate_check_looks_up_arch_ids_within_the_search(tmp_path: Path)
 def test_a_revision_0004_store_gains_the_index_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     open_store(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as con:  # back to revision 0004's indexes
+    with sqlite3.connect(path) as con:  # back to revision 0004's indexes and tables
+        con.execute("DROP TABLE prefilter_pools")
         con.execute("DROP INDEX ix_trials_search_id_arch_id")
         con.execute("DROP INDEX ix_trials_search_id_worker_state")
         con.execute("DROP INDEX ix_trial_metrics_name_value")

@@ -145,6 +145,8 @@ CALLS: dict[str, Callable[[SQLStore, str], Any]] = {
     "leases": lambda s, n: s.leases(n),
     "requeue": lambda s, n: s.requeue(n, [3]),
     "requeue_stale": lambda s, n: s.requeue_stale(n, {3: s.leases(n)[0]}),
+    "add_pool": lambda s, n: s.add_pool(n, {"winner": "w", "scores": {}}),
+    "pools": lambda s, n: s.pools(n),
 }
 
 
@@ -172,7 +174,7 @@ def test_calls_wait_for_a_server_that_is_down(cluster: PgCluster, store: SQLStor
 
 
 #: calls that run one statement once the store knows the search's id
-ONE_STATEMENT = ("clear_checkpoints", "heartbeat", "leases")
+ONE_STATEMENT = ("clear_checkpoints", "heartbeat", "leases", "add_pool", "pools")
 
 
 @contextmanager
@@ -308,6 +310,16 @@ def test_a_lost_commit_of_add_trials_adds_once(store: SQLStore, name: str,
     assert [t.number for t in added] == [5, 6]
     assert [t.number for t in store.trials(name)] == list(range(7))
     assert [t.arch for t in store.trials(name, numbers=[5, 6])] == [arch(5), arch(6)]
+
+
+@pytest.mark.slow
+def test_a_lost_commit_of_add_pool_adds_it_once(store: SQLStore, name: str,
+                                                lost_commit: Callable[[], None]) -> None:
+    store.add_pool(name, {"winner": "a"})
+    lost_commit()
+    store.add_pool(name, {"winner": "b"})
+    store.add_pool(name, {"winner": "b"})  # the same pool again, by a later call: kept
+    assert [p["winner"] for p in store.pools(name)] == ["a", "b", "b"]
 
 
 @pytest.mark.slow

@@ -101,6 +101,27 @@ def test_show_json_is_streamed_byte_for_byte(url: str, name: str, chunk: int,
     assert len(json.loads(text)["trials"]) == (60 if name == "s" else 0)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 500])
+@pytest.mark.parametrize("diagnostics", [{}, {"kendall_tau": 0.5, "note": {"a": [1, 2]}}])
+def test_show_json_streams_the_prefilter_pools_under_the_diagnostics(
+        url: str, chunk: int, diagnostics: dict[str, object],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(show_command, "CHUNK", chunk)
+    pools = [{"winner": f"w{i}", "discarded": [{"width": i, "note": "\u00e9"}],
+              "scores": {f"w{i}": {"synflow": 1.5 * i, "zc_seconds": 0.01},
+                         f"d{i}": {"synflow": None, "zc_seconds": 0.02}}} for i in range(3)]
+    with SQLStore(url) as store:
+        if diagnostics:
+            store.set_diagnostics("s", diagnostics)
+        for pool in pools:
+            store.add_pool("s", pool)
+        report = search_report(store.get_search("s"), store.trials("s"))
+    report["diagnostics"] = {**diagnostics, "prefilter": {"pools": pools}}
+    text = invoke("show", "s", "--storage", url, "--json")
+    assert text == json.dumps(report, indent=2) + "\n"
+    assert json.loads(text)["diagnostics"]["prefilter"]["pools"] == pools
+
+
 def test_list_reads_the_best_trials_from_the_store(url: str) -> None:
     with SQLStore(url) as store:
         expected = {s.name: best_trials(store.trials(s.name), s.objectives)
