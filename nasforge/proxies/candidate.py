@@ -20,7 +20,7 @@ from nasforge.evaluator.seeding import seeded
 from nasforge.metrics import ZERO_COST_SECONDS
 from nasforge.proxies.spec import PROXIES, inapplicable, metric_name, proxy_batch, score
 from nasforge.searchspace.build import build_from_plan
-from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import SearchSpace
 
 #: The metric holding the seconds spent on a candidate's proxies (all of them, build included).
@@ -56,7 +56,7 @@ def check_names(names: Sequence[str], where: str) -> None:
             raise ConfigError(f"{where}: {PROXIES.unknown_message(name)}")
 
 
-def check_proxies(names: Sequence[str], space: SearchSpace, spec: object, *, where: str,
+def check_proxies(names: Sequence[str], space: SearchSpace, spec: DataSpec, *, where: str,
                   seed: int = 0) -> None:
     """Unknown proxies, and proxies that cannot score a network of some family of `space`
     on data `spec` (a `DataSpec`), raise ConfigError naming the proxy and the family."""
@@ -74,7 +74,7 @@ def check_proxies(names: Sequence[str], space: SearchSpace, spec: object, *, whe
             continue
         seen.add(family)
         with seeded(seed):
-            model = build_from_plan(plan_for(arch, spec))  # type: ignore[arg-type]
+            model = build_from_plan(plan_for(arch, spec))
         for name in names:
             reason = inapplicable(name, model)
             if reason is not None:

@@ -28,7 +28,7 @@ STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
 DRIVERS: Registry[Driver] = Registry("strategy driver")
 STRATEGIES.register("random", RandomSearch)
 # --- registrations: one block per strategy module, each added by the module's author ---
-from nasforge.strategies.halving import halving_strategy  # noqa: E402
+from nasforge.strategies.halving import SuccessiveHalving, halving_strategy  # noqa: E402
 from nasforge.strategies.nni_tuners import nni_strategy  # noqa: E402  (imports NNI lazily)
 
 STRATEGIES.register("halving", halving_strategy)  # ASHA around any strategy, epochs as rungs
@@ -82,8 +82,10 @@ def make_strategy(name: str, space: SearchSpace, objectives: Sequence[Objective]
     if prefilter is None:
         return strategy
     if name == "halving":  # ASHA: filter its new rung-0 candidates, never its promotions
-        halving = strategy.inner
-        halving.inner = wrap(halving.inner)  # type: ignore[attr-defined]
+        halving = strategy.inner if isinstance(strategy, Deduplicated) else strategy
+        if not isinstance(halving, SuccessiveHalving):
+            raise TypeError(f"the halving factory built {type(halving).__name__}")
+        halving.inner = wrap(halving.inner)
         return strategy
     return wrap(strategy)
 

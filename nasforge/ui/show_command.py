@@ -19,6 +19,7 @@ import heapq
 import json
 import math
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import typer
 
@@ -92,7 +93,7 @@ def front_report(store: Store, search: SearchRecord) -> tuple[dict[str, object],
     and how many trials it leaves out (`summary_report`): whole trials are read only for
     the rows shown."""
     report, numbers, columns = summary_report(store, search)
-    pareto: list[int] = report["pareto"]  # type: ignore[assignment]
+    pareto = cast("list[int]", report["pareto"])
     shown = set(pareto) | top_of(numbers, columns[0] if columns else [], set(pareto), TOP)
     report["trials"] = [trial_payload(t) for t in store.trials(
         search.name, numbers=shown)] if shown else []
