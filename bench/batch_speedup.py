@@ -8,7 +8,8 @@ dataset, `evaluator_setup.make_executor` with one inline worker, the checkpoint 
 config, a fresh SQLite store in a temporary folder, `nasforge.search.Search`), the budget set
 to `--trials`, only `[search] batch` differing. Runs alternate batch 1 and batch 32 (the
 side that goes first alternates each repeat); medians. The fused cost model is calibrated
-(or read from its cache) before the first timed run: its time is `calibration_seconds`.
+(or read from its cache) before the first timed run, at the process's threads and at one
+thread (what "auto" gives the quickstart's candidates): its time is `calibration_seconds`.
 `--threads`: `torch.set_num_threads` for the whole run (default: leave torch's setting,
 as the product does).
 
@@ -104,10 +105,16 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
     import torch
 
     from nasforge.evaluator.fused.policy import default_model
+    from nasforge.evaluator.threads import torch_threads
 
     load_start = _load_average()
     begin = time.perf_counter()
-    default_model(torch.device("cpu"))  # the per-machine calibration, outside the timings
+    # the per-machine calibration, outside the timings, at the process's threads and at the
+    # one thread "auto" gives small candidates (the policy decides at the threads its
+    # stacks train with: a model per count)
+    for threads in sorted({torch.get_num_threads(), 1}):
+        with torch_threads(threads):
+            default_model(torch.device("cpu"))
     calibration = time.perf_counter() - begin
     walls: dict[int, list[float]] = {1: [], 32: []}
     rounds: list[list[int]] = []

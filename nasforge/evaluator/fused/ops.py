@@ -255,9 +255,9 @@ class Elementwise(Op):
         if axis == 1:  # channels layout: (B, M * C, ...) -> (B, M, C, ...)
             x = x.view(shape[0], ctx.m, -1, *shape[2:])
         if layer.runs:  # each run's models side by side: views, no gather or scatter
-            pieces = [act(x.narrow(axis, start, length))
-                      for (act, _), (start, length) in zip(layer.groups, layer.runs,
-                                                            strict=True)]
+            # one split (its backward is one cat; a narrow's zero-fills the whole input)
+            parts = x.split([length for _, length in layer.runs], axis)
+            pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
             return torch.cat(pieces, axis).view(shape), layout
         assert layer.inverse is not None
         pieces = [act(x.index_select(axis, slots)) for act, slots in layer.groups]

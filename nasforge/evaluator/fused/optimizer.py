@@ -77,18 +77,21 @@ class StackedOptimizer:
                decays: Sequence[float]) -> None:
         """torch.optim's fused update (`_fused_adam` / `_fused_sgd`), row by row."""
         assert self.kernel is not None
+        rows = zip(p.unbind(0), grad.unbind(0), self.first.unbind(0), lrs, decays,
+                   strict=True)  # one unbind each: cheaper than M selects
         if self.kind == "sgd":
-            for m, (lr, decay) in enumerate(zip(lrs, decays, strict=True)):
-                self.kernel([p[m]], [grad[m]], [self.first[m]], weight_decay=decay,
+            for weights, grads, momentum, lr, decay in rows:
+                self.kernel([weights], [grads], [momentum], weight_decay=decay,
                             momentum=MOMENTUM, lr=lr, dampening=0.0, nesterov=True,
                             maximize=False, is_first_step=self.count == 0)
             return
         assert self.second is not None
         torch._foreach_add_(self.steps, 1)
-        for m, (lr, decay) in enumerate(zip(lrs, decays, strict=True)):
-            self.kernel([p[m]], [grad[m]], [self.first[m]], [self.second[m]], [],
-                        [self.steps[m]], amsgrad=False, lr=lr, beta1=BETAS[0],
-                        beta2=BETAS[1], weight_decay=decay, eps=EPS, maximize=False)
+        for (weights, grads, first, lr, decay), second, step in zip(
+                rows, self.second.unbind(0), self.steps, strict=True):
+            self.kernel([weights], [grads], [first], [second], [], [step], amsgrad=False,
+                        lr=lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=decay, eps=EPS,
+                        maximize=False)
 
     def _columns(self, p: torch.Tensor, grad: torch.Tensor, lr: torch.Tensor,
                  decay: torch.Tensor) -> None:
