@@ -17,8 +17,8 @@ Prints one JSON object: `batch32_speedup` = median wall(batch 1) / median wall(b
 the medians and every wall time, `batch32_cpu_speedup` the same of the process's CPU time
 (steadier than wall time when other work shares the cores), and the batch-32 rounds' stacks
 (`stack_sizes`: one list per round of the fused stack sizes, `fused_candidates` over
-`candidates`), machine facts and `uptime` load at start and end. `batch32_speedup(trials, repeats)` returns the same dict
-(for bench/scale.py).
+`candidates`), machine facts and `uptime` load at start and end.
+`batch32_speedup(trials, repeats)` returns the same dict (for bench/scale.py).
 """
 
 from __future__ import annotations
