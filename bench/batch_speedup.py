@@ -8,15 +8,17 @@ dataset, `evaluator_setup.make_executor` with one inline worker, the checkpoint 
 config, a fresh SQLite store in a temporary folder, `nasforge.search.Search`), the budget set
 to `--trials`, only `[search] batch` differing. Runs alternate batch 1 and batch 32 (the
 side that goes first alternates each repeat); medians. The fused cost model is calibrated
-(or read from its cache) before the first timed run: its time is `calibration_seconds`.
+(or read from its cache) before the first timed run, at the process's threads and at one
+thread (what "auto" gives the quickstart's candidates): its time is `calibration_seconds`.
 `--threads`: `torch.set_num_threads` for the whole run (default: leave torch's setting,
 as the product does).
 
 Prints one JSON object: `batch32_speedup` = median wall(batch 1) / median wall(batch 32),
-the medians and every wall time, and the batch-32 rounds' stacks (`stack_sizes`: one list
-per round of the fused stack sizes, `fused_candidates` over `candidates`), machine facts and
-`uptime` load at start and end. `batch32_speedup(trials, repeats)` returns the same dict
-(for bench/scale.py).
+the medians and every wall time, `batch32_cpu_speedup` the same of the process's CPU time
+(steadier than wall time when other work shares the cores), and the batch-32 rounds' stacks
+(`stack_sizes`: one list per round of the fused stack sizes, `fused_candidates` over
+`candidates`), machine facts and `uptime` load at start and end.
+`batch32_speedup(trials, repeats)` returns the same dict (for bench/scale.py).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ def _load_average() -> list[float]:
 
 
 def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | None = None,
-               fused: str = "auto") -> float:
-    """Seconds for one quickstart search of `trials` at `batch` with its store in `folder`;
+               fused: str = "auto") -> tuple[float, float]:
+    """(Wall, CPU) seconds of one quickstart search of `trials` at `batch` with its store in
+    `folder` (CPU: this process's, all threads: what the search cost, whatever else ran);
     appends each round's fused stack sizes to `stacks`. `fused` "always": the evaluator
     fuses every stackable group (`LocalEvaluator(fused=True)`), to see full coverage."""
     from nasforge.checkpoint_policy import search_checkpoints
@@ -70,7 +73,7 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
             stacks[-1].append(len(plans))
         return real(plans, *args, **kwargs)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     dataset = load_checked(config, cache_dir=folder / "data")
     checkpoints = search_checkpoints(config, storage)
     executor = make_executor(config, 1, folder / "data", dataset=dataset,
@@ -95,7 +98,7 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
         local.train_fused = real
         store.close()
         executor.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
@@ -104,18 +107,27 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
     import torch
 
     from nasforge.evaluator.fused.policy import default_model
+    from nasforge.evaluator.threads import torch_threads
 
     load_start = _load_average()
     begin = time.perf_counter()
-    default_model(torch.device("cpu"))  # the per-machine calibration, outside the timings
+    # the per-machine calibration, outside the timings, at the process's threads and at the
+    # one thread "auto" gives small candidates (the policy decides at the threads its
+    # stacks train with: a model per count)
+    for threads in sorted({torch.get_num_threads(), 1}):
+        with torch_threads(threads):
+            default_model(torch.device("cpu"))
     calibration = time.perf_counter() - begin
     walls: dict[int, list[float]] = {1: [], 32: []}
+    cpus: dict[int, list[float]] = {1: [], 32: []}
     rounds: list[list[int]] = []
     for repeat in range(repeats):
         for batch in ((1, 32) if repeat % 2 == 0 else (32, 1)):
             with tempfile.TemporaryDirectory(prefix="nasforge-bench-") as folder:
                 stacks = [] if batch == 32 else None
-                walls[batch].append(run_search(trials, batch, Path(folder), stacks, fused))
+                wall, cpu = run_search(trials, batch, Path(folder), stacks, fused)
+                walls[batch].append(wall)
+                cpus[batch].append(cpu)
                 if stacks is not None and repeat == 0:
                     rounds = stacks
     one, many = statistics.median(walls[1]), statistics.median(walls[32])
@@ -125,6 +137,8 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
     return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats, "fused": fused,
             "batch32_speedup": one / many, "batch1_seconds": one, "batch32_seconds": many,
             "walls": {str(k): v for k, v in walls.items()},
+            "batch32_cpu_speedup": statistics.median(cpus[1]) / statistics.median(cpus[32]),
+            "cpus": {str(k): v for k, v in cpus.items()},
             "calibration_seconds": calibration, "stack_sizes": rounds,
             "fused_candidates": fused_count, "candidates": trials,
             "load_start": load_start, "load_end": _load_average(), **torch_machine()}

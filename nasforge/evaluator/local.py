@@ -384,9 +384,12 @@ def _watcher(stop: StopRule | None, params: TrainingParams, plan: NetworkPlan,
 
 
 def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:
-    """The stack ordered by its models' activation kinds (stable): each kind's models side by
-    side, so a stacked activation applies to views (results do not depend on the order)."""
-    return sorted(stack, key=lambda item: str(item.arch.get("activation", "")))
+    """The stack ordered by its models' activation kinds, deeper plans first within a kind
+    (stable): each kind's models side by side and, at a slot that shallower models skip, its
+    users before its skippers, so a stacked activation applies to a few views (results do not
+    depend on the order)."""
+    return sorted(stack, key=lambda item: (str(item.arch.get("activation", "")),
+                                           -len(item.plan.ops)))
 
 
 def metric_names(task: str, *, measure_latency: bool = True,

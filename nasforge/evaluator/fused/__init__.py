@@ -1,9 +1,10 @@
 """Horizontally fused training: candidates of one structure trained as one stacked model.
 
-Modules: `train` (`train_fused`, the loop and the stacked optimizer), `stack` (`StackedModel`,
-`check_fusable`), `align` (plans of different depth, norms and dropout into one stack's slots;
-`align_key`, `stack_key`), `layers` (a stacked layer and its two layouts), `ops` (the
-stacked implementation of each plan op, named by the op specs' `fused` references),
+Modules: `train` (`train_fused`, the loop), `optimizer` (the stacked optimizer), `stack`
+(`StackedModel`, `check_fusable`), `align` (plans of different depth, norms and dropout into
+one stack's slots; `align_key`, `stack_key`), `layers` (a stacked layer and its two
+layouts), `ops` (the stacked implementation of each plan op, named by the op specs' `fused`
+references),
 `buckets` (which candidates stack together), `policy` (when fusing pays), `costmodel` and
 `calibration` (the per-machine model of step times the policy plans with), `quant` and
 `dropout` (per-model quantizer state and random streams), `graphed` (one training step,
@@ -19,7 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "FusedResult": "train", "StackedOptimizer": "train", "check_compatible": "train",
+    "FusedResult": "train", "StackedOptimizer": "optimizer", "check_compatible": "train",
     "fused_step": "train", "train_fused": "train",
     "FusionError": "stack", "StackedModel": "stack", "check_fusable": "stack",
     "padded_shapes": "stack", "stack_key": "stack",
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from nasforge.evaluator.fused.align import align, align_key
     from nasforge.evaluator.fused.buckets import fusion_key, padded_macs, split_by_padding
     from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
+    from nasforge.evaluator.fused.optimizer import StackedOptimizer
     from nasforge.evaluator.fused.policy import FusedPolicy, ProbeTiming, bucket_key, probe_steps
     from nasforge.evaluator.fused.stack import (
         FusionError,
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     )
     from nasforge.evaluator.fused.train import (
         FusedResult,
-        StackedOptimizer,
         check_compatible,
         fused_step,
         train_fused,

@@ -32,7 +32,7 @@ from nasforge.searchspace.plan_ops import PlanOp
 from nasforge.searchspace.specs import spec_of
 
 __all__ = ["Aligner", "Alignment", "Slot", "align", "align_key", "donor", "gated",
-           "groups_by_kind", "per_model_random", "skippable", "slot_kind", "stack_key"]
+           "groups_by_kind", "identity", "per_model_random", "skippable", "slot_kind", "stack_key"]
 
 def _ask(op: PlanOp, question: str, default: Any) -> Any:
     """The answer of `op`'s stacked implementation (`fused.layers.Op`'s methods of that name;
@@ -57,6 +57,12 @@ def gated(op: PlanOp) -> bool:
     """Whether a model skipping `op`'s slot has its output selected per model
     (`torch.where`: linear, norm) rather than running an identity stand-in."""
     return bool(_ask(op, "gated", False))
+
+
+def identity(op: PlanOp) -> dict[str, Any] | None:
+    """Parameters that make the stand-in `op` the identity (`fused.layers.Op.identity`), or
+    None where a skipping model's output is selected with `torch.where`."""
+    return cast("dict[str, Any] | None", _ask(op, "identity", None))
 
 
 def donor(op: PlanOp) -> PlanOp:

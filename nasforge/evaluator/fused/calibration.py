@@ -29,8 +29,9 @@ import torch.nn.functional as F
 
 from nasforge.evaluator.fused.align import align
 from nasforge.evaluator.fused.costmodel import CostModel, alone_features, fit, fused_features
+from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import StackedModel
-from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
+from nasforge.evaluator.fused.train import fused_step
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import TrainingParams, make_optimizer
 from nasforge.searchspace.build import build_from_plan
@@ -40,7 +41,7 @@ __all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 3  # raised whenever the fused step changes cost (calibrations are redone)
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
@@ -184,8 +185,7 @@ def _time_fused(plans: Sequence[NetworkPlan], x: torch.Tensor, y: torch.Tensor,
     stack = StackedModel.from_models([build_from_plan(p).to(device) for p in plans], plans,
                                      list(range(m)))
     optimizer = StackedOptimizer("adamw", stack.flat)
-    lr = torch.full((m, 1), 1e-3, device=device)
-    decay = torch.full((m, 1), 1e-4, device=device)
+    lr, decay = [1e-3] * m, [1e-4] * m
     stacked = idx.repeat(m)
     def step() -> None:
         fused_step(stack, optimizer, x, y, stacked, lr, decay, True)

@@ -55,7 +55,10 @@ class ModelStreams:
             real = tuple(shapes[slot]) if shapes is not None else tuple(shape[2:])
             noise = torch.empty((shape[1], *real)).bernoulli_(1 - p,
                                                               generator=self.generators[slot])
-            mask[slot][(slice(None), *(slice(0, d) for d in real))] = noise.div_(1 - p)
+            corner = mask[slot]
+            for dim, size in enumerate(real, start=1):  # narrow: cheaper than slice indexing
+                corner = corner.narrow(dim, 0, size)
+            corner.copy_(noise.div_(1 - p))
         return mask
 
     def dropout(self, slices: Sequence[torch.Tensor], rates: Sequence[float]

@@ -102,6 +102,13 @@ class Op:
         (`torch.where`); False when its stand-in is itself the identity."""
         return False
 
+    def identity(self, op: Any) -> dict[str, torch.Tensor] | None:
+        """Parameter values that make the stand-in `op` compute exactly its input (the
+        others zero), so a model skipping a gated slot needs no per-model selection; None:
+        select with `torch.where`. The stack keeps these values fixed (no gradient, restored
+        after every update)."""
+        return None
+
     def stand_in(self, op: Any, width: int) -> Any:
         """An op of this slot's kind that a model skipping it runs, `width` features wide."""
         raise FusionError(f"{type(op).__name__} cannot be skipped")
@@ -130,7 +137,8 @@ class Layer:
     `random`: draws from the models' random streams; `passthrough` (M, 1, 1): False for the
     models that skip this slot (they pass their input through, see `align`);
     `model_options`: the `options` that hold one entry per model; `runs`: (start, count) of
-    each activation group when its models sit side by side (then no gather is needed)."""
+    each run of models with one activation (`groups[i]` the i-th run's), when few runs cover
+    the models (then no gather is needed)."""
 
     impl: FusedImpl
     index: int
@@ -151,6 +159,7 @@ class Layer:
     passthrough: torch.Tensor | None = None
     model_options: tuple[str, ...] = ()
     runs: list[tuple[int, int]] = field(default_factory=list)
+    device: torch.device | None = None
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
@@ -161,27 +170,36 @@ class Layer:
             self.passthrough = self.passthrough.index_select(0, index)
         if self.acts:
             self.acts = [self.acts[k] for k in kept]
-            self.group(self.inverse.device if self.inverse is not None else None)
+            self.group(self.device)
         if self.counts is not None and self.features is not None:
             index = torch.tensor(kept, device=self.counts.device)
             self.counts = self.counts.index_select(0, index)
             self.features = self.features.index_select(0, index)
 
     def group(self, device: torch.device | None) -> None:
-        """Models that share an activation, grouped; one group needs no regrouping."""
+        """Models that share an activation, grouped; one group needs no regrouping. Runs of
+        equal activations side by side (at most two per kind, e.g. a kind's models, then
+        those that skip the slot) apply to views (`runs`); otherwise each kind's models are
+        gathered (`groups`) and put back in order (`inverse`)."""
         by_kind: dict[str, list[int]] = {}
         for slot, act in enumerate(self.acts):
             by_kind.setdefault(repr(act), []).append(slot)
         if len(by_kind) == 1:
             self.groups, self.inverse, self.runs = [(self.acts[0], torch.empty(0))], None, []
             return
+        starts = [slot for slot in range(len(self.acts))
+                  if slot == 0 or repr(self.acts[slot]) != repr(self.acts[slot - 1])]
+        if len(starts) <= 2 * len(by_kind):
+            ends = [*starts[1:], len(self.acts)]
+            self.groups = [(self.acts[start], torch.empty(0)) for start in starts]
+            self.runs = [(start, end - start) for start, end in zip(starts, ends, strict=True)]
+            self.inverse = None
+            return
         order = [slot for slots in by_kind.values() for slot in slots]
         self.groups = [(self.acts[slots[0]], torch.tensor(slots, device=device))
                        for slots in by_kind.values()]
         self.inverse = torch.argsort(torch.tensor(order, device=device))
-        contiguous = order == list(range(len(self.acts)))
-        self.runs = ([(slots[0], len(slots)) for slots in by_kind.values()] if contiguous
-                     else [])
+        self.runs = []
 
 
 def to_channels(x: torch.Tensor) -> torch.Tensor:

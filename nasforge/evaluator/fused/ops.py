@@ -157,7 +157,7 @@ class _Weighted(Op):
 
 class Linear(_Weighted):
     """Batched matrix products over the models layout; any two linears (bias or not, any
-    sizes) may share a skipped slot."""
+    sizes) may share a skipped slot, where a skipping model multiplies by a fixed identity."""
 
     def skip_kind(self, op: Any) -> object | None:
         return (type(op).__name__,)
@@ -167,6 +167,13 @@ class Linear(_Weighted):
 
     def stand_in(self, op: Any, width: int) -> Any:
         return dataclasses.replace(op, in_features=width, out_features=width)
+
+    def identity(self, op: Any) -> dict[str, torch.Tensor] | None:
+        """An identity matrix: x @ I is x exactly (each output is one input times 1 plus
+        zeros), cheaper than selecting per model; quantized weights would not be exact."""
+        if not op.weight_bits == op.act_bits == FLOAT_BITS:
+            return None
+        return {"weight": torch.eye(op.out_features, op.in_features)}
 
     def donor(self, op: Any) -> Any:
         return dataclasses.replace(op, bias=True)  # the bias is padding for those without
@@ -236,22 +243,23 @@ class Elementwise(Op):
             raise FusionError(f"op {site.index} ({kinds}) is registered as elementwise but "
                               "has parameters; register it NOT_STACKABLE (or give it a "
                               "stacked implementation).")
-        layer = Layer(self, site.index, acts=list(site.modules))
+        layer = Layer(self, site.index, acts=list(site.modules), device=site.device)
         layer.group(site.device)
         return layer
 
     def forward(self, layer: Layer, state: State, ctx: StackCtx) -> State:
         x, layout = state
-        if layer.inverse is None:
+        if layer.inverse is None and not layer.runs:
             return layer.groups[0][0](x), layout
         axis, shape = (0 if layout == "models" else 1), x.shape
         if axis == 1:  # channels layout: (B, M * C, ...) -> (B, M, C, ...)
             x = x.view(shape[0], ctx.m, -1, *shape[2:])
-        if layer.runs:  # each group's models side by side: views, no gather or scatter
-            pieces = [act(x.narrow(axis, start, length))
-                      for (act, _), (start, length) in zip(layer.groups, layer.runs,
-                                                            strict=True)]
+        if layer.runs:  # each run's models side by side: views, no gather or scatter
+            # one split (its backward is one cat; a narrow's zero-fills the whole input)
+            parts = x.split([length for _, length in layer.runs], axis)
+            pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
             return torch.cat(pieces, axis).view(shape), layout
+        assert layer.inverse is not None
         pieces = [act(x.index_select(axis, slots)) for act, slots in layer.groups]
         return torch.cat(pieces, axis).index_select(axis, layer.inverse).view(shape), layout
 

@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from nasforge.evaluator.fused.align import align, align_key, slot_kind
 from nasforge.evaluator.fused.buckets import split_by_padding
 from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
+from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import StackedModel
-from nasforge.evaluator.fused.train import StackedOptimizer, fused_step
+from nasforge.evaluator.fused.train import fused_step
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     TrainData,
@@ -150,8 +151,8 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
         stack = StackedModel.from_models([build_from_plan(plan).to(device) for plan in plans],
                                          plans)
     stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
-    lr = torch.tensor([[p.lr] for p in params], device=device)
-    decay = torch.tensor([[p.weight_decay] for p in params], device=device)
+    lr = [p.lr for p in params]
+    decay = [p.weight_decay for p in params]
     stacked_idx = idx.repeat(m)
 
     def fused_steps(count: int = steps) -> None:

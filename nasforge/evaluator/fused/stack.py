@@ -17,9 +17,12 @@ only: the real units compute what the model alone computes. Activations may diff
 Depth, norm kinds and dropout rates may differ too: the plans are aligned into slots
 (`align`), and a model that skips a slot passes its input through (`torch.where` over the
 models at linear and norm slots, `nn.Identity` at activation slots, rate 0 at dropout slots).
-A skipped slot's parameters are all padding for that model (mask 0: they stay exactly zero,
-get no gradient, no optimizer moment and no weight decay), and `write_back` copies only the
-slots a model runs (`placement`), so they are never reported as its parameters.
+At a linear slot the skipping model instead multiplies by a fixed identity matrix (x @ I is
+x exactly: no selection, forward or backward). A skipped slot's parameters are all padding for
+that model (mask 0: they get no gradient; zeros stay exactly zero, and the identity's entries,
+which weight decay would shrink, are restored after every update: `restore_fixed`), and
+`write_back` copies only the slots a model runs (`placement`), so they are never reported as
+its parameters.
 
 Each op is stacked by the implementation its spec names (`fused`, see `ops`; `check_fusable`
 asks it): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel, stride and dilation;
@@ -36,12 +39,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.evaluator.fused.align import align, donor, gated, stack_key
+from nasforge.evaluator.fused.align import align, donor, gated, identity, stack_key
 from nasforge.evaluator.fused.dropout import ModelStreams
 from nasforge.evaluator.fused.layers import FusionError, Layer, Site, StackCtx
 from nasforge.evaluator.fused.ops import fused_impl
@@ -76,7 +80,8 @@ class StackedModel:
     def __init__(self, layers: list[Layer], shapes: list[tuple[str, int, tuple[int, ...]]],
                  flat: torch.Tensor, buffers: dict[str, torch.Tensor],
                  mask: torch.Tensor | None, streams: ModelStreams | None = None,
-                 placement: list[list[int | None]] | None = None) -> None:
+                 placement: list[list[int | None]] | None = None,
+                 fixed: Fixed | None = None) -> None:
         self.layers = layers
         # model m's module for slot s: model[placement[m][s]] (None: it skips the slot)
         self.placement = placement or [list(range(len(layers)))] * flat.shape[0]
@@ -86,6 +91,7 @@ class StackedModel:
         self.buffers = buffers  # "op.running_mean" / "op.running_var": (M, C)
         self.streams = streams  # each model's random stream, when the models have dropout
         self.steps = 0  # batch-norm batches tracked
+        self.fixed = fixed  # (rows, columns, values) of flat's entries that never train
         self.params: dict[str, torch.Tensor] = {}
         self._views()
 
@@ -110,6 +116,7 @@ class StackedModel:
         masks: list[torch.Tensor] = []
         buffers: dict[str, torch.Tensor] = {}
         offset, padded_any = 0, False
+        fixed: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (model, columns, values)
         for s, slot in enumerate(alignment.slots):
             impl = fused_impl(spec_of(slot.reference).fused)
             assert impl is not None  # check_fusable refused NOT_STACKABLE
@@ -117,9 +124,15 @@ class StackedModel:
             modules = [models[m][i] if i is not None else _stand_in_module(ops[m])
                        for m, i in enumerate(slot.index)]
             layer = impl.describe(Site(s, ops, modules, list(slot.shapes), device))
+            identities: dict[int, dict[str, torch.Tensor]] = {}
             if not slot.complete and gated(slot.reference):
-                layer.passthrough = torch.tensor([op is not None for op in slot.ops],
-                                                 device=device).view(-1, 1, 1)
+                skipped = [m for m, i in enumerate(slot.index) if i is None]
+                found = {m: identity(ops[m]) for m in skipped}
+                if all(v is not None for v in found.values()):
+                    identities = {m: v for m, v in found.items() if v is not None}
+                else:
+                    layer.passthrough = torch.tensor([op is not None for op in slot.ops],
+                                                     device=device).view(-1, 1, 1)
             layers.append(layer)
             donors = [_shapes_of(donor(op)) for op in ops]
             real = [m if i is not None else None for m, i in zip(modules, slot.index,
@@ -129,6 +142,11 @@ class StackedModel:
                 tensors = [_maybe(m, name, parameter=True) for m in real]
                 padded_any |= any(t is None or tuple(t.shape) != shape for t in tensors)
                 column, mask = _pad_stack(tensors, shape, 0.0, device)
+                for m, values in identities.items():
+                    if name in values:
+                        cols, vals = _corner_entries(values[name], shape)
+                        column[m, cols.to(device)] = vals.to(device, column.dtype)
+                        fixed.append((m, cols + offset, vals))
                 shapes.append((f"{s}.{name}", offset, shape))
                 offset += column.shape[1]
                 columns.append(column)
@@ -144,7 +162,12 @@ class StackedModel:
         if any(layer.random for layer in layers):
             streams = ModelStreams(seeds if seeds is not None else [0] * len(models), device)
         placement = [[slot.index[m] for slot in alignment.slots] for m in range(len(models))]
-        return cls(layers, shapes, flat, buffers, stacked_mask, streams, placement)
+        entries = None
+        if fixed:
+            rows = torch.cat([torch.full_like(cols, m) for m, cols, _ in fixed])
+            entries = Fixed(rows.to(device), torch.cat([c for _, c, _ in fixed]).to(device),
+                            torch.cat([v for _, _, v in fixed]).to(device, flat.dtype))
+        return cls(layers, shapes, flat, buffers, stacked_mask, streams, placement, entries)
 
     @property
     def size(self) -> int:
@@ -161,6 +184,12 @@ class StackedModel:
 
     def leaves(self) -> list[torch.Tensor]:
         return list(self.params.values())
+
+    @torch.no_grad()
+    def restore_fixed(self) -> None:
+        """Put back the fixed entries (skipping models' identities) after an update."""
+        if self.fixed is not None:
+            self.flat.index_put_((self.fixed.rows, self.fixed.columns), self.fixed.values)
 
     def forward(self, x: torch.Tensor, training: bool) -> torch.Tensor:
         """(M, B, *input_shape) -> (M, B, outputs); batch norm uses each model's own batch
@@ -189,6 +218,8 @@ class StackedModel:
         if self.streams is not None:
             self.streams.keep(kept)
         self.placement = [self.placement[k] for k in kept]
+        if self.fixed is not None:
+            self.fixed = self.fixed.keep(indices)
         self._views()
 
     def write_back(self, slot: int, model: nn.Sequential) -> None:
@@ -214,6 +245,37 @@ class StackedModel:
                 if op is not None:
                     for counter in layer.counters:
                         model[op].get_buffer(counter).fill_(self.steps)
+
+
+class Fixed(NamedTuple):
+    """Entries of a stack's flat (M, P) parameters that never train: at `rows`, `columns`,
+    the `values` (1-D tensors on flat's device)."""
+
+    rows: torch.Tensor
+    columns: torch.Tensor
+    values: torch.Tensor
+
+    def keep(self, indices: torch.Tensor) -> Fixed | None:
+        """The entries of the models at `indices`, renumbered as `StackedModel.keep` does."""
+        size = max(int(self.rows.max()), int(indices.max())) + 1
+        position = torch.full((size,), -1, dtype=torch.long, device=self.rows.device)
+        position[indices] = torch.arange(len(indices), device=self.rows.device)
+        rows = position[self.rows]
+        chosen = rows >= 0
+        if not bool(chosen.any()):
+            return None
+        return Fixed(rows[chosen], self.columns[chosen], self.values[chosen])
+
+
+def _corner_entries(values: torch.Tensor, shape: tuple[int, ...]
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nonzero entries of `values` placed in the leading corner of a `shape` tensor, as
+    (flat positions in that tensor, values)."""
+    padded = torch.zeros(shape, dtype=values.dtype)
+    padded[tuple(slice(0, d) for d in values.shape)] = values
+    flat = padded.reshape(-1)
+    where = torch.nonzero(flat).squeeze(1)
+    return where, flat[where]
 
 
 def _pass_through(present: torch.Tensor, state: tuple[torch.Tensor, str],

@@ -9,16 +9,17 @@ metrics, per-model divergence check] -> test metrics -> one `FusedResult` per ca
 
 Each model sees exactly the batches `train_candidate` would give it with its own seed (a
 permutation per epoch from `torch.Generator().manual_seed(seed)`, the same batch starts, a lone
-last sample joined to the batch before it). The optimizer is written over the stacked (M, P)
-parameters with per-model learning-rate and weight-decay columns (M, 1): AdamW and Adam with
-torch's update formulas, SGD with Nesterov momentum 0.9; the per-step cosine schedule of
-`train_candidate` per model. A model whose epoch loss is not finite is reported `Diverged`
-(as `train_candidate` would raise) and dropped from the stack; the others go on unchanged.
+last sample joined to the batch before it). The optimizer (`optimizer.StackedOptimizer`)
+updates each model's row of the stacked (M, P) parameters with its own learning rate and
+weight decay (torch's fused kernels where they exist: AdamW, Adam, SGD with Nesterov momentum
+0.9); the per-step cosine schedule of `train_candidate` per model. A model whose epoch loss is
+not finite is reported `Diverged` (as `train_candidate` would raise) and dropped from the
+stack; the others go on unchanged.
 A model whose early-stopping hook (`stops`) returns metrics after an epoch leaves the stack
 the same way, with the outcome `train_candidate` gives it when stopped.
 
-Agreement with `train_candidate` is to float rounding (the reference uses torch's fused
-optimizer kernels and per-model matmuls): tests assert rtol 1e-4, atol 1e-5.
+Agreement with `train_candidate` is to float rounding (the update is torch's fused kernel, as
+the reference's; matmuls are batched): tests assert rtol 1e-4, atol 1e-5.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from nasforge.curves.rule import EpochHook
 from nasforge.errors import DataError
 from nasforge.evaluator.fused.align import align_key
 from nasforge.evaluator.fused.graphed import Amp
+from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
@@ -61,9 +63,6 @@ __all__ = ["FusedResult", "FusionError", "StackedOptimizer", "check_compatible",
            "train_fused"]
 
 logger = logging.getLogger(__name__)
-
-BETAS, EPS, MOMENTUM = (0.9, 0.999), 1e-8, 0.9
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FusedResult:
@@ -153,9 +152,8 @@ def train_fused(
         sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
                              dtype=torch.float32, device=device)
         total = len(starts) * p0.epochs
-        lrs = torch.tensor([lr_table(p, total) or [p.lr] * (total + 1) for p in params],
-                           dtype=torch.float32, device=device)  # (M, steps + 1)
-        decay = torch.tensor([[p.weight_decay] for p in params], device=device)  # (M, 1)
+        lrs = [lr_table(p, total) or [p.lr] * (total + 1) for p in params]  # (M, steps + 1)
+        decay = [p.weight_decay for p in params]
         optimizer = StackedOptimizer(p0.optimizer, stack.flat)
         orders = [torch.Generator().manual_seed(seed) for seed in seeds]
         active = list(range(count))  # candidate index of each stack slot
@@ -170,8 +168,9 @@ def train_fused(
             losses = []
             for start, end in zip(starts, ends, strict=True):
                 idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
-                losses.append(fused_step(stack, optimizer, x, y, idx, lrs[:, step : step + 1],
-                                         decay, classification, amp))
+                losses.append(fused_step(stack, optimizer, x, y, idx,
+                                         [row[step] for row in lrs], decay, classification,
+                                         amp))
                 step += 1
             with torch.inference_mode():
                 train_sum = sizes @ torch.stack(losses)  # (M,)
@@ -208,7 +207,7 @@ def train_fused(
                 index = torch.tensor(keep, device=device)
                 stack.keep(index)
                 optimizer.keep(index)
-                lrs, decay = lrs.index_select(0, index), decay.index_select(0, index)
+                lrs, decay = [lrs[s] for s in keep], [decay[s] for s in keep]
         tests: list[tuple[float | None, float | None]] = [(None, None)] * len(active)
         if active and len(data.x_test):
             y_test = checked_targets(data.y_test, classification, "test")
@@ -238,10 +237,12 @@ def train_fused(
 
 
 def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor,
-               y: torch.Tensor, idx: torch.Tensor, lr: torch.Tensor, decay: torch.Tensor,
-               classification: bool, amp: Amp = contextlib.nullcontext) -> torch.Tensor:
+               y: torch.Tensor, idx: torch.Tensor, lr: Sequence[float],
+               decay: Sequence[float], classification: bool,
+               amp: Amp = contextlib.nullcontext) -> torch.Tensor:
     """One training step of every stacked model on its batch: `idx` (M * B,) model-major row
-    indices into x / y; lr, decay (M, 1). Returns the (M,) batch losses (detached)."""
+    indices into x / y; lr, decay: one per model. Returns the (M,) batch losses
+    (detached)."""
     shape = (stack.size, len(idx) // stack.size)
     xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
     yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
@@ -252,6 +253,7 @@ def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor
     if stack.mask is not None:
         grad.mul_(stack.mask)  # padded entries stay exactly zero
     optimizer.step(stack.flat, grad, lr, decay)
+    stack.restore_fixed()
     stack.steps += 1
     return per_model.detach()
 
@@ -283,44 +285,3 @@ def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification:
         else:
             loss_sum += (out - target).square().sum(dim=(1, 2))
     return [loss_sum, correct] if classification else [loss_sum]
-
-
-class StackedOptimizer:
-    """AdamW / Adam / SGD (Nesterov, momentum 0.9) over a (M, P) tensor, with (M, 1) learning
-    rates and weight decays; the math of torch.optim's single-tensor updates."""
-
-    def __init__(self, kind: str, flat: torch.Tensor) -> None:
-        self.kind = kind
-        self.count = 0
-        self.first = torch.zeros_like(flat)  # exp_avg, or the momentum buffer for SGD
-        self.second = torch.zeros_like(flat) if kind != "sgd" else None
-
-    def keep(self, index: torch.Tensor) -> None:
-        self.first = self.first.index_select(0, index)
-        if self.second is not None:
-            self.second = self.second.index_select(0, index)
-
-    @torch.no_grad()
-    def step(self, p: torch.Tensor, grad: torch.Tensor, lr: torch.Tensor,
-             decay: torch.Tensor) -> None:
-        """Update `p` (M, P) in place from `grad` (M, P); lr, decay: (M, 1)."""
-        self.count += 1
-        if self.kind == "sgd":
-            grad = grad.addcmul(p, decay)
-            self.first.mul_(MOMENTUM).add_(grad)
-            p.sub_(lr * grad.add_(self.first, alpha=MOMENTUM))
-            return
-        if self.kind == "adamw":
-            p.mul_(1 - lr * decay)
-        else:
-            grad = grad.addcmul(p, decay)
-        beta1, beta2 = BETAS
-        assert self.second is not None
-        self.first.lerp_(grad, 1 - beta1)
-        self.second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        correction1 = 1 - beta1**self.count
-        correction2_sqrt = math.sqrt(1 - beta2**self.count)
-        # torch's p -= lr / c1 * m / (sqrt(v) / c2 + eps), as p -= (lr c2 / c1) m / (sqrt(v) +
-        # eps c2): two passes over (M, P) fewer, the same value up to rounding
-        denom = self.second.sqrt().add_(EPS * correction2_sqrt)
-        p.addcmul_(self.first.div(denom), lr, value=-correction2_sqrt / correction1)
