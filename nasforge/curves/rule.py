@@ -23,6 +23,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from nasforge.metrics import BOPS, LARGER_IS_BETTER, MACS, PARAMS, SIZE_BITS, TR
 from nasforge.metrics import CURVE_KEYS as OBJECTIVE_CURVE_KEYS
 from nasforge.objectives import Objective
 from nasforge.records import CurvePoint
+
+if TYPE_CHECKING:
+    from nasforge.searchspace.plan import NetworkPlan
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,15 @@ class StopRule:
         if not self.front or epochs <= self.min_epochs:
             return None
         return _Watcher(self, epochs, dict(known), seed)
+
+    def plan_watcher(self, epochs: int, plan: NetworkPlan, seed: int) -> EpochHook | None:
+        """`watcher` for a candidate of `plan` (a `searchspace.plan.NetworkPlan`): its costs
+        known from the plan, its own seed, so it decides alike fused or alone, anywhere."""
+        known = {MACS: float(plan.macs), BOPS: float(plan.bops)}
+        if plan.params is not None:
+            known[PARAMS] = float(plan.params)
+            known[SIZE_BITS] = float(plan.size_bits_for(plan.params))
+        return self.watcher(epochs, known, seed)
 
     def decide(self, curve: Sequence[CurvePoint], epochs: int, known: Mapping[str, float],
                seed: int) -> tuple[float, dict[str, float]] | NoPrediction:

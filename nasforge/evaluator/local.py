@@ -12,27 +12,23 @@ with `measure.time_forwards` (the two batch sizes interleaved).
 Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 (`fused.fusion_key`: same anchors (`fused.align`), batch size, epochs, optimizer and schedule;
 depth, widths, norm kinds, activations and dropout rates of flat layers may differ) and trains
-a stack of two or more as one stacked model (`fused.train_fused`). Other candidates (stacks
-of one; learned-step quantized, residual, cell or learnable-activation plans) go through the
-sequential path. "auto" (the default) asks a `FusedPolicy` (a per-machine cost model, cached
-on disk, and a timing probe where it is unsure; one per evaluator) to cut each group into
-stacks and decide each; True fuses every group, split where padding wastes compute
-(`fused.split_by_padding`); False never fuses. Fused candidates report the same metrics, measured on
-each one's own extracted model; ``train_seconds`` (``train_cpu_seconds``) is its share of the
-bucket's wall (CPU) time, divided by M, and on CUDA ``peak_memory_mb`` the bucket's peak.
-Results agree with sequential training to float rounding (rtol 1e-4, atol 1e-5). If the fused
-run itself raises, the bucket is retried sequentially.
+a stack of two or more as one stacked model (`fused.train_fused`); the rest (stacks of one;
+learned-step quantized, residual, cell or learnable-activation plans) train one by one.
+"auto" asks a `FusedPolicy` (a per-machine cost model and a probe where it is unsure) to cut
+each group into stacks and decide each; True fuses every group, split where padding wastes
+compute; False never fuses. A fused candidate's metrics are measured on its own extracted
+model; ``train_seconds`` (``train_cpu_seconds``) is its share (1/M) of the bucket's time, and
+on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with sequential training to float
+rounding (rtol 1e-4, atol 1e-5). If the fused run raises, the bucket is retried sequentially.
 
-Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved as
-``<checkpoint_dir>/<arch_id>.pt`` (`checkpoint_writer.save_checkpoint`, atomic) and its path
-reported as `EvalResult.checkpoint`; a checkpoint that cannot be written is logged and left
-out (the result stays COMPLETE).
+Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved
+atomically as ``<checkpoint_dir>/<arch_id>.pt``, its path reported as `EvalResult.checkpoint`
+(one that cannot be written is logged and left out; the result stays COMPLETE).
 
-Early stopping (`evaluate(archs, stop=rule)`, a `nasforge.curves.rule.StopRule`): each
-candidate's epoch loop, fused or alone, asks the rule's watcher after each epoch (its plan's
-params, MACs, BOPs and size as known costs, its own seed); a stopped candidate is a PRUNED
-result with its curve so far, its metrics at that epoch and the prediction
-(`predicted_<objective>`, `p_improve`), without latency, test metrics or checkpoint.
+Early stopping (`evaluate(archs, stop=rule)`, a `curves.rule.StopRule`): after each epoch,
+fused or alone, a candidate asks the rule's watcher (its plan's costs, its own seed); one it
+stops is PRUNED with its curve so far, its metrics then and the prediction
+(`predicted_<objective>`, `p_improve`); no latency, test metrics or checkpoint.
 """
 
 from __future__ import annotations
@@ -94,7 +90,6 @@ from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 
 logger = logging.getLogger(__name__)
-
 _MAX_REASON = 500
 
 
@@ -240,7 +235,7 @@ class LocalEvaluator:
                 trained = train_fused(plans, self.data, params,
                                       seeds=[c.seed for c in bucket],
                                       task=self.data.spec.task, precision=self.precision,
-                                      stops=[_watcher(stop, c.params, c.plan, c.seed)
+                                      stops=[_watcher(stop, c.params.epochs, c.plan, c.seed)
                                              for c in bucket])
         except Exception:
             logger.warning("Fused training of %d candidates failed; training them one by one",
@@ -305,7 +300,7 @@ class LocalEvaluator:
             cpu = time.process_time()
             outcome = train_candidate(model, self.data, params, seed=seed, task=spec.task,
                                       precision=self.precision, compile=self.compile,
-                                      stop=_watcher(stop, params, plan, seed))
+                                      stop=_watcher(stop, params.epochs, plan, seed))
             cpu = time.process_time() - cpu
             return self._result(arch, plan, model, outcome, measure.peak_memory_mb(device),
                                 cpu)
@@ -349,12 +344,10 @@ class LocalEvaluator:
                           checkpoint=self._checkpoint(arch, model))
 
     def _proxy_metrics(self, arch: Architecture, plan: NetworkPlan) -> dict[str, float]:
-        """``zc_<name>`` of each of `proxies` (`nasforge.proxies.candidate`): the candidate
-        built alone with its seed, never the trained model, so fused and alone agree."""
+        """``zc_<name>`` of `proxies`, on the candidate built alone (fused and alone agree)."""
         if not self.proxies:
             return {}
         from nasforge.proxies.candidate import candidate_proxies
-
         return candidate_proxies(plan, candidate_seed(self.seed, arch.arch_id),
                                  self.data.x_train, self.data.y_train, self.data.spec.task,
                                  self.proxies)
@@ -370,17 +363,9 @@ class LocalEvaluator:
             return None
 
 
-def _watcher(stop: StopRule | None, params: TrainingParams, plan: NetworkPlan,
-             seed: int) -> EpochHook | None:
-    """The candidate's early-stopping hook: its costs known from the plan, its own seed (so
-    it decides alike fused or alone, here or in a worker)."""
-    if stop is None:
-        return None
-    known = {MACS: float(plan.macs), BOPS: float(plan.bops)}
-    if plan.params is not None:
-        known[PARAMS] = float(plan.params)
-        known[SIZE_BITS] = float(plan.size_bits_for(plan.params))
-    return stop.watcher(params.epochs, known, seed)
+def _watcher(stop: StopRule | None, epochs: int, plan: NetworkPlan, seed: int
+             ) -> EpochHook | None:
+    return None if stop is None else stop.plan_watcher(epochs, plan, seed)
 
 
 def _by_activation(stack: list[_Prepared]) -> list[_Prepared]:
