@@ -22,7 +22,7 @@ def test_what_a_task_reports() -> None:
 
 
 def test_the_dashboard_and_halving_read_the_same_names() -> None:
-    assert queries.LARGER_IS_BETTER is metrics.LARGER_IS_BETTER
+    assert queries.larger_is_better is metrics.larger_is_better
     assert halving.CURVE_KEYS is metrics.CURVE_KEYS
     assert queries.direction_of("accuracy", ()).direction == "max"
     assert queries.direction_of("params", ()).direction == "min"
