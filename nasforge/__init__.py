@@ -11,6 +11,7 @@ import SearchSpace`` works as before.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ __all__ = ["Architecture", "Choice", "EvalResult", "FloatRange", "IntRange", "Na
 def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
+        if importlib.util.find_spec(f"nasforge.{name}") is not None:  # `nasforge.records`
+            return importlib.import_module(f"nasforge.{name}")  # as an eager facade allowed
         raise AttributeError(f"module 'nasforge' has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value  # later lookups skip this function

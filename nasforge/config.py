@@ -207,6 +207,10 @@ def _build(raw: dict[str, object], base_dir: Path) -> SearchConfig:
     if evaluator is None and any(key in sections["space"] for key in PLAIN_KEYS):
         raise ConfigError('[space.params] needs your own evaluator: add [evaluator] callable = '
                           '"package.module:function" (see README, "Plain parameter spaces").')
+    if evaluator is not None and "prefilter" in strategy_options:
+        raise ConfigError("[search] strategy_options prefilter scores networks built from "
+                          "[space] on [data] before training them; your own [evaluator] has "
+                          "neither: remove prefilter or [evaluator].")
     # build the strategy once: an unknown name or a bad option fails here, before any write
     make_strategy(strategy, space, objectives, seed, strategy_options)
     return SearchConfig(name, budget, objectives, strategy,

@@ -126,8 +126,10 @@ class Search:
         from nasforge.prefilter_pools import PoolArchive
 
         archive = PoolArchive(self.store, config.name)
+        if self.scorer is None:  # data errors before anything is written (`run` asks first)
+            self.scorer = pool_scorer(config)
         return make_strategy(config.strategy, config.space, config.objectives, seed,
-                             config.strategy_options, scorer=self.scorer or pool_scorer(config),
+                             config.strategy_options, scorer=self.scorer,
                              pools=archive.load(), keep=archive.keep)
 
     def run(self) -> SearchOutcome:
@@ -138,6 +140,10 @@ class Search:
                 raise ConfigError(f"Search {config.name!r} {driver.join_refusal}")
             module, _, cls = driver.target.partition(":")
             return getattr(importlib.import_module(module), cls)(loop, self.strategy).run()
+        if self.scorer is None and "prefilter" in config.strategy_options:
+            from nasforge.evaluator_setup import pool_scorer
+
+            self.scorer = pool_scorer(config)  # loads and checks the data: before `open`
         record = loop.open()
         strategy = self._strategy()
         history = SharedHistory(store, config.name)

@@ -100,9 +100,16 @@ class TrialLoop:
                 object.__setattr__(self, "incumbents", Incumbents(
                     self.config.objectives, threshold=training.early_stop_threshold,
                     min_epochs=training.early_stop_min_epochs))
+                blind = self.incumbents.rule().blind_to() if self.incumbents else []
+                if blind:
+                    logger.warning("[training] early_stop = \"curve\" can never stop a trial "
+                                   "here: objectives %s are only known once training ends; "
+                                   "remove them from the objectives or set early_stop = "
+                                   "\"none\"", ", ".join(blind))
             else:
                 logger.warning("[training] early_stop = \"curve\" has no effect: this "
-                               "evaluator (%s) trains every candidate to the end",
+                               "evaluator (%s) trains every candidate to the end; use "
+                               "nasforge's own evaluator or set early_stop = \"none\"",
                                type(self.evaluator).__name__)
         if self.checkpoints is not None and self.checkpoints.prune:
             # kept across rounds: one read of the history, then only what changed
@@ -231,8 +238,8 @@ class TrialLoop:
 
     def evaluate(self, trials: list[TrialRecord], strategy: Teller | None = None,
                   history: SharedHistory | None = None) -> int:
-        stop = self.stop_rule()
         try:
+            stop = self.stop_rule()  # its first read of the store may fail: trials handed back
             results = evaluate_batch(self.evaluator, [t.arch for t in trials], stop)
         except BaseException:
             # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours.

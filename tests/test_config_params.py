@@ -50,3 +50,11 @@ def test_bad_plain_spaces_name_the_field_and_the_fix(space, fragment):
     with pytest.raises(ConfigError) as err:
         space_of(space)
     assert fragment in str(err.value)
+
+
+def test_the_proxy_prefilter_is_refused_with_your_own_evaluator() -> None:
+    raw = {**BASE, "search": {**BASE["search"],
+                              "strategy_options": {"prefilter": {"proxy": "naswot"}}},
+           "space": {"params": {"x": {"low": 0.0, "high": 1.0}}}}
+    with pytest.raises(ConfigError, match="remove prefilter or \\[evaluator\\]"):
+        from_dict(raw)

@@ -117,11 +117,15 @@ def test_several_objectives_compare_with_the_front(tmp_path: Path) -> None:
     config = from_dict(raw(8, '["accuracy:max", "params:min"]'))
     Search(config, store, build_evaluator(config)).run()
     trials = store.trials("stopping")
-    front_params = {t.metrics["params"] for t in trials if t.state is TrialState.COMPLETE}
-    for trial in trials:
-        if trial.state is TrialState.PRUNED:
-            # a smaller network than every finished one can never be dominated: never stopped
-            assert trial.metrics["params"] >= min(front_params)
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    assert pruned, "nothing was stopped: the test would not test anything"
+    for trial in pruned:
+        # stopped only when predicted dominated: some finished trial is no larger and at
+        # least as accurate as its prediction
+        assert any(c.metrics["params"] <= trial.metrics["params"]
+                   and c.metrics["accuracy"] >= trial.metrics["predicted_accuracy"]
+                   for c in complete), trial.number
     store.close()
 
 
@@ -142,6 +146,8 @@ def test_cli_search_and_show_with_early_stopping(tmp_path: Path) -> None:
                                             "--json"]).stdout)
     states = {t["state"] for t in report["trials"]}
     assert states == {"COMPLETE", "PRUNED"}
+    listed = runner.invoke(app, ["list", "--storage", url])
+    assert listed.exit_code == 0 and "pruned" in listed.stdout
 
 
 @pytest.mark.parametrize(("extra", "named"), [

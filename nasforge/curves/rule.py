@@ -125,10 +125,17 @@ class StopRule:
                 columns.append(np.array([objective.sign() * known[objective.metric]]))
             else:
                 columns.append(np.array([math.inf]))  # cannot be predicted: the best case
-        size = max(len(c) for c in columns)
+        # predictions may have lost a few non-finite samples each: align on the fewest
+        size = min((len(c) for c in columns if len(c) > 1), default=1)
         points = np.stack([np.resize(c, size) if len(c) == 1 else c[:size] for c in columns],
                           axis=1)  # (S, d), larger is better
         return non_dominated_probability(points, self._signed_front()), predicted
+
+    def blind_to(self) -> list[str]:
+        """The objectives neither a curve nor the plan gives before training ends (latency,
+        test metrics, proxies, ...): with any of them the rule can never stop a trial."""
+        return [o.metric for o in self.objectives
+                if o.metric not in LEARNED and o.metric not in KNOWN_BEFORE_TRAINING]
 
     def _leads(self, curve: Sequence[CurvePoint], known: Mapping[str, float]) -> bool:
         """Whether the trial's point as it stands now (its last epoch's values) is already

@@ -36,6 +36,7 @@ from nasforge.evaluator.fused.graphed import (
     train_step,
     use_graphs,
 )
+from nasforge.evaluator.fused.optimizer import FUSED_DEVICES, MOMENTUM
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.metrics import TRAIN_LOSS, VAL_ACCURACY, VAL_LOSS
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
 EVAL_BATCH = 4096
-FUSED_DEVICES = ("cpu", "cuda")
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -331,7 +331,7 @@ def make_optimizer(
     weights, lr, decay = list(model.parameters()), params.lr, params.weight_decay
     fused = device.type in FUSED_DEVICES
     if params.optimizer == "sgd":
-        return torch.optim.SGD(weights, lr=lr, momentum=0.9, nesterov=True, weight_decay=decay,
+        return torch.optim.SGD(weights, lr=lr, momentum=MOMENTUM, nesterov=True, weight_decay=decay,
                                fused=fused)
     if params.optimizer == "adam":
         return torch.optim.Adam(weights, lr=lr, weight_decay=decay, fused=fused)

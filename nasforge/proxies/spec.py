@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,7 +86,9 @@ def score(name: str, model: nn.Module, batch: ProxyBatch, seed: int) -> float:
         logger.warning("Proxy %s cannot score this network (%s: %s); it scores -inf",
                        name, type(err).__name__, err)
         return -math.inf
-    return value if math.isfinite(value) or value == math.inf else -math.inf
+    if value == math.inf:  # e.g. synflow overflowing in float32: the largest finite score,
+        return sys.float_info.max  # so JSON (no infinities) and ranking keep it on top
+    return value if math.isfinite(value) else -math.inf
 
 
 def proxy_batch(x: torch.Tensor, y: torch.Tensor, task: str, seed: int,

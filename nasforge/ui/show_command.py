@@ -44,13 +44,15 @@ def list_command(store: Store, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "created", "budget", "complete", "failed", "running", "best")
+    table = Table("name", "created", "budget", "complete", "failed", "pruned", "running",
+                  "best")
     for row in rows:
         counts = row["counts"]
         best = ", ".join(f"{k} {v['value']:.4g} (#{v['number']})"
                          for k, v in row["best"].items())
         table.add_row(row["name"], (row["created_at"] or "")[:19], str(row["budget"]),
                       str(counts.get("COMPLETE", 0)), str(counts.get("FAILED", 0)),
+                      str(counts.get("PRUNED", 0)),
                       str(counts.get("RUNNING", 0) + counts.get("WAITING", 0)), best)
     wide_console().print(table)
 

@@ -126,9 +126,12 @@ def test_a_fit_that_raises_is_logged_and_never_crashes(
 def test_garbage_curves_never_raise() -> None:
     hook = StopRule(ACC, ((0.9,),)).watcher(EPOCHS, {}, seed=0)
     assert hook is not None
+    rule = StopRule(ACC, ((0.9,),))
     for values in ([math.nan] * 5, [0.5] * 5, [1e308, -1e308, 0.0, 1.0, 2.0], [0.1, 0.9] * 3):
         points = [CurvePoint(i + 1, {"val_accuracy": v}) for i, v in enumerate(values)]
         hook(points)
+        decision = rule.decide(points, EPOCHS, {}, seed=0)  # the hook swallows; this may not
+        assert isinstance(decision, predict.NoPrediction) or 0.0 <= decision[0] <= 1.0
     assert hook([CurvePoint(i, {"val_loss": 1.0}) for i in range(1, 6)]) is None  # no key
 
 
@@ -190,3 +193,27 @@ def test_the_curve_modules_import_neither_torch_nor_the_store() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_objectives_known_only_after_training_are_named() -> None:
+    rule = StopRule(parse_objectives(["accuracy:max", "latency_ms:min", "macs:min"]),
+                    ((0.9, 1.0, 10.0),))
+    assert rule.blind_to() == ["latency_ms"]
+    assert StopRule(ACC_PARAMS, ((0.9, 100.0),)).blind_to() == []
+
+
+def test_two_learned_objectives_with_unequal_sample_counts_still_decide(monkeypatch) -> None:
+    real, calls = predict.predict_final, []
+
+    def fewer(*args, **kwargs):  # the first objective loses 3 samples, the second none
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) % 2 and isinstance(out, predict.Prediction):
+            return predict.Prediction(out.samples[:-3], out.models)
+        return out
+
+    monkeypatch.setattr("nasforge.curves.rule.predict_final", fewer, raising=False)
+    rule = StopRule(parse_objectives(["accuracy:max", "loss:min"]), ((0.99, 0.01),))
+    decision = rule.decide(curve(0.5, 8), EPOCHS, {}, seed=0)
+    assert not isinstance(decision, predict.NoPrediction) and 0.0 <= decision[0] <= 1.0
+    assert len(calls) >= 2

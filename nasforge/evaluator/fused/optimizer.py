@@ -24,8 +24,9 @@ import torch
 __all__ = ["BETAS", "EPS", "MOMENTUM", "StackedOptimizer"]
 
 BETAS, EPS, MOMENTUM = (0.9, 0.999), 1e-8, 0.9
-KINDS = ("adamw", "adam", "sgd")
+#: devices with torch's fused optimizer kernels (the candidate's own optimizer uses them too)
 FUSED_DEVICES = ("cpu", "cuda")
+KINDS = ("adamw", "adam", "sgd")
 
 
 def _fused_kernel(kind: str) -> Callable[..., None] | None:
