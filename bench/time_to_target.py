@@ -8,7 +8,8 @@ The space is `examples/mnist1d.toml`'s (MLP and CNN families on MNIST-1D, genera
 trained for `--epochs` epochs, one objective (validation accuracy). The target is the mean,
 over seeds, of the best validation accuracy random search reaches with `--target-trials` full
 trainings (60; `--quick`: 20, 3 seeds). For each method and seed, *compute* is the summed
-training seconds (`train_seconds` of every trial, stopped ones included) plus the seconds
+training CPU seconds (`train_cpu_seconds` of every trial at one thread, stopped and failed
+ones included: CPU time is what a shared machine's load inflates least) plus the seconds
 spent on zero-cost proxies (per-trial `proxy_seconds` and the pre-filter's pool scoring),
 counted until a finished full training reaches the target; a run that has spent
 `--max-factor` times random's compute for the target trials without reaching it counts as
@@ -55,6 +56,7 @@ NASFORGE_METHODS = ("random", "evolution", "halving", "prefilter+evolution",
                     "curve+evolution", "prefilter+curve+evolution")
 OPTUNA = "optuna_tpe_hyperband"
 METHODS = (*NASFORGE_METHODS, OPTUNA)
+TRAIN_CPU = "train_cpu_seconds"  # CPU time (1 thread): what load inflates least
 PROXY_SECONDS = "zc_seconds"  # a trained trial's own proxies (nasforge.proxies.candidate)
 
 
@@ -69,6 +71,7 @@ class Tracker:
 
     target: float
     cap: float
+    epochs: int
     extra: list[float] = field(default_factory=list)
     compute: float = 0.0
     best: float = -math.inf
@@ -88,10 +91,11 @@ class Tracker:
         if not state.is_finished:
             return
         self.trials += 1
-        self.compute += metrics.get("train_seconds", 0.0) + metrics.get(PROXY_SECONDS, 0.0)
+        self.compute += metrics.get(TRAIN_CPU, 0.0) + metrics.get(PROXY_SECONDS, 0.0)
         self.compute += sum(self.extra)
         self.extra.clear()
-        if state is TrialState.COMPLETE and "accuracy" in metrics:
+        if (state is TrialState.COMPLETE and "accuracy" in metrics
+                and metrics.get("epochs") == self.epochs):  # halving's low rungs do not count
             self.full += 1
             self.best = max(self.best, metrics["accuracy"])
         elif state is TrialState.PRUNED:
@@ -110,17 +114,35 @@ class Tracker:
                 "trials": self.trials, "full_trainings": self.full, "stopped": self.stopped}
 
 
-class MemoEvaluator:
-    """A local evaluator whose full trainings are kept by (training config, arch_id)."""
+class ChargedEvaluator:
+    """The local evaluator, with a failed candidate charged the seconds it took (a FAILED
+    result carries no ``train_cpu_seconds``) and, given a `memo`, full trainings kept by
+    (training config, arch_id). With a memo the rule of early stopping is never passed
+    (runs with early stopping train for real)."""
 
-    def __init__(self, inner: Any, memo: dict[tuple[str, str], EvalResult], key: str) -> None:
+    def __init__(self, inner: Any, memo: dict[tuple[str, str], EvalResult] | None,
+                 key: str) -> None:
         self.inner, self.memo, self.key = inner, memo, key
+        self.stops_early = memo is None and getattr(inner, "stops_early", False)
 
-    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+    def evaluate(self, archs: Sequence[Architecture], stop: Any = None) -> list[EvalResult]:
+        if self.memo is None:
+            return self._charged(archs, stop)
         missing = [a for a in archs if (self.key, a.arch_id) not in self.memo]
-        for arch, result in zip(missing, self.inner.evaluate(missing), strict=True):
+        for arch, result in zip(missing, self._charged(missing, None), strict=True):
             self.memo[(self.key, arch.arch_id)] = result
         return [self.memo[(self.key, a.arch_id)] for a in archs]
+
+    def _charged(self, archs: Sequence[Architecture], stop: Any) -> list[EvalResult]:
+        if not archs:
+            return []
+        began = time.process_time()
+        results = (self.inner.evaluate(archs, stop) if stop is not None
+                   else self.inner.evaluate(archs))
+        share = (time.process_time() - began) / len(archs)
+        return [r if r.state is not TrialState.FAILED or TRAIN_CPU in r.metrics
+                else EvalResult(r.state, dict(r.metrics, **{TRAIN_CPU: share}), r.curve,
+                                r.error) for r in results]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -161,9 +183,8 @@ def run_nasforge(config: SearchConfig, dataset: Any, tracker: Tracker,
     from nasforge.search import Search
     from nasforge.store import open_store
 
-    evaluator = build_evaluator(config, dataset=dataset)
-    if memo is not None:
-        evaluator = MemoEvaluator(evaluator, memo, repr(config.training))
+    key = repr(config.training) + repr(config.strategy_options.get("prefilter"))
+    evaluator = ChargedEvaluator(build_evaluator(config, dataset=dataset), memo, key)
     scorer = None
     if "prefilter" in config.strategy_options:
         scorer = timed_scorer(pool_scorer(config, dataset=dataset), tracker.extra)
@@ -179,11 +200,11 @@ def run_nasforge(config: SearchConfig, dataset: Any, tracker: Tracker,
 def timed_scorer(scorer: Any, spent: list[float]) -> Any:
     """`scorer` that adds the seconds of each call (a pool's proxies) to `spent`."""
     def score(archs: Sequence[Architecture]) -> Any:
-        began = time.perf_counter()
+        began = time.process_time()
         try:
             return scorer(archs)
         finally:
-            spent.append(time.perf_counter() - began)
+            spent.append(time.process_time() - began)
     return score
 
 
@@ -236,20 +257,20 @@ def train_reporting(config: SearchConfig, data: Any, arch: Architecture,
         return {} if trial.should_prune() else None
 
     seed = candidate_seed(config.seed, arch.arch_id)
-    params = TrainingParams.from_arch(arch)
-    plan = plan_for(arch, data.spec)
-    with seeded(seed):
-        model = build_from_plan(plan)
-    began = time.perf_counter()
+    began = time.process_time()
     try:
+        params = TrainingParams.from_arch(arch)
+        plan = plan_for(arch, data.spec)
+        with seeded(seed):
+            model = build_from_plan(plan)
         outcome = train_candidate(model, data, params, seed=seed, task=data.spec.task,
                                   stop=report)
     except NasforgeError:  # diverged: a failed trial, its time spent
-        return "failed", {"train_seconds": time.perf_counter() - began}
-    metrics = {"train_seconds": outcome.seconds}
+        return "failed", {TRAIN_CPU: time.process_time() - began}
+    metrics = {TRAIN_CPU: time.process_time() - began}
     if outcome.stopped is not None:
         return "pruned", metrics
-    return "complete", dict(metrics, accuracy=outcome.val_accuracy)
+    return "complete", dict(metrics, accuracy=outcome.val_accuracy, epochs=outcome.epochs)
 
 
 def seed_runs(seed: int, methods: Sequence[str], epochs: int, target: float | None,
@@ -265,7 +286,7 @@ def seed_runs(seed: int, methods: Sequence[str], epochs: int, target: float | No
     base = from_dict(method_raw("random", epochs, seed))
     dataset = load_checked(base)
     if target is None:
-        tracker = Tracker(target=math.inf, cap=math.inf)
+        tracker = Tracker(target=math.inf, cap=math.inf, epochs=epochs)
         raw = method_raw("random", epochs, seed)
         raw["search"]["budget"] = target_trials
         run_nasforge(from_dict(raw), dataset, tracker, memo)
@@ -274,7 +295,7 @@ def seed_runs(seed: int, methods: Sequence[str], epochs: int, target: float | No
     memo = {key: from_wire(wire) for key, wire in memo.items()}
     runs: dict[str, Any] = {}
     for method in methods:
-        tracker = Tracker(target=target, cap=cap)
+        tracker = Tracker(target=target, cap=cap, epochs=epochs)
         began = time.perf_counter()
         if method == OPTUNA:
             run_optuna(from_dict(method_raw("random", epochs, seed)), dataset, tracker, epochs)
