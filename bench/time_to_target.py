@@ -10,7 +10,7 @@ over seeds, of the best validation accuracy random search reaches with `--target
 trainings (60; `--quick`: 20, 3 seeds). For each method and seed, *compute* is the summed
 training CPU seconds (`train_cpu_seconds` of every trial at one thread, stopped and failed
 ones included: CPU time is what a shared machine's load inflates least) plus the seconds
-spent on zero-cost proxies (per-trial `proxy_seconds` and the pre-filter's pool scoring),
+spent on zero-cost proxies (per-trial `zc_seconds` and the pre-filter's pool scoring),
 counted until a finished full training reaches the target; a run that has spent
 `--max-factor` times random's compute for the target trials without reaching it counts as
 not reaching it (infinite compute, `null` in the JSON). The summary is the median over seeds.
