@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge.best import non_dominated
 from nasforge.curves.predict import NoPrediction, Prediction, predict_final
 from nasforge.errors import ConfigError
 from nasforge.metrics import BOPS, LARGER_IS_BETTER, MACS, PARAMS, SIZE_BITS, TRAIN_LOSS
@@ -209,12 +210,12 @@ def non_dominated_probability(points: np.ndarray, front: np.ndarray) -> float:
 
 def front_of(points: Sequence[tuple[float, ...]], objectives: Sequence[Objective]
              ) -> tuple[tuple[float, ...], ...]:
-    """The non-dominated `points` (raw values), duplicates once, in a stable order."""
-    signs = np.array([o.sign() for o in objectives])
+    """The non-dominated `points` (raw values), duplicates once, in a stable order:
+    `best.non_dominated` (O(n log n) for two objectives), as the first read after a resume
+    may hold every finished trial of a large search."""
     unique = sorted(set(points))
-    signed = np.array(unique, dtype=np.float64).reshape(-1, len(objectives)) * signs
-    return tuple(p for p, row in zip(unique, signed, strict=True)
-                 if non_dominated_probability(row[None, :], signed) == 1.0)
+    columns = [[o.sign() * p[j] for p in unique] for j, o in enumerate(objectives)]
+    return tuple(unique[i] for i in non_dominated(columns))
 
 
 def check_settings(threshold: object, min_epochs: object) -> tuple[float, int]:

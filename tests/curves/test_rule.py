@@ -217,3 +217,19 @@ def test_two_learned_objectives_with_unequal_sample_counts_still_decide(monkeypa
     decision = rule.decide(curve(0.5, 8), EPOCHS, {}, seed=0)
     assert not isinstance(decision, predict.NoPrediction) and 0.0 <= decision[0] <= 1.0
     assert len(calls) >= 2
+
+
+@pytest.mark.parametrize("names", [["accuracy:max"], ["accuracy:max", "params:min"],
+                                   ["accuracy:max", "params:min", "macs:min"]])
+def test_the_front_is_every_point_no_other_dominates(names: list[str]) -> None:
+    objectives = parse_objectives(names)
+    rng = np.random.default_rng(0)
+    signs = np.array([o.sign() for o in objectives])
+    for _ in range(100):
+        points = [tuple(float(v) for v in rng.integers(0, 5, len(objectives)))
+                  for _ in range(int(rng.integers(1, 30)))]
+        unique = sorted(set(points))
+        signed = np.array(unique, dtype=np.float64) * signs
+        expected = tuple(p for p, row in zip(unique, signed, strict=True)
+                         if non_dominated_probability(row[None, :], signed) == 1.0)
+        assert front_of(points, objectives) == expected
