@@ -113,7 +113,7 @@ class Search:
         started; the stored search, or None when there is none to continue."""
         return self.loop.check()
 
-    def _strategy(self) -> Strategy:
+    def _strategy(self, scorer: PoolScorer | None) -> Strategy:
         config = self.config
         seed = peer_seed(config.seed, self.worker) if self.join else config.seed
         if self.strategy is not None:
@@ -121,15 +121,12 @@ class Search:
         if "prefilter" not in config.strategy_options:
             return make_strategy(config.strategy, config.space, config.objectives, seed,
                                  config.strategy_options)
-        # proxy pre-filter: the scorer needs the data; its pools live with the search
-        from nasforge.evaluator_setup import pool_scorer
+        # proxy pre-filter: `scorer` built by `run`; its pools live with the search
         from nasforge.prefilter_pools import PoolArchive
 
         archive = PoolArchive(self.store, config.name)
-        if self.scorer is None:  # data errors before anything is written (`run` asks first)
-            self.scorer = pool_scorer(config)
         return make_strategy(config.strategy, config.space, config.objectives, seed,
-                             config.strategy_options, scorer=self.scorer,
+                             config.strategy_options, scorer=scorer,
                              pools=archive.load(), keep=archive.keep)
 
     def run(self) -> SearchOutcome:
@@ -140,12 +137,13 @@ class Search:
                 raise ConfigError(f"Search {config.name!r} {driver.join_refusal}")
             module, _, cls = driver.target.partition(":")
             return getattr(importlib.import_module(module), cls)(loop, self.strategy).run()
-        if self.scorer is None and "prefilter" in config.strategy_options:
+        scorer = self.scorer
+        if scorer is None and self.strategy is None and "prefilter" in config.strategy_options:
             from nasforge.evaluator_setup import pool_scorer
 
-            self.scorer = pool_scorer(config)  # loads and checks the data: before `open`
+            scorer = pool_scorer(config)  # loads and checks the data: before `open` writes
         record = loop.open()
-        strategy = self._strategy()
+        strategy = self._strategy(scorer)
         history = SharedHistory(store, config.name)
         records = history.load()
         strategy.tell(records)  # replay (curves too: halving reads them): continue where it stopped
