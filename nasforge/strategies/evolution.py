@@ -1,9 +1,12 @@
 """Regularized (aging) evolution (Real et al. 2019), single- and multi-objective.
 
 The population is the `population_size` most recent COMPLETE trials (by trial number) that
-carry every objective metric: when a new one completes, the oldest leaves (aging). FAILED
-and PRUNED trials, and trials missing a metric, never enter it. Until `population_size`
-trials are complete or pending, candidates are random samples (the warm-up).
+carry every objective metric: when a new one completes, the oldest leaves (aging). A trial
+stopped by learning-curve early stopping (PRUNED with a `predicted_<metric>` for each learned
+objective) joins it with its predicted final values, so that stopping saves training without
+changing whom the search breeds from; FAILED trials, other PRUNED trials and trials missing
+a metric never enter it. Until `population_size` trials are finished or pending, candidates
+are random samples (the warm-up).
 
 A candidate is a mutation of a tournament winner: `sample_size` members drawn uniformly
 without replacement, the best of them is the parent. With probability `crossover_rate` the
@@ -26,11 +29,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from nasforge.curves.rule import KNOWN_BEFORE_TRAINING, PREDICTED_PREFIX
 from nasforge.errors import ConfigError
 from nasforge.objectives import Objective
 from nasforge.records import TrialRecord, TrialState
@@ -112,11 +116,15 @@ class RegularizedEvolution:
                 self._pending.add(record.number)
 
     def _values(self, record: TrialRecord) -> tuple[float, ...] | None:
-        if record.state is not TrialState.COMPLETE:
+        if record.state is TrialState.COMPLETE:
+            metrics = record.metrics
+        elif record.state is TrialState.PRUNED:
+            metrics = predicted_final(record.metrics, self.objectives)
+        else:
             return None
         values = []
         for objective in self.objectives:
-            value = record.metrics.get(objective.metric)
+            value = metrics.get(objective.metric)
             if value is None or not math.isfinite(value):
                 return None
             values.append(objective.sign() * value)
@@ -126,7 +134,7 @@ class RegularizedEvolution:
     @property
     def population(self) -> tuple[int, ...]:
         """Trial numbers of the current population, oldest first: the `population_size`
-        most recent COMPLETE trials that carry every objective."""
+        most recent usable trials (COMPLETE, or stopped with predictions; see the module)."""
         return tuple(self._usable[-self.population_size:])
 
     def ask(self, n: int) -> list[Architecture]:
@@ -182,6 +190,23 @@ class RegularizedEvolution:
             if child not in self._archs and child not in batch:
                 return child
         return self.space.sample(rng)
+
+
+def predicted_final(metrics: Mapping[str, float], objectives: Sequence[Objective]
+                    ) -> Mapping[str, float]:
+    """A curve-stopped trial's metrics at its final epoch as early stopping predicted them:
+    `predicted_<metric>` for each objective the curve gave, the metric itself for the costs
+    known before training; empty when the trial was not stopped by a prediction (a pruner
+    without one) or lacks an objective."""
+    out = {}
+    for objective in objectives:
+        predicted = metrics.get(PREDICTED_PREFIX + objective.metric)
+        if predicted is None and objective.metric in KNOWN_BEFORE_TRAINING:
+            predicted = metrics.get(objective.metric)
+        if predicted is None:
+            return {}
+        out[objective.metric] = predicted
+    return out if any(PREDICTED_PREFIX + o.metric in metrics for o in objectives) else {}
 
 
 def _option(name: str) -> str:

@@ -128,6 +128,25 @@ def test_a_re_ask_proposes_something_else():
 
 
 # ---------------------------------------------------------------- population and selection
+def test_a_trial_stopped_by_its_learning_curve_competes_with_its_predicted_final_values():
+    objectives = parse_objectives(["accuracy:max", "params:min"])
+    strategy = RegularizedEvolution(wide_space(), objectives, 0, population_size=3,
+                                    sample_size=3)
+    stopped = {"accuracy": 0.42, "params": 10.0, "predicted_accuracy": 0.97, "p_improve": 0.01}
+    strategy.tell([
+        complete(0, uniform(0), accuracy=0.5, params=10.0),
+        TrialRecord("s", 1, uniform(1), TrialState.PRUNED, stopped),
+        # pruned without a prediction (a halving rung, a pruner): never a member
+        TrialRecord("s", 2, uniform(2), TrialState.PRUNED, {"accuracy": 0.99, "params": 1.0}),
+        # a prediction but a learned objective lacking: never a member
+        TrialRecord("s", 3, uniform(3), TrialState.PRUNED, {"predicted_accuracy": 0.99}),
+        complete(4, uniform(4), accuracy=0.6, params=10.0),
+    ])
+    assert strategy.population == (0, 1, 4)
+    # its prediction (0.97), not its accuracy when stopped (0.42), makes it the parent
+    assert all(differences(child, uniform(1)) == 1 for child in strategy.ask(20))
+
+
 def test_failed_pruned_and_incomplete_trials_never_enter_the_population():
     strategy = RegularizedEvolution(wide_space(), ACC, 0, population_size=2, sample_size=2)
     strategy.tell([
