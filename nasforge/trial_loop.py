@@ -131,7 +131,12 @@ class TrialLoop:
         if incumbents is None:
             return None
         if not incumbents.loaded:
-            incumbents.note(self.store.trials(self.config.name, [TrialState.COMPLETE]))
+            complete = self.store.trials(self.config.name, [TrialState.COMPLETE])
+            incumbents.note(complete)
+            if complete and incumbents.gains.keys:  # the latest curves, for the gains
+                recent = [t.number for t in complete[-incumbents.gains.window:]]
+                incumbents.note(self.store.trials(self.config.name, [TrialState.COMPLETE],
+                                                  with_curves=True, numbers=recent))
             incumbents.loaded = True
         return incumbents.rule()
 

@@ -91,6 +91,9 @@ def test_pruned_trials_count_but_never_reach_the_front_and_a_resume_keeps_the_fr
     outcome = Search(resumed_config, store, resumed, resume=True).run()
     best = max(t.metrics["accuracy"] for t in trials if t.state is TrialState.COMPLETE)
     assert resumed.rules[0] is not None and resumed.rules[0].front == ((best,),)
+    # the stored finished curves are read back for the gains after each epoch
+    finished = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(dict(resumed.rules[0].calibration.ratios).get((10, 4), ())) == len(finished)
     trials = store.trials("stopping", with_curves=True)
     pruned = [t for t in trials if t.state is TrialState.PRUNED]
     complete = {t.number for t in trials if t.state is TrialState.COMPLETE}

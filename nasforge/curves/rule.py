@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nasforge.best import non_dominated
+from nasforge.curves.calibration import Calibration
 from nasforge.curves.predict import NoPrediction, Prediction, predict_final
 from nasforge.errors import ConfigError
 from nasforge.metrics import BOPS, LARGER_IS_BETTER, MACS, PARAMS, SIZE_BITS, TRAIN_LOSS
@@ -71,6 +72,7 @@ class StopRule:
     threshold: float = DEFAULT_THRESHOLD
     min_epochs: int = DEFAULT_MIN_EPOCHS
     samples: int = DEFAULT_SAMPLES
+    calibration: Calibration = Calibration()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -109,7 +111,12 @@ class StopRule:
                seed: int) -> tuple[float, dict[str, float]] | NoPrediction:
         """(probability that the final point is non-dominated by the front, the predicted
         final value of each learned objective: none when the trial already leads, see
-        `_leads`), or why there is no decision."""
+        `_leads`), or why there is no decision.
+
+        The probability is the parametric extrapolation's; when that is below the threshold
+        and the search has finished enough trials of `epochs` epochs, it is the larger of it
+        and the fraction of their gains (`curves.calibration`) that would lift this trial
+        onto the front: a trial is stopped only when both say it will not get there."""
         if self._leads(curve, known):
             return 1.0, {}
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, len(curve)])
@@ -130,7 +137,31 @@ class StopRule:
         size = min((len(c) for c in columns if len(c) > 1), default=1)
         points = np.stack([np.resize(c, size) if len(c) == 1 else c[:size] for c in columns],
                           axis=1)  # (S, d), larger is better
-        return non_dominated_probability(points, self._signed_front()), predicted
+        probability = non_dominated_probability(points, self._signed_front())
+        if probability < self.threshold:
+            probability = max(probability, self._empirical(curve, epochs, known))
+        return probability, predicted
+
+    def _empirical(self, curve: Sequence[CurvePoint], epochs: int,
+                   known: Mapping[str, float]) -> float:
+        """The fraction of the finished trials' gains after this epoch that would bring the
+        trial onto the front (0 with too few finished trials: no say)."""
+        ratios = self.calibration.at(epochs, curve[-1].epoch)
+        if ratios is None:
+            return 0.0
+        last = curve[-1].metrics
+        columns = []
+        for objective in self.objectives:
+            key = LEARNED.get(objective.metric)
+            if key is not None and key in self.calibration.keys and key in last:
+                columns.append(objective.sign() * self.calibration.finals(key, last[key], ratios))
+            elif key is None and math.isfinite(known.get(objective.metric, math.nan)):
+                columns.append(np.full(len(ratios), objective.sign() * known[objective.metric]))
+            elif key is None:
+                columns.append(np.full(len(ratios), math.inf))
+            else:
+                return 0.0  # a learned objective without gains: no say
+        return non_dominated_probability(np.stack(columns, axis=1), self._signed_front())
 
     def blind_to(self) -> list[str]:
         """The objectives neither a curve nor the plan gives before training ends (latency,
