@@ -41,8 +41,9 @@ def test_non_square_images_export_alike(tmp_path: Path) -> None:
 def test_a_digits_search_exports_a_model_that_takes_the_raw_8x8_pixels(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command as the README prints it: search, export --weights --onnx; model.py and
-    model.onnx fed the raw digits pixels (0..16; model.py (N, 64), model.onnx as (N, 1, 8, 8)) predict what the stored checkpoint
-    predicted on the evaluator's preprocessed test tensors."""
+    model.onnx fed the raw digits pixels (0..16; model.py as (N, 64), model.onnx as
+    (N, 1, 8, 8)) predict what the stored checkpoint predicted on the evaluator's
+    preprocessed test tensors."""
     import onnxruntime
     from sklearn.datasets import load_digits
 
