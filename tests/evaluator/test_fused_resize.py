@@ -7,6 +7,7 @@ import pytest
 import torch
 from fused_helpers import IMAGE, check_agrees, images
 
+from nasforge.evaluator.data.tensors import DeviceData
 from nasforge.evaluator.fused.align import align_key, stack_key
 from nasforge.evaluator.fused.stack import StackedModel
 from nasforge.evaluator.train import TrainingParams
@@ -61,3 +62,13 @@ def test_the_stacked_resize_computes_each_models_resize() -> None:
         out = stacked.forward(x.expand(2, *x.shape), training=False)
         for m, model in enumerate(models):
             torch.testing.assert_close(out[m], model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_equal_resolutions_fuse_and_match_on_cuda() -> None:
+    data = images()
+    moved = (t.cuda() for t in (data.x_train, data.y_train, data.x_val, data.y_val,
+                                data.x_test, data.y_test))
+    plans = [cnn_plan(4, channels=c) for c in (4, 6)]
+    check_agrees(plans, params(2), data=DeviceData(*moved, spec=data.spec))

@@ -8,6 +8,7 @@ import torch
 
 from nasforge.searchspace.plan_ops import Resize
 from nasforge.supernet.model import Supernet
+from nasforge.supernet.slots import extreme
 from nasforge.supernet.train import recalibrate
 from tests.supernet.helpers import CNN_SPEC, cnn_space
 
@@ -44,3 +45,11 @@ def test_the_resolution_changes_the_subnets_output_on_shared_weights() -> None:
     with torch.no_grad():
         small, full = net(x, arch.replace(resolution=6)), net(x, arch.replace(resolution=8))
     assert not torch.allclose(small, full)
+
+
+def test_the_sandwich_extremes_take_the_largest_and_smallest_resolution() -> None:
+    space = cnn_space(resolution=[4, 6, 8])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        assert extreme(space, rng, True)["resolution"] == 8
+        assert extreme(space, rng, False)["resolution"] == 4
