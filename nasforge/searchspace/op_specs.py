@@ -115,6 +115,7 @@ builtin("residual", Residual, free, "res", stackable=False, elastic=False,
 
 
 # --- input resolution: the data resized to the architecture's resolution on the device ---
+# (its fused and elastic parts have modules of their own: fused/ops.py and rules.py are full)
 from nasforge.searchspace.plan_ops import Resize  # noqa: E402
 
 OP_SPECS.add(OpSpec(
@@ -124,5 +125,5 @@ OP_SPECS.add(OpSpec(
     export="nasforge.export.op_exprs:resize",
     prefix="resize",
     fused="nasforge.evaluator.fused.resize:RESIZE",
-    elastic="nasforge.supernet.rules:RESIZE",
+    elastic="nasforge.supernet.resize:RESIZE",
     size_fields=SIZE_FIELDS))

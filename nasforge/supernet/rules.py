@@ -373,23 +373,3 @@ def rule_of(op: object) -> ElasticRule:
     found: ElasticRule = rule
     return found
 
-
-# --- input resolution (OFA's elastic resolution): each subnet resizes the raw input to its own
-# resolution; the shared weights do not depend on it (a flat CNN head gets a slot per number
-# of positions, see `slots.layer_slots`)
-
-
-def _resize(op: Any) -> Step:
-    from nasforge.searchspace.layers.portable.resize import Resize as ResizeModule
-
-    module = ResizeModule(op.in_size, (op.size,) * op.dims, op.mode)
-
-    def step(x: torch.Tensor, training: bool) -> torch.Tensor:
-        if module.matrix0.device != x.device:
-            module.to(x.device)
-        y: torch.Tensor = module(x)
-        return y
-    return step
-
-
-RESIZE = Fixed(_resize)
