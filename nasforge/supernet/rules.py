@@ -372,4 +372,3 @@ def rule_of(op: object) -> ElasticRule:
                           "a family without them.")
     found: ElasticRule = rule
     return found
-
