@@ -146,7 +146,7 @@ def resize(op: Resize, builder: ExprBuilder) -> Expr:
     builder.need(RESIZE)
     in_size = tuple(int(as_int(v)) for v in op.in_size)
     size = (int(as_int(op.size)),) * int(as_int(op.dims))
-    return Call("Resize", (repr(in_size), repr(size), repr(_resize_mode(op.mode))))
+    return Call("Resize", (repr(in_size), repr(size), f'"{_resize_mode(op.mode)}"'))
 
 
 def _resize_mode(mode: str) -> str:
