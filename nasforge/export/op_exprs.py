@@ -133,3 +133,27 @@ def cell(op: Cell, builder: ExprBuilder) -> Expr:
 def residual(op: Residual, builder: ExprBuilder) -> Expr:
     builder.need(COMPOSITE)
     return Call("Residual", (builder.branch(op.main), builder.branch(op.shortcut)))
+
+
+# --- input resolution ---
+if TYPE_CHECKING:
+    from nasforge.searchspace.plan_ops import Resize
+
+RESIZE = "nasforge.searchspace.layers.portable.resize"
+
+
+def resize(op: Resize, builder: ExprBuilder) -> Expr:
+    builder.need(RESIZE)
+    in_size = tuple(int(as_int(v)) for v in op.in_size)
+    size = (int(as_int(op.size)),) * int(as_int(op.dims))
+    return Call("Resize", (repr(in_size), repr(size), f'"{_resize_mode(op.mode)}"'))
+
+
+def _resize_mode(mode: str) -> str:
+    """The registered mode equal to the plan's (its text is never copied from the plan)."""
+    from nasforge.searchspace.plan_ops import RESIZE_MODES
+
+    if mode not in RESIZE_MODES:
+        raise SpaceError(f"A resize in mode {mode!r} has no export; use "
+                         f"{' or '.join(RESIZE_MODES)}.")
+    return RESIZE_MODES[RESIZE_MODES.index(mode)]

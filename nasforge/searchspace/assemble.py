@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from nasforge.errors import SpaceError, did_you_mean
-from nasforge.searchspace.families import FAMILIES
+from nasforge.searchspace.families import FAMILIES, plan_for
 from nasforge.searchspace.families.base import Conditions, per_index_params
 from nasforge.searchspace.params import FloatRange, Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec
 from nasforge.searchspace.quantization import BIT_WIDTHS, QUANT_KEYS, QUANT_STEPS, check_bits
+from nasforge.searchspace.resolution import RESOLUTION, check_resolution
 from nasforge.searchspace.space import SearchSpace, When
 from nasforge.searchspace.specs import norm_activations
 
@@ -40,7 +43,11 @@ SCHEDULES = ("cosine", "constant")
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1 << 20
 
-SHARED_KEYS = (*LAYER_DEFAULTS, *HYPERPARAM_DEFAULTS, *QUANT_KEYS)
+SHARED_KEYS = (*LAYER_DEFAULTS, *HYPERPARAM_DEFAULTS, *QUANT_KEYS, RESOLUTION)
+#: Most pixels a resolution may ask for (a larger input cannot be meant).
+MAX_RESOLUTION = 4096
+#: Architectures planned per family at the smallest resolution (`check_space_fits`).
+RESOLUTION_PROBES = 32
 #: A family-table key read here rather than by the family (see `_per_layer_bits`).
 PER_LAYER_BITS = "per_layer_bits"
 
@@ -76,8 +83,12 @@ def assemble_space(families: Sequence[str], shared: Mapping[str, object],
     # quantization keys join the space only when given, so float spaces keep their arch_ids
     params.update({key: param_from_spec(shared[key], key) for key in QUANT_KEYS
                    if key in shared})
+    # likewise resolution: absent, every architecture sees the data at their own size
+    if RESOLUTION in shared:
+        params[RESOLUTION] = param_from_spec(shared[RESOLUTION], RESOLUTION)
     _check_training(params)
     _check_quantization(params)
+    _check_resolution(params)
     conditions.update(_activation_condition(params, explicit="activation" in shared))
     for name in families:
         spec = dict(family_specs.get(name, {}))
@@ -163,10 +174,39 @@ def _check_quantization(params: Mapping[str, Param]) -> None:
         raise SpaceError("[space] keep_ends_8bit must be true, false or [true, false].")
 
 
+def _check_resolution(params: Mapping[str, Param]) -> None:
+    """The data-free part; `check_space_fits` checks the values against the data."""
+    if RESOLUTION not in params:
+        return
+    param = params[RESOLUTION]
+    values = [] if param.size is None else list(param.values())
+    if param.size is None or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_RESOLUTION
+            for v in values):
+        raise SpaceError(f"[space] resolution must be whole numbers of pixels from 1 to "
+                         f"{MAX_RESOLUTION} (a value, a list such as [24, 28, 32] or an integer "
+                         "range {low, high}).")
+
+
 def check_space_fits(space: SearchSpace, data: DataSpec) -> None:
-    """Refuse families that cannot take this data (before anything is trained or stored)."""
+    """Refuse families that cannot take this data, and resolutions that do not fit it
+    (before anything is trained or stored)."""
     for family in space.params["family"].values():
         FAMILIES.get(str(family)).check_data(data)
+    if RESOLUTION in space.params:
+        _check_resolutions_fit(space, data)
+
+
+def _check_resolutions_fit(space: SearchSpace, data: DataSpec) -> None:
+    """Each resolution fits the data (sequences or images, no larger than they are), and the
+    smallest one is not below what the families' downsampling allows (planned for a seeded
+    sample of architectures of each family)."""
+    values = sorted(int(v) for v in space.params[RESOLUTION].values())
+    for value in values:
+        check_resolution(value, data)
+    rng = np.random.default_rng(0)
+    for _ in range(RESOLUTION_PROBES * len(list(space.params["family"].values()))):
+        plan_for(space.sample(rng).replace(**{RESOLUTION: values[0]}), data)
 
 
 def _check_training(params: Mapping[str, Param]) -> None:

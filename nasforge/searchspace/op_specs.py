@@ -112,3 +112,18 @@ builtin("cell", Cell, free, "cell", stackable=False, elastic=False,
         signature=cell_signature)
 builtin("residual", Residual, free, "res", stackable=False, elastic=False,
         children=lambda op: (op.main, op.shortcut), signature=residual_signature)
+
+
+# --- input resolution: the data resized to the architecture's resolution on the device ---
+# (its fused and elastic parts have modules of their own: fused/ops.py and rules.py are full)
+from nasforge.searchspace.plan_ops import Resize  # noqa: E402
+
+OP_SPECS.add(OpSpec(
+    "resize", Resize, free,  # interpolation is counted as no MACs (no weights, a few adds)
+    build="nasforge.searchspace.ops.resize:build",
+    check="nasforge.searchspace.ops.resize:check",
+    export="nasforge.export.op_exprs:resize",
+    prefix="resize",
+    fused="nasforge.evaluator.fused.resize:RESIZE",
+    elastic="nasforge.supernet.resize:RESIZE",
+    size_fields=SIZE_FIELDS))

@@ -161,3 +161,21 @@ def iter_ops(ops: tuple[Op, ...], shapes: tuple[tuple[int, ...], ...]
         yield op, shape
         for branch in spec_of(op).children(op):
             yield from iter_ops(branch.ops, branch.shapes)
+
+
+# --- input resolution (elastic resolution: the data resized on the device) ---
+
+RESIZE_MODES = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True, slots=True)
+class Resize(PlanOp):
+    """Resize the spatial axes from `in_size` to `size` per axis: (C, *in_size) -> (C, size,
+    ...). `dims` is 1 for (C, L) sequences, 2 for (C, H, W) images; `mode` an antialiased
+    interpolation (`RESIZE_MODES`). Parameter-free; a plan of an architecture with a
+    ``resolution`` starts with one (`families.plan_for`)."""
+
+    dims: int
+    in_size: tuple[int, ...]
+    size: int
+    mode: str = "bilinear"

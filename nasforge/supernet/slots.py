@@ -84,15 +84,16 @@ def _positions(plan: NetworkPlan, roles: Sequence[str], linear_index: int) -> in
 
 
 def extreme(space: SearchSpace, rng: np.random.Generator, largest: bool) -> Architecture:
-    """The largest (or smallest) subnet: every size and bit-width parameter at its maximum
-    (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`."""
+    """The largest (or smallest) subnet: every size and bit-width parameter and the resolution
+    at its maximum (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`."""
     assigned: dict[str, Scalar] = {}
     for name, param in space.params.items():
         if not space.is_active(name, assigned):
             continue
         parts = name.split(".")
         sized = (len(parts) >= 2 and parts[0] in SUPPORTED_FAMILIES and parts[1] in _SIZE_KEYS
-                 ) or parts[0] in _BIT_KEYS or (len(parts) >= 2 and parts[1] in _BIT_KEYS)
+                 ) or parts[0] in _BIT_KEYS or (len(parts) >= 2 and parts[1] in _BIT_KEYS) \
+            or name == "resolution"  # OFA: the largest subnet at the largest resolution
         values = list(param.values()) if param.size is not None else []
         if sized and values and all(isinstance(v, int) for v in values):
             assigned[name] = max(values) if largest else min(values)

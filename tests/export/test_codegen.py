@@ -35,6 +35,7 @@ from nasforge.searchspace.plan_ops import (
     Linear,
     Pool,
     Residual,
+    Resize,
 )
 from nasforge.searchspace.specs import ACTIVATIONS, NORMS, OP_SPECS, resolve
 
@@ -71,6 +72,7 @@ OP_EXAMPLES = {
     "cell": Cell(3, 4, 2, (CellEdge(1, 0, "x", _BRANCH), CellEdge(2, 1, "y", Branch()))),
     "residual": Residual(_BRANCH),
 }
+OP_EXAMPLES["resize"] = Resize(2, (9, 7), 4, "bicubic")
 
 
 @pytest.mark.parametrize("name", OP_SPECS.names())

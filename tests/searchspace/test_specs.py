@@ -18,7 +18,7 @@ from nasforge.searchspace.assemble import assemble_space
 from nasforge.searchspace.build import BuildCtx, build_from_plan
 from nasforge.searchspace.families import FAMILIES, plan_for
 from nasforge.searchspace.plan import CellEdge, DataSpec, NetworkPlan, PlanBuilder, iter_ops
-from nasforge.searchspace.plan_ops import PlanOp
+from nasforge.searchspace.plan_ops import PlanOp, Resize
 from nasforge.searchspace.quantization import LayerBits
 from nasforge.searchspace.specs import (
     ACTIVATIONS,
@@ -53,7 +53,9 @@ def _handmade() -> list[NetworkPlan]:
     image.pool("avg", 2).dropout(0.3).global_pool().linear(5, bits=q).linear(3, bias=False)
     signal = PlanBuilder("handmade", (2, 11))
     signal.conv(3, 5, 3).norm("batch").pool("avg", 3, 2).flatten().linear(4)
-    return [image.build(), signal.build()]
+    resized = PlanBuilder("handmade", (3, 10, 12)).add(Resize(2, (10, 12), 6), (3, 6, 6))
+    resized.conv(4, 3).global_pool().linear(2)
+    return [image.build(), signal.build(), resized.build()]
 
 
 def _family_plans() -> Iterator[NetworkPlan]:

@@ -9,6 +9,7 @@ from nasforge.searchspace.families.cell import CellFamily
 from nasforge.searchspace.families.cnn import CNNFamily
 from nasforge.searchspace.families.mlp import MLPFamily
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
+from nasforge.searchspace.resolution import RESOLUTION, resized_plan
 
 FAMILIES: Registry[Family] = Registry("family")
 FAMILIES.register("mlp", MLPFamily())
@@ -17,9 +18,13 @@ FAMILIES.register("cell", CellFamily())
 
 
 def plan_for(arch: Architecture, data: DataSpec) -> NetworkPlan:
-    """The network plan of `arch` (its ``family`` value picks the family) on `data`."""
+    """The network plan of `arch` (its ``family`` value picks the family) on `data`; with a
+    ``resolution``, planned at that size behind a first Resize op (`resolution`)."""
     family = FAMILIES.get(str(arch.get("family", "mlp")))
-    return family.plan(arch, data)
+    resolution = arch.get(RESOLUTION)
+    if resolution is None:
+        return family.plan(arch, data)
+    return resized_plan(family, arch, data, resolution)
 
 
 __all__ = ["FAMILIES", "Family", "plan_for"]
