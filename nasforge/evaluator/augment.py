@@ -25,6 +25,7 @@ device and any worker. A plugin adds an augmentation with
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -69,18 +70,17 @@ def _draw_crop(gen: torch.Generator, n: int, shape: tuple[int, ...]) -> torch.Te
 
 
 def _crop(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """Zero-pad every spatial axis, then take each sample's window at its (B, axes) offsets."""
+    """Zero-pad every spatial axis, then take each sample's window at its (B, axes) offsets
+    (one gather over the flattened padded sample)."""
     pads = [crop_padding(s) for s in x.shape[2:]]
-    out = F.pad(x, [p for p in reversed(pads) for _ in range(2)])
+    padded = F.pad(x, [p for p in reversed(pads) for _ in range(2)])
+    flat = torch.zeros((len(x), 1), dtype=torch.long, device=x.device)
     for axis, size in enumerate(x.shape[2:]):
-        dim = axis + 2
-        index = offsets[:, axis, None] + torch.arange(size, device=x.device)  # (B, size)
-        view = [len(x)] + [1] * (x.ndim - 1)
-        view[dim] = size
-        shape = list(out.shape)
-        shape[dim] = size
-        out = out.gather(dim, index.view(view).expand(shape))
-    return out
+        stride = math.prod(padded.shape[3 + axis:])  # of this axis in a flattened sample
+        rows = (offsets[:, axis, None] + torch.arange(size, device=x.device)) * stride
+        flat = (flat[:, :, None] + rows[:, None, :]).flatten(1)  # (B, window so far)
+    index = flat[:, None, :].expand(len(x), x.shape[1], flat.shape[1])
+    return padded.flatten(2).gather(2, index).view(x.shape)
 
 
 def _draw_flip(gen: torch.Generator, n: int, shape: tuple[int, ...]) -> torch.Tensor:

@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 import torch
-from fused_helpers import IMAGE, TOL, check_agrees, cnn, images
+from evaluator_helpers import distinct_archs
+from fused_helpers import IMAGE, TOL, check_agrees, cnn, images, spy_train_fused
 from torch import nn
 
 from nasforge.errors import ConfigError
@@ -18,6 +19,7 @@ from nasforge.evaluator.augment import (
     augment_stacked,
     check_augment,
 )
+from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import TrainingParams, train_candidate
 from nasforge.searchspace.build import build_from_plan
@@ -138,6 +140,28 @@ def test_fused_training_with_augmentation_matches_training_each_alone(
     plans = [cnn((4, 6)), cnn((2, 8), activation="gelu"), cnn((4, 3))]
     params = [TrainingParams(lr=2e-3 * (i + 1), batch_size=16, epochs=2) for i in range(3)]
     check_agrees(plans, params, data=dataclasses.replace(images(), augment=augment), tol=TOL)
+
+
+def test_the_local_evaluator_gives_the_same_results_fused_or_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = {"search": {"name": "t"}, "data": {"dataset": "digits"},
+           "training": {"epochs": 2, "batch_size": 16},
+           "space": {"families": ["cnn"], "norm": ["batch"], "activation": ["relu", "gelu"],
+                     "cnn": {"stages": 1, "convs_per_stage": 1, "channels": [2, 3, 4, 6, 8],
+                             "head_width": 0, "pool": "max", "readout": "flatten"}}}
+    archs = distinct_archs(raw, 3)
+    data = dataclasses.replace(images(), augment=ALL)
+    sizes = spy_train_fused(monkeypatch)
+    fused = LocalEvaluator(data, seed=2, fused=True, measure_latency=False).evaluate(archs)
+    alone = LocalEvaluator(data, seed=2, fused=False, measure_latency=False).evaluate(archs)
+    assert sizes and max(sizes) >= 2  # some were trained as one stack
+    drop = ("train_seconds", "train_cpu_seconds")
+    for a, b in zip(fused, alone, strict=True):
+        assert a.state == b.state and a.error is None
+        torch.testing.assert_close({k: v for k, v in a.metrics.items() if k not in drop},
+                                   {k: v for k, v in b.metrics.items() if k not in drop}, **TOL)
+    plain = LocalEvaluator(images(), seed=2, fused=False, measure_latency=False).evaluate(archs)
+    assert all(a.metrics["loss"] != b.metrics["loss"] for a, b in zip(alone, plain, strict=True))
 
 
 def test_a_plugin_augmentation_is_used_by_name() -> None:
