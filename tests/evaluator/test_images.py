@@ -201,5 +201,6 @@ def test_a_bad_image_size_is_refused(tmp_path: Path, size: object) -> None:
 def test_images_too_large_for_the_memory_are_refused_before_decoding(tmp_path: Path) -> None:
     write_digits(tmp_path, range(20))
     ctx = LoadContext(f"images:{tmp_path}", {}, tmp_path, path=tmp_path)
-    with pytest.raises(DataError, match=r"decode to 5,120 pixel values; .* 1 kB is available"):
+    with pytest.raises(DataError, match=r"decode to 5,120 pixel values; .* about 82 kB of "
+                                        r"memory, but 1 kB is available"):
         load_images(ctx, available=1000)

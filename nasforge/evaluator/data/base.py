@@ -20,8 +20,9 @@ from nasforge.userfiles import look_up
 class LoadContext:
     """Inputs of one load: validated options, the base folder for relative paths, a cache.
 
-    `path` is the file part of a `csv:PATH` / `npz:PATH` name, resolved against `base_dir`;
-    None for built-in datasets. `cache_dir` None means: do not cache anything.
+    `path` is the file (folder) part of a `csv:PATH` / `npz:PATH` / `images:DIR` name,
+    resolved against `base_dir`; None for built-in datasets. `cache_dir` None means: do not
+    cache anything.
     """
 
     name: str
@@ -31,7 +32,7 @@ class LoadContext:
     path: Path | None = None
 
     def file(self) -> Path:
-        """`path`, for the loaders of `csv:PATH` / `npz:PATH` names (which always have one)."""
+        """`path`, for the loaders of `csv:`, `npz:` and `images:` names (which have one)."""
         if self.path is None:
             raise DataError(f"Dataset {self.name!r} names no file.")
         return self.path
