@@ -16,7 +16,7 @@ from nasforge.evaluator_setup import EvaluatorRecipe, build_evaluator
 from nasforge.ui.cli import app
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "evaluator"))
-from test_images import write_digits  # noqa: E402
+from test_images import BAD, _bad, write_digits  # noqa: E402
 
 SPACE = ('[space]\nfamilies = ["cnn"]\nnorm = ["batch"]\n'
          '[space.cnn]\nstages = 1\nconvs_per_stage = 1\nchannels = 4\nhead_width = 0\n')
@@ -79,6 +79,22 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, data: str, setup: 
     import re
 
     assert re.search(message, " ".join(result.stderr.split())), result.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_every_bad_folder_exits_2_naming_it_before_any_write(tmp_path: Path, case: str
+                                                             ) -> None:
+    import re
+
+    root = _bad(tmp_path, case)
+    config = tmp_path / "run.toml"
+    config.write_text(_config(tmp_path).read_text().replace("images:pics", f"images:{root}"))
+    db = tmp_path / "s.db"
+    result = CliRunner().invoke(app, ["search", str(config), "--storage", f"sqlite:///{db}"])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.stderr and "Traceback" not in result.output
+    assert re.search(BAD[case], " ".join(result.stderr.split())), result.stderr
     assert not db.exists()
 
 
