@@ -296,7 +296,11 @@ def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
     if sum(fractions.values()) >= 1:
         raise ConfigError("[data] val_fraction + test_fraction must be below 1 (data must remain "
                           "for training).")
-    augment = _list_of_str(section, "data", "augment", [])
+    augment = section.get("augment", [])
+    augment = [augment] if isinstance(augment, str) else augment
+    if not isinstance(augment, list) or not all(isinstance(a, str) for a in augment):
+        raise ConfigError(f"[data] augment = {augment!r}; use a list of augmentation names, "
+                          'e.g. ["crop", "flip", "cutout"].')
     if len(set(augment)) != len(augment):
         raise ConfigError(f"[data] augment = {augment!r} names an augmentation twice; list "
                           'each once, e.g. ["crop", "flip"].')

@@ -47,7 +47,7 @@ def test_the_folder_resolves_against_the_config_and_augment_reaches_workers(
 @pytest.mark.parametrize(("augment", "message"), [
     ('"flip"', None),
     ('["flip", "flip"]', "names an augmentation twice"),
-    ("[1]", "augment must be a list of strings"),
+    ("[1]", r"augment = \[1\]; use a list of augmentation names"),
 ])
 def test_augment_values_in_the_config(tmp_path: Path, augment: str, message: str | None
                                       ) -> None:
