@@ -39,14 +39,14 @@ NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter o
 SECTIONS: dict[str, tuple[str, ...]] = {
     "search": ("name", "budget", "objectives", "strategy", "strategy_options", "seed", "batch"),
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
-             "input_shape", "root"),
+             "input_shape", "root", "image_size", "augment"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
                  "compile", "checkpoints", "checkpoint_dir", "threads", "proxies", "early_stop",
                  "early_stop_threshold", "early_stop_min_epochs", *HYPERPARAM_DEFAULTS),
     "space": (),  # validated by assemble_space (or plain_space: [space.params])
     "evaluator": (),  # validated by user_evaluator.evaluator_config
 }
-DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root")
+DATA_OPTION_KEYS = ("target", "task", "num_classes", "input_shape", "root", "image_size")
 MAX_BUDGET = 10_000_000
 MAX_THREADS = 1024
 
@@ -57,6 +57,8 @@ class DataConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     options: Mapping[str, object] = field(default_factory=dict)
+    #: training-batch augmentations (nasforge.evaluator.augment), checked with the data
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", freeze(self.options))
@@ -276,9 +278,9 @@ def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
     dataset = section.get("dataset")
     if not isinstance(dataset, str) or not dataset:
         raise ConfigError('[data] dataset is missing; use a builtin ("digits", "mnist1d", '
-                          '"fashion-mnist") or "csv:PATH" / "npz:PATH".')
+                          '"fashion-mnist") or "csv:PATH" / "npz:PATH" / "images:DIR".')
     prefix, sep, path = dataset.partition(":")
-    if sep and prefix in ("csv", "npz"):
+    if sep and prefix in ("csv", "npz", "images"):
         resolved = Path(path).expanduser()
         dataset = f"{prefix}:{resolved if resolved.is_absolute() else (base_dir / resolved)}"
     options = {k: section[k] for k in DATA_OPTION_KEYS if k in section}
@@ -294,7 +296,15 @@ def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
     if sum(fractions.values()) >= 1:
         raise ConfigError("[data] val_fraction + test_fraction must be below 1 (data must remain "
                           "for training).")
-    return DataConfig(dataset, options=options, **fractions)
+    augment = section.get("augment", [])
+    augment = [augment] if isinstance(augment, str) else augment
+    if not isinstance(augment, list) or not all(isinstance(a, str) for a in augment):
+        raise ConfigError(f"[data] augment = {augment!r}; use a list of augmentation names, "
+                          'e.g. ["crop", "flip", "cutout"].')
+    if len(set(augment)) != len(augment):
+        raise ConfigError(f"[data] augment = {augment!r} names an augmentation twice; list "
+                          'each once, e.g. ["crop", "flip"].')
+    return DataConfig(dataset, options=options, augment=tuple(augment), **fractions)
 
 
 def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset:
     """Load the data and check the space and objectives against it (host arrays, no device).
     Raises NasforgeError on bad input, before any write."""
+    from nasforge.evaluator.augment import check_augment
     from nasforge.evaluator.data import load_dataset
     from nasforge.evaluator.data.tensors import resolve_device
     from nasforge.evaluator.local import metric_names
@@ -51,6 +52,7 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
                            options=config.data.options, cache_dir=cache_dir)
     check_space_fits(config.space, dataset.spec)
     check_buildable(config.space, dataset.spec, seed=config.seed)
+    check_augment(config.data.augment, dataset.spec.input_shape)
     device = resolve_device(config.training.device)
     _check_proxies(config, dataset.spec)
     check_objectives(config.objectives, metric_names(
@@ -144,7 +146,7 @@ def build_evaluator(config: SearchConfig, cache_dir: Path | None = None, *,
 
     if dataset is None:
         dataset = load_checked(config, cache_dir)
-    data = to_device(dataset, resolve_device(config.training.device))
+    data = to_device(dataset, resolve_device(config.training.device), config.data.augment)
     return LocalEvaluator(data, seed=config.seed, latency_batch=config.training.latency_batch,
                           throughput_batch=config.training.throughput_batch,
                           measure_latency=config.training.measure_latency,

@@ -9,6 +9,9 @@ Batches are index slices of the preloaded tensors with a permutation drawn from 
 no per-sample work. The last partial batch is kept, except that a lone final sample joins the
 batch before it (batch norm cannot train on one sample). The step loop never reads a value
 back to the host: per-step losses stay on the device and are reduced once per epoch.
+Training batches of data that carries augmentations (`DeviceData.augment`) pass through the
+candidate's own `augment.Augmenter` (seeded from `seed`, apart from the permutation) on the
+device; evaluation batches never do. Augmented training runs without CUDA graphs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from torch import nn
 
 from nasforge.curves.rule import EpochHook
 from nasforge.errors import ConfigError, DataError, NasforgeError, SpaceError
+from nasforge.evaluator.augment import AugmentedInput, augmenters_for
 from nasforge.evaluator.fused.graphed import (
     Amp,
     GraphedSteps,
@@ -200,7 +204,9 @@ def train_candidate(
     counts = [end - start for start, end in zip(starts, ends, strict=True)]
     sizes = torch.tensor(counts, dtype=torch.float32, device=device)
     lrs = lr_table(params, len(starts) * params.epochs)
-    graphed = use_graphs(graphs, device, counts.count(params.batch_size) * params.epochs)
+    augmenters = augmenters_for(data, [seed])  # a CUDA graph would replay one draw: no graphs
+    graphed = augmenters is None and use_graphs(graphs, device,
+                                                counts.count(params.batch_size) * params.epochs)
     layout = use_channels_last(channels_last, model, x)
     x_test = data.x_test
     if layout:
@@ -215,7 +221,8 @@ def train_candidate(
             model.to(memory_format=nhwc)  # type: ignore[call-overload]  # stubs omit memory_format
         net = _compiled(model) if compile else model
         amp = functools.partial(autocast, device, mode)
-        run, set_lr = _stepper(net, model, params, loss_fn, x, y, amp, graphed)
+        trained = net if augmenters is None else AugmentedInput(net, augmenters[0])
+        run, set_lr = _stepper(trained, model, params, loss_fn, x, y, amp, graphed)
         order = torch.Generator().manual_seed(seed)
         step = 0
         stopped: Mapping[str, float] | None = None

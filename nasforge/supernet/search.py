@@ -241,7 +241,8 @@ def _data(search: TrialLoop) -> _SpecData:
     from nasforge.evaluator_setup import load_checked
 
     config = search.config
-    return to_device(load_checked(config), resolve_device(config.training.device))
+    return to_device(load_checked(config), resolve_device(config.training.device),
+                     config.data.augment)
 
 
 def _outcome(search: TrialLoop) -> SearchOutcome:

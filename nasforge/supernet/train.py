@@ -8,6 +8,10 @@ of them are summed into one optimizer step.
 Batch-norm statistics are shared by every subnet that uses the same (slot, norm, width)
 module, so they fit none of them exactly: before a subnet is evaluated, `recalibrate` resets
 its running statistics and re-estimates them from a few training batches (no gradients).
+
+Training batches of data with augmentations (`DeviceData.augment`) are augmented on the device
+from a stream seeded with the training seed (`evaluator.augment`); recalibration batches and
+evaluation are not.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ConfigError
+from nasforge.evaluator.augment import augmenters_for
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import TrainData
 from nasforge.searchspace.architecture import Architecture
@@ -97,6 +102,7 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
     device = data.x_train.device
     schedule = SandwichSchedule(net.space, options.random_subnets, seed)
     generator = torch.Generator().manual_seed(seed)
+    augmenters = augmenters_for(data, [seed])  # `DeviceData.augment`, as train_candidate
     params = list(net.parameters())  # walking the module tree each step costs ~1 ms
     # foreach: one fused update over the tensors instead of a Python loop (CPU default)
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay,
@@ -112,6 +118,8 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
             losses = []
             for index in _batches(len(data.y_train), options.batch_size, generator, device):
                 x, y = data.x_train[index], data.y_train[index]
+                if augmenters is not None:
+                    x = augmenters[0](x)
                 losses.append(sandwich_step(net, schedule.step(), x, y, task, params).detach())
                 optimizer.step()
                 scheduler.step()

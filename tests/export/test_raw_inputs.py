@@ -181,3 +181,46 @@ def test_fashion_mnist_on_raw_uint8_pixels(tmp_path: Path,
     images = read_idx(FASHION_MNIST_ROOT / FASHION_MNIST_FILES["x_test"], ndim=3)
     assert images.dtype == np.uint8 and images.shape == (10000, 28, 28)
     _check(exported, images, "0..255", "(N, 28, 28)")
+
+
+def _write_image_folder(root: Path) -> dict[str, list[Path]]:
+    """scikit-learn's digits as 12x12 RGB PNGs (tinted per class) in train/ val/ test/ class
+    folders; the files of each part, in the order nasforge reads them (class, then name)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    parts = {"train": range(0, 240), "val": range(240, 300), "test": range(300, 360)}
+    for part, rows in parts.items():
+        for row in rows:
+            label = int(digits.target[row])
+            gray = Image.fromarray((digits.images[row] * 255 / 16).astype(np.uint8), "L")
+            pixels = np.asarray(gray.resize((12, 12)))[..., None].astype(np.float32)
+            tint = np.array([1.0, 0.4 + 0.06 * label, 0.2], dtype=np.float32)
+            folder = root / part / f"digit{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((pixels * tint).astype(np.uint8), "RGB").save(
+                folder / f"{row:04d}.png")
+    return {part: sorted((root / part).glob("*/*.png"), key=lambda p: (p.parent.name, p.name))
+            for part in parts}
+
+
+def test_image_folder_on_raw_uint8_images_with_augmentation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    files = _write_image_folder(tmp_path / "pics")
+    exported = _search_and_export(
+        tmp_path, monkeypatch, 'dataset = "images:pics"\naugment = ["crop", "flip", "cutout"]',
+        CNN, "--onnx")
+    raw = np.stack([np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1)
+                    for f in files["test"]])  # uint8 (60, 3, 12, 12): what the user has
+    module = _check(exported, raw, "0..255", "(N, 3, 12, 12)", "RGB")
+    assert module.INPUT_SHAPE == (3, 12, 12)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(exported.folder / "model.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"input": raw.astype(np.float32)})[0])
+        torch.testing.assert_close(got, exported.logits, rtol=1e-4, atol=1e-4)

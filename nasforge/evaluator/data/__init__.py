@@ -3,17 +3,19 @@
     load_dataset("digits", seed=0)                       # built-in: digits, mnist1d, fashion-mnist
     load_dataset("csv:data/iris.csv", seed=0, options={"target": "species"}, base_dir=cfg_dir)
     load_dataset("npz:signals.npz", seed=0, options={"task": "regression"})
+    load_dataset("images:photos", seed=0, options={"image_size": 32})   # a folder per class
 
-Lifecycle: name -> loader (registry or csv:/npz: prefix) -> RawData (all samples, raw labels)
--> labels encoded (task decided) -> seeded stratified split -> features scaled (images: fixed
-pixel scale; tabular: standardised with train statistics) -> frozen `Dataset` of read-only
+Lifecycle: name -> loader (registry or csv:/npz:/images: prefix) -> RawData (all samples, raw
+labels) -> labels encoded (task decided) -> seeded stratified split of what is not predefined
+-> features scaled (built-in images: fixed pixel scale; tabular data and image folders:
+standardised per column / channel with train statistics) -> frozen `Dataset` of read-only
 float32 arrays, carrying that `Preprocessing` (what `nasforge export` puts into model.py).
 `evaluator.data.tensors.to_device` moves it onto a torch device.
 
 This package is the evaluator's data, and only that: the registry and `load_dataset` (here),
-the loaders (`builtin`, `files`, with `base` their shared types), label encoding (`labels`),
-the seeded split (`split`), feature scaling (`preprocessing`), the memory check before a
-load (`memory`), the device tensors (`tensors`) and the data fingerprint a search stores
+the loaders (`builtin`, `files`, `images`, with `base` their shared types), label encoding
+(`labels`), the seeded split (`split`), feature scaling (`preprocessing`), the memory check
+before a load (`memory`), the device tensors (`tensors`) and the data fingerprint a search stores
 (`fingerprint`). Published benchmark tables are not data here: see `nasforge.benchmark`.
 """
 
@@ -30,9 +32,9 @@ from types import MappingProxyType
 import numpy as np
 
 from nasforge.errors import DataError, UnknownNameError
-from nasforge.evaluator.data import builtin, files
-from nasforge.evaluator.data.base import DatasetLoader, LoadContext, resolve_path
-from nasforge.evaluator.data.labels import TASKS, encode_labels
+from nasforge.evaluator.data import builtin, files, images
+from nasforge.evaluator.data.base import DatasetLoader, LoadContext, RawData, resolve_path
+from nasforge.evaluator.data.labels import TASKS, Labels, encode_labels
 from nasforge.evaluator.data.preprocessing import Preprocessing
 from nasforge.evaluator.data.split import check_fractions, split_indices
 from nasforge.registry import Registry
@@ -56,8 +58,10 @@ FILE_FORMATS: Mapping[str, DatasetLoader] = MappingProxyType({
                          description="CSV with a header row"),
     "npz": DatasetLoader(files.load_npz, _SHAPE_OPTIONS,
                          description="numpy .npz with arrays x, y (x_test, y_test)"),
+    "images": DatasetLoader(images.load_images, frozenset({"image_size"}),
+                            description="a folder of PNG/JPEG images, one sub-folder per class"),
 })
-OPTIONS = frozenset({"target", "task", "num_classes", "input_shape", "root"})
+OPTIONS = frozenset({"target", "task", "num_classes", "input_shape", "root", "image_size"})
 _NO_OPTIONS: Mapping[str, object] = MappingProxyType({})
 
 
@@ -104,14 +108,15 @@ def _resolve_loader(name: str, base_dir: Path) -> tuple[DatasetLoader, Path | No
     if sep and prefix.strip().lower() in FILE_FORMATS:
         if not rest.strip():
             raise DataError(f"Dataset {name!r} names no file; write {prefix}:path/to/file.")
-        return FILE_FORMATS[prefix.strip().lower()], resolve_path(rest.strip(), base_dir)
+        what = "Image folder" if prefix.strip().lower() == "images" else "Data file"
+        return FILE_FORMATS[prefix.strip().lower()], resolve_path(rest.strip(), base_dir, what)
     try:
         return DATASETS.get(name), None
     except UnknownNameError as exc:
         suffix = Path(name).suffix.lower().lstrip(".")
         hint = f" Did you mean '{suffix}:{name}'?" if suffix in FILE_FORMATS else ""
         raise UnknownNameError(
-            f"{exc}{hint} For your own data use 'csv:PATH' or 'npz:PATH' "
+            f"{exc}{hint} For your own data use 'csv:PATH', 'npz:PATH' or 'images:DIR' "
             f"(relative to the config file)."
         ) from None
 
@@ -164,6 +169,49 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """Raw train / validation / test samples and their encoded labels, in that order."""
+
+    x: tuple[np.ndarray, np.ndarray, np.ndarray]
+    y: tuple[np.ndarray, np.ndarray, np.ndarray]
+    labels: Labels
+
+
+def _split(raw: RawData, options: Mapping[str, object], *, seed: int, val_fraction: float,
+           test_fraction: float) -> _Parts:
+    """Encode the labels of every part and split off what is not predefined: without
+    predefined parts, validation and test take their fractions of all samples; with a
+    predefined test (validation) part, validation (test) takes its fraction of the rest."""
+    n = len(raw.y)
+    n_val = 0 if raw.y_val is None else len(raw.y_val)
+    y_all = np.concatenate([raw.y, *(p for p in (raw.y_val, raw.y_test) if p is not None)])
+    labels = encode_labels(
+        y_all, task=str(options.get("task", raw.task)), label_name=raw.label_name,
+        num_classes=_num_classes(options, raw.num_classes),
+        source=raw.source, classes=raw.classes,
+    )
+    codes, stratify = labels.codes, labels.task == "classification"
+    test_x, test_y = raw.x_test, codes[n + n_val:]
+    if raw.x_val is None:
+        split = split_indices(codes[:n], seed=seed, val_fraction=val_fraction,
+                              test_fraction=test_fraction, stratify=stratify,
+                              predefined_test=raw.x_test is not None)
+        train, val_x, val_y = split.train, raw.x[split.val], codes[split.val]
+        if split.test is not None:
+            test_x, test_y = raw.x[split.test], codes[split.test]
+    else:
+        val_x, val_y = raw.x_val, codes[n:n + n_val]
+        train = np.arange(n)
+        if raw.x_test is None:  # the test part comes from the training samples
+            split = split_indices(codes[:n], seed=seed, val_fraction=test_fraction,
+                                  test_fraction=val_fraction, stratify=stratify,
+                                  predefined_test=True)
+            train, test_x, test_y = split.train, raw.x[split.val], codes[split.val]
+    assert test_x is not None
+    return _Parts((raw.x[train], val_x, test_x), (codes[train], val_y, test_y), labels)
+
+
 def load_dataset(
     name: str,
     *,
@@ -177,9 +225,12 @@ def load_dataset(
     """Load `name` and split it with `seed` (same seed -> same split).
 
     Without a predefined test split, validation and test take `val_fraction` and
-    `test_fraction` of all samples; with one (mnist1d, fashion-mnist, npz with x_test),
-    `test_fraction` is ignored and validation takes `val_fraction` of the training samples.
-    `options`: target, task, num_classes, input_shape (csv/npz), root (fashion-mnist).
+    `test_fraction` of all samples; with one (mnist1d, fashion-mnist, npz with x_test,
+    images with test/), `test_fraction` is ignored and validation takes `val_fraction` of the
+    training samples; with a predefined validation split (images with val/), test takes
+    `test_fraction` of the training samples, or nothing when test/ is there too.
+    `options`: target, task, num_classes, input_shape (csv/npz), root (fashion-mnist),
+    image_size (images).
     Relative paths resolve against `base_dir` (default: the working directory); `cache_dir`
     holds generated data (mnist1d), None disables caching.
     """
@@ -203,27 +254,11 @@ def load_dataset(
             f"{math.prod(raw.x.shape[1:])}."
         )
 
-    n = len(raw.y)
-    y_all = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
-    labels = encode_labels(
-        y_all, task=str(options.get("task", raw.task)), label_name=raw.label_name,
-        num_classes=_num_classes(options, raw.num_classes),
-        source=raw.source, classes=raw.classes,
-    )
-    split = split_indices(
-        labels.codes[:n], seed=int(seed), val_fraction=val_fraction,
-        test_fraction=test_fraction, stratify=labels.task == "classification",
-        predefined_test=raw.x_test is not None,
-    )
-    x_train_raw = raw.x[split.train]
-    preprocessing = Preprocessing.fit(raw, x_train_raw, shape)
-    if split.test is None:
-        assert raw.x_test is not None
-        x_test, y_test = preprocessing.apply(raw.x_test), labels.codes[n:]
-    else:
-        x_test, y_test = preprocessing.apply(raw.x[split.test]), labels.codes[split.test]
-    xs = [preprocessing.apply(x_train_raw), preprocessing.apply(raw.x[split.val]), x_test]
-    ys = [labels.codes[split.train], labels.codes[split.val], y_test]
+    parts = _split(raw, options, seed=int(seed), val_fraction=val_fraction,
+                   test_fraction=test_fraction)
+    labels, preprocessing = parts.labels, Preprocessing.fit(raw, parts.x[0], shape)
+    xs = [preprocessing.apply(x) for x in parts.x]
+    ys = parts.y
     spec = DataSpec(shape, labels.num_outputs, labels.task, name)
     dataset = Dataset(x_train=_readonly(xs[0]), y_train=_readonly(ys[0]),
                       x_val=_readonly(xs[1]), y_val=_readonly(ys[1]),

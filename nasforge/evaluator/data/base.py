@@ -20,8 +20,9 @@ from nasforge.userfiles import look_up
 class LoadContext:
     """Inputs of one load: validated options, the base folder for relative paths, a cache.
 
-    `path` is the file part of a `csv:PATH` / `npz:PATH` name, resolved against `base_dir`;
-    None for built-in datasets. `cache_dir` None means: do not cache anything.
+    `path` is the file (folder) part of a `csv:PATH` / `npz:PATH` / `images:DIR` name,
+    resolved against `base_dir`; None for built-in datasets. `cache_dir` None means: do not
+    cache anything.
     """
 
     name: str
@@ -31,7 +32,7 @@ class LoadContext:
     path: Path | None = None
 
     def file(self) -> Path:
-        """`path`, for the loaders of `csv:PATH` / `npz:PATH` names (which always have one)."""
+        """`path`, for the loaders of `csv:`, `npz:` and `images:` names (which have one)."""
         if self.path is None:
             raise DataError(f"Dataset {self.name!r} names no file.")
         return self.path
@@ -44,6 +45,7 @@ class RawData:
     x: (N, *sample_shape), any numeric dtype (uint8 pixels are fine).
     y: (N,) raw labels: integers, floats or strings.
     x_test / y_test: a predefined test split (both or neither).
+    x_val / y_val: a predefined validation split (both or neither; e.g. an image folder's val/).
     pixel_scale: features are multiplied by it (1/255 for uint8 images) and never standardised;
         None means tabular features, standardised with statistics of the train part.
     task: "classification" for datasets that fix it, else "auto".
@@ -67,13 +69,20 @@ class RawData:
     source: str = ""
     raw_input: str = ""
     feature_names: tuple[str, ...] = ()
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if (self.x_test is None) != (self.y_test is None):
             raise DataError(f"{self.source}: a predefined test split needs both x_test and y_test.")
+        if (self.x_val is None) != (self.y_val is None):
+            raise DataError(f"{self.source}: a predefined validation split needs both x_val and "
+                            "y_val.")
         pairs = [("", self.x, self.y)]
         if self.x_test is not None and self.y_test is not None:
             pairs.append(("test ", self.x_test, self.y_test))
+        if self.x_val is not None and self.y_val is not None:
+            pairs.append(("validation ", self.x_val, self.y_val))
         for part, x, y in pairs:
             if x.ndim < 2:
                 raise DataError(
@@ -84,11 +93,12 @@ class RawData:
                     f"{self.source}: {part}labels must have shape ({len(x)},) to match "
                     f"{len(x)} samples, got {y.shape}."
                 )
-        if self.x_test is not None and self.x_test.shape[1:] != self.x.shape[1:]:
-            raise DataError(
-                f"{self.source}: test samples have shape {self.x_test.shape[1:]} but training "
-                f"samples have shape {self.x.shape[1:]}; they must match."
-            )
+        for part, x, _ in pairs[1:]:
+            if x.shape[1:] != self.x.shape[1:]:
+                raise DataError(
+                    f"{self.source}: {part}samples have shape {x.shape[1:]} but training "
+                    f"samples have shape {self.x.shape[1:]}; they must match."
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ that changed since the search started (torch-free).
 
 A fingerprint is a plain JSON object:
 
-    files   {path: sha256 of its bytes} of the user's files: the csv:/npz: file, or the
-            Fashion-MNIST IDX files; {} for generated built-ins (digits, mnist1d), which the
-            name and the two entries below identify
+    files   {path: sha256 of its bytes} of the user's files: the csv:/npz: file, every
+            image of an images: folder, or the Fashion-MNIST IDX files; {} for generated
+            built-ins (digits, mnist1d), which the name and the two entries below identify
     shape   input shape, outputs, task and the number of train / validation / test samples
     split   sha256 of the labels of each split, in order: the seeded split (and the
             labels themselves); a change with equal file content means the split changed
@@ -54,6 +54,10 @@ def data_files(data: DataConfig) -> tuple[Path, ...]:
     prefix, sep, rest = data.dataset.partition(":")
     if sep and prefix.strip().lower() in ("csv", "npz"):
         return (Path(rest.strip()),)
+    if sep and prefix.strip().lower() == "images":
+        from nasforge.evaluator.data.images import image_files
+
+        return tuple(image_files(Path(rest.strip())))
     if data.dataset == "fashion-mnist":
         from nasforge.evaluator.data.builtin import FASHION_MNIST_FILES, FASHION_MNIST_ROOT
 

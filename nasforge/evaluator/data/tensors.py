@@ -22,7 +22,8 @@ _DEVICE_HINT = 'Use device = "cpu" or device = "auto" (CUDA when available, else
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class DeviceData:
     """x_*: float32 contiguous (N, *spec.input_shape); y_*: (N,) int64 class codes
-    (classification) or float32 targets (regression); all on `device`."""
+    (classification) or float32 targets (regression); all on `device`. `augment`: the
+    augmentations of training batches (`nasforge.evaluator.augment`; names checked there)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -32,6 +33,7 @@ class DeviceData:
     y_test: torch.Tensor
     spec: DataSpec
     classes: tuple[str, ...] = ()
+    augment: tuple[str, ...] = ()
 
     @property
     def device(self) -> torch.device:
@@ -47,8 +49,10 @@ def _tensor(a: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Te
     return torch.tensor(np.ascontiguousarray(a), dtype=dtype, device=device).contiguous()
 
 
-def to_device(dataset: Dataset, device: torch.device | str) -> DeviceData:
-    """Copy the six arrays of `dataset` onto `device` (a torch.device or a name)."""
+def to_device(dataset: Dataset, device: torch.device | str,
+              augment: tuple[str, ...] = ()) -> DeviceData:
+    """Copy the six arrays of `dataset` onto `device` (a torch.device or a name); training
+    batches get `augment`."""
     device = device if isinstance(device, torch.device) else resolve_device(device)
     y_dtype = torch.int64 if dataset.spec.task == "classification" else torch.float32
     return DeviceData(
@@ -58,7 +62,7 @@ def to_device(dataset: Dataset, device: torch.device | str) -> DeviceData:
         y_val=_tensor(dataset.y_val, y_dtype, device),
         x_test=_tensor(dataset.x_test, torch.float32, device),
         y_test=_tensor(dataset.y_test, y_dtype, device),
-        spec=dataset.spec, classes=dataset.classes,
+        spec=dataset.spec, classes=dataset.classes, augment=tuple(augment),
     )
 
 

@@ -17,6 +17,8 @@ not finite is reported `Diverged` (as `train_candidate` would raise) and dropped
 stack; the others go on unchanged.
 A model whose early-stopping hook (`stops`) returns metrics after an epoch leaves the stack
 the same way, with the outcome `train_candidate` gives it when stopped.
+With augmentations (`DeviceData.augment`), each model's rows of a batch are augmented with
+its own `augment.Augmenter` (seeded from its seed, as `train_candidate` does).
 
 Agreement with `train_candidate` is to float rounding (the update is torch's fused kernel, as
 the reference's; matmuls are batched): tests assert rtol 1e-4, atol 1e-5.
@@ -37,6 +39,7 @@ from torch import nn
 
 from nasforge.curves.rule import EpochHook
 from nasforge.errors import DataError
+from nasforge.evaluator.augment import Augment, augment_stacked, augmenters_for
 from nasforge.evaluator.fused.align import align_key
 from nasforge.evaluator.fused.graphed import Amp
 from nasforge.evaluator.fused.optimizer import StackedOptimizer
@@ -156,6 +159,7 @@ def train_fused(
         decay = [p.weight_decay for p in params]
         optimizer = StackedOptimizer(p0.optimizer, stack.flat)
         orders = [torch.Generator().manual_seed(seed) for seed in seeds]
+        augmenters = augmenters_for(data, seeds)
         active = list(range(count))  # candidate index of each stack slot
         curves: list[list[CurvePoint]] = [[] for _ in range(count)]
         errors: dict[int, Diverged] = {}
@@ -165,12 +169,14 @@ def train_fused(
         for epoch in range(1, p0.epochs + 1):
             perms = torch.stack([torch.randperm(len(x), generator=orders[c]) for c in active])
             perms = perms.to(device)
+            augment = None if augmenters is None else functools.partial(
+                augment_stacked, [augmenters[c] for c in active])
             losses = []
             for start, end in zip(starts, ends, strict=True):
                 idx = perms[:, start:end].reshape(-1)  # (M * B,): model-major
                 losses.append(fused_step(stack, optimizer, x, y, idx,
                                          [row[step] for row in lrs], decay, classification,
-                                         amp))
+                                         amp, augment))
                 step += 1
             with torch.inference_mode():
                 train_sum = sizes @ torch.stack(losses)  # (M,)
@@ -239,12 +245,16 @@ def train_fused(
 def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor,
                y: torch.Tensor, idx: torch.Tensor, lr: Sequence[float],
                decay: Sequence[float], classification: bool,
-               amp: Amp = contextlib.nullcontext) -> torch.Tensor:
+               amp: Amp = contextlib.nullcontext, augment: Augment | None = None
+               ) -> torch.Tensor:
     """One training step of every stacked model on its batch: `idx` (M * B,) model-major row
-    indices into x / y; lr, decay: one per model. Returns the (M,) batch losses
-    (detached)."""
+    indices into x / y; lr, decay: one per model; `augment` transforms the (M * B, ...)
+    batch (`augment.augment_stacked`). Returns the (M,) batch losses (detached)."""
     shape = (stack.size, len(idx) // stack.size)
-    xb = x.index_select(0, idx).view(*shape, *x.shape[1:])
+    xb = x.index_select(0, idx)
+    if augment is not None:
+        xb = augment(xb)
+    xb = xb.view(*shape, *x.shape[1:])
     yb = y.index_select(0, idx).view(*shape, *y.shape[1:])
     with amp():
         per_model = _losses(stack.forward(xb, True).float(), yb, classification)
