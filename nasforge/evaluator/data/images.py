@@ -238,7 +238,7 @@ def load_images(ctx: LoadContext, *, available: int | None = None) -> RawData:
     arrays = {part: (_decode(found, mode, size),
                      np.array([h.label for h in found], dtype=np.int64))
               for part, found in headers.items()}
-    x, y = arrays.get("all", arrays.get("train"))  # type: ignore[misc]
+    x, y = arrays["all"] if "all" in arrays else arrays["train"]
     x_val, y_val = arrays.get("val", (None, None))
     x_test, y_test = arrays.get("test", (None, None))
     what = "grayscale (C = 1)" if channels == 1 else "RGB (C = 3)"
