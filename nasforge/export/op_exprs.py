@@ -31,11 +31,14 @@ if TYPE_CHECKING:
         Norm,
         Pool,
         Residual,
+        SqueezeExcite,
     )
 
 COMPOSITE = "nasforge.searchspace.layers.portable.composite"
 QUANT = "nasforge.searchspace.layers.portable.quant"
+SQUEEZE_EXCITE = "nasforge.searchspace.layers.portable.squeeze_excite"
 _POOLS = {"max": "MaxPool", "avg": "AvgPool"}
+_GATES = {"sigmoid": '"sigmoid"', "hardsigmoid": '"hardsigmoid"'}
 
 
 def flatten(op: Flatten, builder: ExprBuilder) -> Expr:
@@ -133,3 +136,12 @@ def cell(op: Cell, builder: ExprBuilder) -> Expr:
 def residual(op: Residual, builder: ExprBuilder) -> Expr:
     builder.need(COMPOSITE)
     return Call("Residual", (builder.branch(op.main), builder.branch(op.shortcut)))
+
+
+def squeeze_excite(op: SqueezeExcite, builder: ExprBuilder) -> Expr:
+    if op.gate not in _GATES:
+        raise SpaceError(f"A squeeze-and-excite gate {op.gate!r} has no export; use one of "
+                         f"{', '.join(_GATES)}.")
+    builder.need(SQUEEZE_EXCITE)
+    return Call("SqueezeExcite", (as_int(op.channels), as_int(op.reduced), as_int(op.dims)),
+                (("gate", _GATES[op.gate]),))
