@@ -1,7 +1,7 @@
 """The mbconv and resnet families end to end through the CLI, on digits (8x8 images): search
-with a batch of candidates per step, show, export model.py + weights + ONNX and run it on the
-raw pixels, the dashboard's trial page; and a kernel larger than its feature map refused with
-exit 2 before anything is written."""
+with batches of candidates on two worker processes, show, export model.py + weights + ONNX
+and run them on the raw pixels, the dashboard's trial page; and a kernel larger than its
+feature map refused with exit 2 before anything is written."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ dataset = "digits"
 
 [training]
 epochs = 2
-batch_size = 128
+batch_size = 32
 measure_latency = false
 checkpoints = "all"
 
@@ -110,7 +110,7 @@ def test_search_show_export_and_dashboard(tmp_path: Path, monkeypatch: pytest.Mo
     cache = tmp_path / "cache"
     monkeypatch.setenv("NASFORGE_CACHE_DIR", str(cache))
     url = f"sqlite:///{tmp_path / 'fam.db'}"
-    result = _invoke("search", str(_write(tmp_path)), "--storage", url)
+    result = _invoke("search", str(_write(tmp_path)), "--storage", url, "--workers", "2")
     assert result.exit_code == 0, result.output
     assert "6 complete, 0 failed" in result.stdout
     shown = _invoke("show", "fam", "--storage", url, "--json")
@@ -120,7 +120,7 @@ def test_search_show_export_and_dashboard(tmp_path: Path, monkeypatch: pytest.Mo
     first = {}
     for trial in trials:
         first.setdefault(trial["arch"]["family"], trial)
-        assert trial["metrics"]["accuracy"] > 0.1  # better than chance after 2 epochs
+        assert trial["metrics"]["accuracy"] > 0.3  # chance is 0.1
         assert trial["metrics"]["macs"] > 0
     assert set(first) == {"mbconv", "resnet"}
 
@@ -175,3 +175,26 @@ def test_a_kernel_larger_than_its_feature_map_exits_2_and_writes_nothing(
     assert "[space.mbconv] kernel" in result.stderr and "stage 1" in result.stderr
     assert "only 4x4" in result.stderr, result.stderr
     assert not db.exists()
+
+
+def test_layer_stack_rows_of_residual_and_squeeze_excite_blocks() -> None:
+    from nasforge.searchspace.architecture import Architecture
+    from nasforge.searchspace.families import plan_for
+    from nasforge.searchspace.plan import DataSpec
+    from nasforge.ui.architecture import layer_frame
+
+    arch = Architecture({
+        "family": "mbconv", "mbconv.stages": 1, "mbconv.stem": 8, "mbconv.head_channels": 0,
+        "mbconv.head_width": 0, "mbconv.depth.0": 2, "mbconv.expand.0": 2,
+        "mbconv.kernel.0": 3, "mbconv.width.0": 8, "mbconv.se.0": True,
+        "mbconv.se_ratio": 0.25, "mbconv.se_gate": "hardsigmoid", "activation": "relu",
+        "norm": "batch", "dropout": 0.0})
+    frame = layer_frame(plan_for(arch, DataSpec((1, 8, 8), 10)))
+    rows = list(zip(frame["kind"], frame["label"], frame["shape"], frame["inner_ops"],
+                    strict=True))
+    # stem conv, bn, act; block 0 (8 -> 8 channels, stride 1): a residual of 9 ops; block 1
+    # too; then the pooled classifier
+    assert [r[0] for r in rows] == ["Conv", "Norm", "Activation", "Residual", "Residual",
+                                    "GlobalPool", "Linear"]
+    assert rows[3][1:] == ("Residual", "8x8x8", 9)
+    assert rows[0][1] == "Conv2d in_channels=1 out_channels=8 kernel=3 no bias"
