@@ -31,11 +31,15 @@ if TYPE_CHECKING:
         Norm,
         Pool,
         Residual,
+        Resize,
+        SqueezeExcite,
     )
 
 COMPOSITE = "nasforge.searchspace.layers.portable.composite"
 QUANT = "nasforge.searchspace.layers.portable.quant"
+SQUEEZE_EXCITE = "nasforge.searchspace.layers.portable.squeeze_excite"
 _POOLS = {"max": "MaxPool", "avg": "AvgPool"}
+_GATES = {"sigmoid": '"sigmoid"', "hardsigmoid": '"hardsigmoid"'}
 
 
 def flatten(op: Flatten, builder: ExprBuilder) -> Expr:
@@ -136,9 +140,6 @@ def residual(op: Residual, builder: ExprBuilder) -> Expr:
 
 
 # --- input resolution ---
-if TYPE_CHECKING:
-    from nasforge.searchspace.plan_ops import Resize
-
 RESIZE = "nasforge.searchspace.layers.portable.resize"
 
 
@@ -157,3 +158,12 @@ def _resize_mode(mode: str) -> str:
         raise SpaceError(f"A resize in mode {mode!r} has no export; use "
                          f"{' or '.join(RESIZE_MODES)}.")
     return RESIZE_MODES[RESIZE_MODES.index(mode)]
+
+
+def squeeze_excite(op: SqueezeExcite, builder: ExprBuilder) -> Expr:
+    if op.gate not in _GATES:
+        raise SpaceError(f"A squeeze-and-excite gate {op.gate!r} has no export; use one of "
+                         f"{', '.join(_GATES)}.")
+    builder.need(SQUEEZE_EXCITE)
+    return Call("SqueezeExcite", (as_int(op.channels), as_int(op.reduced), as_int(op.dims)),
+                (("gate", _GATES[op.gate]),))

@@ -22,6 +22,8 @@ from nasforge.searchspace.plan_ops import (
     Norm,
     Pool,
     Residual,
+    Resize,
+    SqueezeExcite,
 )
 from nasforge.searchspace.quantization import learned_step_params
 from nasforge.searchspace.specs import (
@@ -76,6 +78,13 @@ def conv_cost(op: Conv, shape: tuple[int, ...]) -> Cost:
     return Cost(params, positions(shape) * weights, weights, op.weight_bits, op.act_bits)
 
 
+def squeeze_excite_cost(op: SqueezeExcite, shape: tuple[int, ...]) -> Cost:
+    """The two 1x1 layers over the pooled features (one position each); the pooling and the
+    channel-wise product are elementwise work, uncounted as for norms and residual sums."""
+    weights = 2 * op.channels * op.reduced
+    return Cost(weights + op.reduced + op.channels, weights, weights)
+
+
 def layer_cost(registry: Registry[LayerSpec]) -> Callable[[Norm | Activation, tuple[int, ...]],
                                                           Cost]:
     """The cost of a Norm or Activation op: its layer spec's parameter count (None for a kind
@@ -112,12 +121,12 @@ builtin("cell", Cell, free, "cell", stackable=False, elastic=False,
         signature=cell_signature)
 builtin("residual", Residual, free, "res", stackable=False, elastic=False,
         children=lambda op: (op.main, op.shortcut), signature=residual_signature)
+builtin("squeeze_excite", SqueezeExcite, squeeze_excite_cost, "se", stackable=False,
+        elastic=False)
 
 
 # --- input resolution: the data resized to the architecture's resolution on the device ---
 # (its fused and elastic parts have modules of their own: fused/ops.py and rules.py are full)
-from nasforge.searchspace.plan_ops import Resize  # noqa: E402
-
 OP_SPECS.add(OpSpec(
     "resize", Resize, free,  # interpolation is counted as no MACs (no weights, a few adds)
     build="nasforge.searchspace.ops.resize:build",

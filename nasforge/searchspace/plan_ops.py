@@ -151,6 +151,23 @@ class Residual(PlanOp):
     shortcut: Branch = Branch()
 
 
+#: The gates a `SqueezeExcite` op may use.
+SE_GATES = ("sigmoid", "hardsigmoid")
+
+
+@dataclass(frozen=True, slots=True)
+class SqueezeExcite(PlanOp):
+    """Squeeze-and-excite over (channels, *spatial) features: the mean over the `dims`
+    spatial axes, a 1x1 layer to `reduced` channels, ReLU, a 1x1 layer back to `channels`,
+    `gate` ("sigmoid" or "hardsigmoid"), and the input scaled by it channel by channel.
+    Its two 1x1 layers stay float32 (they see one value per channel)."""
+
+    channels: int
+    reduced: int
+    dims: int
+    gate: str = "sigmoid"
+
+
 def iter_ops(ops: tuple[Op, ...], shapes: tuple[tuple[int, ...], ...]
              ) -> Iterator[tuple[Op, tuple[int, ...]]]:
     """Every op with its output shape; composite ops (cells, residuals) are yielded and then

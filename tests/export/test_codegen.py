@@ -36,6 +36,7 @@ from nasforge.searchspace.plan_ops import (
     Pool,
     Residual,
     Resize,
+    SqueezeExcite,
 )
 from nasforge.searchspace.specs import ACTIVATIONS, NORMS, OP_SPECS, resolve
 
@@ -71,6 +72,7 @@ OP_EXAMPLES = {
     "dropout": Dropout(0.25), "pool": Pool("avg", 2, 3, 2), "global_pool": GlobalPool(2),
     "cell": Cell(3, 4, 2, (CellEdge(1, 0, "x", _BRANCH), CellEdge(2, 1, "y", Branch()))),
     "residual": Residual(_BRANCH),
+    "squeeze_excite": SqueezeExcite(4, 2, 2, "hardsigmoid"),
 }
 OP_EXAMPLES["resize"] = Resize(2, (9, 7), 4, "bicubic")
 

@@ -19,7 +19,8 @@ def test_layers_json_lists_every_registry() -> None:
     assert catalog["activations"] == list(ACTIVATIONS.names())
     assert catalog["norms"] == list(NORMS.names())
     assert catalog["quantization"] == [32, 16, 8, 4, 2, 1]
-    assert catalog["families"] == list(FAMILIES.names()) == ["cell", "cnn", "mlp"]
+    assert catalog["families"] == list(FAMILIES.names()) == ["cell", "cnn", "mbconv", "mlp",
+                                                             "resnet"]
     assert catalog["cell_ops"] == list(CELL_OPS.names())
     assert len(catalog["activations"]) >= 16 and len(catalog["norms"]) >= 8
     assert set(catalog["norm_activations"]) == {"evonorm_b0", "evonorm_s0"}

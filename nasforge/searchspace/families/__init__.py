@@ -7,7 +7,9 @@ from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import Family
 from nasforge.searchspace.families.cell import CellFamily
 from nasforge.searchspace.families.cnn import CNNFamily
+from nasforge.searchspace.families.mbconv import MBConvFamily
 from nasforge.searchspace.families.mlp import MLPFamily
+from nasforge.searchspace.families.resnet import ResNetFamily
 from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.resolution import RESOLUTION, resized_plan
 
@@ -15,6 +17,8 @@ FAMILIES: Registry[Family] = Registry("family")
 FAMILIES.register("mlp", MLPFamily())
 FAMILIES.register("cnn", CNNFamily())
 FAMILIES.register("cell", CellFamily())
+FAMILIES.register("mbconv", MBConvFamily())
+FAMILIES.register("resnet", ResNetFamily())
 
 
 def plan_for(arch: Architecture, data: DataSpec) -> NetworkPlan:
