@@ -191,8 +191,12 @@ def _check_resolution(params: Mapping[str, Param]) -> None:
 def check_space_fits(space: SearchSpace, data: DataSpec) -> None:
     """Refuse families that cannot take this data, and resolutions that do not fit it
     (before anything is trained or stored)."""
-    for family in space.params["family"].values():
-        FAMILIES.get(str(family)).check_data(data)
+    for name in space.params["family"].values():
+        family = FAMILIES.get(str(name))
+        family.check_data(data)
+        check_space = getattr(family, "check_space", None)  # optional: its ranges vs the data
+        if check_space is not None:
+            check_space(space, data)
     if RESOLUTION in space.params:
         _check_resolutions_fit(space, data)
 

@@ -9,7 +9,7 @@ import torch
 
 from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
-from nasforge.searchspace.assemble import assemble_space
+from nasforge.searchspace.assemble import assemble_space, check_space_fits
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.families import FAMILIES, plan_for
 from nasforge.searchspace.plan import Activation, Conv, DataSpec, Linear, Norm, Residual
@@ -201,6 +201,8 @@ def test_a_kernel_larger_than_its_stage_map_is_refused_naming_stage_and_map() ->
                                          r", whose feature map is only 4x4 \(input 8x8 after the "
                                          r"stem and strides 1, 2\).*kernels <= 4"):
         family.check_space(bad, digits)
+    with pytest.raises(SpaceError, match=r"kernel.1 allows kernel 5 at stage 1"):
+        check_space_fits(bad, digits)  # what the CLI calls before anything is written
     arch = bad.sample(np.random.default_rng(0)).replace(**{"mbconv.kernel.1": 5})
     with pytest.raises(SpaceError, match=r"kernel.1 = 5 at stage 1.*only 4x4"):
         plan_for(arch, digits)

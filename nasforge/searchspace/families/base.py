@@ -42,7 +42,12 @@ class Family(Protocol):
         network (the cell family: isomorphic cells), or None where every assignment is."""
 
     def check_data(self, data: DataSpec) -> None:
-        """Raise SpaceError when this family cannot fit `data` (e.g. a CNN on flat features)."""
+        """Raise SpaceError when this family cannot fit `data` (e.g. a CNN on flat features).
+
+        A family may also define ``check_space(space, data)`` (optional, not part of the
+        protocol): `assemble.check_space_fits` calls it to refuse ranges of the whole space
+        that cannot fit the data (a kernel larger than a stage's feature map) before anything
+        is trained."""
 
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         """The network for `arch` on `data`."""
