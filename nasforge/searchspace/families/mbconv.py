@@ -32,13 +32,11 @@ from nasforge.searchspace.families.stages import (
     check_kernels,
     kernel_too_large,
     largest_kernels,
-    per_stage,
     reduced_channels,
-    se_settings,
     stage_maps,
     stage_strides,
+    staged_params,
     stem_stride,
-    strides_params,
 )
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
@@ -91,20 +89,8 @@ class MBConvFamily:
         check_ints(raw["head_width"], "mbconv.head_width", low=0)  # 0: no hidden layer
         check_choices(self.name, "kernel", raw["kernel"], KERNELS)
         check_choices(self.name, "se", raw["se"], (False, True))
-        params: dict[str, Param] = {"stages": raw["stages"], "stem": raw["stem"],
-                                    "head_channels": raw["head_channels"],
-                                    "head_width": raw["head_width"]}
-        ratio, gate = se_settings(self.name, merged)
-        if any(raw["se"].values()):
-            params.update(se_ratio=ratio, se_gate=gate)
-        conditions: Conditions = {}
-        for key in PER_STAGE_KEYS:
-            more, more_conditions = per_stage(key, raw[key], raw["stages"], merged["per_stage"],
-                                              self.name)
-            params.update(more)
-            conditions.update(more_conditions)
-        strides, stride_conditions = strides_params(self.name, merged["strides"], raw["stages"])
-        return {**params, **strides}, {**conditions, **stride_conditions}
+        fixed = {key: raw[key] for key in ("stages", "stem", "head_channels", "head_width")}
+        return staged_params(self.name, merged, raw, PER_STAGE_KEYS, fixed)
 
     def canonicalizer(self, spec: Mapping[str, object]) -> None:
         return None  # every assignment is its own canonical form

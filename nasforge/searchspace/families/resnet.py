@@ -32,13 +32,11 @@ from nasforge.searchspace.families.stages import (
     check_choices,
     check_kernels,
     kernel_too_large,
-    per_stage,
     reduced_channels,
-    se_settings,
     stage_maps,
     stage_strides,
+    staged_params,
     stem_stride,
-    strides_params,
 )
 from nasforge.searchspace.params import Param, param_from_spec
 from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
@@ -87,19 +85,8 @@ class ResNetFamily:
         check_ints(raw["stem"], "resnet.stem")
         check_choices(self.name, "block", raw["block"], BLOCKS)
         check_choices(self.name, "se", raw["se"], (False, True))
-        params: dict[str, Param] = {"stages": raw["stages"], "stem": raw["stem"],
-                                    "block": raw["block"]}
-        ratio, gate = se_settings(self.name, merged)
-        if any(raw["se"].values()):
-            params.update(se_ratio=ratio, se_gate=gate)
-        conditions: Conditions = {}
-        for key in PER_STAGE_KEYS:
-            more, more_conditions = per_stage(key, raw[key], raw["stages"], merged["per_stage"],
-                                              self.name)
-            params.update(more)
-            conditions.update(more_conditions)
-        strides, stride_conditions = strides_params(self.name, merged["strides"], raw["stages"])
-        return {**params, **strides}, {**conditions, **stride_conditions}
+        fixed = {key: raw[key] for key in ("stages", "stem", "block")}
+        return staged_params(self.name, merged, raw, PER_STAGE_KEYS, fixed)
 
     def canonicalizer(self, spec: Mapping[str, object]) -> None:
         return None  # every assignment is its own canonical form

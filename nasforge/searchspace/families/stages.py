@@ -203,3 +203,23 @@ def largest_kernels(family: str, space: SearchSpace, most: int) -> dict[int, tup
         kernel = max(_values(space, name))
         out[stage] = (f"{name.partition('.')[2]} allows kernel {kernel}", kernel)
     return out
+
+
+def staged_params(family: str, merged: Mapping[str, object], raw: Mapping[str, Param],
+                  per_stage_keys: Sequence[str], fixed: Mapping[str, Param]
+                  ) -> tuple[dict[str, Param], Conditions]:
+    """A staged family's parameters: `fixed` as they are, the squeeze-and-excite settings
+    when any stage may use SE, each of `per_stage_keys` per stage (or shared, see
+    `per_stage`) and the strides."""
+    params: dict[str, Param] = dict(fixed)
+    ratio, gate = se_settings(family, merged)
+    if any(raw["se"].values()):
+        params.update(se_ratio=ratio, se_gate=gate)
+    conditions: Conditions = {}
+    for key in per_stage_keys:
+        more, more_conditions = per_stage(key, raw[key], raw["stages"], merged["per_stage"],
+                                          family)
+        params.update(more)
+        conditions.update(more_conditions)
+    strides, stride_conditions = strides_params(family, merged["strides"], raw["stages"])
+    return {**params, **strides}, {**conditions, **stride_conditions}
