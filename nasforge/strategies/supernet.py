@@ -32,7 +32,7 @@ from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies.base import Strategy
 
 INNER_STRATEGIES = ("evolution", "random", "nsga2")
-SUPPORTED_FAMILIES = ("mlp", "cnn")
+SUPPORTED_FAMILIES = ("mlp", "cnn", "mbconv")
 #: Prefix of metrics measured with inherited (supernet) weights.
 INHERITED = "inherited_"
 #: Objectives a supernet search can rank subnets by.
@@ -108,7 +108,7 @@ def supernet_strategy(space: SearchSpace, objectives: Sequence[Objective], seed:
                       **options: object) -> SupernetStrategy:
     if "family" not in space:
         raise ConfigError("The supernet strategy shares weights over network families; its "
-                          "space needs [space] families (mlp or cnn). Use another strategy "
+                          "space needs [space] families (mlp, cnn or mbconv). Use another strategy "
                           "for a space of plain parameters.")
     families = list(space.params["family"].values())
     for family in families:
