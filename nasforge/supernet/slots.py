@@ -105,7 +105,7 @@ def extreme(space: SearchSpace, rng: np.random.Generator, largest: bool,
     at its maximum (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`.
     Size parameters whose family key (``expand`` for ``mbconv.expand.2``) is in `smallest`
     take their minimum in the largest subnet."""
-    return constrained(space, rng, lambda name: "max" if largest != (_key(name) in smallest)
+    return constrained(space, rng, lambda name: "max" if largest != (size_key(name) in smallest)
                        else "min")
 
 
@@ -126,7 +126,8 @@ def constrained(space: SearchSpace, rng: np.random.Generator,
     return space.validate(assigned)
 
 
-def _key(name: str) -> str:
+def size_key(name: str) -> str:
+    """The key of a parameter within its family (``expand`` for ``mbconv.expand.2``)."""
     parts = name.split(".")
     return parts[1] if len(parts) >= 2 else parts[0]
 
@@ -134,7 +135,7 @@ def _key(name: str) -> str:
 def corners(space: SearchSpace, rng: np.random.Generator) -> list[Architecture]:
     """The largest and smallest subnets, and the largest with each size key at its minimum
     (the largest layers of slots that only some choices open: an unexpanded block's)."""
-    keys = sorted({_key(name) for name in space.params if is_size(name)})
+    keys = sorted({size_key(name) for name in space.params if is_size(name)})
     return [extreme(space, rng, True), extreme(space, rng, False),
             *(extreme(space, rng, True, (key,)) for key in keys)]
 
