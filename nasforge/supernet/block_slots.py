@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import FamilyView
 from nasforge.searchspace.plan import NetworkPlan, Op
-from nasforge.searchspace.plan_ops import Activation, Conv, Linear, Norm, Residual, SqueezeExcite
+
+#: The ops are told apart by the `role` of their elastic rule (`rules.ElasticRule.role`):
+#: "conv", "linear", "se" (squeeze-and-excite), "residual", "norm", "activation", ...
 
 
-def is_depthwise(op: object) -> bool:
+def is_depthwise(op: object, role: str) -> bool:
     """A depthwise conv of a block (a k x k conv after the stem; every other conv is 1x1)."""
-    return isinstance(op, Conv) and (op.kernel > 1 or op.groups > 1)
+    return role == "conv" and (getattr(op, "kernel", 1) > 1 or getattr(op, "groups", 1) > 1)
 
 
 def block_prefix(arch: Architecture, index: int) -> str:
@@ -42,67 +44,68 @@ def block_prefix(arch: Architecture, index: int) -> str:
     raise ValueError(f"the plan has more blocks than the architecture {arch.arch_id}")
 
 
-def block_layer_slots(prefix: str, ops: Sequence[Op]) -> list[str]:
+def block_layer_slots(prefix: str, ops: Sequence[Op], roles: Sequence[str]) -> list[str]:
     """The slot of each op of one block (expand, depthwise, SE, project and their norms and
-    activations), given the block's `prefix`."""
-    first = next((op for op in ops if isinstance(op, Conv)), None)
-    base = prefix if first is None or not is_depthwise(first) else f"{prefix}_unexpanded"
+    activations), given the block's `prefix` and each op's role."""
+    first = next((i for i, role in enumerate(roles) if role == "conv"), None)
+    unexpanded = first is not None and is_depthwise(ops[first], "conv")
+    base = f"{prefix}_unexpanded" if unexpanded else prefix
     slot, seen_depthwise, out = f"{base}_input", False, []
-    for op in ops:
-        if is_depthwise(op):
+    for op, role in zip(ops, roles, strict=True):
+        if is_depthwise(op, role):
             slot, seen_depthwise = f"{base}_depthwise", True
-        elif isinstance(op, Conv):
+        elif role == "conv":
             slot = f"{base}_project" if seen_depthwise else f"{base}_expand"
-        elif isinstance(op, SqueezeExcite):
+        elif role == "se":
             slot = f"{base}_se"
         out.append(slot)
     return out
 
 
-def mbconv_slots(arch: Architecture, plan: NetworkPlan) -> list[str]:
+def mbconv_slots(arch: Architecture, plan: NetworkPlan, roles: Sequence[str]) -> list[str]:
     """The slot of each top-level op of an `mbconv` plan (see the module docstring); a
     residual block's slot is its prefix (`residual.py` names the layers inside it)."""
     ops, slots = plan.ops, []
     slot, blocks, stem, head_conv, hidden, i = "input", 0, False, False, False, 0
-    last_linear = max((j for j, op in enumerate(ops) if isinstance(op, Linear)), default=-1)
+    last_linear = max((j for j, role in enumerate(roles) if role == "linear"), default=-1)
     while i < len(ops):
-        op = ops[i]
-        if isinstance(op, Conv) and not stem:
+        op, role = ops[i], roles[i]
+        if role == "conv" and not stem:
             slot, stem = "stem", True
-        elif isinstance(op, Residual):
+        elif role == "residual":
             slot, blocks = block_prefix(arch, blocks), blocks + 1
-        elif isinstance(op, Conv) and (is_depthwise(op) or _opens_block(ops, i)):
-            end = _block_end(ops, i)
-            names = block_layer_slots(block_prefix(arch, blocks), ops[i:end])
+        elif role == "conv" and (is_depthwise(op, role) or _opens_block(ops, roles, i)):
+            end = _block_end(ops, roles, i)
+            names = block_layer_slots(block_prefix(arch, blocks), ops[i:end], roles[i:end])
             slots.extend(names)
             slot, blocks, i = names[-1], blocks + 1, end
             continue
-        elif isinstance(op, Conv):
+        elif role == "conv":
             slot, head_conv = "head_conv", True
-        elif isinstance(op, Linear) and i == last_linear:
+        elif role == "linear" and i == last_linear:
             slot = ("classifier" if hidden else
                     "classifier_head_conv" if head_conv else "classifier_blocks")
-        elif isinstance(op, Linear):
+        elif role == "linear":
             slot, hidden = "head_hidden" if head_conv else "head_hidden_blocks", True
         slots.append(slot)
         i += 1
     return slots
 
 
-def _opens_block(ops: Sequence[Op], i: int) -> bool:
+def _opens_block(ops: Sequence[Op], roles: Sequence[str], i: int) -> bool:
     """Whether the 1x1 conv at `i` expands a block: the next conv is a depthwise one."""
-    for op in ops[i + 1:]:
-        if isinstance(op, (Conv, Residual)):
-            return is_depthwise(op)
+    for op, role in zip(ops[i + 1:], roles[i + 1:], strict=True):
+        if role in ("conv", "residual"):
+            return is_depthwise(op, role)
     return False
 
 
-def _block_end(ops: Sequence[Op], start: int) -> int:
+def _block_end(ops: Sequence[Op], roles: Sequence[str], start: int) -> int:
     """The index after a top-level block starting at `start`: its projection conv and the
     norm (and activation) after it."""
-    depthwise = next(j for j in range(start, len(ops)) if is_depthwise(ops[j]))
-    project = next(j for j in range(depthwise + 1, len(ops)) if isinstance(ops[j], Conv))
+    depthwise = next(j for j in range(start, len(ops)) if is_depthwise(ops[j], roles[j]))
+    project = next(j for j in range(depthwise + 1, len(ops)) if roles[j] == "conv")
     end = project + 1
-    while end < len(ops) and isinstance(ops[end], (Norm, Activation)):
+    while end < len(ops) and roles[end] in ("norm", "activation"):
         end += 1
     return end

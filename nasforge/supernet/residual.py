@@ -13,20 +13,21 @@ from torch import nn
 
 from nasforge.searchspace.plan_ops import Branch
 from nasforge.supernet.block_slots import block_layer_slots
-from nasforge.supernet.rules import SlotShape, Step
+from nasforge.supernet.rules import SlotShape, Step, rule_of
 
 if TYPE_CHECKING:
     from nasforge.supernet.model import Supernet
 
 
 def _branch(prefix: str, branch: Branch) -> list[tuple[Any, str]]:
-    return list(zip(branch.ops, block_layer_slots(prefix, branch.ops), strict=True))
+    roles = [rule_of(op).role for op in branch.ops]
+    return list(zip(branch.ops, block_layer_slots(prefix, branch.ops, roles), strict=True))
 
 
 class ResidualRule:
     """See the module docstring; `nested` tells the supernet's discovery the layers inside."""
 
-    role = ""
+    role = "residual"
     stage = 3
 
     def nested(self, op: Any, slot: str) -> list[tuple[Any, str]]:

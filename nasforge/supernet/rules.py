@@ -74,7 +74,8 @@ class ElasticRule(Protocol):
     """How one op kind becomes elastic (see the module docstring)."""
 
     #: what the op is to the slot naming (`slots.layer_slots`): "linear" / "conv" (opens a
-    #: slot of that scheme), "flatten" (later linear slots read flat features) or "".
+    #: slot of that scheme), "flatten" (later linear slots read flat features), "norm" /
+    #: "activation", "se" / "residual" (`block_slots` names mbconv blocks by them) or "".
     role: str
     #: when `make` runs for a slot, lowest first (the seeded initialisation depends on it):
     #: shared weights 0, norms 1, activations 2, the rest 3.

@@ -52,7 +52,7 @@ def layer_slots(arch: Architecture, plan: NetworkPlan, roles: Sequence[str]
     check_family(family)
     if family == "mbconv":
         yield from ((i, op, slot) for i, (op, slot) in enumerate(zip(
-            plan.ops, mbconv_slots(arch, plan), strict=True)))
+            plan.ops, mbconv_slots(arch, plan, roles), strict=True)))
         return
     view = FamilyView(family, arch)
     per_stage = int(view["convs_per_stage"]) if family == "cnn" else 1

@@ -21,7 +21,7 @@ _CONVS = {1: F.conv1d, 2: F.conv2d}
 
 
 class SqueezeExciteRule:
-    role = ""
+    role = "se"
     stage = 0
 
     def slot_shape(self, op: Any, slot: str) -> SlotShape:
