@@ -67,7 +67,7 @@ def test_extract_equals_forward_for_mbconv_subnets(resolution) -> None:
         seen.setdefault("residual", set()).update(residual)
         seen.setdefault("expanded", set()).update(expanded)
     for key in ("stages", "depth", "expand", "kernel", "width", "se", "stride", "residual",
-                "head_channels", "head_width", "activation", "norm", "weight_bits"):
+                "expanded", "head_channels", "head_width", "activation", "norm", "weight_bits"):
         assert len(seen[key]) > 1, key
     assert seen["expand"] >= {1, 3, 4} and seen["kernel"] == {3, 5, 7}
     if resolution is not None:

@@ -60,3 +60,12 @@ def test_training_sorts_the_channels_whenever_the_expansion_is_elastic(progressi
     assert info["steps"] == 6 and np.isfinite(info["train_loss"])
     assert info["channel_sorts"] == sorts
 
+
+
+@pytest.mark.parametrize("options", [{"progressive": "yes"}, {"sort_channels": 1},
+                                     {"progressive_fractions": [1, 0, 0]}])
+def test_bad_strategy_options_are_config_errors_naming_the_option(options) -> None:
+    from nasforge.strategies.supernet import SupernetOptions
+
+    with pytest.raises(ConfigError, match=next(iter(options))):
+        SupernetOptions(**options)
