@@ -11,7 +11,8 @@ Phases, by fraction of the training steps (`fractions`, default a quarter each):
 From phase 2 on each step is a sandwich over the opened dimensions: the largest subnet, the
 smallest one with the open dimensions at their minimum and the others at their maximum, and
 `n_random` subnets with the open dimensions sampled (non-size choices, like the activation,
-are always sampled). The learning rate follows one cosine over all the phases.
+are always sampled). The learning rate restarts its cosine in each phase (as OFA: otherwise the
+last phases, where most subnets first train, would get only the tail of the schedule).
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ class ProgressiveSchedule:
             if index < end:
                 return name
         return PHASES[-1][0]
+
+    def progress(self, index: int) -> float:
+        """How far step `index` is into its phase, from 0 to 1."""
+        start = 0
+        for end in self.ends:
+            if index < end:
+                return (index - start) / max(1, end - start)
+            start = end
+        return 1.0
 
     def step(self, index: int = 0) -> list[Architecture]:
         name = self.phase(index)

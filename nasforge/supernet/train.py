@@ -134,8 +134,13 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                             options.progressive_fractions) if options.progressive
         else SandwichSchedule(net.space, options.random_subnets, seed))
     sorter = ChannelSorter(net, optimizer, schedule, options.sort_channels)
+    def position(step: int) -> float:  # along the cosine: restarted in each progressive phase
+        if isinstance(schedule, ProgressiveSchedule):
+            return schedule.progress(step)
+        return min(step, total) / total
+
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * position(step))))
     start, steps, last = time.perf_counter(), 0, math.nan
     net.train()
     with seeded(seed, device):  # dropout draws from the global generator

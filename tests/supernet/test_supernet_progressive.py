@@ -31,6 +31,7 @@ def test_each_phase_opens_its_dimensions_and_keeps_the_others_largest() -> None:
     assert [schedule.phase(s) for s in (0, 9, 10, 19, 20, 29, 30, 39)] == [
         "largest", "largest", "kernel", "kernel", "depth", "depth", "expand", "expand"]
     assert len(schedule.step(0)) == 1 and len(schedule.step(10)) == 4
+    assert [schedule.progress(s) for s in (0, 5, 10, 15, 39)] == [0, 0.5, 0, 0.5, 0.9]
     opened = {"largest": set(), "kernel": {"kernel"}, "depth": {"kernel", "depth"},
               "expand": set(KEYS)}
     for name, archs in phases.items():
