@@ -44,8 +44,9 @@ SIZE_FIELDS = frozenset({"in_features", "out_features", "in_channels", "out_chan
 
 def builtin(name: str, op_type: type, cost: Callable[[Any, tuple[int, ...]], Cost],
             prefix: str | Callable[[Any], str],
-            *, stackable: bool = True, elastic: bool = True, **fields: Any) -> OpSpec:
-    """Register the spec of a built-in op whose readers follow the naming rule above."""
+            *, stackable: bool = True, elastic: bool | str = True, **fields: Any) -> OpSpec:
+    """Register the spec of a built-in op whose readers follow the naming rule above (an
+    `elastic` string names its supernet rule elsewhere)."""
     return OP_SPECS.add(OpSpec(
         name, op_type, cost,
         build=f"nasforge.searchspace.ops.{name}:build",
@@ -53,7 +54,8 @@ def builtin(name: str, op_type: type, cost: Callable[[Any, tuple[int, ...]], Cos
         export=f"nasforge.export.op_exprs:{name}",
         prefix=prefix,
         fused=f"nasforge.evaluator.fused.ops:{name.upper()}" if stackable else NOT_STACKABLE,
-        elastic=f"nasforge.supernet.rules:{name.upper()}" if elastic else NOT_ELASTIC,
+        elastic=(elastic if isinstance(elastic, str) else
+                 f"nasforge.supernet.rules:{name.upper()}" if elastic else NOT_ELASTIC),
         size_fields=SIZE_FIELDS, **fields))
 
 
@@ -109,7 +111,8 @@ def residual_signature(op: Residual, sub: Callable[[tuple[Any, ...]], tuple[obje
 
 builtin("flatten", Flatten, free, "flatten")
 builtin("linear", Linear, linear_cost, "fc")
-builtin("conv", Conv, conv_cost, "conv")
+# (rules.py is full: the conv, residual and SE rules have modules of their own)
+builtin("conv", Conv, conv_cost, "conv", elastic="nasforge.supernet.conv:CONV")
 builtin("norm", Norm, layer_cost(NORMS),
         lambda op: NORMS.get(op.kind).prefix if op.kind in NORMS else "norm")
 builtin("activation", Activation, layer_cost(ACTIVATIONS), "act")
@@ -119,10 +122,11 @@ builtin("global_pool", GlobalPool, free, "gpool")
 builtin("cell", Cell, free, "cell", stackable=False, elastic=False,
         children=lambda op: tuple(edge.branch for edge in op.edges),
         signature=cell_signature)
-builtin("residual", Residual, free, "res", stackable=False, elastic=False,
+builtin("residual", Residual, free, "res", stackable=False,
+        elastic="nasforge.supernet.residual:RESIDUAL",
         children=lambda op: (op.main, op.shortcut), signature=residual_signature)
 builtin("squeeze_excite", SqueezeExcite, squeeze_excite_cost, "se", stackable=False,
-        elastic=False)
+        elastic="nasforge.supernet.squeeze_excite:SQUEEZE_EXCITE")
 
 
 # --- input resolution: the data resized to the architecture's resolution on the device ---

@@ -15,7 +15,11 @@ default the search budget), ``retrain_top_k`` (the Pareto set of the inherited r
 best first, cut to k, is retrained standalone; default 5), ``ranking_sample`` (>= 20 random
 subnets also retrained, for the rank correlation; default 20), ``supernet_epochs``,
 ``supernet_batch_size``, ``supernet_lr``, ``supernet_weight_decay``, ``random_subnets``
-(per sandwich step), ``recalibration_batches`` (BN recalibration per subnet).
+(per sandwich step), ``recalibration_batches`` (BN recalibration per subnet),
+``progressive`` (Once-for-All progressive shrinking: largest subnet, then elastic kernel,
+depth, expansion; default false), ``progressive_fractions`` (each phase's share of the
+training steps, default a quarter each) and ``sort_channels`` (re-sort expanded channels by
+importance; default true). See `nasforge.supernet.progressive`.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from nasforge.searchspace.space import SearchSpace
 from nasforge.strategies.base import Strategy
 
 INNER_STRATEGIES = ("evolution", "random", "nsga2")
-SUPPORTED_FAMILIES = ("mlp", "cnn")
+SUPPORTED_FAMILIES = ("mlp", "cnn", "mbconv")
 #: Prefix of metrics measured with inherited (supernet) weights.
 INHERITED = "inherited_"
 #: Objectives a supernet search can rank subnets by.
@@ -53,8 +57,19 @@ class SupernetOptions:
     supernet_weight_decay: float = 1e-4
     random_subnets: int = 2
     recalibration_batches: int = 4
+    progressive: bool = False
+    progressive_fractions: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
+    sort_channels: bool = True
 
     def __post_init__(self) -> None:
+        from nasforge.supernet.progressive import check_fractions  # torch-free
+
+        for flag in ("progressive", "sort_channels"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"[search] strategy_options {flag} = "
+                                  f"{getattr(self, flag)!r}: use true or false.")
+        object.__setattr__(self, "progressive_fractions",
+                           check_fractions(self.progressive_fractions))
         if self.inner not in INNER_STRATEGIES:
             raise ConfigError(f"[search] strategy_options inner = {self.inner!r}: the supernet "
                               f"runs one of {', '.join(INNER_STRATEGIES)}.")
@@ -108,7 +123,7 @@ def supernet_strategy(space: SearchSpace, objectives: Sequence[Objective], seed:
                       **options: object) -> SupernetStrategy:
     if "family" not in space:
         raise ConfigError("The supernet strategy shares weights over network families; its "
-                          "space needs [space] families (mlp or cnn). Use another strategy "
+                          "space needs [space] families (mlp, cnn or mbconv). Use another strategy "
                           "for a space of plain parameters.")
     families = list(space.params["family"].values())
     for family in families:

@@ -34,7 +34,7 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan
 from nasforge.searchspace.space import SearchSpace
 from nasforge.searchspace.specs import OP_SPECS, resolve
 from nasforge.supernet.rules import ElasticRule, SlotShape, Step, layer_key, rule_of
-from nasforge.supernet.slots import extreme, layer_slots
+from nasforge.supernet.slots import corners, layer_slots, layer_widths
 
 #: Architectures planned to find every slot's largest shape (plus the extremes).
 DISCOVERY_SAMPLES = 512
@@ -57,7 +57,7 @@ class Subnet:
 
 
 class Supernet(nn.Module):
-    """Shared weights for every subnet of `space` (mlp and cnn families) on `spec`.
+    """Shared weights for every subnet of `space` (mlp, cnn and mbconv families) on `spec`.
 
     Input (N, *spec.input_shape) -> output (N, spec.num_outputs) for any architecture of the
     space. Initialisation is seeded with `seed` (the caller's RNG state is left untouched).
@@ -73,10 +73,7 @@ class Supernet(nn.Module):
                               'quant_step = "fixed" (learned LSQ steps are per subnet).')
         shapes = self._discover(np.random.default_rng(seed))
         #: every layer width of the space: per-width rules make a module for each
-        self.widths = sorted({int(v) for name, param in space.params.items()
-                              if any(k in name for k in ("width", "channels"))
-                              for v in (param.values() if param.size is not None else ())
-                              if isinstance(v, int) and v > 0})
+        self.widths = layer_widths(space)
         if len(self.widths) > MAX_WIDTHS:
             raise ConfigError(f"The supernet makes norms per layer width, and the space has "
                               f"{len(self.widths)} widths (at most {MAX_WIDTHS}); give widths "
@@ -87,6 +84,8 @@ class Supernet(nn.Module):
             self.biases = nn.ParameterDict()
             self.act_quant = nn.ModuleDict()
             self.layers = nn.ModuleDict()
+            #: learned kernel transformations of elastic depthwise kernels (`conv.py`)
+            self.kernel_transforms = nn.ParameterDict()
             for slot, shape in sorted(shapes.items()):
                 for rule in rules:
                     rule.make(self, slot, shape)
@@ -94,15 +93,21 @@ class Supernet(nn.Module):
     # ------------------------------------------------------------------ construction
     def _discover(self, rng: np.random.Generator) -> dict[str, SlotShape]:
         """slot -> the largest shape its ops read over the sampled architectures."""
-        archs = [extreme(self.space, rng, True), extreme(self.space, rng, False)]
+        archs = corners(self.space, rng)
         archs += [self.space.sample(rng) for _ in range(DISCOVERY_SAMPLES)]
         shapes: dict[str, SlotShape] = {}
         for arch in archs:
-            for (_, op, slot), rule in self._walk(arch, plan_for(arch, self.spec)):
+            pending = [(op, slot, rule)
+                       for (_, op, slot), rule in self._walk(arch, plan_for(arch, self.spec))]
+            while pending:
+                op, slot, rule = pending.pop()
                 new = rule.slot_shape(op, slot)
                 if new is not None:
                     old = shapes.get(slot)
                     shapes[slot] = new if old is None else old.merge(new)
+                nested = getattr(rule, "nested", None)  # composite ops: the layers inside
+                if nested is not None:
+                    pending += [(o, s, self.rule(o)) for o, s in nested(op, slot)]
         return shapes
 
     def _walk(self, arch: Architecture, plan: NetworkPlan

@@ -20,8 +20,9 @@ The kinds: `SharedSlice` (Linear, Conv: the first rows / columns of the largest 
 centre crop of the largest kernel, fake-quantized on the fly), `PerWidth` (Norm, Activation:
 a module per (slot, kind, width), built through the layer spec, whose `elastic` must be
 `specs.PER_WIDTH`) and `Fixed` (no weights: flatten, dropout, pools). An op spec whose
-elastic is the marker `specs.FIXED` runs its own built module (`BUILT`); `NOT_ELASTIC` (cells,
-residual blocks) is a ConfigError naming the op.
+elastic is the marker `specs.FIXED` runs its own built module (`BUILT`); `NOT_ELASTIC` (cells)
+is a ConfigError naming the op. Strided and depthwise convolutions (`conv.py`), residual
+blocks (`residual.py`) and squeeze-and-excite (`squeeze_excite.py`) have modules of their own.
 """
 
 from __future__ import annotations
@@ -59,8 +60,12 @@ class SlotShape:
     kernel: int
     dims: int
     positions: int = 1
+    depthwise: bool = False  # (out, 1, k, ...) weights, one filter per channel (`conv.py`)
 
     def merge(self, other: SlotShape) -> SlotShape:
+        if self.depthwise != other.depthwise:
+            raise SpaceError(f"A supernet slot holds both a depthwise and a dense conv ({self} "
+                             f"and {other}); give the space layers of at least 2 channels.")
         return replace(other, out=max(self.out, other.out), in_=max(self.in_, other.in_),
                        kernel=max(self.kernel, other.kernel))
 
@@ -69,7 +74,8 @@ class ElasticRule(Protocol):
     """How one op kind becomes elastic (see the module docstring)."""
 
     #: what the op is to the slot naming (`slots.layer_slots`): "linear" / "conv" (opens a
-    #: slot of that scheme), "flatten" (later linear slots read flat features) or "".
+    #: slot of that scheme), "flatten" (later linear slots read flat features), "norm" /
+    #: "activation", "se" / "residual" (`block_slots` names mbconv blocks by them) or "".
     role: str
     #: when `make` runs for a slot, lowest first (the seeded initialisation depends on it):
     #: shared weights 0, norms 1, activations 2, the rest 3.
@@ -268,7 +274,8 @@ def _whole(w: torch.Tensor) -> torch.Tensor:
 
 class ConvSlice(SharedSlice):
     """(out, in, k, ...) weights of the largest odd kernel; a smaller kernel reads its centre
-    crop. Stride 1, no groups or dilation, odd kernels ('same' padding inside the conv)."""
+    crop. Stride 1, no groups or dilation, odd kernels ('same' padding inside the conv);
+    the Conv op's rule (`conv.CONV`) extends it to strides and depthwise convolutions."""
 
     role = "conv"
     _FUNCTIONS = {1: F.conv1d, 2: F.conv2d}
@@ -340,7 +347,6 @@ def _global_pool(op: Any) -> Step:
 
 FLATTEN = Fixed(_flatten, role="flatten")
 LINEAR = LinearSlice()
-CONV = ConvSlice()
 NORM = PerWidth("norm", stage=1)
 ACTIVATION = PerWidth("activation", stage=2)
 DROPOUT = Fixed(_dropout)

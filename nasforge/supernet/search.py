@@ -123,7 +123,8 @@ class SupernetSearch:
             return net, {}
         training = SupernetTraining(options.supernet_epochs, options.supernet_batch_size,
                                     options.supernet_lr, options.supernet_weight_decay,
-                                    options.random_subnets)
+                                    options.random_subnets, options.progressive,
+                                    options.progressive_fractions, options.sort_channels)
         info = train_supernet(net, data, training, seed=config.seed, task=data.spec.task)
         self.trained = True
         if path is not None:

@@ -34,7 +34,14 @@ from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import TrainData
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.space import SearchSpace
+from nasforge.supernet.importance import sort_channels, unsortable
 from nasforge.supernet.model import Supernet
+from nasforge.supernet.progressive import (
+    DEFAULT_FRACTIONS,
+    PHASES,
+    ProgressiveSchedule,
+    check_fractions,
+)
 from nasforge.supernet.slots import extreme
 
 logger = logging.getLogger(__name__)
@@ -44,15 +51,28 @@ logger = logging.getLogger(__name__)
 class SupernetTraining:
     """How the supernet is trained: `epochs` over the training split in batches of
     `batch_size`, AdamW at `lr` (cosine to 0) with `weight_decay`, `random_subnets` random
-    subnets per step besides the largest and the smallest."""
+    subnets per step besides the largest and the smallest; `progressive`: progressive
+    shrinking in phases of `progressive_fractions` of the steps (`progressive.py`);
+    `sort_channels`: re-sort expanded channels by importance (`importance.py`) whenever
+    expansion is elastic, at the end of each epoch but the last (and, progressive, when the
+    expansion phase opens)."""
 
     epochs: int = 20
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
     random_subnets: int = 2
+    progressive: bool = False
+    progressive_fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    sort_channels: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("progressive", "sort_channels"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"[search] strategy_options {name} = "
+                                  f"{getattr(self, name)!r}: use true or false.")
+        object.__setattr__(self, "progressive_fractions",
+                           check_fractions(self.progressive_fractions))
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -79,7 +99,8 @@ class SandwichSchedule:
         self.n_random = n_random
         self.rng = np.random.default_rng(seed)
 
-    def step(self) -> list[Architecture]:
+    def step(self, index: int = 0) -> list[Architecture]:
+        """The subnets of a step (the same rule at every `index`)."""
         return [extreme(self.space, self.rng, True), extreme(self.space, self.rng, False),
                 *(self.space.sample(self.rng) for _ in range(self.n_random))]
 
@@ -100,7 +121,6 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
     """Train `net` in place with the sandwich rule; returns {"seconds", "steps",
     "train_loss"} (the largest subnet's mean loss in the last epoch)."""
     device = data.x_train.device
-    schedule = SandwichSchedule(net.space, options.random_subnets, seed)
     generator = torch.Generator().manual_seed(seed)
     augmenters = augmenters_for(data, [seed])  # `DeviceData.augment`, as train_candidate
     params = list(net.parameters())  # walking the module tree each step costs ~1 ms
@@ -109,8 +129,18 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                                   foreach=True)
     steps_per_epoch = max(1, math.ceil(len(data.y_train) / options.batch_size))
     total = steps_per_epoch * options.epochs
+    schedule: SandwichSchedule | ProgressiveSchedule = (
+        ProgressiveSchedule(net.space, options.random_subnets, seed, total,
+                            options.progressive_fractions) if options.progressive
+        else SandwichSchedule(net.space, options.random_subnets, seed))
+    sorter = ChannelSorter(net, optimizer, schedule, options.sort_channels)
+    def position(step: int) -> float:  # along the cosine: restarted in each progressive phase
+        if isinstance(schedule, ProgressiveSchedule):
+            return schedule.progress(step)
+        return min(step, total) / total
+
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * position(step))))
     start, steps, last = time.perf_counter(), 0, math.nan
     net.train()
     with seeded(seed, device):  # dropout draws from the global generator
@@ -120,10 +150,14 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                 x, y = data.x_train[index], data.y_train[index]
                 if augmenters is not None:
                     x = augmenters[0](x)
-                losses.append(sandwich_step(net, schedule.step(), x, y, task, params).detach())
+                sorter.on_step(steps)
+                losses.append(sandwich_step(net, schedule.step(steps), x, y, task,
+                                            params).detach())
                 optimizer.step()
                 scheduler.step()
                 steps += 1
+            if epoch + 1 < options.epochs:
+                sorter.on_epoch_end(steps)
             last = float(torch.stack(losses).mean())
             logger.info("supernet epoch %d/%d: largest subnet loss %.4f", epoch + 1,
                         options.epochs, last)
@@ -131,7 +165,42 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                 raise ConfigError(f"Supernet training diverged at epoch {epoch + 1} (loss "
                                   f"{last}); lower supernet_lr in [search] strategy_options.")
     net.eval()
-    return {"seconds": time.perf_counter() - start, "steps": float(steps), "train_loss": last}
+    return {"seconds": time.perf_counter() - start, "steps": float(steps), "train_loss": last,
+            "channel_sorts": float(sorter.sorts)}
+
+
+class ChannelSorter:
+    """When `train_supernet` re-sorts the expanded channels (see `SupernetTraining`)."""
+
+    def __init__(self, net: Supernet, optimizer: torch.optim.Optimizer,
+                 schedule: SandwichSchedule | ProgressiveSchedule, enabled: bool) -> None:
+        self.net, self.optimizer, self.schedule = net, optimizer, schedule
+        self.sorts, self.enabled = 0, enabled
+        why = unsortable(net.space) if enabled else None
+        if why is not None:
+            logger.info("expanded channels are not re-sorted by importance: %s", why)
+            self.enabled = False
+        self.last = -1
+
+    def _elastic(self, step: int) -> bool:
+        schedule = self.schedule
+        return not isinstance(schedule, ProgressiveSchedule) or \
+            schedule.phase(step) == PHASES[-1][0]
+
+    def on_step(self, step: int) -> None:
+        """Before step `step`: sort when the expansion phase opens."""
+        if self.enabled and step > 0 and self._elastic(step) and not self._elastic(step - 1):
+            self._sort(step)
+
+    def on_epoch_end(self, step: int) -> None:
+        """After an epoch (not the last) whose next step has elastic expansion."""
+        if self.enabled and self._elastic(step):
+            self._sort(step)
+
+    def _sort(self, step: int) -> None:
+        if step != self.last and sort_channels(self.net, self.optimizer):
+            self.sorts += 1
+        self.last = step
 
 
 def sandwich_step(net: Supernet, archs: list[Architecture], x: torch.Tensor,

@@ -1,5 +1,5 @@
 """The SqueezeExcite plan op: its torch-free cost, its module against the formula, its check,
-and its markers (trained alone, not elastic)."""
+and its markers (trained alone; elastic in the supernet)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from nasforge.searchspace.build import BuildCtx, build_from_plan
 from nasforge.searchspace.plan import PlanBuilder
 from nasforge.searchspace.plan_ops import SqueezeExcite
-from nasforge.searchspace.specs import NOT_ELASTIC, NOT_STACKABLE, resolve, spec_of
+from nasforge.searchspace.specs import NOT_STACKABLE, resolve, spec_of
 
 
 def test_cost_counts_the_two_1x1_layers() -> None:
@@ -50,9 +50,10 @@ def test_check_refuses_what_cannot_be_built(op: SqueezeExcite, reason: str) -> N
     assert why is not None and reason in why
 
 
-def test_trained_alone_and_not_elastic() -> None:
+def test_trained_alone_and_elastic_in_the_supernet() -> None:
     spec = spec_of(SqueezeExcite(8, 2, 2))
-    assert spec.fused is NOT_STACKABLE and spec.elastic is NOT_ELASTIC
+    assert spec.fused is NOT_STACKABLE
+    assert resolve(spec.elastic) is resolve("nasforge.supernet.squeeze_excite:SQUEEZE_EXCITE")
     assert spec.attribute_prefix(SqueezeExcite(8, 2, 2)) == "se"
 
 

@@ -9,6 +9,8 @@ from nasforge.searchspace.space import SearchSpace
 MLP_SPEC = DataSpec((1, 8, 8), 10, name="digits-like")
 CNN_SPEC = DataSpec((1, 8, 8), 10, name="digits-like")
 SEQ_SPEC = DataSpec((2, 16), 4, name="sequence")
+#: 16 px: a stride-2 stage keeps an 8x8 map, where 7x7 kernels fit
+MBCONV_SPEC = DataSpec((1, 16, 16), 10, name="small-images")
 
 
 def mlp_space(**shared: object) -> SearchSpace:
@@ -34,3 +36,15 @@ def cnn_space(head_width: list[int] | None = None, **shared: object) -> SearchSp
                                                    "pool": ["max", "avg", "none"],
                                                    "readout": ["global_avg", "flatten"],
                                                    "head_width": head_width or [0]}})
+
+
+def mbconv_space(**shared: object) -> SearchSpace:
+    """Every elastic dimension of `mbconv`: stages, depth, expansion (1: no expansion conv),
+    kernel (elastic 7 -> 5 -> 3), width (residual and non-residual first blocks), SE on / off,
+    the head conv and hidden layer present or not."""
+    layer = {"activation": ["relu", "hardswish", "prelu"], "norm": ["batch", "none"],
+             "weight_bits": [32, 8], "act_bits": [32, 8], **shared}
+    return assemble_space(["mbconv"], layer, {"mbconv": {
+        "stages": {"low": 1, "high": 3}, "depth": [1, 2, 3], "expand": [1, 3, 4],
+        "kernel": [3, 5, 7], "width": [4, 8], "se": [False, True], "stem": [4, 8],
+        "head_channels": [0, 16], "head_width": [0, 8], "strides": [1, [1, 2], 1]}})

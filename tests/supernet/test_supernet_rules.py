@@ -12,6 +12,7 @@ from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
 from nasforge.searchspace.plan_ops import Branch, Cell, Conv, Dropout, Linear, Pool, Residual
 from nasforge.searchspace.specs import ACTIVATIONS, FIXED, NOT_ELASTIC, OP_SPECS, resolve, spec_of
+from nasforge.supernet import conv as elastic_conv
 from nasforge.supernet import rules
 from nasforge.supernet.model import Supernet
 from nasforge.supernet.rules import rule_of
@@ -24,16 +25,22 @@ RULE_METHODS = ("slot_shape", "make", "step", "modules", "copy_into")
 def test_every_op_spec_names_a_complete_rule_or_not_elastic(name: str) -> None:
     rule = resolve(OP_SPECS.get(name).elastic)
     if rule is NOT_ELASTIC:
-        assert name in ("cell", "residual")
+        assert name == "cell"
         return
     assert all(callable(getattr(rule, method)) for method in RULE_METHODS), name
     assert isinstance(rule.role, str) and isinstance(rule.stage, int)
 
 
-@pytest.mark.parametrize("op", [Residual(Branch()), Cell(2, 4, 2, ())])
-def test_composite_ops_are_a_config_error_naming_the_op(op: object) -> None:
-    with pytest.raises(ConfigError, match=f"{type(op).__name__.lower()} ops .*NOT_ELASTIC"):
-        rule_of(op)
+def test_cells_are_a_config_error_naming_the_op() -> None:
+    with pytest.raises(ConfigError, match="cell ops .*NOT_ELASTIC"):
+        rule_of(Cell(2, 4, 2, ()))
+
+
+def test_residual_blocks_run_their_branches_on_the_slots_inside() -> None:
+    main = Branch((Conv(2, 4, 4, 1), Conv(2, 4, 4, 3, groups=4), Conv(2, 4, 4, 1)))
+    nested = rule_of(Residual(main)).nested(Residual(main), "stage0_block1")
+    assert [slot for _, slot in nested] == ["stage0_block1_expand", "stage0_block1_depthwise",
+                                            "stage0_block1_project"]
 
 
 def test_a_layer_kind_that_is_not_elastic_is_a_config_error(monkeypatch) -> None:
@@ -45,11 +52,17 @@ def test_a_layer_kind_that_is_not_elastic_is_a_config_error(monkeypatch) -> None
         Supernet(mlp_space(activation=["relu", "gelu"]), MLP_SPEC)
 
 
-@pytest.mark.parametrize("conv", [Conv(2, 4, 4, 2), Conv(2, 4, 4, 3, stride=2),
-                                  Conv(2, 4, 4, 3, groups=4), Conv(2, 4, 4, 3, dilation=2)])
+@pytest.mark.parametrize("conv", [Conv(2, 4, 4, 2), Conv(2, 4, 8, 3, groups=2),
+                                  Conv(2, 4, 4, 3, dilation=2)])
 def test_convolutions_the_supernet_cannot_slice_are_refused_clearly(conv: Conv) -> None:
-    with pytest.raises(ConfigError, match="odd-kernel, stride-1"):
-        rules.CONV.slot_shape(conv, "conv_0_0")
+    with pytest.raises(ConfigError, match="odd-kernel convolutions without dilation"):
+        elastic_conv.CONV.slot_shape(conv, "conv_0_0")
+
+
+@pytest.mark.parametrize("conv", [Conv(2, 4, 8, 3, stride=2), Conv(2, 6, 6, 5, groups=6)])
+def test_strided_and_depthwise_convolutions_are_shared(conv: Conv) -> None:
+    shape = elastic_conv.CONV.slot_shape(conv, "stage0_block0_depthwise")
+    assert shape.depthwise == (conv.groups > 1) and shape.kernel == conv.kernel
 
 
 def test_slot_shapes_merge_to_the_largest_layer() -> None:
