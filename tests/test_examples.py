@@ -52,6 +52,7 @@ def test_the_fashion_example_searches_mobilenet_blocks_against_macs() -> None:
                                                                         "macs:min"]
     assert config.strategy == "evolution"
     assert config.data.augment == ("crop", "flip")
+    assert config.data.train_limit == 12000
     params = config.space.params
     assert tuple(params["family"].values()) == ("mbconv",)
     assert set(params["activation"].values()) == {"relu", "hardswish"}
