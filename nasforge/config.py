@@ -39,7 +39,7 @@ NAME_PATTERN_HELP = "letters, digits, '-', '_' and '.', starting with a letter o
 SECTIONS: dict[str, tuple[str, ...]] = {
     "search": ("name", "budget", "objectives", "strategy", "strategy_options", "seed", "batch"),
     "data": ("dataset", "val_fraction", "test_fraction", "target", "task", "num_classes",
-             "input_shape", "root", "image_size", "augment"),
+             "input_shape", "root", "image_size", "augment", "train_limit"),
     "training": ("device", "latency_batch", "throughput_batch", "measure_latency", "precision",
                  "compile", "checkpoints", "checkpoint_dir", "threads", "proxies", "early_stop",
                  "early_stop_threshold", "early_stop_min_epochs", *HYPERPARAM_DEFAULTS),
@@ -59,6 +59,8 @@ class DataConfig:
     options: Mapping[str, object] = field(default_factory=dict)
     #: training-batch augmentations (nasforge.evaluator.augment), checked with the data
     augment: tuple[str, ...] = ()
+    #: a seeded, stratified sample of this many training samples (None: all of them)
+    train_limit: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", freeze(self.options))
@@ -304,7 +306,12 @@ def _data_config(section: dict[str, object], base_dir: Path) -> DataConfig:
     if len(set(augment)) != len(augment):
         raise ConfigError(f"[data] augment = {augment!r} names an augmentation twice; list "
                           'each once, e.g. ["crop", "flip"].')
-    return DataConfig(dataset, options=options, augment=tuple(augment), **fractions)
+    limit = section.get("train_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"[data] train_limit = {limit!r}; use a whole number of training "
+                          "samples (e.g. 10000), or remove it to train on all of them.")
+    return DataConfig(dataset, options=options, augment=tuple(augment), train_limit=limit,
+                      **fractions)
 
 
 def _check_keys(section: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:

@@ -49,7 +49,8 @@ def load_checked(config: SearchConfig, cache_dir: Path | None = None) -> Dataset
     dataset = load_dataset(config.data.dataset, seed=config.seed,
                            val_fraction=config.data.val_fraction,
                            test_fraction=config.data.test_fraction,
-                           options=config.data.options, cache_dir=cache_dir)
+                           options=config.data.options, cache_dir=cache_dir,
+                           train_limit=config.data.train_limit)
     check_space_fits(config.space, dataset.spec)
     check_buildable(config.space, dataset.spec, seed=config.seed)
     check_augment(config.data.augment, dataset.spec.input_shape)

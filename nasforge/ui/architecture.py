@@ -53,7 +53,7 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
                 stored: Mapping[str, object] | None = None) -> SearchData:
     """The SearchData of the search whose stored config is `config` (loads its dataset),
     checked against `stored`, the search's stored data fingerprint (None: stored without)."""
-    from nasforge.config import DataConfig
+    from nasforge.config import DATA_OPTION_KEYS, DataConfig
     from nasforge.errors import DataError
     from nasforge.evaluator.data import load_dataset
     from nasforge.evaluator.data.fingerprint import data_fingerprint
@@ -70,15 +70,17 @@ def search_data(config: Mapping[str, object], cache_dir: Path | None = None, *,
                           "a dataset, so it has no network to plan or export; run a search "
                           "on a dataset (e.g. dataset = \"digits\") to export code.")
     head = raw.get("search", {})
-    options = {k: v for k, v in data.items() if k not in ("val_fraction", "test_fraction")}
+    options = {k: v for k, v in data.items() if k in DATA_OPTION_KEYS}  # not augment, ...
+    limit = data.get("train_limit")
     loaded = DataConfig(name, float(data.get("val_fraction", 0.2)),
-                        float(data.get("test_fraction", 0.2)), options)
+                        float(data.get("test_fraction", 0.2)), options,
+                        train_limit=limit if isinstance(limit, int) else None)
     search = str(head.get("name", ""))
     try:
         dataset = load_dataset(name, seed=int(head.get("seed", 0)),
                                val_fraction=loaded.val_fraction,
                                test_fraction=loaded.test_fraction, options=options,
-                               cache_dir=cache_dir)
+                               cache_dir=cache_dir, train_limit=loaded.train_limit)
     except NasforgeError as err:
         raise load_failure(search, stored, loaded, err) from None
     try:

@@ -318,7 +318,7 @@ def cell_figure(graph: nx.DiGraph, title: str = "Cell") -> go.Figure:
 _KIND_COLOURS = {"Linear": "#1f77b4", "Conv": "#2ca02c", "Norm": "#9467bd",
                  "Activation": "#ff7f0e", "Dropout": "#c7c7c7", "Pool": "#8c564b",
                  "GlobalPool": "#8c564b", "Flatten": "#bcbd22", "Cell": "#d62728",
-                 "Residual": "#e377c2"}
+                 "Residual": "#e377c2", "SqueezeExcite": "#17becf", "Resize": "#aec7e8"}
 
 
 def layer_figure(layers: pd.DataFrame, title: str = "Layer stack") -> go.Figure:

@@ -212,6 +212,32 @@ def _split(raw: RawData, options: Mapping[str, object], *, seed: int, val_fracti
     return _Parts((raw.x[train], val_x, test_x), (codes[train], val_y, test_y), labels)
 
 
+def _limited(parts: _Parts, limit: int | None, seed: int) -> _Parts:
+    """`parts` with a seeded sample of `limit` training samples (validation and test as they
+    are): every class keeps at least one and the rest is shared in proportion to the classes'
+    sizes (largest remainder); None or a limit of at least the training samples keeps all."""
+    codes = parts.y[0]
+    if limit is None or limit >= len(codes):
+        return parts
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: the split keeps `seed`
+    if parts.labels.task != "classification":
+        keep = rng.permutation(len(codes))[:limit]
+    else:
+        groups = [rng.permutation(np.flatnonzero(codes == c)) for c in np.unique(codes)]
+        if limit < len(groups):
+            raise DataError(f"[data] train_limit = {limit} keeps fewer training samples than "
+                            f"the {len(groups)} classes; raise it to at least {len(groups)}.")
+        spare = np.array([len(g) - 1 for g in groups], dtype=np.float64)
+        quota = (limit - len(groups)) * spare / spare.sum()
+        take = np.floor(quota).astype(np.int64)
+        for g in np.argsort(np.floor(quota) - quota, kind="stable")[:limit - len(groups)
+                                                                     - int(take.sum())]:
+            take[g] += 1
+        keep = np.concatenate([g[:1 + t] for g, t in zip(groups, take, strict=True)])
+    keep = np.sort(keep)
+    return _Parts((parts.x[0][keep], *parts.x[1:]), (codes[keep], *parts.y[1:]), parts.labels)
+
+
 def load_dataset(
     name: str,
     *,
@@ -221,6 +247,7 @@ def load_dataset(
     options: Mapping[str, object] = _NO_OPTIONS,
     base_dir: Path | None = None,
     cache_dir: Path | None = None,
+    train_limit: int | None = None,
 ) -> Dataset:
     """Load `name` and split it with `seed` (same seed -> same split).
 
@@ -232,7 +259,9 @@ def load_dataset(
     `options`: target, task, num_classes, input_shape (csv/npz), root (fashion-mnist),
     image_size (images).
     Relative paths resolve against `base_dir` (default: the working directory); `cache_dir`
-    holds generated data (mnist1d), None disables caching.
+    holds generated data (mnist1d), None disables caching. `train_limit` keeps a seeded,
+    stratified sample of that many training samples (the train split's statistics then
+    come from it); validation and test stay whole.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise DataError(f"seed = {seed!r} must be an integer.")
@@ -254,8 +283,8 @@ def load_dataset(
             f"{math.prod(raw.x.shape[1:])}."
         )
 
-    parts = _split(raw, options, seed=int(seed), val_fraction=val_fraction,
-                   test_fraction=test_fraction)
+    parts = _limited(_split(raw, options, seed=int(seed), val_fraction=val_fraction,
+                            test_fraction=test_fraction), train_limit, int(seed))
     labels, preprocessing = parts.labels, Preprocessing.fit(raw, parts.x[0], shape)
     xs = [preprocessing.apply(x) for x in parts.x]
     ys = parts.y
