@@ -23,6 +23,7 @@ from typing import Protocol
 
 from nasforge.checkpoint_policy import Checkpoints, FrontPruner
 from nasforge.config import SearchConfig, from_dict
+from nasforge.curves.calibration import latest_per_epochs
 from nasforge.curves.incumbents import Incumbents
 from nasforge.curves.rule import StopRule
 from nasforge.errors import ConfigError, LeaseLostError, SearchNotFoundError
@@ -134,9 +135,9 @@ class TrialLoop:
             complete = self.store.trials(self.config.name, [TrialState.COMPLETE])
             incumbents.note(complete)
             if complete and incumbents.gains.keys:  # the latest curves, for the gains
-                recent = [t.number for t in complete[-incumbents.gains.window:]]
-                incumbents.note(self.store.trials(self.config.name, [TrialState.COMPLETE],
-                                                  with_curves=True, numbers=recent))
+                incumbents.note(self.store.trials(
+                    self.config.name, [TrialState.COMPLETE], with_curves=True,
+                    numbers=latest_per_epochs(complete, incumbents.gains.window)))
             incumbents.loaded = True
         return incumbents.rule()
 

@@ -146,10 +146,10 @@ class StopRule:
                    known: Mapping[str, float]) -> float:
         """The fraction of the finished trials' gains after this epoch that would bring the
         trial onto the front (0 with too few finished trials: no say)."""
-        ratios = self.calibration.at(epochs, curve[-1].epoch)
+        last = curve[-1].metrics
+        ratios = self.calibration.at(epochs, curve[-1].epoch, last)
         if ratios is None:
             return 0.0
-        last = curve[-1].metrics
         columns = []
         for objective in self.objectives:
             key = LEARNED.get(objective.metric)

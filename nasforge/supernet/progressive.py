@@ -35,18 +35,19 @@ PHASES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
 DEFAULT_FRACTIONS = (0.25, 0.25, 0.25, 0.25)
 
 
-def check_fractions(fractions: Sequence[object]) -> tuple[float, ...]:
+def check_fractions(fractions: object) -> tuple[float, ...]:
     """The phase fractions as floats; ConfigError unless 4 numbers >= 0 that sum to 1."""
-    ok = (isinstance(fractions, (list, tuple)) and len(fractions) == len(PHASES)
-          and all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 0
-                  and math.isfinite(f) for f in fractions))
-    if not ok or abs(sum(fractions) - 1) > 1e-6:  # type: ignore[arg-type]
+    numbers = [f for f in fractions if isinstance(f, (int, float)) and not isinstance(f, bool)
+               ] if isinstance(fractions, (list, tuple)) else []
+    ok = (isinstance(fractions, (list, tuple)) and len(numbers) == len(fractions) == len(PHASES)
+          and all(f >= 0 and math.isfinite(f) for f in numbers))
+    if not ok or abs(sum(numbers) - 1) > 1e-6:
         raise ConfigError(
             f"[search] strategy_options progressive_fractions = {fractions!r}: give "
             f"{len(PHASES)} numbers >= 0 that sum to 1, the share of the training steps of "
             f"each phase ({', '.join(name for name, _ in PHASES)}), e.g. "
             f"{list(DEFAULT_FRACTIONS)}.")
-    return tuple(float(f) for f in fractions)  # type: ignore[arg-type]
+    return tuple(float(f) for f in numbers)
 
 
 class ProgressiveSchedule:

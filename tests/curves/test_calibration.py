@@ -10,7 +10,13 @@ import pickle
 import numpy as np
 import pytest
 
-from nasforge.curves.calibration import MIN_TRIALS, Calibration, Gains
+from nasforge.curves.calibration import (
+    MIN_TRIALS,
+    SMOOTHING,
+    Calibration,
+    Gains,
+    latest_per_epochs,
+)
 from nasforge.curves.incumbents import Incumbents
 from nasforge.curves.rule import StopRule
 from nasforge.objectives import parse_objectives
@@ -50,18 +56,45 @@ def gains_of(records: list[TrialRecord], min_epochs: int = 4) -> Gains:
     return gains
 
 
+def now(accuracy: float) -> dict[str, float]:
+    return {"val_accuracy": accuracy}
+
+
 def test_ratios_are_the_final_gap_over_the_gap_after_each_epoch() -> None:
     points = plateau_then_rise(0.90, 0.96)
     calibration = gains_of([finished(i, points) for i in range(MIN_TRIALS)]).snapshot()
-    ratios = calibration.at(EPOCHS, 4)
+    then = points[3].metrics["val_accuracy"]
+    ratios = calibration.at(EPOCHS, 4, now(then))
     assert ratios is not None and ratios.shape == (MIN_TRIALS, 1)
     gap_final = 1 - points[-1].metrics["val_accuracy"]
-    assert ratios[0, 0] == pytest.approx(gap_final / (1 - points[3].metrics["val_accuracy"]))
+    assert ratios[0, 0] == pytest.approx((gap_final + SMOOTHING) / (1 - then + SMOOTHING))
     # epochs before min_epochs and the final epoch itself carry no ratio
-    assert calibration.at(EPOCHS, 3) is None and calibration.at(EPOCHS, EPOCHS) is None
-    assert calibration.at(EPOCHS + 1, 4) is None  # another number of epochs: its own gains
-    finals = calibration.finals("val_accuracy", 0.80, ratios)
-    assert finals[0] == pytest.approx(1 - 0.2 * ratios[0, 0])
+    assert calibration.at(EPOCHS, 3, now(then)) is None
+    assert calibration.at(EPOCHS, EPOCHS, now(then)) is None
+    assert calibration.at(EPOCHS + 1, 4, now(then)) is None  # other epochs: their own gains
+    finals = calibration.finals("val_accuracy", 1 - (1 - then) * 1.5, ratios)
+    assert finals[0] == pytest.approx(1 - ((1 - then) * 1.5 + SMOOTHING) * ratios[0, 0]
+                                      + SMOOTHING)
+    # only trials that were where this one is (gap within a factor of 2) speak for it
+    assert calibration.at(EPOCHS, 4, now(1 - (1 - then) * 1.9)) is not None
+    assert calibration.at(EPOCHS, 4, now(1 - (1 - then) * 2.5)) is None
+    assert calibration.at(EPOCHS, 4, now(1 - (1 - then) / 2.5)) is None
+    assert calibration.at(EPOCHS, 4, {}) is None
+
+
+def test_a_trial_that_ended_at_the_bound_does_not_promise_it_to_a_trial_at_chance() -> None:
+    perfect = plateau_then_rise(0.95, 1.0)
+    good = [finished(i, plateau_then_rise(0.95, 0.96)) for i in range(1, 20)]
+    rule = StopRule(ACC, ((1.0,),), calibration=gains_of([finished(0, perfect), *good]
+                                                        ).snapshot())
+    at_chance = [CurvePoint(e, {"val_accuracy": 0.10, "val_loss": 2.3}) for e in range(1, 5)]
+    probability, _ = rule.decide(at_chance, EPOCHS, {}, seed=0)
+    assert probability < 0.05  # no finished trial was at chance: the fits decide alone
+    # a trial a little behind where the perfect one was: its ratio, smoothed, no longer
+    # carries it all the way to 1.0 (unsmoothed, the ratio 0 would, for every trial)
+    near = plateau_then_rise(0.925, 0.96)[:4]
+    assert rule.calibration.at(EPOCHS, 4, near[-1].metrics) is not None
+    assert rule._empirical(near, EPOCHS, {}) == 0.0
 
 
 def test_only_whole_finished_curves_count_once_each_and_few_trials_have_no_say() -> None:
@@ -73,13 +106,26 @@ def test_only_whole_finished_curves_count_once_each_and_few_trials_have_no_say()
                          curve=tuple(points))
     nan = finished(53, [CurvePoint(p.epoch, {"val_accuracy": math.nan}) for p in points])
     gains = gains_of([*records, records[0], gapped, short, pruned, nan])
-    assert gains.snapshot().at(EPOCHS, 4) is None  # MIN_TRIALS - 1 usable trials
+    level = now(points[3].metrics["val_accuracy"])
+    assert gains.snapshot().at(EPOCHS, 4, level) is None  # MIN_TRIALS - 1 usable trials
     gains.note([records[1], finished(60, points)])  # a trial told again counts once
-    ratios = gains.snapshot().at(EPOCHS, 4)
+    ratios = gains.snapshot().at(EPOCHS, 4, level)
     assert ratios is not None and len(ratios) == MIN_TRIALS
-    windowed = Gains(["val_accuracy"], 4, window=3)
-    windowed.note([finished(i, points) for i in range(10)])
-    assert len(windowed._ratios[(EPOCHS, 4)]) == 3
+
+
+def test_the_window_keeps_the_highest_numbers_whatever_the_order_and_a_resume_reads_them(
+        ) -> None:
+    trials = [finished(i, plateau_then_rise(0.90, 0.96 + 0.001 * i)) for i in range(10)]
+    shuffled = [trials[i] for i in (9, 0, 4, 7, 1, 8, 2, 6, 3, 5)]
+    live, other = Gains(["val_accuracy"], 4, window=3), Gains(["val_accuracy"], 4, window=3)
+    live.note(trials)
+    other.note(shuffled)  # another worker, or the order trials finished in
+    assert live.snapshot() == other.snapshot()
+    assert sorted(live._ratios[(EPOCHS, 4)]) == [7, 8, 9]
+    mixed = [TrialRecord("s", t.number, t.arch, t.state,
+                         {**t.metrics, "epochs": EPOCHS if t.number % 2 else 20})
+             for t in trials]
+    assert latest_per_epochs(mixed, 3) == [4, 5, 6, 7, 8, 9]
 
 
 def test_a_flat_looking_trial_trains_on_when_finished_trials_rose_late() -> None:
@@ -90,6 +136,7 @@ def test_a_flat_looking_trial_trains_on_when_finished_trials_rose_late() -> None
     without = StopRule(ACC, front).watcher(EPOCHS, {}, seed=3)
     assert without is not None and without(trial) is not None  # the fits alone stop it
     rose = StopRule(ACC, front, calibration=gains_of(rising).snapshot())
+    assert rose.calibration.at(EPOCHS, 6, trial[-1].metrics) is not None
     hook = rose.watcher(EPOCHS, {}, seed=3)
     assert hook is not None and hook(trial) is None
     probability, _ = rose.decide(trial, EPOCHS, {}, 3)
@@ -113,8 +160,10 @@ def test_the_rule_with_its_gains_pickles_and_incumbents_feed_them() -> None:
     incumbents = Incumbents(ACC)
     incumbents.note([finished(i, plateau_then_rise(0.90, 0.97)) for i in range(MIN_TRIALS)])
     rule = incumbents.rule()
-    assert rule.calibration.at(EPOCHS, 4) is not None
+    level = plateau_then_rise(0.90, 0.97)[4].metrics
+    assert rule.calibration.at(EPOCHS, 5, level) is not None
     again = pickle.loads(pickle.dumps(rule))
     assert again == rule
-    np.testing.assert_array_equal(again.calibration.at(EPOCHS, 5), rule.calibration.at(EPOCHS, 5))
+    np.testing.assert_array_equal(again.calibration.at(EPOCHS, 5, level),
+                                  rule.calibration.at(EPOCHS, 5, level))
     assert Incumbents(parse_objectives(["params:min"])).rule().calibration == Calibration()

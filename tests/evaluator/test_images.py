@@ -204,3 +204,21 @@ def test_images_too_large_for_the_memory_are_refused_before_decoding(tmp_path: P
     with pytest.raises(DataError, match=r"decode to 5,120 pixel values; .* about 82 kB of "
                                         r"memory, but 1 kB is available"):
         load_images(ctx, available=1000)
+
+
+def test_an_image_too_large_to_decode_safely_is_a_data_error_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_digits(tmp_path, range(40))
+    # Pillow refuses images above twice MAX_IMAGE_PIXELS (a decompression bomb) with an
+    # exception that is not an OSError; 16x16 images are "bombs" below 128 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(DataError, match=r"Image .*\.png is too large to decode safely.*downscale"):
+        _load(tmp_path)
+
+
+def test_a_test_part_drawn_from_train_and_left_empty_names_the_test_fraction(
+        tmp_path: Path) -> None:
+    write_digits(tmp_path / "train", range(12))
+    write_digits(tmp_path / "val", range(12, 40))
+    with pytest.raises(DataError, match=r"\(test_fraction=0\.01\) leaves the test part empty"):
+        load_dataset(f"images:{tmp_path}", seed=0, test_fraction=0.01)

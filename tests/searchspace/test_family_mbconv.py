@@ -220,3 +220,14 @@ def test_a_searched_resolution_is_checked_at_its_smallest() -> None:
     params["resolution"] = Choice((6, 28))
     with pytest.raises(SpaceError, match="kernel 7 at stage 0.*only 6x6"):
         FAMILIES.get("mbconv").check_space(SearchSpace(params), MNIST)
+
+
+def test_a_hidden_head_with_a_norm_activation_that_needs_spatial_axes_is_refused() -> None:
+    data = DataSpec((1, 16, 16), 10)
+    bad = assemble_space(["mbconv"], {"norm": ["batch", "evonorm_b0"]},
+                         {"mbconv": {"head_width": [0, 8]}})
+    with pytest.raises(SpaceError, match=r"head_width allows a hidden head layer.*evonorm_b0"):
+        check_space_fits(bad, data)
+    for norm, head in (("evonorm_b0", 0), ("evonorm_s0", 8), ("batch", 8)):
+        check_space_fits(assemble_space(["mbconv"], {"norm": [norm]},
+                                        {"mbconv": {"head_width": head}}), data)

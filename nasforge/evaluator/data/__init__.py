@@ -206,7 +206,7 @@ def _split(raw: RawData, options: Mapping[str, object], *, seed: int, val_fracti
         if raw.x_test is None:  # the test part comes from the training samples
             split = split_indices(codes[:n], seed=seed, val_fraction=test_fraction,
                                   test_fraction=val_fraction, stratify=stratify,
-                                  predefined_test=True)
+                                  predefined_test=True, drawn=("test", "test_fraction"))
             train, test_x, test_y = split.train, raw.x[split.val], codes[split.val]
     assert test_x is not None
     return _Parts((raw.x[train], val_x, test_x), (codes[train], val_y, test_y), labels)

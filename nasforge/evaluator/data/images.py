@@ -114,8 +114,10 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     skipped: list[Path] = []
     for name, sub in classes.items():
         entries = _visible(sub)
-        files[name] = [e for e in entries if e.suffix.lower() in SUFFIXES and e.is_file()]
-        skipped += [e for e in entries if e not in files[name]]
+        kept = [e for e in entries if e.suffix.lower() in SUFFIXES and e.is_file()]
+        files[name] = kept
+        kept_set = set(kept)  # a list's `in` made this quadratic in the images per class
+        skipped += [e for e in entries if e not in kept_set]
         if not files[name]:
             raise DataError(f"Class folder {sub} has no PNG or JPEG images (.png, .jpg, "
                             f".jpeg); add images or remove the folder.")
@@ -146,7 +148,8 @@ def _headers(parts: dict[str, dict[str, list[Path]]], classes: list[str]
                 try:
                     with Image.open(path) as image:
                         size, mode = (image.height, image.width), image.mode
-                except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+                except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+                        SyntaxError, ValueError) as err:
                     raise _unreadable(path, err) from None
                 if mode not in GRAY_MODES | COLOUR_MODES:
                     raise DataError(f"Image {path} has Pillow mode {mode!r} (16-bit or float "
@@ -156,7 +159,12 @@ def _headers(parts: dict[str, dict[str, list[Path]]], classes: list[str]
 
 
 def _unreadable(path: Path, err: BaseException) -> DataError:
+    from PIL import Image
+
     reason = str(err).strip() or type(err).__name__
+    if isinstance(err, Image.DecompressionBombError):
+        return DataError(f"Image {path} is too large to decode safely ({reason}); downscale "
+                         "it (or remove it) before the search.")
     return DataError(f"Image {path} cannot be read ({reason}); it is not a valid PNG or JPEG "
                      f"file (corrupt or truncated?). Replace or delete it.")
 
@@ -201,7 +209,8 @@ def _decode(headers: list[_Header], mode: str, size: tuple[int, int]) -> np.ndar
             with Image.open(header.path) as image:
                 image.load()
                 converted = image.convert(mode)
-        except (OSError, SyntaxError, ValueError, EOFError) as err:
+        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError,
+                EOFError) as err:
             raise _unreadable(header.path, err) from None
         if header.size != size:
             converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)

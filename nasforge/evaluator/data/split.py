@@ -65,12 +65,15 @@ def split_indices(
     test_fraction: float,
     stratify: bool,
     predefined_test: bool = False,
+    drawn: tuple[str, str] = ("validation", "val_fraction"),
 ) -> SplitIndices:
     """Split `len(y)` samples; with `stratify`, each class keeps its share in every part.
 
     Without a predefined test split, test and validation each take their fraction of all
     samples; with one, validation takes `val_fraction` of these (training) samples. Every class
-    keeps at least one training sample, so every class is present in train.
+    keeps at least one training sample, so every class is present in train. `drawn` names
+    the part `val_fraction` draws and its option, for messages (a predefined validation part
+    makes it the test part, drawn with `test_fraction`).
     """
     check_fractions(val_fraction, test_fraction)
     n = len(y)
@@ -98,11 +101,11 @@ def split_indices(
     train = [g[t + v:] for g, t, v in zip(groups, n_test, n_val, strict=True)]
     parts = {name: np.sort(np.concatenate(p)).astype(np.int64)
              for name, p in (("train", train), ("validation", val), ("test", test))}
-    empty = [name for name, idx in parts.items() if len(idx) == 0
-             and not (name == "test" and predefined_test)]
+    empty = [drawn[0] if name == "validation" else name for name, idx in parts.items()
+             if len(idx) == 0 and not (name == "test" and predefined_test)]
     if empty:
         raise DataError(
-            f"Splitting {n} samples (val_fraction={val_fraction}"
+            f"Splitting {n} samples ({drawn[1]}={val_fraction}"
             f"{'' if predefined_test else f', test_fraction={test_fraction}'}) leaves the "
             f"{' and '.join(empty)} part empty; use more samples or larger fractions."
         )

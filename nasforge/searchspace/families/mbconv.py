@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from nasforge.errors import SpaceError
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.families.base import (
     MAX_DEPTH,
@@ -43,6 +44,7 @@ from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
 from nasforge.searchspace.plan_ops import SqueezeExcite
 from nasforge.searchspace.quantization import LayerBits, layer_bits
 from nasforge.searchspace.space import SearchSpace
+from nasforge.searchspace.specs import NORMS, norm_activations
 
 KERNELS = (3, 5, 7, 9)
 MAX_EXPAND = 8
@@ -99,10 +101,21 @@ class MBConvFamily:
         require_spatial(self.name, data)
 
     def check_space(self, space: SearchSpace, data: DataSpec) -> None:
-        """Refuse a space with a stage kernel larger than that stage's feature map."""
+        """Refuse a space with a stage kernel larger than that stage's feature map, or a
+        hidden head layer after which a norm-activation layer cannot run (it takes the
+        head's place of an activation on (N, C) features)."""
         self.check_data(data)
         most = max(int(s) for s in space.params[f"{self.name}.stages"].values())
         check_kernels(self.name, space, data, AUTO, largest_kernels(self.name, space, most))
+        heads = [int(w) for w in space.params[f"{self.name}.head_width"].values()]
+        norms = space.params["norm"].values() if "norm" in space.params else []
+        flat_less = sorted({str(n) for n in norms if str(n) in norm_activations()
+                            and 0 not in NORMS.get(str(n)).dims})
+        if max(heads) > 0 and flat_less:
+            raise SpaceError(
+                f"[space.{self.name}] head_width allows a hidden head layer, after which the "
+                f"norm-activation layer(s) {', '.join(flat_less)} would run on flat (N, C) "
+                "features, which they do not support; set head_width = 0 or use another norm.")
 
     def plan(self, arch: Architecture, data: DataSpec) -> NetworkPlan:
         self.check_data(data)
