@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from stored_models import exported_model, stored_logits
 from typer.testing import CliRunner
 
 from nasforge.ui.cli import app
@@ -94,31 +95,10 @@ def _invoke(*args: str):
     return result
 
 
-def _stored_logits(url: str, number: int, cache: Path) -> torch.Tensor:
-    """The stored checkpoint's logits on the evaluator's preprocessed test images."""
-    from nasforge.checkpoint_policy import checkpoint_root, stored_checkpoint
-    from nasforge.evaluator_setup import load_checked
-    from nasforge.export.checkpoint_reader import load_stored
-    from nasforge.search import stored_config
-    from nasforge.searchspace.families import plan_for
-    from nasforge.store import open_store
-
-    with open_store(url, create=False) as store:
-        config, trial = stored_config(store, "pics"), store.trial("pics", number)
-    dataset = load_checked(config, cache_dir=cache)
-    path = stored_checkpoint(trial, checkpoint_root(url, config.training.checkpoint_dir))
-    model = load_stored(plan_for(trial.arch, dataset.spec), path, 0)
-    with torch.no_grad():
-        return model(torch.from_numpy(dataset.x_test.copy()))
-
-
 def _exported_model(folder: Path) -> torch.nn.Module:
-    spec = importlib.util.spec_from_file_location("pics_model", folder / "model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    model, module = exported_model(folder, "pics_model")
     assert module.INPUT_SHAPE == (1, SIZE, SIZE)
-    return module.build(str(folder / "weights.pt"))
+    return model
 
 
 @pytest.mark.slow
@@ -151,7 +131,7 @@ def test_image_folder_search_over_mbconv_and_resnet_show_export_onnx(
     # what the user has: the PNGs' uint8 pixels, (N, 1, 32, 32)
     raw = np.stack([np.asarray(Image.open(f))[None] for f in test_files])
     assert raw.dtype == np.uint8 and raw.shape == (60, 1, SIZE, SIZE)
-    expected = _stored_logits(url, best["number"], tmp_path / "cache")
+    expected = stored_logits(url, "pics", best["number"], tmp_path / "cache")
     with torch.no_grad():
         got = _exported_model(folder)(torch.from_numpy(raw))
     assert torch.equal(got.argmax(1), expected.argmax(1))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from stored_models import exported_model, stored_logits
 from typer.testing import CliRunner
 
 from nasforge.ui.cli import app
@@ -77,33 +78,6 @@ def _raw_test_pixels(seed: int) -> torch.Tensor:
     return torch.from_numpy(digits.data[rows])  # pixels 0..16, (N, 64) float64
 
 
-def _evaluated(url: str, number: int, cache: Path) -> torch.Tensor:
-    """The stored checkpoint's logits on the evaluator's (preprocessed) test inputs."""
-    from nasforge.checkpoint_policy import checkpoint_root, stored_checkpoint
-    from nasforge.evaluator_setup import load_checked
-    from nasforge.export.checkpoint_reader import load_stored
-    from nasforge.search import stored_config
-    from nasforge.searchspace.families import plan_for
-    from nasforge.store import open_store
-
-    with open_store(url, create=False) as store:
-        config, trial = stored_config(store, "fam"), store.trial("fam", number)
-    dataset = load_checked(config, cache_dir=cache)
-    path = stored_checkpoint(trial, checkpoint_root(url, config.training.checkpoint_dir))
-    model = load_stored(plan_for(trial.arch, dataset.spec), path, 0)
-    with torch.no_grad():
-        return model(torch.from_numpy(dataset.x_test.copy()))
-
-
-def _load_model_py(folder: Path) -> torch.nn.Module:
-    spec = importlib.util.spec_from_file_location(f"fam_model_{folder.name}",
-                                                  folder / "model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build(str(folder / "weights.pt"))
-
-
 @pytest.mark.slow
 def test_search_show_export_and_dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
@@ -133,9 +107,9 @@ def test_search_show_export_and_dashboard(tmp_path: Path, monkeypatch: pytest.Mo
         result = _invoke(*args)
         assert result.exit_code == 0, result.output
         folder = out / f"trial_{trial['number']:04d}"
-        expected = _evaluated(url, trial["number"], cache)
+        expected = stored_logits(url, "fam", trial["number"], cache)
         with torch.no_grad():
-            got = _load_model_py(folder)(raw.float())
+            got = exported_model(folder, f"fam_model_{folder.name}")[0](raw.float())
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
         if onnx:
             import onnxruntime
