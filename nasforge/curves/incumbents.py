@@ -5,8 +5,8 @@ non-dominated ones: the front) and what their curves gained after each epoch
 (`calibration.Gains`), and hands out the current `StopRule`. PRUNED and FAILED trials
 never enter it: a stopped trial never becomes what later trials must beat. The trial loop
 (`nasforge.trial_loop.TrialLoop`) reads the stored COMPLETE trials once (the latest
-`calibration.WINDOW` with their curves), then tells it every trial finished here or by
-another worker. Torch-free.
+`calibration.WINDOW` of each number of epochs with their curves), then tells it every
+trial finished here or by another worker. Torch-free.
 """
 
 from __future__ import annotations
