@@ -13,7 +13,8 @@ from typing import Protocol, TypeVar
 from nasforge.errors import SpaceError, did_you_mean
 from nasforge.searchspace.architecture import Architecture, Scalar
 from nasforge.searchspace.params import Param
-from nasforge.searchspace.plan import DataSpec, NetworkPlan
+from nasforge.searchspace.plan import DataSpec, NetworkPlan, PlanBuilder
+from nasforge.searchspace.quantization import layer_bits
 from nasforge.searchspace.space import Canonicalizer, When
 from nasforge.searchspace.specs import norm_activations
 
@@ -153,3 +154,17 @@ def require_spatial(family: str, data: DataSpec) -> None:
             f"{data.name!r} has input shape {data.input_shape}. Use the mlp family, or give "
             "[data] input_shape (e.g. [1, n_features]) to read the features as a signal."
         )
+
+
+def dense_head(plan: PlanBuilder, view: FamilyView, norm: str, activation: str | None,
+               num_outputs: int) -> NetworkPlan:
+    """The end of a network on pooled or flat features: an optional hidden linear layer of
+    ``head_width`` units (with the activation, or the norm-activation layer standing for
+    it), then the classifier (the last layer for the 8-bit ends policy)."""
+    head_width = int(view["head_width"])
+    if head_width:
+        plan.linear(head_width, bits=layer_bits(view.get, None, first=False, last=False))
+        # after a norm-activation layer (EvoNorm) the head uses it as its nonlinearity
+        plan.activation(activation) if activation is not None else plan.norm(norm)
+    bits = layer_bits(view.get, None, first=False, last=True)
+    return plan.linear(num_outputs, bits=bits).build()

@@ -17,6 +17,7 @@ from nasforge.searchspace.families.base import (
     FamilyView,
     check_ints,
     check_keys,
+    dense_head,
     per_index_params,
     require_spatial,
 )
@@ -100,10 +101,4 @@ class CNNFamily:
         else:
             plan.flatten()
         plan.dropout(float(view.get("dropout", 0.0)))
-        head_width = int(view["head_width"])
-        if head_width:
-            plan.linear(head_width, bits=layer_bits(view.get, None, first=False, last=False))
-            # after a norm-activation layer (EvoNorm) the head uses it as its nonlinearity
-            plan.activation(activation) if activation is not None else plan.norm(norm)
-        bits = layer_bits(view.get, None, first=False, last=True)
-        return plan.linear(data.num_outputs, bits=bits).build()
+        return dense_head(plan, view, norm, activation, data.num_outputs)

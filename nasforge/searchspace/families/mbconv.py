@@ -25,6 +25,7 @@ from nasforge.searchspace.families.base import (
     FamilyView,
     check_ints,
     check_keys,
+    dense_head,
     require_spatial,
 )
 from nasforge.searchspace.families.stages import (
@@ -148,13 +149,7 @@ class MBConvFamily:
                       bits=layer_bits(view.get, None, first=False, last=False))
             plan.norm_activation(norm, activation)
         plan.global_pool().dropout(float(view.get("dropout", 0.0)))
-        head_width = int(view["head_width"])
-        if head_width:
-            plan.linear(head_width, bits=layer_bits(view.get, None, first=False, last=False))
-            # after a norm-activation layer (EvoNorm) the head uses it as its nonlinearity
-            plan.activation(activation) if activation is not None else plan.norm(norm)
-        bits = layer_bits(view.get, None, first=False, last=True)
-        return plan.linear(data.num_outputs, bits=bits).build()
+        return dense_head(plan, view, norm, activation, data.num_outputs)
 
 
 class _Block:
