@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nasforge.errors import NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.train import EVAL_BATCH, TrainData
+from nasforge.evaluator.train import EVAL_BATCH, TrainData, use_channels_last
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.supernet.model import Supernet
@@ -61,6 +61,9 @@ class SupernetEvaluator:
                 self.data.x_train, batches=self.recalibration_batches,
                 batch_size=self.recalibration_batch,
                 generator=torch.Generator().manual_seed(self.seed))
+            if use_channels_last("auto", self.net, self._recalibration):
+                self._recalibration = self._recalibration.contiguous(
+                    memory_format=torch.channels_last)
         self.net.eval()
         return [self._one(arch) for arch in archs]
 
@@ -91,9 +94,12 @@ class SupernetEvaluator:
         assert self._recalibration is not None
         recalibrate_on(net, arch, self._recalibration)
         n = len(data.y_val)
+        nhwc = use_channels_last("auto", net, data.x_val)
         sums = torch.zeros(2, device=data.x_val.device)  # loss, correct
         for begin in range(0, n, EVAL_BATCH):
             x, y = data.x_val[begin:begin + EVAL_BATCH], data.y_val[begin:begin + EVAL_BATCH]
+            if nhwc:
+                x = x.contiguous(memory_format=torch.channels_last)
             out = net(x, arch)
             if self.task == "classification":
                 sums[0] += F.cross_entropy(out, y, reduction="sum")

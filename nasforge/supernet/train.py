@@ -31,7 +31,7 @@ from torch import nn
 from nasforge.errors import ConfigError
 from nasforge.evaluator.augment import augmenters_for
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.train import TrainData
+from nasforge.evaluator.train import TrainData, use_channels_last
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.space import SearchSpace
 from nasforge.supernet.importance import sort_channels, unsortable
@@ -123,6 +123,9 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
     device = data.x_train.device
     generator = torch.Generator().manual_seed(seed)
     augmenters = augmenters_for(data, [seed])  # `DeviceData.augment`, as train_candidate
+    nhwc = use_channels_last("auto", net, data.x_train)  # as train_candidate: 1.8x on a CPU
+    if nhwc:
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit memory_format
     params = list(net.parameters())  # walking the module tree each step costs ~1 ms
     # foreach: one fused update over the tensors instead of a Python loop (CPU default)
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay,
@@ -150,6 +153,8 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                 x, y = data.x_train[index], data.y_train[index]
                 if augmenters is not None:
                     x = augmenters[0](x)
+                if nhwc:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 sorter.on_step(steps)
                 losses.append(sandwich_step(net, schedule.step(steps), x, y, task,
                                             params).detach())

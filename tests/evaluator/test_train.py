@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 import torch
+from torch import nn
 
 from nasforge.errors import ConfigError, SpaceError
 from nasforge.evaluator.data.tensors import DeviceData
@@ -265,12 +266,14 @@ def test_channels_last_matches_contiguous() -> None:
     assert outcomes[True].test_loss == pytest.approx(outcomes[False].test_loss, rel=1e-4)
 
 
-def test_channels_last_auto_is_off_on_cpu_and_for_flat_inputs() -> None:
+def test_channels_last_auto_is_on_for_convolutions_and_off_for_flat_inputs() -> None:
     from nasforge.evaluator.train import use_channels_last
 
     x = torch.zeros(2, 3, 8, 8)
     model = build_from_plan(cnn())
-    assert not use_channels_last("auto", model, x)
+    assert use_channels_last("auto", model, x)  # on the CPU too: oneDNN's NHWC kernels
+    assert not use_channels_last(False, model, x)
+    assert not use_channels_last("auto", nn.Sequential(nn.Flatten(), nn.Linear(192, 4)), x)
     assert use_channels_last(True, model, x)
     assert not use_channels_last(True, model, torch.zeros(2, 8))
     with pytest.raises(ConfigError, match="channels_last"):
