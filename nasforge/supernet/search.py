@@ -24,15 +24,18 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from nasforge.evaluator.threads import candidate_torch_threads
 from nasforge.evaluator.train import TrainData
 from nasforge.leases import worker_id
 from nasforge.records import TrialRecord, TrialState
+from nasforge.searchspace.families import plan_for
 from nasforge.searchspace.plan import DataSpec
 from nasforge.strategies import make_strategy
 from nasforge.strategies.base import Strategy
@@ -46,6 +49,7 @@ from nasforge.strategies.supernet import (
 )
 from nasforge.supernet.evaluator import SupernetEvaluator
 from nasforge.supernet.model import Supernet
+from nasforge.supernet.slots import extreme
 from nasforge.supernet.train import SupernetTraining, train_supernet
 from nasforge.trial_loop import SearchOutcome, TrialLoop
 
@@ -83,17 +87,18 @@ class SupernetSearch:
         options = _options(strategy)
         data = _data(search)
         task = data.spec.task
-        net, train_info = self._supernet(data, options)
-        history = store.trials(config.name)
-        strategy.tell(history)
-        if search.observer:
-            search.observer.on_start(record, history)
-        evaluator = SupernetEvaluator(net, data, task=task, seed=config.seed,
-                                      recalibration_batches=options.recalibration_batches)
-        start = time.perf_counter()
-        subnets = options.subnets or config.budget
-        self._inherited(strategy, evaluator, subnets, history)
-        inherited_seconds = time.perf_counter() - start
+        with self._threads(data, options):
+            net, train_info = self._supernet(data, options)
+            history = store.trials(config.name)
+            strategy.tell(history)
+            if search.observer:
+                search.observer.on_start(record, history)
+            evaluator = SupernetEvaluator(net, data, task=task, seed=config.seed,
+                                          recalibration_batches=options.recalibration_batches)
+            start = time.perf_counter()
+            subnets = options.subnets or config.budget
+            self._inherited(strategy, evaluator, subnets, history)
+            inherited_seconds = time.perf_counter() - start
         sample, retrain = self._selection(options)
         start = time.perf_counter()
         with search.heartbeat():
@@ -107,6 +112,15 @@ class SupernetSearch:
         store.set_diagnostics(config.name, diagnostics)
         logger.info("supernet ranking: %s", diagnostics)
         return _outcome(search)
+
+    def _threads(self, data: _SpecData, options: SupernetOptions) -> AbstractContextManager[int]:
+        """`[training] threads` for the supernet's training and the inherited evaluations, as
+        for a candidate ("auto": from the largest subnet's step, `evaluator.threads`)."""
+        config = self.search.config
+        largest = extreme(config.space, np.random.default_rng(config.seed), True)
+        return candidate_torch_threads(plan_for(largest, data.spec).macs,
+                                       options.supernet_batch_size, config.training.threads,
+                                       data.x_train.device)
 
     # ------------------------------------------------------------------ phases
     def _supernet(self, data: _SpecData, options: SupernetOptions

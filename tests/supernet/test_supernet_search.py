@@ -45,7 +45,7 @@ def test_recalibration_resets_and_reestimates_the_subnets_batch_norm() -> None:
     assert not bn.training and float(bn.running_mean.abs().sum()) > 0
 
 
-def _config(tmp_path, **options: object):
+def _config(tmp_path, training: dict[str, object] | None = None, **options: object):
     raw = {
         "search": {"name": "sn", "budget": 40, "objectives": ["accuracy:max", "params:min"],
                    "strategy": "supernet", "seed": 0,
@@ -53,7 +53,8 @@ def _config(tmp_path, **options: object):
                                         "ranking_sample": 20, "supernet_epochs": 2,
                                         **options}},
         "data": {"dataset": "digits"},
-        "training": {"device": "cpu", "epochs": 1, "measure_latency": False},
+        "training": {"device": "cpu", "epochs": 1, "measure_latency": False,
+                     **(training or {})},
         "space": {"families": ["mlp"], "activation": ["relu", "tanh"],
                   "norm": ["none", "batch"], "weight_bits": [32, 8],
                   "mlp": {"depth": {"low": 1, "high": 2}, "width": [8, 16, 32],
@@ -121,3 +122,24 @@ def test_bad_options_and_unsupported_families_are_config_errors(tmp_path) -> Non
     plain["space"].pop("mlp")
     with pytest.raises(ConfigError, match="does not support the 'cell' family"):
         from_dict(plain, source="test")
+
+
+
+def test_the_supernet_trains_with_the_training_threads_setting(tmp_path, monkeypatch) -> None:
+    config = _config(tmp_path, training={"threads": 2})
+    real, seen = driver.train_supernet, []
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "train_supernet", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        store, _, _ = _run(tmp_path, config)
+        store.close()
+        assert seen == [2]  # as [training] threads says, not the process's one thread
+        assert torch.get_num_threads() == 1  # and restored after
+    finally:
+        torch.set_num_threads(before)
