@@ -101,7 +101,8 @@ def choose(store_url: str, name: str, scale: float, minutes: float, epochs: int,
     return best[2], best[3]
 
 
-def retrain(arch: object, epochs: int) -> dict[str, object]:
+def retrain(arch: object, epochs: int, example: Path = EXAMPLE, threads: int = 1
+            ) -> dict[str, object]:
     import torch
 
     from nasforge import config as config_module
@@ -112,8 +113,8 @@ def retrain(arch: object, epochs: int) -> dict[str, object]:
     from nasforge.searchspace.build import build_from_plan
     from nasforge.searchspace.families import plan_for
 
-    torch.set_num_threads(1)
-    config = config_module.load(EXAMPLE)  # the whole training split, not the search's sample
+    torch.set_num_threads(threads)
+    config = config_module.load(example)  # the whole training split, not the search's sample
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, train_limit=None))
     dataset = load_checked(config)
     device = resolve_device(config.training.device)

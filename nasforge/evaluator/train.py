@@ -51,6 +51,16 @@ logger = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
 EVAL_BATCH = 4096
+#: Samples per inference pass for images and sequences on a CPU: at 4096 a convolution's
+#: activations (hundreds of MB) spill every cache, and a 28x28 mbconv subnet evaluates 2.5x
+#: slower per sample than at 128-256 (issue 16, `bench/eval_batch.py`).
+SPATIAL_CPU_EVAL_BATCH = 256
+
+
+def eval_batch(x: torch.Tensor) -> int:
+    """Samples per inference forward pass over `x`: `SPATIAL_CPU_EVAL_BATCH` for images and
+    sequences (3-D or more) on a CPU, else `EVAL_BATCH` (flat features; GPUs)."""
+    return SPATIAL_CPU_EVAL_BATCH if x.ndim >= 3 and x.device.type == "cpu" else EVAL_BATCH
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -356,11 +366,12 @@ def _sums(
     with torch.inference_mode():
         loss_sum = torch.zeros((), device=x.device)
         correct = torch.zeros((), device=x.device)
-        for start in range(0, len(x), EVAL_BATCH):
+        step = eval_batch(x)
+        for start in range(0, len(x), step):
             with amp():
-                out = model(x[start : start + EVAL_BATCH])
+                out = model(x[start : start + step])
             out = out.float()  # a no-op in fp32
-            target = y[start : start + EVAL_BATCH]
+            target = y[start : start + step]
             loss_sum += loss_fn(out, target, reduction="sum")
             if classification:
                 correct += (out.argmax(dim=1) == target).sum()

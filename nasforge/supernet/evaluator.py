@@ -1,6 +1,6 @@
 """Inherited-weight evaluation: a subnet's validation metrics read off the trained supernet.
 
-Per architecture: recalibrate its batch-norm statistics (`train.recalibrate_on`, one forward
+Per architecture: recalibrate its batch-norm statistics (`train.recalibrate_on`, forward passes
 of the same training samples for every subnet), run the validation split through
 `Supernet.forward` (one pass per subnet, metrics summed on the device, one host transfer),
 and report ``inherited_accuracy`` (classification) and ``inherited_loss`` beside the cost
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nasforge.errors import NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.train import EVAL_BATCH, TrainData, use_channels_last
+from nasforge.evaluator.train import TrainData, eval_batch, use_channels_last
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.supernet.model import Supernet
@@ -96,8 +96,9 @@ class SupernetEvaluator:
         n = len(data.y_val)
         nhwc = use_channels_last("auto", net, data.x_val)
         sums = torch.zeros(2, device=data.x_val.device)  # loss, correct
-        for begin in range(0, n, EVAL_BATCH):
-            x, y = data.x_val[begin:begin + EVAL_BATCH], data.y_val[begin:begin + EVAL_BATCH]
+        step = eval_batch(data.x_val)
+        for begin in range(0, n, step):
+            x, y = data.x_val[begin:begin + step], data.y_val[begin:begin + step]
             if nhwc:
                 x = x.contiguous(memory_format=torch.channels_last)
             out = net(x, arch)

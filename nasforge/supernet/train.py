@@ -31,7 +31,7 @@ from torch import nn
 from nasforge.errors import ConfigError
 from nasforge.evaluator.augment import augmenters_for
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.train import TrainData, use_channels_last
+from nasforge.evaluator.train import TrainData, eval_batch, use_channels_last
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.space import SearchSpace
 from nasforge.supernet.importance import sort_channels, unsortable
@@ -254,8 +254,10 @@ def recalibrate(net: Supernet, arch: Architecture, x_train: torch.Tensor, *, bat
 
 @torch.no_grad()
 def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
-    """Re-estimate the running statistics of the norms `arch` uses from the samples `x` in
-    one forward pass (no gradients); input quantizers of `arch` that never observed a batch
+    """Re-estimate the running statistics of the norms `arch` uses from the samples `x`
+    (no gradients), in forward passes of `eval_batch(x)` samples: one for flat features; for
+    images on a CPU, chunks of 256 whose batch statistics batch norm averages (momentum None),
+    as Once-for-All re-estimates them; input quantizers of `arch` that never observed a batch
     (a bit width the sandwich never trained at that slot: a 1-bit one would output NaN)
     observe it too. Other modules stay in eval mode; a subnet with neither is untouched."""
     subnet = net.subnet(arch)
@@ -280,7 +282,9 @@ def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
     for q in fresh:
         q.train()
     try:
-        net(x, arch)
+        step = eval_batch(x)
+        for start in range(0, len(x), step):
+            net(x[start:start + step], arch)
     finally:
         for m, training, momentum in saved:
             m.train(training)

@@ -47,7 +47,6 @@ from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusa
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
-    EVAL_BATCH,
     TASKS,
     Diverged,
     TrainData,
@@ -56,6 +55,7 @@ from nasforge.evaluator.train import (
     batch_starts,
     check_choice,
     checked_targets,
+    eval_batch,
     lr_table,
 )
 from nasforge.records import CurvePoint
@@ -282,11 +282,12 @@ def _sums(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, classification:
     m = stack.size
     loss_sum = torch.zeros(m, device=x.device)
     correct = torch.zeros(m, device=x.device)
-    for start in range(0, len(x), EVAL_BATCH):
-        chunk = x[start : start + EVAL_BATCH]
+    step = eval_batch(x)
+    for start in range(0, len(x), step):
+        chunk = x[start : start + step]
         with amp():
             out = stack.forward(chunk.unsqueeze(0).expand(m, *chunk.shape), False).float()
-        target = y[start : start + EVAL_BATCH]
+        target = y[start : start + step]
         b = len(target)
         if classification:
             picked = out.gather(2, target.expand(m, b).unsqueeze(2)).squeeze(2)
