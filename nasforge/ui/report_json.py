@@ -94,31 +94,49 @@ def diagnostics_chunks(diagnostics: Mapping[str, object],
     yield "\n      ]\n    }\n  }" if written else indented_json(diagnostics, 1)
 
 
-def trials_json(table: TrialTable) -> Iterator[str]:
+def trials_json(table: TrialTable) -> list[str]:
     """``indented_json(trial_payload(t), 2)`` of each trial t of `table`, from its columns (no
-    record, no payload dict): the scalars, the architecture and the metrics each one call of
-    the C encoder."""
-    metrics: dict[int, dict[str, float | None]] = {}
+    record, no payload dict per trial): the architectures decoded in one call, and the
+    mappings of every trial encoded by two calls of the C encoder (`_encoded_inners`)."""
+    count = len(table)
+    metrics: list[dict[str, float | None]] = [{} for _ in range(count)]
+    at = {number: i for i, number in enumerate(table.number)}
     for number, name, value in zip(table.metric_number, table.metric_name, table.metric_value,
                                    strict=True):
-        metrics.setdefault(number, {})[name] = value if math.isfinite(value) else None
-    scalars, flat = _flat_encoder(3).encode, _flat_encoder(4).encode
-    for i, number in enumerate(table.number):
-        arch = json.loads(table.arch_json[i])
-        values = metrics.get(number)
-        head = scalars({"number": number, "state": table.state[i],
-                        "arch_id": table.arch_id[i]})
-        tail = scalars({"error": table.error[i], "worker": table.worker[i],
-                        "started_at": _iso(table.started_at[i]),
-                        "finished_at": _iso(table.finished_at[i])})
-        yield (f"{{\n      {head[1:-1]},\n      \"arch\": "
-               f"{_nested(flat(arch)) if arch else '{}'},\n      \"metrics\": "
-               f"{_nested(flat(values)) if values else '{}'},\n      {tail[1:-1]}\n    }}")
+        if (i := at.get(number)) is not None:
+            metrics[i][name] = value if math.isfinite(value) else None
+    archs = json.loads("[" + ",".join(table.arch_json) + "]")
+    nested: list[Mapping[str, object]] = []
+    for arch, values in zip(archs, metrics, strict=True):
+        nested += (arch, values)
+    scalars: list[Mapping[str, object]] = []
+    for i in range(count):
+        scalars += ({"number": table.number[i], "state": table.state[i],
+                     "arch_id": table.arch_id[i]},
+                    {"error": table.error[i], "worker": table.worker[i],
+                     "started_at": _iso(table.started_at[i]),
+                     "finished_at": _iso(table.finished_at[i])})
+    flat = _encoded_inners(scalars, 3)
+    inner = _encoded_inners(nested, 4)  # architecture values are scalars (`Architecture`)
+    return [f"{{\n      {flat[2 * i]},\n      \"arch\": {_braced(inner[2 * i])},\n"
+            f"      \"metrics\": {_braced(inner[2 * i + 1])},\n      {flat[2 * i + 1]}\n    }}"
+            for i in range(count)]
 
 
-def _nested(text: str) -> str:
-    """A flat mapping's C-encoded text (`_flat_encoder(4)`) as a value 3 levels deep."""
-    return "{\n        " + text[1:-1] + "\n      }"
+def _encoded_inners(mappings: list[Mapping[str, object]], depth: int) -> list[str]:
+    """The text between the braces of ``indented_json(m, depth - 1)`` for each mapping of
+    scalars in `mappings` (empty for an empty mapping), from one call of the C encoder.
+    The list's own separator is the mappings' item separator followed by a brace: a
+    mapping's items are followed by a key's quote instead, and no JSON string holds a raw
+    newline, so the split is exact."""
+    separator = ",\n" + "  " * depth
+    text = _flat_encoder(depth).encode(mappings)
+    return text[2:-2].split("}" + separator + "{")
+
+
+def _braced(inner: str) -> str:
+    """A mapping 3 levels deep from its items' text (`_encoded_inners`; "" when empty)."""
+    return "{\n        " + inner + "\n      }" if inner else "{}"
 
 
 def _iso(text: str | None) -> str | None:

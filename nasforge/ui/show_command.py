@@ -27,7 +27,6 @@ from nasforge.best import non_dominated
 from nasforge.records import SearchRecord
 from nasforge.store import Store
 from nasforge.store.trial_table import TrialTable
-from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
 from nasforge.ui.report_json import report_chunks
 
@@ -44,6 +43,8 @@ def list_command(store: Store, as_json: bool) -> None:
         return
     from rich.table import Table
 
+    from nasforge.ui.console import wide_console
+
     table = Table("name", "created", "budget", "complete", "failed", "pruned", "running",
                   "best")
     for row in rows:
@@ -59,6 +60,8 @@ def list_command(store: Store, as_json: bool) -> None:
 
 def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None:
     search = store.get_search(name)
+    if not as_json:
+        from nasforge.ui.console import print_report  # Rich: only for the tables
     if as_json:
         report, _, _ = summary_report(store, search)
         for chunk in report_chunks(report, trial_tables(store, search),
