@@ -110,17 +110,17 @@ def trials_json(table: TrialTable) -> list[str]:
     for arch, values in zip(archs, metrics, strict=True):
         nested += (arch, values)
     scalars: list[Mapping[str, object]] = []
-    for i in range(count):
-        scalars += ({"number": table.number[i], "state": table.state[i],
-                     "arch_id": table.arch_id[i]},
-                    {"error": table.error[i], "worker": table.worker[i],
-                     "started_at": _iso(table.started_at[i]),
-                     "finished_at": _iso(table.finished_at[i])})
-    flat = _encoded_inners(scalars, 3)
-    inner = _encoded_inners(nested, 4)  # architecture values are scalars (`Architecture`)
-    return [f"{{\n      {flat[2 * i]},\n      \"arch\": {_braced(inner[2 * i])},\n"
-            f"      \"metrics\": {_braced(inner[2 * i + 1])},\n      {flat[2 * i + 1]}\n    }}"
-            for i in range(count)]
+    for number, state, arch_id, error, worker, started, finished in zip(
+            table.number, table.state, table.arch_id, table.error, table.worker,
+            _iso_all(table.started_at), _iso_all(table.finished_at), strict=True):
+        scalars += ({"number": number, "state": state, "arch_id": arch_id},
+                    {"error": error, "worker": worker, "started_at": started,
+                     "finished_at": finished})
+    flat = iter(_encoded_inners(scalars, 3))
+    inner = iter(_encoded_inners(nested, 4))  # architecture values are scalars (`Architecture`)
+    return [f"{{\n      {head},\n      \"arch\": {_braced(arch)},\n      \"metrics\": "
+            f"{_braced(values)},\n      {tail}\n    }}"
+            for head, tail, arch, values in zip(flat, flat, inner, inner, strict=True)]
 
 
 def _encoded_inners(mappings: list[Mapping[str, object]], depth: int) -> list[str]:
@@ -143,7 +143,10 @@ def _iso(text: str | None) -> str | None:
     """``datetime.isoformat()`` of a UTC `trial_table.TIME_FORMAT` time
     (``"2026-01-31 12:00:00.250000"`` -> ``"2026-01-31T12:00:00.250000+00:00"``; whole
     seconds without the fraction, as isoformat writes them)."""
-    if text is None:
-        return None
-    fraction = text[19:]
-    return f"{text[:10]}T{text[11:19]}{'' if fraction == '.000000' else fraction}+00:00"
+    return _iso_all([text])[0]
+
+
+def _iso_all(texts: Iterable[str | None]) -> list[str | None]:
+    """`_iso` of each of `texts` (one comprehension: a page's times at once)."""
+    return [None if t is None else
+            f"{t[:10]}T{t[11:19]}{'' if t[19:] == '.000000' else t[19:]}+00:00" for t in texts]
