@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from nasforge.store.trial_table import TrialTable
@@ -96,8 +96,9 @@ def diagnostics_chunks(diagnostics: Mapping[str, object],
 
 def trials_json(table: TrialTable) -> list[str]:
     """``indented_json(trial_payload(t), 2)`` of each trial t of `table`, from its columns (no
-    record, no payload dict per trial): the architectures decoded in one call, and the
-    mappings of every trial encoded by two calls of the C encoder (`_encoded_inners`)."""
+    record, no payload dict per trial): the architectures re-spaced as stored
+    (`_arch_inners`), the other mappings of every trial encoded by two calls of the C encoder
+    (`_encoded_inners`)."""
     count = len(table)
     metrics: list[dict[str, float | None]] = [{} for _ in range(count)]
     at = {number: i for i, number in enumerate(table.number)}
@@ -105,10 +106,6 @@ def trials_json(table: TrialTable) -> list[str]:
                                    strict=True):
         if (i := at.get(number)) is not None:
             metrics[i][name] = value if math.isfinite(value) else None
-    archs = json.loads("[" + ",".join(table.arch_json) + "]")
-    nested: list[Mapping[str, object]] = []
-    for arch, values in zip(archs, metrics, strict=True):
-        nested += (arch, values)
     scalars: list[Mapping[str, object]] = []
     for number, state, arch_id, error, worker, started, finished in zip(
             table.number, table.state, table.arch_id, table.error, table.worker,
@@ -117,20 +114,41 @@ def trials_json(table: TrialTable) -> list[str]:
                     {"error": error, "worker": worker, "started_at": started,
                      "finished_at": finished})
     flat = iter(_encoded_inners(scalars, 3))
-    inner = iter(_encoded_inners(nested, 4))  # architecture values are scalars (`Architecture`)
     return [f"{{\n      {head},\n      \"arch\": {_braced(arch)},\n      \"metrics\": "
             f"{_braced(values)},\n      {tail}\n    }}"
-            for head, tail, arch, values in zip(flat, flat, inner, inner, strict=True)]
+            for head, tail, arch, values in zip(flat, flat, _arch_inners(table.arch_json),
+                                                _encoded_inners(metrics, 4), strict=True)]
 
 
-def _encoded_inners(mappings: list[Mapping[str, object]], depth: int) -> list[str]:
+def _arch_inners(texts: Sequence[str]) -> list[str]:
+    """The text between the braces of each architecture (canonical JSON, `Architecture.json`)
+    as ``indented_json(json.loads(text), 3)`` writes it. Canonical JSON is compact, so where
+    no string holds a comma, a colon or an escape (and nothing is nested) the separators are
+    re-spaced in place, the numbers kept as written; otherwise the page is decoded and
+    encoded again."""
+    if not texts:
+        return []
+    joined = "\x00".join(texts)  # a raw control character is never in JSON text
+    if "\\" not in joined:  # every quote then opens or closes a string
+        parts = joined.split('"')
+        inside, outside = "".join(parts[1::2]), "".join(parts[0::2])
+        if ("," not in inside and ":" not in inside and outside.count("{") == len(texts)
+                and not any(c in outside for c in " \t\r\n[")):
+            spaced = joined.replace(",", ",\n" + "  " * 4).replace(":", ": ")
+            return [text[1:-1] for text in spaced.split("\x00")]
+    return _encoded_inners(json.loads("[" + ",".join(texts) + "]"), 4)
+
+
+def _encoded_inners(mappings: Sequence[Mapping[str, object]], depth: int) -> list[str]:
     """The text between the braces of ``indented_json(m, depth - 1)`` for each mapping of
     scalars in `mappings` (empty for an empty mapping), from one call of the C encoder.
     The list's own separator is the mappings' item separator followed by a brace: a
     mapping's items are followed by a key's quote instead, and no JSON string holds a raw
     newline, so the split is exact."""
+    if not mappings:
+        return []
     separator = ",\n" + "  " * depth
-    text = _flat_encoder(depth).encode(mappings)
+    text = _flat_encoder(depth).encode(list(mappings))
     return text[2:-2].split("}" + separator + "{")
 
 

@@ -178,3 +178,25 @@ def test_trials_json_is_the_payloads_indented_whatever_the_strings(empty_first: 
                                    finished_at=when.replace(microsecond=0)))
     written = report_json.trials_json(table_of_records(records))
     assert written == [indented_json(trial_payload(t), 2) for t in records]
+
+
+PLAIN_ARCHS = [{"family": "mlp", "lr": 1.5e-06, "w": -3, "big": 2**70, "z": -0.0, "bn": True,
+                "note": "a b{c}[d] e", "mlp.depth": 2}, {}, {"x": 0.1}]
+DECODED_ARCHS = [[{"s": "x,y"}], [{"a:b": 1}], [{"s": "caf\u00e9"}], [{"s": "q\"q"}],
+                 [{"x": 1}, {"s": "x,y"}]]
+
+
+@pytest.mark.parametrize("archs", [PLAIN_ARCHS, PLAIN_ARCHS[::-1], [{}], *DECODED_ARCHS])
+def test_architectures_are_respaced_as_stored_or_decoded(
+        archs: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Architectures without a comma, colon or escape in their strings are re-spaced from
+    their stored text (no decoding: `json.loads` is not called); the others are decoded; both
+    give what indenting the decoded architectures gives."""
+    texts = [Architecture(a).json for a in archs]
+    want = [indented_json(json.loads(t), 3) for t in texts]
+    decoded: list[str] = []
+    real_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: decoded.append(text) or real_loads(text))
+    got = [report_json._braced(inner) for inner in report_json._arch_inners(texts)]
+    assert got == want
+    assert bool(decoded) == any(a in DECODED_ARCHS for a in [archs])
