@@ -82,7 +82,7 @@ def summary_report(store: Store, search: SearchRecord
     maximised; NaN where missing), for choosing the rows to show."""
     objectives = search.objectives
     numbers, values = store.metric_values(search.name, [o.metric for o in objectives])
-    columns = [[v if o.direction == "max" else -v for v in values[o.metric]]
+    columns = [values[o.metric] if o.direction == "max" else [-v for v in values[o.metric]]
                for o in objectives]
     report = search_report(search, [], payloads=False)
     metric = {str(o): o.metric for o in objectives}
