@@ -40,8 +40,12 @@ def take_as_typed(params: Iterable[Any]) -> None:
                 or getattr(descriptor.parameter_info, "parser", None) is not None
                 or getattr(param, "envvar", None)):
             continue
-        param._runtime_param = _PassThrough(
-            parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+        try:
+            check = _PassThrough(parameter_info=descriptor.parameter_info,
+                                 annotation=descriptor.annotation)
+        except TypeError:  # a typer whose pass-through check is made otherwise: keep its own
+            return
+        param._runtime_param = check
 
 
 class PlainParamsGroup(TyperGroup):
