@@ -51,8 +51,8 @@ def build_store(path: Path, trials: int) -> None:
     scale.run_search(f"sqlite:///{path}", "random", trials, max(trials, 1), None)
 
 
-def commands(url: str, name: str, out: Path) -> dict[str, list[str]]:
-    """Command name -> argv after ``python``; `out` receives show --json's output."""
+def commands(url: str, name: str) -> dict[str, list[str]]:
+    """Command name -> argv after ``python``."""
     return {"list": ["-m", "nasforge", "list", "--storage", url],
             "show": ["-m", "nasforge", "show", name, "--storage", url],
             "show_json": ["-m", "nasforge", "show", name, "--json", "--storage", url],
@@ -129,15 +129,17 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     envs = {key: {**env, "PYTHONPATH": str(root)} for key, root in checkouts.items()}
-    argvs = commands(url, args.search, scratch)
-    outputs = {key: scratch / f"{key}.out" for key in checkouts}
+    argvs = commands(url, args.search)
+    outputs = {key: scratch / f"{key}.json" for key in checkouts}  # show --json's
+    ignored = scratch / "other.out"  # the other commands' output
     located = {key: subprocess.run(
         [sys.executable, "-c", "import nasforge; print(nasforge.__file__)"], env=envs[key],
         cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         for key, root in checkouts.items()}
     for key, root in checkouts.items():  # warm the page cache (and the bytecode cache)
-        for argv in argvs.values():
-            run_once(argv, envs[key], root, outputs[key])
+        for command, argv in argvs.items():
+            run_once(argv, envs[key], root,
+                     outputs[key] if command == "show_json" else ignored)
     wall: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     cpu: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     rss: dict[str, dict[str, float]] = defaultdict(dict)
@@ -145,7 +147,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for command, argv in argvs.items():
             for key, root in checkouts.items():
-                seconds, used, peak = run_once(argv, envs[key], root, outputs[key])
+                seconds, used, peak = run_once(
+                    argv, envs[key], root, outputs[key] if command == "show_json" else ignored)
                 wall[key][command].append(seconds)
                 cpu[key][command].append(used)
                 rss[key][command] = max(peak, rss[key].get(command, 0.0))
