@@ -5,6 +5,8 @@ time (`Store.trial_table`) instead of held all at once.
 ``json.dumps(..., indent=2)`` runs json's pure-Python encoder; `indented_json` writes the same
 text through json's C encoder instead, one call per mapping of scalars, by giving it the
 indented item separator. JSON strings hold no raw newline, so re-indenting text is exact.
+A page of trials (`trials_json`) costs two such calls for all its mappings, and its
+architectures are re-spaced from their stored canonical JSON where that is exact.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ and the proxy pre-filter's pools (`Store.pools`) a page at a time under
 ``diagnostics.prefilter.pools``: byte for byte what ``json.dumps(search_report(...),
 indent=2)`` gives with the pools there (`nasforge.ui.report_json`).
 
-numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`.
+numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`;
+Rich only where a table is printed (never by ``--json``).
 """
 
 from __future__ import annotations
@@ -60,15 +61,16 @@ def list_command(store: Store, as_json: bool) -> None:
 
 def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None:
     search = store.get_search(name)
-    if not as_json:
-        from nasforge.ui.console import print_report  # Rich: only for the tables
     if as_json:
         report, _, _ = summary_report(store, search)
         for chunk in report_chunks(report, trial_tables(store, search),
                                    pool_pages(store, search)):
             typer.echo(chunk, nl=False)
         typer.echo("")
-    elif show_all:
+        return
+    from nasforge.ui.console import print_report
+
+    if show_all:
         print_report(search_report(search, store.trials(name)))
     else:
         print_report(*front_report(store, search))
