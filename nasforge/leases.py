@@ -23,9 +23,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from nasforge.errors import ConfigError
-from nasforge.records import Lease
 
 if TYPE_CHECKING:
+    from nasforge.records import Lease
     from nasforge.store.base import Store
 
 logger = logging.getLogger(__name__)

@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from nasforge.errors import NasforgeError
 from nasforge.leases import DEFAULT_TIMEOUT
-from nasforge.ui.console import wide_console
 from nasforge.ui.dashboard_launch import STORAGE_ENV
 from nasforge.ui.import_command import import_app
+from nasforge.ui.plain_params import PlainParamsGroup
 
 if TYPE_CHECKING:
     from nasforge.store import Store
@@ -32,8 +30,9 @@ if TYPE_CHECKING:
 # Plain help: Rich markup would eat "[space]" and 'nasforge[ray]', and typer 0.29's Rich
 # panels give every flag a "<bool>" value column (0.28 hid it); click's plain formatter has
 # neither problem.
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="nasforge: neural architecture search and AutoML.")
+# (Rich itself is imported only where a command prints with it: `show --json` never does.)
+app = typer.Typer(cls=PlainParamsGroup, add_completion=False, no_args_is_help=True,
+                  rich_markup_mode=None, help="nasforge: neural architecture search and AutoML.")
 app.add_typer(import_app, name="import")
 T = TypeVar("T")
 
@@ -78,9 +77,18 @@ def _read_store(storage: str | None) -> Store:
     store = open_store(_storage(storage), create=False, readonly=True)
     note = getattr(store, "upgrade_note", None)
     if note:
-        Console(stderr=True).print(Text.assemble(("note: ", "bold yellow"), note),
-                                   highlight=False, soft_wrap=True)
+        _say("note: ", "bold yellow", note)
     return store
+
+
+def _say(label: str, style: str, message: str) -> None:
+    """`label` in `style`, then the plain `message` (no markup: "[space]" in it stays), on
+    stderr."""
+    from rich.console import Console
+    from rich.text import Text
+
+    Console(stderr=True).print(Text.assemble((label, style), message), highlight=False,
+                               soft_wrap=True)
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -88,9 +96,7 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except NasforgeError as err:
-        # the message is plain text: "[space]" in it must not be read as Rich markup
-        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(err)),
-                                   highlight=False, soft_wrap=True)
+        _say("error: ", "bold red", str(err))
         raise typer.Exit(code=2) from None
 
 
@@ -103,10 +109,10 @@ STORE_COMMANDS = frozenset({"list", "show", "upgrade"})
 def _main(ctx: typer.Context,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
           = False) -> None:
-    from rich.logging import RichHandler
+    from nasforge.ui.lazy_logging import LazyRichHandler
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+                        handlers=[LazyRichHandler()])
     # Optuna (the bayesian strategies) and NNI log every trial at INFO
     for library in ("optuna", "nni"):
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.WARNING)
@@ -353,9 +359,11 @@ def layers(
 
     def body() -> None:
         from rich.table import Table
+        from rich.text import Text
 
         from nasforge.plugins import report
         from nasforge.searchspace.catalog import layer_catalog
+        from nasforge.ui.console import wide_console
 
         catalog = layer_catalog()
         plugins = [plugin.as_json() for plugin in report().plugins]

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.userfiles import check_regular_file, is_folder, look_up
@@ -70,6 +68,9 @@ def nni(
                                 evaluator=evaluator, name=name, budget=budget,
                                 strategy=strategy, force=force)
     except NasforgeError as err:
+        from rich.console import Console  # only here: the other commands start without Rich
+        from rich.text import Text
+
         # plain text: "[space.params]" in it must not be read as Rich markup
         Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(err)),
                                    highlight=False, soft_wrap=True)

@@ -5,13 +5,15 @@ time (`Store.trial_table`) instead of held all at once.
 ``json.dumps(..., indent=2)`` runs json's pure-Python encoder; `indented_json` writes the same
 text through json's C encoder instead, one call per mapping of scalars, by giving it the
 indented item separator. JSON strings hold no raw newline, so re-indenting text is exact.
+A page of trials (`trials_json`) costs two such calls for all its mappings, and its
+architectures are re-spaced from their stored canonical JSON where that is exact.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from nasforge.store.trial_table import TrialTable
@@ -94,38 +96,77 @@ def diagnostics_chunks(diagnostics: Mapping[str, object],
     yield "\n      ]\n    }\n  }" if written else indented_json(diagnostics, 1)
 
 
-def trials_json(table: TrialTable) -> Iterator[str]:
+def trials_json(table: TrialTable) -> list[str]:
     """``indented_json(trial_payload(t), 2)`` of each trial t of `table`, from its columns (no
-    record, no payload dict): the scalars, the architecture and the metrics each one call of
-    the C encoder."""
-    metrics: dict[int, dict[str, float | None]] = {}
+    record, no payload dict per trial): the architectures re-spaced as stored
+    (`_arch_inners`), the other mappings of every trial encoded by two calls of the C encoder
+    (`_encoded_inners`)."""
+    count = len(table)
+    metrics: list[dict[str, float | None]] = [{} for _ in range(count)]
+    at = {number: i for i, number in enumerate(table.number)}
     for number, name, value in zip(table.metric_number, table.metric_name, table.metric_value,
                                    strict=True):
-        metrics.setdefault(number, {})[name] = value if math.isfinite(value) else None
-    scalars, flat = _flat_encoder(3).encode, _flat_encoder(4).encode
-    for i, number in enumerate(table.number):
-        arch = json.loads(table.arch_json[i])
-        values = metrics.get(number)
-        head = scalars({"number": number, "state": table.state[i],
-                        "arch_id": table.arch_id[i]})
-        tail = scalars({"error": table.error[i], "worker": table.worker[i],
-                        "started_at": _iso(table.started_at[i]),
-                        "finished_at": _iso(table.finished_at[i])})
-        yield (f"{{\n      {head[1:-1]},\n      \"arch\": "
-               f"{_nested(flat(arch)) if arch else '{}'},\n      \"metrics\": "
-               f"{_nested(flat(values)) if values else '{}'},\n      {tail[1:-1]}\n    }}")
+        if (i := at.get(number)) is not None:
+            metrics[i][name] = value if math.isfinite(value) else None
+    scalars: list[Mapping[str, object]] = []
+    for number, state, arch_id, error, worker, started, finished in zip(
+            table.number, table.state, table.arch_id, table.error, table.worker,
+            _iso_all(table.started_at), _iso_all(table.finished_at), strict=True):
+        scalars += ({"number": number, "state": state, "arch_id": arch_id},
+                    {"error": error, "worker": worker, "started_at": started,
+                     "finished_at": finished})
+    flat = iter(_encoded_inners(scalars, 3))
+    return [f"{{\n      {head},\n      \"arch\": {_braced(arch)},\n      \"metrics\": "
+            f"{_braced(values)},\n      {tail}\n    }}"
+            for head, tail, arch, values in zip(flat, flat, _arch_inners(table.arch_json),
+                                                _encoded_inners(metrics, 4), strict=True)]
 
 
-def _nested(text: str) -> str:
-    """A flat mapping's C-encoded text (`_flat_encoder(4)`) as a value 3 levels deep."""
-    return "{\n        " + text[1:-1] + "\n      }"
+def _arch_inners(texts: Sequence[str]) -> list[str]:
+    """The text between the braces of each architecture (canonical JSON, `Architecture.json`)
+    as ``indented_json(json.loads(text), 3)`` writes it. Canonical JSON is compact, so where
+    no string holds a comma, a colon or an escape (and nothing is nested) the separators are
+    re-spaced in place, the numbers kept as written; otherwise the page is decoded and
+    encoded again."""
+    if not texts:
+        return []
+    joined = "\x00".join(texts)  # a raw control character is never in JSON text
+    if "\\" not in joined:  # every quote then opens or closes a string
+        parts = joined.split('"')
+        inside, outside = "".join(parts[1::2]), "".join(parts[0::2])
+        if ("," not in inside and ":" not in inside and outside.count("{") == len(texts)
+                and not any(c in outside for c in " \t\r\n[")):
+            spaced = joined.replace(",", ",\n" + "  " * 4).replace(":", ": ")
+            return [text[1:-1] for text in spaced.split("\x00")]
+    return _encoded_inners(json.loads("[" + ",".join(texts) + "]"), 4)
+
+
+def _encoded_inners(mappings: Sequence[Mapping[str, object]], depth: int) -> list[str]:
+    """The text between the braces of ``indented_json(m, depth - 1)`` for each mapping of
+    scalars in `mappings` (empty for an empty mapping), from one call of the C encoder.
+    The list's own separator is the mappings' item separator followed by a brace: a
+    mapping's items are followed by a key's quote instead, and no JSON string holds a raw
+    newline, so the split is exact."""
+    if not mappings:
+        return []
+    separator = ",\n" + "  " * depth
+    text = _flat_encoder(depth).encode(list(mappings))
+    return text[2:-2].split("}" + separator + "{")
+
+
+def _braced(inner: str) -> str:
+    """A mapping 3 levels deep from its items' text (`_encoded_inners`; "" when empty)."""
+    return "{\n        " + inner + "\n      }" if inner else "{}"
 
 
 def _iso(text: str | None) -> str | None:
     """``datetime.isoformat()`` of a UTC `trial_table.TIME_FORMAT` time
     (``"2026-01-31 12:00:00.250000"`` -> ``"2026-01-31T12:00:00.250000+00:00"``; whole
     seconds without the fraction, as isoformat writes them)."""
-    if text is None:
-        return None
-    fraction = text[19:]
-    return f"{text[:10]}T{text[11:19]}{'' if fraction == '.000000' else fraction}+00:00"
+    return _iso_all([text])[0]
+
+
+def _iso_all(texts: Iterable[str | None]) -> list[str | None]:
+    """`_iso` of each of `texts` (one comprehension: a page's times at once)."""
+    return [None if t is None else
+            f"{t[:10]}T{t[11:19]}{'' if t[19:] == '.000000' else t[19:]}+00:00" for t in texts]

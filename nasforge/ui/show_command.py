@@ -10,7 +10,8 @@ and the proxy pre-filter's pools (`Store.pools`) a page at a time under
 ``diagnostics.prefilter.pools``: byte for byte what ``json.dumps(search_report(...),
 indent=2)`` gives with the pools there (`nasforge.ui.report_json`).
 
-numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`.
+numpy is not imported: the front of one or two objectives is `nasforge.best.non_dominated`;
+Rich only where a table is printed (never by ``--json``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from nasforge.best import non_dominated
 from nasforge.records import SearchRecord
 from nasforge.store import Store
 from nasforge.store.trial_table import TrialTable
-from nasforge.ui.console import print_report, wide_console
 from nasforge.ui.report import search_report, search_summary, trial_payload
 from nasforge.ui.report_json import report_chunks
 
@@ -43,6 +43,8 @@ def list_command(store: Store, as_json: bool) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
+
+    from nasforge.ui.console import wide_console
 
     table = Table("name", "created", "budget", "complete", "failed", "pruned", "running",
                   "best")
@@ -65,7 +67,10 @@ def show_command(store: Store, name: str, as_json: bool, show_all: bool) -> None
                                    pool_pages(store, search)):
             typer.echo(chunk, nl=False)
         typer.echo("")
-    elif show_all:
+        return
+    from nasforge.ui.console import print_report
+
+    if show_all:
         print_report(search_report(search, store.trials(name)))
     else:
         print_report(*front_report(store, search))
@@ -79,7 +84,7 @@ def summary_report(store: Store, search: SearchRecord
     maximised; NaN where missing), for choosing the rows to show."""
     objectives = search.objectives
     numbers, values = store.metric_values(search.name, [o.metric for o in objectives])
-    columns = [[v if o.direction == "max" else -v for v in values[o.metric]]
+    columns = [values[o.metric] if o.direction == "max" else [-v for v in values[o.metric]]
                for o in objectives]
     report = search_report(search, [], payloads=False)
     metric = {str(o): o.metric for o in objectives}

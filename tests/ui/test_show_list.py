@@ -13,13 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from nasforge.objectives import Objective
-from nasforge.records import EvalResult, TrialState
+from nasforge.records import EvalResult, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.store import SQLStore
-from nasforge.store.trial_table import TIME_FORMAT
+from nasforge.store.trial_table import TIME_FORMAT, table_of_records
 from nasforge.ui import report_json, show_command
 from nasforge.ui.cli import app
-from nasforge.ui.report import best_trials, pareto_numbers, search_report
+from nasforge.ui.report import best_trials, pareto_numbers, search_report, trial_payload
 from nasforge.ui.report_json import indented_json
 
 runner = CliRunner()
@@ -154,3 +154,49 @@ def test_table_times_read_as_isoformat(micro: int) -> None:
     when = datetime(2026, 1, 31, 12, 0, 5, micro, tzinfo=timezone.utc)
     assert report_json._iso(when.strftime(TIME_FORMAT)) == when.isoformat()
     assert report_json._iso(None) is None
+
+
+TRICKY = ["}", "{", "},\n      {", "a\"},\n        {\"b", "\u00e9\u2603", "\\", "", ": ,"]
+
+
+@pytest.mark.parametrize("empty_first", [True, False])
+def test_trials_json_is_the_payloads_indented_whatever_the_strings(empty_first: bool) -> None:
+    """A page of trials written from columns (two calls of the C encoder for the whole page)
+    is each trial's payload as ``json.dumps(..., indent=2)`` writes it two levels deep: keys
+    and values that look like the encoder's separators, empty architectures and empty
+    metrics first, last and between."""
+    when = datetime(2026, 1, 31, 12, 0, 5, 250000, tzinfo=timezone.utc)
+    records = []
+    for i, text in enumerate(TRICKY * 2):
+        arch = {} if (i % 5 == 0) == empty_first else {text + "k": text, "w": i, "f": 0.1 * i,
+                                                       "b": i % 2 == 0}
+        metrics = {} if (i % 3 == 0) == empty_first else {
+            text or "m": 1.0 / (i + 1), "nan": math.nan, "inf": -math.inf, "z": -0.0}
+        records.append(TrialRecord("s", i, Architecture(arch), TrialState.COMPLETE, metrics,
+                                   error=text if i % 2 else None, worker=text or None,
+                                   started_at=when if i % 4 else None,
+                                   finished_at=when.replace(microsecond=0)))
+    written = report_json.trials_json(table_of_records(records))
+    assert written == [indented_json(trial_payload(t), 2) for t in records]
+
+
+PLAIN_ARCHS = [{"family": "mlp", "lr": 1.5e-06, "w": -3, "big": 2**70, "z": -0.0, "bn": True,
+                "note": "a b{c}[d] e", "mlp.depth": 2}, {}, {"x": 0.1}]
+DECODED_ARCHS = [[{"s": "x,y"}], [{"a:b": 1}], [{"s": "caf\u00e9"}], [{"s": "q\"q"}],
+                 [{"x": 1}, {"s": "x,y"}]]
+
+
+@pytest.mark.parametrize("archs", [PLAIN_ARCHS, PLAIN_ARCHS[::-1], [{}], *DECODED_ARCHS])
+def test_architectures_are_respaced_as_stored_or_decoded(
+        archs: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Architectures without a comma, colon or escape in their strings are re-spaced from
+    their stored text (no decoding: `json.loads` is not called); the others are decoded; both
+    give what indenting the decoded architectures gives."""
+    texts = [Architecture(a).json for a in archs]
+    want = [indented_json(json.loads(t), 3) for t in texts]
+    decoded: list[str] = []
+    real_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: decoded.append(text) or real_loads(text))
+    got = [report_json._braced(inner) for inner in report_json._arch_inners(texts)]
+    assert got == want
+    assert bool(decoded) == any(a in DECODED_ARCHS for a in [archs])
