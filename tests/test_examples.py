@@ -14,6 +14,7 @@ from nasforge import config as config_module
 from nasforge.evaluator.data.builtin import FASHION_MNIST_ROOT
 from nasforge.evaluator_setup import load_checked
 from nasforge.searchspace.families import plan_for
+from nasforge.searchspace.plan import DataSpec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONFIGS = sorted(EXAMPLES.glob("*.toml"))
@@ -61,3 +62,29 @@ def test_the_fashion_example_searches_mobilenet_blocks_against_macs() -> None:
         assert set(params[f"mbconv.kernel.{stage}"].values()) == {3, 5, 7}
         assert set(params[f"mbconv.expand.{stage}"].values()) == set(range(1, 7))
         assert set(params[f"mbconv.se.{stage}"].values()) == {False, True}
+
+
+def test_the_ofa_example_is_a_supernet_over_elastic_mbconv_blocks() -> None:
+    from nasforge.strategies.supernet import SupernetOptions
+    from nasforge.supernet.model import Supernet
+    from nasforge.supernet.slots import extreme
+
+    config = config_module.load(EXAMPLES / "fashion_ofa.toml")
+    assert config.strategy == "supernet" and config.data.dataset == "fashion-mnist"
+    assert [f"{o.metric}:{o.direction}" for o in config.objectives] == ["accuracy:max",
+                                                                        "macs:min"]
+    options = SupernetOptions(**config.strategy_options)
+    assert options.ranking_sample >= 20 and options.retrain_top_k >= 1
+    params = config.space.params
+    assert set(params["resolution"].values()) == {20, 24, 28}
+    for stage in range(3):
+        assert set(params[f"mbconv.kernel.{stage}"].values()) == {3, 5, 7}
+        assert set(params[f"mbconv.expand.{stage}"].values()) == {2, 3, 4}
+        assert set(params[f"mbconv.depth.{stage}"].values()) == {1, 2}
+    spec = DataSpec((1, 28, 28), 10, name="fashion-mnist")  # the supernet accepts the space
+    net = Supernet(config.space, spec, seed=0)
+    rng = np.random.default_rng(0)
+    smallest, largest = (plan_for(extreme(config.space, rng, big), spec).macs
+                         for big in (False, True))
+    assert largest / smallest >= 5  # room for a front spanning 5x in MACs
+    assert sum(p.numel() for p in net.parameters()) > 0
