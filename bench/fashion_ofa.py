@@ -9,10 +9,10 @@ retrain the chosen subnet on the whole training split; report the issue-16 figur
 2. Figures from the store: the diagnostics (Kendall tau, Spearman rho, sample size, phase
    seconds), and the Pareto front of the inherited results (accuracy against MACs): how many
    subnets, and the ratio of its largest to smallest MACs.
-3. Retrain: of the retrained top-k, the most accurate (standalone validation accuracy), with
-   its own trial seed and hyper-parameters and the example's augmentation, on all 54,000
-   training images for --epochs, then evaluated once on the 10,000 test images
-   (`fashion_standalone.retrain`).
+3. Retrain: of the subnets trained standalone (top-k and ranking sample), the most accurate
+   (standalone validation accuracy), with its own trial seed and hyper-parameters and the
+   example's augmentation, on all 54,000 training images for --epochs, then evaluated once
+   on the 10,000 test images (`fashion_standalone.retrain`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ NAME = "fashion-ofa"
 
 def inherited_front(url: str) -> tuple[dict[str, object], object]:
     """The diagnostics, the inherited front's size and MACs span, and the most accurate
-    standalone-trained trial of the top-k."""
+    standalone-trained trial."""
     from nasforge.records import TrialState
     from nasforge.store import open_store
     from nasforge.strategies.pareto import pareto_front
