@@ -52,8 +52,8 @@ logger = logging.getLogger(__name__)
 TASKS = ("classification", "regression")
 EVAL_BATCH = 4096
 #: Samples per inference pass for images and sequences on a CPU: at 4096 a convolution's
-#: activations (hundreds of MB) spill every cache, and a 28x28 mbconv subnet evaluates 2.5x
-#: slower per sample than at 128-256 (issue 16, `bench/eval_batch.py`).
+#: activations (hundreds of MB) spill every cache, and a validation pass of 28x28 images
+#: through an mbconv model runs 4.6x slower than at 256 (issue 16, `bench/eval_batch.py`).
 SPATIAL_CPU_EVAL_BATCH = 256
 
 
