@@ -80,13 +80,22 @@ def test_zen_of_a_linear_net_is_the_log_of_the_mean_perturbation() -> None:
 
 
 def test_fisher_is_zero_without_a_path_from_the_activations_to_the_loss() -> None:
-    batch = ProxyBatch(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]))
-    dead = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
-    with torch.no_grad():
-        dead[2].weight.zero_()
-    assert score("fisher", dead, batch, seed=0) == 0.0
-    assert score("fisher", nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)),
-                 batch, seed=0) > 0.0
+    batch = ProxyBatch(torch.tensor([[0.5, 1.6], [0.5, 0.3], [0.9, 0.8], [-0.4, 0.0]]),
+                       torch.tensor([0, 1, 0, 1]))
+
+    def net(readout: list[list[float]]) -> nn.Sequential:
+        # fixed weights (no draw from the global generator): both hidden units active on
+        # every sample, so only the readout decides whether a path reaches the loss
+        layers = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
+        with torch.no_grad():
+            layers[0].weight.copy_(torch.eye(2))
+            layers[0].bias.fill_(1.0)
+            layers[2].weight.copy_(torch.tensor(readout))
+            layers[2].bias.zero_()
+        return layers
+
+    assert score("fisher", net([[0.0, 0.0], [0.0, 0.0]]), batch, seed=0) == 0.0
+    assert score("fisher", net([[1.0, -1.0], [0.5, 2.0]]), batch, seed=0) > 0.0
 
 
 def test_proxies_that_read_activations_say_why_they_cannot_score_a_linear_net() -> None:
