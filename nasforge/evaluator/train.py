@@ -197,9 +197,9 @@ def train_candidate(
     "tf32", "bf16"; see `nasforge.evaluator.precision`); `graphs` (full batches replay a
     captured CUDA graph, `nasforge.evaluator.fused.graphed`; "auto": on CUDA for runs of at least
     GRAPH_MIN_STEPS full batches; True off CUDA runs the same static-buffer step eagerly);
-    `channels_last` (model and 4-D inputs in channels_last memory format; "auto": for models
-    with 2-D convolutions, on CUDA and on the CPU); `compile` (`torch.compile` the model,
-    default mode).
+    `channels_last` (the model trains in channels_last memory format, and on CUDA its 4-D
+    inputs too; "auto": for models with 2-D convolutions, on CUDA and on the CPU; the model is
+    handed back contiguous); `compile` (`torch.compile` the model, default mode).
     """
     check_choice("task", task, TASKS)
     classification = task == "classification"
@@ -220,9 +220,9 @@ def train_candidate(
                                                 counts.count(params.batch_size) * params.epochs)
     layout = use_channels_last(channels_last, model, x)
     x_test = data.x_test
-    if layout:
-        x, x_val, x_test = (t.contiguous(memory_format=torch.channels_last)
-                            for t in (x, x_val, x_test))
+    if layout and device.type == "cuda":  # on a CPU the NHWC weights suffice: oneDNN converts
+        x, x_val, x_test = (t.contiguous(memory_format=torch.channels_last)  # each batch, no
+                            for t in (x, x_val, x_test))  # copy of the whole dataset per run
     begin = time.perf_counter()
     curve: list[CurvePoint] = []
     with seeded(seed, device), tf32(device, mode):
@@ -262,6 +262,8 @@ def train_candidate(
                 break
         test_loss, test_accuracy = (None, None) if stopped is not None else _test_metrics(
             net, x_test, data.y_test, loss_fn, classification, amp)
+    if layout:  # handed back as a fused or exported model is: timing and checkpoints agree
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # stubs omit memory_format
     last = curve[-1].metrics
     return TrainOutcome(
         curve=tuple(curve),
@@ -306,14 +308,15 @@ def _stepper(net: nn.Module, model: nn.Module, params: TrainingParams, loss_fn: 
 
 
 def use_channels_last(mode: bool | str, model: nn.Module, x: torch.Tensor) -> bool:
-    """True: 4-D inputs and the model go channels_last; "auto": when the model has a 2-D
-    convolution, on any device (cuDNN's fastest kernels want NHWC; on the CPU oneDNN's NHWC
-    kernels train depthwise and pointwise convs 1.1-2.3x faster, `bench/channels_last.py`)."""
+    """Whether `model` runs channels_last on 4-D inputs `x`: True; False; "auto": when it
+    holds 2-D convolution weights (4-D parameters: `nn.Conv2d`s, a supernet's shared ones), on
+    any device (cuDNN's fastest kernels want NHWC; on the CPU oneDNN's NHWC kernels train
+    depthwise and pointwise convs 1.2-1.8x faster, `bench/channels_last.py`)."""
     if mode not in (True, False, "auto"):
         raise ConfigError(f"channels_last={mode!r} is invalid; choose 'auto', True or False.")
     if x.ndim != 4 or mode is False:
         return False
-    return mode is True or any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return mode is True or any(p.ndim == 4 for p in model.parameters())
 
 
 def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:

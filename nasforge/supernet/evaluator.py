@@ -41,7 +41,7 @@ class SupernetEvaluator:
     """`evaluate(archs) -> list[EvalResult]` on the trained `net` (no training): milliseconds
     per subnet. `recalibration_batches` x `recalibration_batch` training samples (drawn once,
     generator seeded with `seed`: the same for every subnet) re-estimate each subnet's BN
-    statistics in one forward pass."""
+    statistics (`train.recalibrate_on`)."""
 
     def __init__(self, net: Supernet, data: TrainData, *, task: str = "classification",
                  seed: int = 0, recalibration_batches: int = 4,

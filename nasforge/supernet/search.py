@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from nasforge.evaluator.threads import candidate_torch_threads
-from nasforge.evaluator.train import TrainData
+from nasforge.evaluator.train import TrainData, use_channels_last
 from nasforge.leases import worker_id
 from nasforge.records import TrialRecord, TrialState
 from nasforge.searchspace.families import plan_for
@@ -117,10 +117,12 @@ class SupernetSearch:
         """`[training] threads` for the supernet's training and the inherited evaluations, as
         for a candidate ("auto": from the largest subnet's step, `evaluator.threads`)."""
         config = self.search.config
-        largest = extreme(config.space, np.random.default_rng(config.seed), True)
-        return candidate_torch_threads(plan_for(largest, data.spec).macs,
-                                       options.supernet_batch_size, config.training.threads,
-                                       data.x_train.device)
+        rng = np.random.default_rng(config.seed)
+        largest = max(plan_for(extreme(config.space, rng, True, fixed={"family": family}),
+                               data.spec).macs
+                      for family in config.space.params["family"].values())
+        return candidate_torch_threads(largest, options.supernet_batch_size,
+                                       config.training.threads, data.x_train.device)
 
     # ------------------------------------------------------------------ phases
     def _supernet(self, data: _SpecData, options: SupernetOptions
@@ -132,6 +134,8 @@ class SupernetSearch:
         path = None if checkpoints is None else checkpoints.folder / f"{CHECKPOINT_ID}.pt"
         if path is not None and path.is_file():
             net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+            if use_channels_last("auto", net, data.x_train):  # the layout it trained in
+                net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit memory_format
             net.eval()
             logger.info("loaded the trained supernet from %s", path)
             return net, {}

@@ -14,7 +14,7 @@ The `mbconv` family names its layers by role and position (`block_slots`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -100,22 +100,28 @@ def is_size(name: str) -> bool:
 
 
 def extreme(space: SearchSpace, rng: np.random.Generator, largest: bool,
-            smallest: Collection[str] = ()) -> Architecture:
+            smallest: Collection[str] = (), fixed: Mapping[str, Scalar] | None = None
+            ) -> Architecture:
     """The largest (or smallest) subnet: every size and bit-width parameter and the resolution
-    at its maximum (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`.
-    Size parameters whose family key (``expand`` for ``mbconv.expand.2``) is in `smallest`
-    take their minimum in the largest subnet."""
+    at its maximum (minimum); other parameters (activation, norm, pool, ...) sampled from `rng`
+    unless `fixed` gives them (``{"family": "mbconv"}``). Size parameters whose family key
+    (``expand`` for ``mbconv.expand.2``) is in `smallest` take their minimum in the largest
+    subnet."""
     return constrained(space, rng, lambda name: "max" if largest != (size_key(name) in smallest)
-                       else "min")
+                       else "min", fixed)
 
 
 def constrained(space: SearchSpace, rng: np.random.Generator,
-                choose: Callable[[str], str]) -> Architecture:
+                choose: Callable[[str], str], fixed: Mapping[str, Scalar] | None = None
+                ) -> Architecture:
     """A subnet whose size parameters take ``choose(name)``: "max", "min" or "sample"; every
-    other parameter is sampled from `rng`."""
+    other parameter is sampled from `rng`, or taken from `fixed`."""
     assigned: dict[str, Scalar] = {}
     for name, param in space.params.items():
         if not space.is_active(name, assigned):
+            continue
+        if fixed and name in fixed:
+            assigned[name] = fixed[name]
             continue
         values = list(param.values()) if param.size is not None else []
         how = choose(name) if is_size(name) else "sample"

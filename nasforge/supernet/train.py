@@ -255,9 +255,10 @@ def recalibrate(net: Supernet, arch: Architecture, x_train: torch.Tensor, *, bat
 @torch.no_grad()
 def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
     """Re-estimate the running statistics of the norms `arch` uses from the samples `x`
-    (no gradients), in forward passes of `eval_batch(x)` samples: one for flat features; for
-    images on a CPU, chunks of 256 whose batch statistics batch norm averages (momentum None),
-    as Once-for-All re-estimates them; input quantizers of `arch` that never observed a batch
+    (no gradients), in forward passes of about `eval_batch(x)` samples: one for flat
+    features; for images on a CPU, equal chunks of at most 256 whose batch statistics the
+    norms average (batch norm's momentum None, others 1 / (i + 1)), as Once-for-All
+    re-estimates them; input quantizers of `arch` that never observed a batch
     (a bit width the sandwich never trained at that slot: a 1-bit one would output NaN)
     observe it too. Other modules stay in eval mode; a subnet with neither is untouched."""
     subnet = net.subnet(arch)
@@ -282,9 +283,14 @@ def recalibrate_on(net: Supernet, arch: Architecture, x: torch.Tensor) -> None:
     for q in fresh:
         q.train()
     try:
-        step = eval_batch(x)
-        for start in range(0, len(x), step):
-            net(x[start:start + step], arch)
+        # equal chunks (tensor_split): batch norm averages per call, and a one-sample chunk
+        # would have no batch statistics; other running norms average through their momentum
+        chunks = torch.tensor_split(x, max(1, math.ceil(len(x) / eval_batch(x))))
+        for i, chunk in enumerate(chunks):
+            for m in norms:
+                if not isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = 1.0 / (i + 1)
+            net(chunk, arch)
     finally:
         for m, training, momentum in saved:
             m.train(training)

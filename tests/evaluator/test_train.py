@@ -256,10 +256,15 @@ def test_channels_last_matches_contiguous() -> None:
         # SGD: the conv bias before batch norm gets only rounding-noise gradients, which
         # Adam would normalise into full-size steps (0.03 apart after one epoch)
         params = TrainingParams(lr=1e-2, epochs=2, batch_size=32, optimizer="sgd")
+        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        seen: list[bool] = []
+        hook = conv.register_forward_pre_hook(lambda m, _, seen=seen: seen.append(
+            m.weight.is_contiguous(memory_format=torch.channels_last)))
         outcomes[layout] = train_candidate(model, data, params, seed=0, task="classification",
                                            channels_last=layout)
-        weight = next(p for p in model.parameters() if p.ndim == 4)
-        assert weight.is_contiguous(memory_format=torch.channels_last) == layout
+        hook.remove()
+        assert set(seen) == {layout}  # trained (and evaluated) in the layout asked for
+        assert conv.weight.is_contiguous()  # handed back as a fused or exported model is
     for a, b in zip(outcomes[False].curve, outcomes[True].curve, strict=True):
         for key in ("train_loss", "val_loss"):
             torch.testing.assert_close(a.metrics[key], b.metrics[key], rtol=1e-4, atol=1e-5)

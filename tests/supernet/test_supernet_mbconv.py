@@ -125,3 +125,37 @@ def test_the_sandwich_extremes_cover_the_mbconv_size_keys() -> None:
                             ("width.0", 8, 4), ("se.0", True, False), ("stem", 8, 4),
                             ("head_channels", 16, 0), ("head_width", 8, 0)):
         assert (largest[f"mbconv.{key}"], smallest[f"mbconv.{key}"]) == (big, small), key
+
+
+def test_the_supernet_trains_in_channels_last_and_recalibrates_in_equal_chunks() -> None:
+    from nasforge.evaluator.data.tensors import DeviceData
+    from nasforge.supernet.train import SupernetTraining, recalibrate_on, train_supernet
+
+    space = mbconv_space(norm=["batch"], weight_bits=[32], act_bits=[32])
+    net = Supernet(space, MBCONV_SPEC, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, *MBCONV_SPEC.input_shape, generator=generator)
+    y = torch.randint(10, (40,), generator=generator)
+    data = DeviceData(x[:24], y[:24], x[24:32], y[24:32], x[32:], y[32:], MBCONV_SPEC)
+    train_supernet(net, data, SupernetTraining(epochs=1, batch_size=8, random_subnets=1,
+                                               sort_channels=False),
+                   seed=0)
+    shared = [p for p in net.parameters() if p.ndim == 4]
+    assert shared and all(p.is_contiguous(memory_format=torch.channels_last) for p in shared)
+
+    # 513 samples: three equal chunks of 171 (no one-sample chunk), whose batch statistics
+    # batch norm averages; the same 171 samples three times give one chunk's statistics
+    arch = extreme(space, np.random.default_rng(0), True)
+    chunk = torch.randn(171, *MBCONV_SPEC.input_shape, generator=generator)
+
+    def statistics(samples: torch.Tensor) -> tuple[list[torch.Tensor], int]:
+        recalibrate_on(net, arch, samples)
+        norms = [m for layer in net.layer_modules(arch) for m in layer.modules()
+                 if isinstance(m, torch.nn.BatchNorm2d)]
+        return [m.running_var.clone() for m in norms], int(norms[0].num_batches_tracked)
+
+    once, passes_once = statistics(chunk)
+    thrice, passes_thrice = statistics(torch.cat([chunk, chunk, chunk]))
+    assert (passes_once, passes_thrice) == (1, 3)
+    for a, b in zip(once, thrice, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
