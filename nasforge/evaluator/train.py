@@ -220,9 +220,9 @@ def train_candidate(
                                                 counts.count(params.batch_size) * params.epochs)
     layout = use_channels_last(channels_last, model, x)
     x_test = data.x_test
-    if layout and device.type == "cuda":  # on a CPU the NHWC weights suffice: oneDNN converts
-        x, x_val, x_test = (t.contiguous(memory_format=torch.channels_last)  # each batch, no
-                            for t in (x, x_val, x_test))  # copy of the whole dataset per run
+    if nhwc_inputs(layout, x):
+        x, x_val, x_test = (t.contiguous(memory_format=torch.channels_last)
+                            for t in (x, x_val, x_test))
     begin = time.perf_counter()
     curve: list[CurvePoint] = []
     with seeded(seed, device), tf32(device, mode):
@@ -317,6 +317,12 @@ def use_channels_last(mode: bool | str, model: nn.Module, x: torch.Tensor) -> bo
     if x.ndim != 4 or mode is False:
         return False
     return mode is True or any(p.ndim == 4 for p in model.parameters())
+
+
+def nhwc_inputs(layout: bool, x: torch.Tensor) -> bool:
+    """Whether a channels_last model's inputs are converted too: on CUDA; on a CPU the NHWC
+    weights suffice (oneDNN converts each batch itself, as fast, with no copy of the data)."""
+    return layout and x.device.type == "cuda"
 
 
 def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:

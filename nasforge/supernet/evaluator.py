@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nasforge.errors import NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.train import TrainData, eval_batch, use_channels_last
+from nasforge.evaluator.train import TrainData, eval_batch, nhwc_inputs, use_channels_last
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.supernet.model import Supernet
@@ -61,7 +61,8 @@ class SupernetEvaluator:
                 self.data.x_train, batches=self.recalibration_batches,
                 batch_size=self.recalibration_batch,
                 generator=torch.Generator().manual_seed(self.seed))
-            if use_channels_last("auto", self.net, self._recalibration):
+            if nhwc_inputs(use_channels_last("auto", self.net, self._recalibration),
+                           self._recalibration):
                 self._recalibration = self._recalibration.contiguous(
                     memory_format=torch.channels_last)
         self.net.eval()
@@ -94,7 +95,7 @@ class SupernetEvaluator:
         assert self._recalibration is not None
         recalibrate_on(net, arch, self._recalibration)
         n = len(data.y_val)
-        nhwc = use_channels_last("auto", net, data.x_val)
+        nhwc = nhwc_inputs(use_channels_last("auto", net, data.x_val), data.x_val)
         sums = torch.zeros(2, device=data.x_val.device)  # loss, correct
         step = eval_batch(data.x_val)
         for begin in range(0, n, step):

@@ -31,7 +31,7 @@ from torch import nn
 from nasforge.errors import ConfigError
 from nasforge.evaluator.augment import augmenters_for
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.train import TrainData, eval_batch, use_channels_last
+from nasforge.evaluator.train import TrainData, eval_batch, nhwc_inputs, use_channels_last
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.space import SearchSpace
 from nasforge.supernet.importance import sort_channels, unsortable
@@ -153,7 +153,7 @@ def train_supernet(net: Supernet, data: TrainData, options: SupernetTraining, *,
                 x, y = data.x_train[index], data.y_train[index]
                 if augmenters is not None:
                     x = augmenters[0](x)
-                if nhwc:
+                if nhwc_inputs(nhwc, x):
                     x = x.contiguous(memory_format=torch.channels_last)
                 sorter.on_step(steps)
                 losses.append(sandwich_step(net, schedule.step(steps), x, y, task,
