@@ -1,21 +1,24 @@
 """Benchmark: the quickstart search end to end at `[search] batch = 32` vs `batch = 1`.
 
     PYTHONPATH=. python bench/batch_speedup.py [--trials 200] [--repeats 3] [--threads N]
-                                               [--fused auto|always]
+                                               [--fused auto|always] [--workers auto|N]
 
 Each run is `nasforge search examples/quickstart.toml` as the CLI builds it (the checked
-dataset, `evaluator_setup.make_executor` with one inline worker, the checkpoint policy of the
-config, a fresh SQLite store in a temporary folder, `nasforge.search.Search`), the budget set
-to `--trials`, only `[search] batch` differing. Runs alternate batch 1 and batch 32 (the
-side that goes first alternates each repeat); medians. The fused cost model is calibrated
-(or read from its cache) before the first timed run, at the process's threads and at one
-thread (what "auto" gives the quickstart's candidates): its time is `calibration_seconds`.
+dataset, `evaluator_setup.make_executor` with the workers `--workers` gives (default "auto",
+as the CLI: `RunOptions.workers_for`, one process at batch 1, one per core at batch 32 on a
+CPU), the checkpoint policy of the config, a fresh SQLite store in a temporary folder,
+`nasforge.search.Search`), the budget set to `--trials`, only `[search] batch` differing.
+Runs alternate batch 1 and batch 32 (the side that goes first alternates each repeat);
+medians. The fused cost model is calibrated (or read from its cache) before the first timed
+run, at the process's threads and at one thread (what "auto" gives the quickstart's
+candidates): its time is `calibration_seconds`.
 `--threads`: `torch.set_num_threads` for the whole run (default: leave torch's setting,
 as the product does).
 
 Prints one JSON object: `batch32_speedup` = median wall(batch 1) / median wall(batch 32),
-the medians and every wall time, `batch32_cpu_speedup` the same of the process's CPU time
-(steadier than wall time when other work shares the cores), and the batch-32 rounds' stacks
+the medians and every wall time, `batch32_cpu_speedup` the same of the CPU time of the
+process and its worker processes (steadier than wall time when other work shares the
+cores), `workers` per batch, and, when batch 32 runs in this process, its rounds' stacks
 (`stack_sizes`: one list per round of the fused stack sizes, `fused_candidates` over
 `candidates`), machine facts and `uptime` load at start and end.
 `batch32_speedup(trials, repeats)` returns the same dict (for bench/scale.py).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -48,11 +52,12 @@ def _load_average() -> list[float]:
 
 
 def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | None = None,
-               fused: str = "auto") -> tuple[float, float]:
-    """(Wall, CPU) seconds of one quickstart search of `trials` at `batch` with its store in
-    `folder` (CPU: this process's, all threads: what the search cost, whatever else ran);
-    appends each round's fused stack sizes to `stacks`. `fused` "always": the evaluator
-    fuses every stackable group (`LocalEvaluator(fused=True)`), to see full coverage."""
+               fused: str = "auto", workers: int | str = "auto") -> tuple[float, float, int]:
+    """(Wall, CPU seconds, workers) of one quickstart search of `trials` at `batch` with its
+    store in `folder` (CPU: this process's and its workers', all threads: what the search
+    cost, whatever else ran); appends each round's fused stack sizes to `stacks` (inline).
+    `fused` "always": the evaluator fuses every stackable group (`LocalEvaluator(fused=True)`),
+    to see full coverage."""
     from nasforge.checkpoint_policy import search_checkpoints
     from nasforge.config import from_dict, load
     from nasforge.evaluator import local
@@ -61,6 +66,7 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     from nasforge.frozen import thaw
     from nasforge.search import Search
     from nasforge.store import open_store
+    from nasforge.ui.run_search import RunOptions
 
     raw = thaw(load(QUICKSTART).raw)
     raw["search"].update(budget=trials, batch=batch, name=f"quickstart-b{batch}")
@@ -73,10 +79,11 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
             stacks[-1].append(len(plans))
         return real(plans, *args, **kwargs)
 
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     dataset = load_checked(config, cache_dir=folder / "data")
     checkpoints = search_checkpoints(config, storage)
-    executor = make_executor(config, 1, folder / "data", dataset=dataset,
+    count = RunOptions(workers=workers).check().workers_for(config)
+    executor = make_executor(config, count, folder / "data", dataset=dataset,
                              checkpoint_dir=checkpoints.folder if checkpoints else None)
     evaluator = getattr(executor, "evaluator", None)
     if fused == "always" and evaluator is not None:
@@ -97,12 +104,18 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     finally:
         local.train_fused = real
         store.close()
-        executor.close()
-    return time.perf_counter() - start, time.process_time() - cpu
+        executor.close()  # joins the workers: their CPU time is now the children's
+    return (time.perf_counter() - start,
+            time.process_time() - cpu + _children_cpu() - children, count)
 
 
-def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
-                    ) -> dict[str, Any]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto",
+                    workers: int | str = "auto") -> dict[str, Any]:
     """Quickstart at batch 1 vs batch 32, interleaved repeats (see the module docstring)."""
     import torch
 
@@ -121,11 +134,13 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
     walls: dict[int, list[float]] = {1: [], 32: []}
     cpus: dict[int, list[float]] = {1: [], 32: []}
     rounds: list[list[int]] = []
+    counts: dict[int, int] = {}
     for repeat in range(repeats):
         for batch in ((1, 32) if repeat % 2 == 0 else (32, 1)):
             with tempfile.TemporaryDirectory(prefix="nasforge-bench-") as folder:
                 stacks = [] if batch == 32 else None
-                wall, cpu = run_search(trials, batch, Path(folder), stacks, fused)
+                wall, cpu, counts[batch] = run_search(trials, batch, Path(folder), stacks,
+                                                      fused, workers)
                 walls[batch].append(wall)
                 cpus[batch].append(cpu)
                 if stacks is not None and repeat == 0:
@@ -139,6 +154,7 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto"
             "walls": {str(k): v for k, v in walls.items()},
             "batch32_cpu_speedup": statistics.median(cpus[1]) / statistics.median(cpus[32]),
             "cpus": {str(k): v for k, v in cpus.items()},
+            "workers": {str(k): v for k, v in counts.items()},
             "calibration_seconds": calibration, "stack_sizes": rounds,
             "fused_candidates": fused_count, "candidates": trials,
             "load_start": load_start, "load_end": _load_average(), **torch_machine()}
@@ -150,6 +166,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fused", choices=("auto", "always"), default="auto",
                         help="auto: the product's policy; always: fuse every stackable group")
+    parser.add_argument("--workers", default="auto",
+                        help="--workers as the CLI takes it (auto: as the CLI decides)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch.set_num_threads for the run (0: leave it)")
     args = parser.parse_args()
@@ -159,7 +177,8 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused), indent=1))
+    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused, args.workers),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -214,6 +214,37 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     return by_plan
 
 
+#: Chunks per worker of a CPU `WorkerPool`: a round of 32 on 2 workers goes out as 8 chunks
+#: of at most 4, costliest first. On a CPU fusion gains little beyond stacks of a few narrow
+#: models (docs/benchmarks.md, issue 19), while one worker idling on a round's tail loses
+#: up to half the machine.
+CPU_CHUNKS_PER_WORKER = 4
+
+
+#: One op's time (forward, backward and the optimizer's share) in MACs of arithmetic, about
+#: 30 us against 0.3 ns a MAC on one core of the 2-core machine.
+OP_OVERHEAD_MACS = 100_000
+
+
+def training_cost(spec: DataSpec | None) -> Callable[[Architecture], float] | None:
+    """A candidate's relative training cost for ordering a pool's chunks (None without the
+    data spec): epochs x (per-op overhead per sample + MACs per sample), with one op's
+    overhead counted as `OP_OVERHEAD_MACS` per step of batch_size samples. Only the order
+    it gives matters."""
+    if spec is None:
+        return None
+    from nasforge.evaluator.train import TrainingParams
+    from nasforge.searchspace.families import plan_for
+
+    def cost(arch: Architecture) -> float:
+        params = TrainingParams.from_arch(arch)
+        plan = plan_for(arch, spec)
+        per_sample = len(plan.ops) * OP_OVERHEAD_MACS / max(1, params.batch_size) + plan.macs
+        return float(params.epochs * per_sample)
+
+    return cost
+
+
 def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = None, *,
                   evaluator: Evaluator | None = None, dataset: Dataset | None = None,
                   checkpoint_dir: Path | None = None, executor: str = "local",
@@ -221,7 +252,8 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     """`executor` "local": `workers` = 1: `evaluator` (or a new `build_evaluator`) run
     inline; > 1: a `WorkerPool` of that many processes, each building its evaluator from
     the config (and `dataset`, when given, instead of loading it), with chunks grouped by
-    `fusion_key` (of `dataset.spec`, when given). On CUDA ("auto"/"cuda"), workers spread
+    `fusion_key` (of `dataset.spec`, when given); on a CPU `CPU_CHUNKS_PER_WORKER` chunks a
+    worker, costliest first (`training_cost`). On CUDA ("auto"/"cuda"), workers spread
     round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
     all share GPU N. "ray": `workers` Ray actors (`RayExecutor`) on a local Ray instance or
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
@@ -252,4 +284,7 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         import torch
 
         gpus = torch.cuda.device_count()
-    return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key)
+    spec = None if dataset is None else dataset.spec
+    return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key,
+                      chunks_per_worker=1 if gpus else CPU_CHUNKS_PER_WORKER,
+                      cost_key=training_cost(spec))

@@ -43,8 +43,9 @@ WORKERS_HELP = ("Evaluate candidates in N worker processes (1: in this process).
                 "asks the strategy for max(batch, N) candidates; each worker uses "
                 "cores / N threads, or one GPU per worker on CUDA. Local workers are capped at "
                 "what this machine holds (its cores, and its available memory at ~400 MiB a "
-                "worker).")
-Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP)]
+                "worker). auto (the default): one worker per core when [search] batch > 1 and "
+                "candidates train on the CPU (a round's candidates train in parallel), else 1.")
+Workers = Annotated[str, typer.Option("--workers", help=WORKERS_HELP)]
 Executor = Annotated[str, typer.Option(
     "--executor", help="Where evaluations run: local (this machine's processes) or ray "
     "(Ray actors; pip install \"nasforge[ray]\").")]
@@ -133,7 +134,7 @@ def search(
     seed: Annotated[int | None, typer.Option(help="Seed (overrides the config).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search of this name if "
                                          "it exists (keeps finished trials).")] = False,
-    workers: Workers = 1,
+    workers: Workers = "auto",
     executor: Executor = "local",
     ray_address: RayAddress = None,
     heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,
@@ -160,7 +161,7 @@ def resume(
     name: Annotated[str, typer.Argument(help="Name of the search to continue.")],
     storage: Storage = None,
     budget: Annotated[int | None, typer.Option(help="New total number of trials.")] = None,
-    workers: Workers = 1,
+    workers: Workers = "auto",
     executor: Executor = "local",
     ray_address: RayAddress = None,
     heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,
@@ -180,7 +181,7 @@ def resume(
 def worker(
     name: Annotated[str, typer.Argument(help="Name of the running search to join.")],
     storage: Storage = None,
-    workers: Workers = 1,
+    workers: Workers = "auto",
     executor: Executor = "local",
     ray_address: RayAddress = None,
     heartbeat_timeout: HeartbeatTimeout = DEFAULT_TIMEOUT,

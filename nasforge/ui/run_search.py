@@ -4,6 +4,7 @@ and print the outcome."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,12 +19,15 @@ from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
 if TYPE_CHECKING:
     from nasforge.evaluator.executors.capacity import Capacity
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How this process runs its share of a search (none of it changes the results)."""
+    """How this process runs its share of a search (none of it changes the results).
+    `workers`: a number, or "auto" (`choice.auto_workers`, decided with the config)."""
 
-    workers: int = 1
+    workers: int | str = "auto"
     executor: str = "local"
     ray_address: str | None = None
     heartbeat_timeout: float = DEFAULT_TIMEOUT
@@ -31,17 +35,34 @@ class RunOptions:
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
+        from dataclasses import replace
+
         from nasforge.evaluator.executors.choice import (
             check_executor,
             check_worker_limit,
             check_workers,
+            parse_workers,
         )
 
-        check_workers(self.workers)
+        workers = parse_workers(self.workers)
         check_executor(self.executor, self.ray_address)
-        check_worker_limit(self.workers, self.executor, self.capacity)
+        if isinstance(workers, int):
+            check_workers(workers)
+            check_worker_limit(workers, self.executor, self.capacity)
         check_timeout(self.heartbeat_timeout)
-        return self
+        return replace(self, workers=workers)
+
+    def workers_for(self, config: SearchConfig) -> int:
+        """The worker count for this search: the number given, or "auto"'s choice."""
+        if isinstance(self.workers, int):
+            return self.workers
+        from nasforge.evaluator.data.tensors import resolve_device
+        from nasforge.evaluator.executors.choice import auto_workers
+
+        on_cpu = config.evaluator is None and resolve_device(
+            config.training.device).type == "cpu"
+        return auto_workers(config.batch, config.training.threads, on_cpu,
+                            self.executor, config.evaluator is not None, self.capacity)
 
 
 @sigterm_as_interrupt()  # SIGTERM: the interrupt path below, exit 143
@@ -63,7 +84,11 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
               if dataset is not None and "prefilter" in config.strategy_options else None)
     checkpoints = search_checkpoints(config, storage)
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
-    executor = make_executor(config, options.workers, cache_dir, dataset=dataset,
+    workers = options.workers_for(config)
+    if workers > 1 and options.workers != workers:
+        logger.info("--workers auto: rounds of %d candidates train in %d worker processes",
+                    config.batch, workers)
+    executor = make_executor(config, workers, cache_dir, dataset=dataset,
                              checkpoint_dir=checkpoints.folder if checkpoints else None,
                              executor=options.executor, ray_address=options.ray_address)
     console = Console()

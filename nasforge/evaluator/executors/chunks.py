@@ -9,6 +9,10 @@ are placed largest first, whole, into the fullest chunk that still has room for 
 groups stay together and small ones fill the gaps), and only a group that fits nowhere
 whole (larger than a chunk, or than any chunk's room) is split, across the chunks with the
 most room. A key that raises (or is unhashable) gives its candidate a group of its own.
+
+`costliest_first(chunks, archs, cost_key)` orders chunks by their summed estimated cost,
+largest first, so that the workers pulling them finish close together (longest processing
+time first); a CPU pool plans several chunks per worker for that (`WorkerPool`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 #: What candidates must share to train as one stacked model (e.g. `evaluator_setup.fusion_key`).
 GroupKey = Callable[[Architecture], Hashable]
+#: A candidate's relative training cost (e.g. `evaluator_setup.training_cost`).
+CostKey = Callable[[Architecture], float]
 
 
 def plan_chunks(archs: Sequence[Architecture], n_workers: int,
@@ -64,3 +70,19 @@ def _groups(archs: Sequence[Architecture], group_key: GroupKey) -> list[list[int
             key = ("alone", index)
         groups.setdefault(key, []).append(index)
     return list(groups.values())
+
+
+def costliest_first(chunks: Sequence[tuple[int, ...]], archs: Sequence[Architecture],
+                    cost_key: CostKey | None) -> list[tuple[int, ...]]:
+    """`chunks` by summed `cost_key` of their candidates, largest first (ties, and no
+    `cost_key`: as given). A cost that raises counts 0: that candidate is scheduled late."""
+    if cost_key is None:
+        return list(chunks)
+
+    def cost(index: int) -> float:
+        try:
+            return float(cost_key(archs[index]))
+        except Exception:  # an invalid candidate: the evaluator reports it, fast
+            return 0.0
+
+    return sorted(chunks, key=lambda chunk: -sum(cost(i) for i in chunk))

@@ -45,7 +45,7 @@ from multiprocessing.connection import Connection, wait
 
 from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
+from nasforge.evaluator.executors.chunks import CostKey, GroupKey, costliest_first, plan_chunks
 from nasforge.evaluator.executors.lifeline import die_with_parent
 from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.records import CurvePoint, EvalResult, TrialState
@@ -200,11 +200,15 @@ class WorkerPool:
     balance allows; None splits a batch evenly by position;
     `threads` is each worker's `torch.set_num_threads` (default: cores // n_workers, at least
     1); `gpus` > 0 pins worker i to GPU i % gpus through CUDA_VISIBLE_DEVICES (the recipe then
-    sees it as cuda:0). The constructor only stores its arguments.
+    sees it as cuda:0). `chunks_per_worker` > 1 splits a batch into that many chunks per
+    worker, handed out costliest first (`cost_key`) as workers free up: the load balances
+    where candidates differ in cost, at the price of smaller fused stacks (what a CPU wants:
+    `evaluator_setup.make_executor`). The constructor only stores its arguments.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
-                 gpus: int = 0, group_key: GroupKey | None = None) -> None:
+                 gpus: int = 0, group_key: GroupKey | None = None,
+                 chunks_per_worker: int = 1, cost_key: CostKey | None = None) -> None:
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise NasforgeError(f"workers = {n_workers!r}; use a whole number >= 1 "
                                 "(1 evaluates in this process).")
@@ -213,6 +217,8 @@ class WorkerPool:
         self.threads = threads or threads_per_worker(n_workers)
         self.gpus = gpus
         self.group_key = group_key
+        self.chunks_per_worker = max(1, chunks_per_worker)
+        self.cost_key = cost_key
         self._envs = worker_envs(n_workers, gpus)
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
@@ -293,7 +299,8 @@ class WorkerPool:
     def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
                   ) -> list[EvalResult]:
         results: list[EvalResult | None] = [None] * len(archs)
-        pending = deque(plan_chunks(archs, self.n_workers, self.group_key))
+        chunks = plan_chunks(archs, self.n_workers * self.chunks_per_worker, self.group_key)
+        pending = deque(costliest_first(chunks, archs, self.cost_key))
         idle = [w for w in self._workers if w.ready]
         watched = {w.index: w for w in self._workers if not w.ready}  # busy or starting
         while pending or any(w.task is not None for w in watched.values()):
