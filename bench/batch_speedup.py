@@ -83,6 +83,9 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     dataset = load_checked(config, cache_dir=folder / "data")
     checkpoints = search_checkpoints(config, storage)
     count = RunOptions(workers=workers).check().workers_for(config)
+    if count > 1 and fused == "always":
+        raise SystemExit(f"--fused always reaches only an inline evaluator; batch {batch} "
+                         f"runs in {count} workers here: add --workers 1")
     executor = make_executor(config, count, folder / "data", dataset=dataset,
                              checkpoint_dir=checkpoints.folder if checkpoints else None)
     evaluator = getattr(executor, "evaluator", None)
@@ -146,7 +149,7 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto",
                 if stacks is not None and repeat == 0:
                     rounds = stacks
     one, many = statistics.median(walls[1]), statistics.median(walls[32])
-    fused_count = sum(sum(r) for r in rounds)
+    fused_count = sum(sum(r) for r in rounds) if counts.get(32) == 1 else None
     from machine import torch_machine
 
     return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats, "fused": fused,
@@ -155,7 +158,8 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto",
             "batch32_cpu_speedup": statistics.median(cpus[1]) / statistics.median(cpus[32]),
             "cpus": {str(k): v for k, v in cpus.items()},
             "workers": {str(k): v for k, v in counts.items()},
-            "calibration_seconds": calibration, "stack_sizes": rounds,
+            "calibration_seconds": calibration,
+            "stack_sizes": rounds if counts.get(32) == 1 else None,  # not seen in workers
             "fused_candidates": fused_count, "candidates": trials,
             "load_start": load_start, "load_end": _load_average(), **torch_machine()}
 

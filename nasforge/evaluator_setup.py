@@ -284,7 +284,11 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         import torch
 
         gpus = torch.cuda.device_count()
+    from nasforge.evaluator.executors.capacity import usable_cores
+
     spec = None if dataset is None else dataset.spec
+    on_cpu = device.type == "cpu"
     return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key,
-                      chunks_per_worker=1 if gpus else CPU_CHUNKS_PER_WORKER,
-                      cost_key=training_cost(spec))
+                      threads=max(1, usable_cores() // workers),  # a container's quota too
+                      chunks_per_worker=CPU_CHUNKS_PER_WORKER if on_cpu else 1,
+                      cost_key=training_cost(spec) if on_cpu else None)

@@ -5,7 +5,7 @@ and print the outcome."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from nasforge.leases import DEFAULT_TIMEOUT, check_timeout
 from nasforge.ui.termination import interrupt_exit_code, sigterm_as_interrupt
 
 if TYPE_CHECKING:
+    from nasforge.evaluator.data import Dataset
     from nasforge.evaluator.executors.capacity import Capacity
 
 logger = logging.getLogger(__name__)
@@ -24,8 +25,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How this process runs its share of a search (none of it changes the results).
-    `workers`: a number, or "auto" (`choice.auto_workers`, decided with the config)."""
+    """How this process runs its share of a search. None of it changes what a candidate
+    learns beyond float rounding (a candidate's threads, a fused stack's members), but
+    timing metrics are measured while the other workers train. `workers`: a number, or
+    "auto" (`choice.auto_workers`, decided with the config)."""
 
     workers: int | str = "auto"
     executor: str = "local"
@@ -35,8 +38,6 @@ class RunOptions:
 
     def check(self) -> RunOptions:
         """Refuse bad values before anything is loaded or written."""
-        from dataclasses import replace
-
         from nasforge.evaluator.executors.choice import (
             check_executor,
             check_worker_limit,
@@ -52,17 +53,31 @@ class RunOptions:
         check_timeout(self.heartbeat_timeout)
         return replace(self, workers=workers)
 
-    def workers_for(self, config: SearchConfig) -> int:
-        """The worker count for this search: the number given, or "auto"'s choice."""
-        if isinstance(self.workers, int):
-            return self.workers
-        from nasforge.evaluator.data.tensors import resolve_device
-        from nasforge.evaluator.executors.choice import auto_workers
+    def workers_for(self, config: SearchConfig, data_mb: float = 0.0) -> int:
+        """The worker count for this search: the number given, or "auto"'s choice, with
+        `data_mb` (each worker's copy of the data) added to a worker's memory footprint."""
+        from nasforge.evaluator.executors.choice import auto_workers, parse_workers
 
-        on_cpu = config.evaluator is None and resolve_device(
-            config.training.device).type == "cpu"
-        return auto_workers(config.batch, config.training.threads, on_cpu,
-                            self.executor, config.evaluator is not None, self.capacity)
+        workers = parse_workers(self.workers)
+        if isinstance(workers, int):
+            return workers
+        if config.evaluator is not None or self.executor != "local" or config.batch <= 1:
+            return 1  # without loading torch for a user's evaluator
+        from nasforge.evaluator.data.tensors import resolve_device
+        from nasforge.evaluator.executors.capacity import machine_capacity
+
+        capacity = self.capacity or machine_capacity()
+        capacity = replace(capacity, footprint_mb=capacity.footprint_mb + data_mb)
+        on_cpu = resolve_device(config.training.device).type == "cpu"
+        return auto_workers(config.batch, config.training.threads, on_cpu, self.executor,
+                            capacity=capacity)
+
+
+def dataset_mb(dataset: Dataset) -> float:
+    """MiB of a dataset's arrays: what each worker process holds of it."""
+    arrays = (dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val, dataset.x_test,
+              dataset.y_test)
+    return sum(a.nbytes for a in arrays) / 2**20
 
 
 @sigterm_as_interrupt()  # SIGTERM: the interrupt path below, exit 143
@@ -84,7 +99,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
               if dataset is not None and "prefilter" in config.strategy_options else None)
     checkpoints = search_checkpoints(config, storage)
     # workers > 1: each worker gets the checked dataset and builds its own evaluator
-    workers = options.workers_for(config)
+    workers = options.workers_for(config, 0.0 if dataset is None else dataset_mb(dataset))
     if workers > 1 and options.workers != workers:
         logger.info("--workers auto: rounds of %d candidates train in %d worker processes",
                     config.batch, workers)

@@ -72,6 +72,14 @@ def test_run_options_decide_auto_with_the_config() -> None:
     assert RunOptions(workers="2").check().workers_for(_config(batch=1)) == 2
 
 
+def test_auto_counts_each_worker_s_copy_of_the_data() -> None:
+    roomy = Capacity(cores=8, available_mb=2000, footprint_mb=400)
+    options = RunOptions(capacity=roomy).check()
+    assert options.workers_for(_config(batch=32)) == 5  # 2000 MiB / 400 MiB
+    assert options.workers_for(_config(batch=32), data_mb=600) == 2  # / 1000 MiB
+    assert RunOptions(workers="2").workers_for(_config(batch=32)) == 2  # unchecked: parsed
+
+
 def test_the_cli_default_spreads_a_round_over_the_cores(tmp_path, monkeypatch) -> None:
     """`nasforge search` as printed, no --workers: batch 4 on a 2-core machine asks for two
     workers; batch 1 for one (then evaluated inline here, to keep the test fast)."""

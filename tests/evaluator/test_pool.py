@@ -163,6 +163,27 @@ def test_group_key_keeps_a_group_in_one_chunk(pool, monkeypatch):
 
 
 @pytest.mark.slow
+def test_several_chunks_a_worker_go_out_costliest_first(pool, monkeypatch):
+    sent: list[list[tuple[int, ...]]] = []
+    real = executor_module.costliest_first
+
+    def spy(chunks, archs, cost_key):
+        sent.append(real(chunks, archs, cost_key))
+        return sent[-1]
+
+    monkeypatch.setattr(executor_module, "costliest_first", spy)
+    monkeypatch.setattr(pool, "chunks_per_worker", 2)
+    monkeypatch.setattr(pool, "cost_key", lambda arch: arch["lr"])
+    batch = archs(4)
+    got = pool.evaluate(batch)
+    assert [r.state for r in got] == [TrialState.COMPLETE] * 4
+    assert [r.metrics["lr"] for r in got] == [a["lr"] for a in batch]  # input order
+    assert all(r.metrics["chunk"] == 1 for r in got)  # 2 workers x 2 chunks: one each
+    first = [batch[chunk[0]]["lr"] for chunk in sent[0]]
+    assert len(sent) == 1 and first == sorted(first, reverse=True)
+
+
+@pytest.mark.slow
 def test_an_interrupt_while_waiting_closes_the_pool(pool, monkeypatch):
     """Runs after the test above (same module pool): Ctrl-C ends every worker."""
     pool.start()

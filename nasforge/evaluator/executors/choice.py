@@ -57,7 +57,10 @@ def auto_workers(batch: int, threads: int | str, on_cpu: bool, executor: str = "
     `capacity` holds. Why: one process trains one candidate (or one fused stack) at a time,
     so a small candidate at one thread leaves the other cores idle; a round's candidates are
     independent and train in parallel in worker processes (issue 19). Ray sizes itself (1),
-    and a user's evaluator function decides its own threads (1)."""
+    and a user's evaluator function decides its own threads (1). A candidate with more than
+    `AUTO_MIN_MACS_PER_STEP` a step then trains at cores / workers threads instead of all
+    cores, and timing metrics are taken while other workers train (`latency_ms` is the fastest
+    of interleaved repeats, made for that, issue 17)."""
     if executor != "local" or user_evaluator or batch <= 1 or not on_cpu:
         return 1
     from nasforge.evaluator.executors import capacity as machine  # reads /proc: only now

@@ -63,7 +63,8 @@ class WorkerStartError(NasforgeError):
 
 
 class InlineExecutor:
-    """Runs the wrapped evaluator in this process (the default, `--workers 1`)."""
+    """Runs the wrapped evaluator in this process (`--workers 1`, and what `--workers auto`
+    gives unless a round of several candidates trains on a CPU)."""
 
     slots = 1
 
