@@ -3,7 +3,7 @@
     python bench/eval_batch.py [--repeats 3] [--threads 1] [--subnets 4]
 
 Two workloads at chunks of 4096 samples (every pass before issue 16's change; one pass for
-the 1,024 recalibration samples) against `evaluator.train.eval_batch`'s 256 for images on a
+the 1,024 recalibration samples) against `evaluator.layout.eval_batch`'s 256 for images on a
 CPU, interleaved, medians:
 
 - `inherited`: `SupernetEvaluator.evaluate` over `--subnets` seeded subnets of

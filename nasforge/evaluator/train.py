@@ -41,6 +41,7 @@ from nasforge.evaluator.fused.graphed import (
     use_graphs,
 )
 from nasforge.evaluator.fused.optimizer import FUSED_DEVICES, MOMENTUM
+from nasforge.evaluator.layout import eval_batch, nhwc_inputs, use_channels_last
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.metrics import TRAIN_LOSS, VAL_ACCURACY, VAL_LOSS
@@ -50,18 +51,6 @@ from nasforge.searchspace.assemble import OPTIMIZERS, SCHEDULES
 logger = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
-EVAL_BATCH = 4096
-#: Samples per inference pass for images and sequences on a CPU: at 4096 a convolution's
-#: activations (hundreds of MB) spill every cache, and a validation pass of 28x28 images
-#: through an mbconv model runs 4.6x slower than at 256 (issue 16, `bench/eval_batch.py`).
-SPATIAL_CPU_EVAL_BATCH = 256
-
-
-def eval_batch(x: torch.Tensor) -> int:
-    """Samples per inference forward pass over `x`: `SPATIAL_CPU_EVAL_BATCH` for images and
-    sequences (3-D or more) on a CPU, else `EVAL_BATCH` (flat features; GPUs)."""
-    return SPATIAL_CPU_EVAL_BATCH if x.ndim >= 3 and x.device.type == "cpu" else EVAL_BATCH
-
 LossFn = Callable[..., torch.Tensor]
 
 
@@ -305,24 +294,6 @@ def _stepper(net: nn.Module, model: nn.Module, params: TrainingParams, loss_fn: 
             group["lr"] = lr
 
     return (lambda idx: train_step(net, optimizer, loss_fn, x, y, idx, amp)), set_lr
-
-
-def use_channels_last(mode: bool | str, model: nn.Module, x: torch.Tensor) -> bool:
-    """Whether `model` runs channels_last on 4-D inputs `x`: True; False; "auto": when it
-    holds 2-D convolution weights (4-D parameters: `nn.Conv2d`s, a supernet's shared ones), on
-    any device (cuDNN's fastest kernels want NHWC; on the CPU oneDNN's NHWC kernels train
-    depthwise and pointwise convs 1.2-1.8x faster, `bench/channels_last.py`)."""
-    if mode not in (True, False, "auto"):
-        raise ConfigError(f"channels_last={mode!r} is invalid; choose 'auto', True or False.")
-    if x.ndim != 4 or mode is False:
-        return False
-    return mode is True or any(p.ndim == 4 for p in model.parameters())
-
-
-def nhwc_inputs(layout: bool, x: torch.Tensor) -> bool:
-    """Whether a channels_last model's inputs are converted too: on CUDA; on a CPU the NHWC
-    weights suffice (oneDNN converts each batch itself, as fast, with no copy of the data)."""
-    return layout and x.device.type == "cuda"
 
 
 def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:

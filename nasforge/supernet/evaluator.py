@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from nasforge.errors import NasforgeError
 from nasforge.evaluator import measure
-from nasforge.evaluator.train import TrainData, eval_batch, nhwc_inputs, use_channels_last
+from nasforge.evaluator.layout import eval_batch, nhwc_inputs, use_channels_last
+from nasforge.evaluator.train import TrainData
 from nasforge.records import EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.supernet.model import Supernet

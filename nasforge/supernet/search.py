@@ -31,8 +31,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from nasforge.evaluator.layout import use_channels_last
 from nasforge.evaluator.threads import candidate_torch_threads
-from nasforge.evaluator.train import TrainData, use_channels_last
+from nasforge.evaluator.train import TrainData
 from nasforge.leases import worker_id
 from nasforge.records import TrialRecord, TrialState
 from nasforge.searchspace.families import plan_for

@@ -30,8 +30,9 @@ from torch import nn
 
 from nasforge.errors import ConfigError
 from nasforge.evaluator.augment import augmenters_for
+from nasforge.evaluator.layout import eval_batch, nhwc_inputs, use_channels_last
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.train import TrainData, eval_batch, nhwc_inputs, use_channels_last
+from nasforge.evaluator.train import TrainData
 from nasforge.searchspace.architecture import Architecture
 from nasforge.searchspace.space import SearchSpace
 from nasforge.supernet.importance import sort_channels, unsortable

@@ -272,7 +272,7 @@ def test_channels_last_matches_contiguous() -> None:
 
 
 def test_channels_last_auto_is_on_for_convolutions_and_off_for_flat_inputs() -> None:
-    from nasforge.evaluator.train import use_channels_last
+    from nasforge.evaluator.layout import use_channels_last
 
     x = torch.zeros(2, 3, 8, 8)
     model = build_from_plan(cnn())

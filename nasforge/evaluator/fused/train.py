@@ -44,6 +44,7 @@ from nasforge.evaluator.fused.align import align_key
 from nasforge.evaluator.fused.graphed import Amp
 from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable
+from nasforge.evaluator.layout import eval_batch
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
@@ -55,7 +56,6 @@ from nasforge.evaluator.train import (
     batch_starts,
     check_choice,
     checked_targets,
-    eval_batch,
     lr_table,
 )
 from nasforge.records import CurvePoint
