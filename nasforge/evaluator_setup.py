@@ -214,10 +214,9 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
     return by_plan
 
 
-#: Chunks per worker of a CPU `WorkerPool`: a round of 32 on 2 workers goes out as 8 chunks
-#: of at most 4, costliest first. On a CPU fusion gains little beyond stacks of a few narrow
-#: models (docs/benchmarks.md, issue 19), while one worker idling on a round's tail loses
-#: up to half the machine.
+#: Chunks per worker of a CPU `WorkerPool` that no planner cuts: a round of 32 on 2 workers
+#: goes out as 8 chunks of at most 4, costliest first (one worker idling on a round's tail
+#: loses up to half the machine).
 CPU_CHUNKS_PER_WORKER = 4
 
 
@@ -252,8 +251,10 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     """`executor` "local": `workers` = 1: `evaluator` (or a new `build_evaluator`) run
     inline; > 1: a `WorkerPool` of that many processes, each building its evaluator from
     the config (and `dataset`, when given, instead of loading it), with chunks grouped by
-    `fusion_key` (of `dataset.spec`, when given); on a CPU `CPU_CHUNKS_PER_WORKER` chunks a
-    worker, costliest first (`training_cost`). On CUDA ("auto"/"cuda"), workers spread
+    `fusion_key` (of `dataset.spec`, when given); on a CPU with nasforge's evaluator and the
+    dataset, each round cut into the stacks fusion pays for and single candidates, costliest
+    first (`fused.chunking.StackChunks`), else `CPU_CHUNKS_PER_WORKER` chunks a worker,
+    costliest first (`training_cost`). On CUDA ("auto"/"cuda"), workers spread
     round-robin over the visible GPUs (one per GPU when workers == GPUs); with "cuda:N" they
     all share GPU N. "ray": `workers` Ray actors (`RayExecutor`) on a local Ray instance or
     the cluster at `ray_address`, each asking Ray for one GPU when `[training] device` is
@@ -288,7 +289,12 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
 
     spec = None if dataset is None else dataset.spec
     on_cpu = device.type == "cpu"
-    return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key,
-                      threads=max(1, usable_cores() // workers),  # a container's quota too
+    threads = max(1, usable_cores() // workers)  # a container's quota too
+    planner = None
+    if on_cpu and spec is not None and config.evaluator is None:
+        from nasforge.evaluator.fused.chunking import StackChunks
+
+        planner = StackChunks(spec, config.training.threads, threads)
+    return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key, threads=threads,
                       chunks_per_worker=CPU_CHUNKS_PER_WORKER if on_cpu else 1,
-                      cost_key=training_cost(spec) if on_cpu else None)
+                      cost_key=training_cost(spec) if on_cpu else None, planner=planner)

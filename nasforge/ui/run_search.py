@@ -53,6 +53,18 @@ class RunOptions:
         check_timeout(self.heartbeat_timeout)
         return replace(self, workers=workers)
 
+    def may_use_workers(self, config: SearchConfig) -> bool:
+        """Whether this search may start local worker processes (a quick guess, without
+        importing torch: `workers_for` decides)."""
+        from nasforge.evaluator.executors.choice import parse_workers
+
+        workers = parse_workers(self.workers)
+        if self.executor != "local":
+            return False
+        if isinstance(workers, int):
+            return workers > 1
+        return config.evaluator is None and config.batch > 1
+
     def workers_for(self, config: SearchConfig, data_mb: float = 0.0) -> int:
         """The worker count for this search: the number given, or "auto"'s choice, with
         `data_mb` (each worker's copy of the data) added to a worker's memory footprint."""
@@ -91,6 +103,10 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     from nasforge.ui.progress import RichProgress
 
     check_persistent(storage)
+    if options.may_use_workers(config):
+        from nasforge.evaluator.executors.start import prestart
+
+        prestart(str(config.training.device))  # workers' imports run while the data loads
     # data errors before any write; [evaluator] (the user's function) loads its own data
     dataset = None if config.evaluator else load_checked(config, cache_dir=cache_dir)
     fingerprint = None if dataset is None else data_fingerprint(config.data, dataset)

@@ -72,6 +72,15 @@ def test_run_options_decide_auto_with_the_config() -> None:
     assert RunOptions(workers="2").check().workers_for(_config(batch=1)) == 2
 
 
+def test_whether_workers_may_start_is_guessed_without_torch() -> None:
+    """What the CLI checks before the data loads, to launch the workers' fork server."""
+    assert RunOptions().may_use_workers(_config(batch=32))
+    assert not RunOptions().may_use_workers(_config(batch=1))
+    assert RunOptions(workers="2").may_use_workers(_config(batch=1))
+    assert not RunOptions(workers="1").may_use_workers(_config(batch=32))
+    assert not RunOptions(executor="ray").may_use_workers(_config(batch=32))
+
+
 def test_auto_counts_each_worker_s_copy_of_the_data() -> None:
     roomy = Capacity(cores=8, available_mb=2000, footprint_mb=400)
     options = RunOptions(capacity=roomy).check()

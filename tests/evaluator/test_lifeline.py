@@ -68,14 +68,16 @@ def test_a_worker_started_from_a_thread_outlives_that_thread():
         process.join(60)
 
 
-def test_a_worker_ends_when_its_parent_process_is_killed(tmp_path):
-    """The parent (a child of this test) starts a worker, writes its pid, then is SIGKILLed."""
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])  # forkserver: a CPU pool's
+def test_a_worker_ends_when_its_parent_process_is_killed(tmp_path, method):
+    """The parent (a child of this test) starts a worker, writes its pid, then is SIGKILLed.
+    A fork server's worker is the server's child, yet it watches the pool's process."""
     pid_file = tmp_path / "worker.pid"
     script = (
         "import multiprocessing, os, signal, sys, time\n"
         "from test_lifeline import answer\n"
         "if __name__ == '__main__':\n"
-        "    ctx = multiprocessing.get_context('spawn')\n"
+        f"    ctx = multiprocessing.get_context({method!r})\n"
         "    ours, theirs = ctx.Pipe()\n"
         "    ctx.Process(target=answer, args=(theirs,)).start()\n"
         "    assert ours.recv() == 'watching'\n"

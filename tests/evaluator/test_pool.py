@@ -8,6 +8,7 @@ One pool serves the module (spawning a worker costs about 2 s: a fresh interpret
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from evaluator_helpers import assert_same_results, blobs, distinct_archs
 
 from nasforge.config import from_dict
 from nasforge.errors import NasforgeError
+from nasforge.evaluator.executors import chunks as chunks_module
 from nasforge.evaluator.executors import pool as executor_module
 from nasforge.evaluator.executors.chunks import plan_chunks
 from nasforge.evaluator.executors.pool import (
@@ -165,13 +167,13 @@ def test_group_key_keeps_a_group_in_one_chunk(pool, monkeypatch):
 @pytest.mark.slow
 def test_several_chunks_a_worker_go_out_costliest_first(pool, monkeypatch):
     sent: list[list[tuple[int, ...]]] = []
-    real = executor_module.costliest_first
+    real = chunks_module.costliest_first
 
     def spy(chunks, archs, cost_key):
         sent.append(real(chunks, archs, cost_key))
         return sent[-1]
 
-    monkeypatch.setattr(executor_module, "costliest_first", spy)
+    monkeypatch.setattr(chunks_module, "costliest_first", spy)
     monkeypatch.setattr(pool, "chunks_per_worker", 2)
     monkeypatch.setattr(pool, "cost_key", lambda arch: arch["lr"])
     batch = archs(4)
@@ -181,6 +183,30 @@ def test_several_chunks_a_worker_go_out_costliest_first(pool, monkeypatch):
     assert all(r.metrics["chunk"] == 1 for r in got)  # 2 workers x 2 chunks: one each
     first = [batch[chunk[0]]["lr"] for chunk in sent[0]]
     assert len(sent) == 1 and first == sorted(first, reverse=True)
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform")
+def test_cpu_pools_fork_from_a_server_and_gpu_pools_spawn() -> None:
+    assert WorkerPool(2, EvaluatorRecipe({}))._context.get_start_method() == "forkserver"
+    assert WorkerPool(2, EvaluatorRecipe({}), gpus=1)._context.get_start_method() == "spawn"
+
+
+@pytest.mark.slow
+def test_a_planner_s_chunks_reach_the_workers_whole_and_in_its_order(pool, monkeypatch):
+    asked: list[int] = []
+
+    def planner(batch, workers):
+        asked.append(workers)
+        return [(4,), (0, 2, 3), (1,)]
+
+    monkeypatch.setattr(pool, "planner", planner)
+    batch = archs(5)
+    got = pool.evaluate(batch)
+    assert asked == [2] and [r.state for r in got] == [TrialState.COMPLETE] * 5
+    assert [r.metrics["lr"] for r in got] == [a["lr"] for a in batch]  # input order
+    assert [r.metrics["chunk"] for r in got] == [3, 1, 3, 3, 1]
+    assert got[0].metrics["pid"] == got[2].metrics["pid"] == got[3].metrics["pid"]
 
 
 @pytest.mark.slow

@@ -11,17 +11,25 @@ affinity mask and a container's CPU quota) and the memory available now
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from nasforge.evaluator.data.memory import MEMINFO, available_memory
 from nasforge.evaluator.executors.cgroup import THIS_PROCESS, Cgroups
-from nasforge.evaluator.executors.pool import cpu_count
 
 #: Resident memory of one worker process, MiB. Measured: 316 MiB (VmHWM of each of the two
 #: workers of `nasforge search --workers 2` on digits MLPs, torch 2 CPU); rounded up for
 #: larger data and models.
 WORKER_FOOTPRINT_MB = 400
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (the affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,11 @@ most room. A key that raises (or is unhashable) gives its candidate a group of i
 `costliest_first(chunks, archs, cost_key)` orders chunks by their summed estimated cost,
 largest first, so that the workers pulling them finish close together (longest processing
 time first); a CPU pool plans several chunks per worker for that (`WorkerPool`).
+
+`dispatch_order(archs, ...)` is what a pool hands out: a `ChunkPlanner`'s chunks where one is
+given (a CPU pool's is `fused.chunking.StackChunks`: the stacks fusion pays for, whole), else
+`plan_chunks` ordered by `costliest_first`. A planner that raises, or whose chunks do not
+hold every position exactly once, is logged and the plain plan is used instead.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ logger = logging.getLogger(__name__)
 GroupKey = Callable[[Architecture], Hashable]
 #: A candidate's relative training cost (e.g. `evaluator_setup.training_cost`).
 CostKey = Callable[[Architecture], float]
+#: (a round's architectures, workers) -> positions per chunk, in the order to hand them out.
+ChunkPlanner = Callable[[Sequence[Architecture], int], list[tuple[int, ...]]]
 
 
 def plan_chunks(archs: Sequence[Architecture], n_workers: int,
@@ -86,3 +93,21 @@ def costliest_first(chunks: Sequence[tuple[int, ...]], archs: Sequence[Architect
             return 0.0
 
     return sorted(chunks, key=lambda chunk: -sum(cost(i) for i in chunk))
+
+
+def dispatch_order(archs: Sequence[Architecture], workers: int, chunks_per_worker: int = 1,
+                   group_key: GroupKey | None = None, cost_key: CostKey | None = None,
+                   planner: ChunkPlanner | None = None) -> list[tuple[int, ...]]:
+    """The chunks a pool hands out, in order (see the module docstring)."""
+    if planner is not None and archs:
+        try:
+            chunks = [tuple(chunk) for chunk in planner(archs, workers)]
+            if sorted(i for chunk in chunks for i in chunk) != list(range(len(archs))):
+                raise ValueError(f"its chunks {chunks} do not hold positions 0 to "
+                                 f"{len(archs) - 1} once each")
+            return chunks
+        except Exception:
+            logger.warning("Planning the chunks by stacks failed; splitting the batch evenly",
+                           exc_info=True)
+    chunks = plan_chunks(archs, workers * chunks_per_worker, group_key)
+    return costliest_first(chunks, archs, cost_key)

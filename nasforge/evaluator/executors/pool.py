@@ -11,11 +11,10 @@ or `with pool:`) spawns `n_workers` processes -> each worker builds its evaluato
 chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
 the pool, then propagates: the search re-queues the batch.
 
-Chunks: `evaluate(archs)` splits the batch into at most `n_workers` chunks of about equal
-size (`chunks.plan_chunks`) and sends each whole to one worker, whose evaluator gets the
-chunk in one `evaluate` call, so `LocalEvaluator` fuses the stackable candidates of a chunk.
-`group_key` (e.g. `evaluator_setup.fusion_key`) keeps candidates that can stack in the same chunk
-where the balance allows; without it the split is even and by position.
+Chunks: `evaluate(archs)` cuts the batch into chunks (`chunks.dispatch_order`: a `planner`'s,
+or `chunks_per_worker` a worker by `group_key`, costliest first) and hands them out as workers
+free up; a worker's evaluator gets its chunk in one `evaluate` call, so `LocalEvaluator` fuses
+the stackable candidates of a chunk.
 
 Crashes: a worker that dies (os._exit, SIGKILL, a segfault, the OOM killer) is replaced by a
 fresh worker and the batch goes on. If it died in a chunk of several candidates, each of them
@@ -45,8 +44,10 @@ from multiprocessing.connection import Connection, wait
 
 from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
-from nasforge.evaluator.executors.chunks import CostKey, GroupKey, costliest_first, plan_chunks
+from nasforge.evaluator.executors.capacity import cpu_count
+from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey, dispatch_order
 from nasforge.evaluator.executors.lifeline import die_with_parent
+from nasforge.evaluator.executors.start import worker_context
 from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.records import CurvePoint, EvalResult, TrialState
 from nasforge.searchspace.architecture import Architecture
@@ -87,14 +88,6 @@ class InlineExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def cpu_count() -> int:
-    """CPU cores this process may use (the affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def threads_per_worker(n_workers: int, cores: int | None = None) -> int:
@@ -203,13 +196,16 @@ class WorkerPool:
     1); `gpus` > 0 pins worker i to GPU i % gpus through CUDA_VISIBLE_DEVICES (the recipe then
     sees it as cuda:0). `chunks_per_worker` > 1 splits a batch into that many chunks per
     worker, handed out costliest first (`cost_key`) as workers free up: the load balances
-    where candidates differ in cost, at the price of smaller fused stacks (what a CPU wants:
-    `evaluator_setup.make_executor`). The constructor only stores its arguments.
+    where candidates differ in cost, at the price of smaller fused stacks. `planner`, when
+    given, cuts each batch instead (`chunks.dispatch_order`; a CPU's is
+    `fused.chunking.StackChunks`: `evaluator_setup.make_executor`). The constructor only
+    stores its arguments.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
                  gpus: int = 0, group_key: GroupKey | None = None,
-                 chunks_per_worker: int = 1, cost_key: CostKey | None = None) -> None:
+                 chunks_per_worker: int = 1, cost_key: CostKey | None = None,
+                 planner: ChunkPlanner | None = None) -> None:
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise NasforgeError(f"workers = {n_workers!r}; use a whole number >= 1 "
                                 "(1 evaluates in this process).")
@@ -220,8 +216,9 @@ class WorkerPool:
         self.group_key = group_key
         self.chunks_per_worker = max(1, chunks_per_worker)
         self.cost_key = cost_key
+        self.planner = planner
         self._envs = worker_envs(n_workers, gpus)
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_context(gpus)
         self._workers: list[_Worker] = []
         self.replaced = 0  # workers that died and were replaced
 
@@ -300,8 +297,8 @@ class WorkerPool:
     def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
                   ) -> list[EvalResult]:
         results: list[EvalResult | None] = [None] * len(archs)
-        chunks = plan_chunks(archs, self.n_workers * self.chunks_per_worker, self.group_key)
-        pending = deque(costliest_first(chunks, archs, self.cost_key))
+        pending = deque(dispatch_order(archs, self.n_workers, self.chunks_per_worker,
+                                       self.group_key, self.cost_key, self.planner))
         idle = [w for w in self._workers if w.ready]
         watched = {w.index: w for w in self._workers if not w.ready}  # busy or starting
         while pending or any(w.task is not None for w in watched.values()):

@@ -49,6 +49,7 @@ from typing import Any
 
 from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
+from nasforge.evaluator.executors.capacity import cpu_count
 from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
 from nasforge.evaluator.executors.pool import (
     Recipe,
@@ -56,7 +57,6 @@ from nasforge.evaluator.executors.pool import (
     _evaluate_chunk,
     _result_from_wire,
     _result_to_wire,
-    cpu_count,
 )
 from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import EvalResult

@@ -4,7 +4,7 @@ Lifecycle: `cached_model(device, directory)` -> the file for this machine's fact
 (`machine_facts`: CPU model or GPU name, core count, torch version, torch threads, device
 type; a different machine or thread count has another file) -> its model, or, when the file
 is missing or unreadable (a corrupt file is logged and replaced), `calibrate` (a few timed
-training steps of synthetic MLPs alone and stacked, about two seconds on an idle 2-core CPU) ->
+training steps of synthetic MLPs alone and stacked, about three seconds on an idle 2-core CPU) ->
 written atomically -> returned.
 
 The folder: `cache_dir(environ)`: ``$NASFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasforge``,
@@ -41,7 +41,7 @@ __all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = 3  # raised whenever the fused step changes cost (calibrations are redone)
+VERSION = 4  # raised whenever the fused step or the calibration changes (caches are redone)
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
@@ -121,20 +121,21 @@ def _mixed(count: int, widths: Sequence[int]) -> list[NetworkPlan]:
 
 
 def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
-    """The calibration's models alone and its stacks (sizes, depths, kinds and widths that
-    span a search's rounds)."""
-    alone = [_mlp(16, 1), _mlp(32, 3, "batch", dropout=0.1), _mlp(256, 2, "layer"),
-             _mlp(64, 2, "batch", "gelu"), _mlp(128, 1)]
-    acts = [_mlp(32, 2, activation=a) for a in ("relu", "gelu", "tanh", "silu") for _ in "ab"]
-    fused = [[_mlp(16, 2, "batch")] * 4, _mixed(16, (16, 32)), _mixed(6, (128,)),
-             [_mlp(256, 1, "batch")] * 4, [_mlp(64, 1)] * 2, [_mlp(32, 2)] * 16,
-             [_mlp(64, 3, "layer", dropout=0.1)] * 8, acts]
+    """The calibration's models alone and its stacks: widths 16 to 512, depths 1 to 3, mixed
+    norms, activations and dropout, stacks of 4 to 16 at each width a search's rounds hold
+    (narrow stacks pay for fusion on a CPU, wide ones do not: the fit must see both)."""
+    norms, acts = ("none", "batch", "layer"), ("relu", "gelu", "tanh", "silu")
+    sizes = ((16, 1), (16, 3), (32, 2), (64, 1), (64, 3), (128, 2), (256, 1), (256, 3), (512, 2))
+    alone = [_mlp(width, depth, norms[i % 3], acts[i % 4], (0.0, 0.1)[i % 2])
+             for i, (width, depth) in enumerate(sizes)]
+    fused = [*(_mixed(count, (width,)) for width in (16, 64, 128, 256) for count in (4, 16)),
+             [_mlp(32, 2)] * 8, _mixed(8, (16, 256))]
     return alone, fused
 
 
 def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> CostModel:
-    """Time the `probes` on synthetic data (best of two rounds of two steps after a
-    warm-up) and `fit` the model."""
+    """Time the `probes` on synthetic data (best of three rounds of four steps after a
+    warm-up: fewer gave fits that swung between runs) and `fit` the model."""
     alone_plans, stacks = probes()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4 * BATCH, FEATURES, generator=g).to(device)
@@ -150,8 +151,8 @@ def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> Cost
     return model
 
 
-def _best(step: Callable[[], None], device: torch.device, timer: Timer, steps: int = 2,
-          rounds: int = 2) -> float:
+def _best(step: Callable[[], None], device: torch.device, timer: Timer, steps: int = 4,
+          rounds: int = 3) -> float:
     step()  # warm-up
     best = float("inf")
     for _ in range(rounds):

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from nasforge.evaluator.fused.align import Aligner, Alignment, groups_by_kind, per_model_random
 from nasforge.searchspace.plan import NetworkPlan
 
-__all__ = ["CostModel", "PlannedStack", "alone_features", "fit", "fused_features", "plan_stacks"]
+__all__ = ["CostModel", "PlannedStack", "alone_features", "fit", "fused_features", "plan_stacks",
+           "widest"]
 
 ALONE_TERMS = ("op", "param", "flop", "traffic")
 FUSED_TERMS = ("slot", "model_dropout", "act_group", "traffic", "param", "flop")
@@ -120,7 +121,7 @@ def plan_stacks(plans: Sequence[NetworkPlan], batch: int, model: CostModel
                 ) -> list[PlannedStack]:
     """Cut `plans` (one fusion key) into stacks (see the module docstring); a stack of one is
     a candidate trained alone. Members keep the order of `plans`."""
-    order = sorted(range(len(plans)), key=lambda i: (-_widest(plans[i]), -plans[i].macs, i))
+    order = sorted(range(len(plans)), key=lambda i: (-widest(plans[i]), -plans[i].macs, i))
     stacks: list[PlannedStack] = []
     members: list[int] = []
     aligner, fused, alone = Aligner(), 0.0, 0.0
@@ -139,7 +140,7 @@ def plan_stacks(plans: Sequence[NetworkPlan], batch: int, model: CostModel
     return sorted(stacks, key=lambda s: s.members[0])
 
 
-def _widest(plan: NetworkPlan) -> int:
+def widest(plan: NetworkPlan) -> int:
     """The largest output of a weighted layer (what pads a stack's arithmetic)."""
     return max((math.prod(shape) for _, shape in plan.layers()), default=0)
 

@@ -260,6 +260,12 @@ class FusedPolicy:
                                  params, task)
         return self._probed(plans, data, params, task)
 
+    def may_fuse(self, fused: float, alone: float) -> bool:
+        """False where the model is sure that a stack predicted at `fused` seconds a step
+        (against `alone` for its members one after another) trains sequentially; True where
+        it fuses or would ask the probe."""
+        return fused * self.margin / max(alone, 1e-12) < self.unsure
+
     def _decided(self, fused: float, alone: float, plans: Sequence[NetworkPlan],
                  data: TrainData, params: Sequence[TrainingParams], task: str) -> bool:
         """The model's decision where it is sure (predicted fused time x `margin` against
