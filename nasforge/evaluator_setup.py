@@ -297,4 +297,5 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
         planner = StackChunks(spec, config.training.threads, threads)
     return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key, threads=threads,
                       chunks_per_worker=CPU_CHUNKS_PER_WORKER if on_cpu else 1,
-                      cost_key=training_cost(spec) if on_cpu else None, planner=planner)
+                      cost_key=training_cost(spec) if on_cpu else None, planner=planner,
+                      fork_server=on_cpu)

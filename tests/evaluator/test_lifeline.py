@@ -28,6 +28,14 @@ def answer(conn: Connection) -> None:
         conn.send(("pong", conn.recv()))
 
 
+def watch(conn: Connection) -> None:
+    """A worker that only watches its parent: it never reads its pipe, so nothing but
+    `die_with_parent` ends it when the parent dies."""
+    die_with_parent()
+    conn.send("watching")
+    time.sleep(600)
+
+
 def until(check, what: str) -> None:
     deadline = time.monotonic() + 60
     while not check():
@@ -75,11 +83,11 @@ def test_a_worker_ends_when_its_parent_process_is_killed(tmp_path, method):
     pid_file = tmp_path / "worker.pid"
     script = (
         "import multiprocessing, os, signal, sys, time\n"
-        "from test_lifeline import answer\n"
+        "from test_lifeline import watch\n"
         "if __name__ == '__main__':\n"
         f"    ctx = multiprocessing.get_context({method!r})\n"
         "    ours, theirs = ctx.Pipe()\n"
-        "    ctx.Process(target=answer, args=(theirs,)).start()\n"
+        "    ctx.Process(target=watch, args=(theirs,)).start()\n"
         "    assert ours.recv() == 'watching'\n"
         f"    open({str(pid_file)!r}, 'w').write(str(multiprocessing.active_children()[0].pid))\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -2,15 +2,15 @@
 sends whole chunks to its workers (groups of `group_key` kept together), and a worker that
 dies in a chunk re-runs the chunk's candidates alone, failing only the one that kills it.
 
-One pool serves the module (spawning a worker costs about 2 s: a fresh interpreter and torch).
+One pool serves the module (a spawned worker costs about 2 s: a fresh interpreter and torch).
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -185,11 +185,32 @@ def test_several_chunks_a_worker_go_out_costliest_first(pool, monkeypatch):
     assert len(sent) == 1 and first == sorted(first, reverse=True)
 
 
-@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
-                    reason="no fork server on this platform")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a fork server on Linux only")
 def test_cpu_pools_fork_from_a_server_and_gpu_pools_spawn() -> None:
-    assert WorkerPool(2, EvaluatorRecipe({}))._context.get_start_method() == "forkserver"
-    assert WorkerPool(2, EvaluatorRecipe({}), gpus=1)._context.get_start_method() == "spawn"
+    def method(**kwargs: object) -> str:
+        return WorkerPool(2, EvaluatorRecipe({}), **kwargs)._context.get_start_method()
+
+    assert method() == "forkserver"
+    assert method(gpus=1) == method(fork_server=False) == "spawn"  # "cuda:N": no gpus given
+
+
+def test_a_worker_gets_the_environment_its_pool_has_when_it_starts(monkeypatch) -> None:
+    """A forked worker would otherwise keep the fork server's, from the server's start."""
+    sent: list[dict[str, str]] = []
+    pool = WorkerPool(2, EvaluatorRecipe({}), gpus=2)
+
+    class Process:
+        def __init__(self, target: object, args: tuple, **kwargs: object) -> None:
+            sent.append(args[3])
+
+        def start(self) -> None:
+            return None
+
+    monkeypatch.setattr(pool._context, "Process", Process)
+    monkeypatch.setenv("NASFORGE_CACHE_DIR", "/somewhere/new")
+    pool._spawn(1)
+    assert sent[0]["NASFORGE_CACHE_DIR"] == "/somewhere/new"
+    assert sent[0]["CUDA_VISIBLE_DEVICES"] == "1" and sent[0]["PATH"] == os.environ["PATH"]
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import torch
 from nasforge.config import from_dict
 from nasforge.evaluator.executors.chunks import dispatch_order, plan_chunks
 from nasforge.evaluator.executors.pool import WorkerPool
-from nasforge.evaluator.fused.chunking import StackChunks
+from nasforge.evaluator.fused.chunking import StackChunks, _parts
 from nasforge.evaluator.fused.costmodel import CostModel
 from nasforge.evaluator_setup import load_checked, make_executor
 from nasforge.searchspace.architecture import Architecture
@@ -103,3 +103,24 @@ def test_a_cpu_pool_with_the_dataset_cuts_rounds_by_stacks() -> None:
     assert isinstance(pool, WorkerPool) and isinstance(pool.planner, StackChunks)
     assert pool.planner.worker_threads == pool.threads
     assert make_executor(config, 2).planner is None  # no data spec at hand: the plain split
+
+
+def test_without_a_cost_model_each_group_goes_out_whole_and_the_failure_is_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    def broken(device: torch.device) -> CostModel:
+        calls.append(1)
+        raise OSError("no cache, no calibration")
+
+    planner = StackChunks(SPEC, "auto", 1, model=broken)
+    archs = [*_archs([16, 512, 16]), *_archs([16], epochs=3)]
+    with caplog.at_level(logging.WARNING):
+        assert planner(archs, 1) == [(0, 1, 2), (3,)]
+        assert sorted(planner(archs, 2)) == [(0, 1), (2,), (3,)]  # above half: cut in two
+    assert calls == [1] and caplog.text.count("could not be loaded") == 1
+
+
+def test_a_stack_of_a_worker_s_share_give_or_take_rounding_is_not_cut() -> None:
+    assert _parts(0.1 + 0.2, (0, 1), 0.3) == [(0.1 + 0.2, (0, 1))]  # 0.30000000000000004
+    assert [m for _, m in _parts(0.7, (0, 1, 2, 3), 0.3)] == [(0, 1), (2, 3)]

@@ -126,6 +126,7 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     die_with_parent()
+    os.environ.clear()  # the parent's environment now (a forked worker has the server's)
     os.environ.update(env)
     import torch
 
@@ -198,14 +199,15 @@ class WorkerPool:
     worker, handed out costliest first (`cost_key`) as workers free up: the load balances
     where candidates differ in cost, at the price of smaller fused stacks. `planner`, when
     given, cuts each batch instead (`chunks.dispatch_order`; a CPU's is
-    `fused.chunking.StackChunks`: `evaluator_setup.make_executor`). The constructor only
-    stores its arguments.
+    `fused.chunking.StackChunks`: `evaluator_setup.make_executor`). `fork_server`: workers
+    fork from a server with torch imported (`start.worker_context`; CPU pools only: pass
+    False for a "cuda:N" pool). Nothing starts before `start`.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
                  gpus: int = 0, group_key: GroupKey | None = None,
                  chunks_per_worker: int = 1, cost_key: CostKey | None = None,
-                 planner: ChunkPlanner | None = None) -> None:
+                 planner: ChunkPlanner | None = None, fork_server: bool = True) -> None:
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise NasforgeError(f"workers = {n_workers!r}; use a whole number >= 1 "
                                 "(1 evaluates in this process).")
@@ -218,7 +220,7 @@ class WorkerPool:
         self.cost_key = cost_key
         self.planner = planner
         self._envs = worker_envs(n_workers, gpus)
-        self._context = worker_context(gpus)
+        self._context = worker_context(fork_server and gpus <= 0)
         self._workers: list[_Worker] = []
         self.replaced = 0  # workers that died and were replaced
 
@@ -254,7 +256,8 @@ class WorkerPool:
     def _spawn(self, index: int) -> _Worker:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main, args=(child, self.recipe, self.threads, self._envs[index]),
+            target=_worker_main,
+            args=(child, self.recipe, self.threads, {**os.environ, **self._envs[index]}),
             name=f"nasforge-worker-{index}", daemon=True)
         process.start()
         child.close()

@@ -1,22 +1,25 @@
-"""How a pool's worker processes start: forked from a server that has imported torch and the
-worker's modules once ("forkserver", where the platform has one, for CPU pools), else as
-fresh interpreters ("spawn").
+"""How a pool's worker processes start: on Linux, a CPU pool's forked from a server that has
+imported torch and the worker's modules once ("forkserver"); otherwise as fresh interpreters
+("spawn").
 
 Why: a spawned worker imports torch and nasforge itself, about 2 s of CPU each (and 1.6-2 s
 more for `torch._dynamo`, which its first optimizer imports), and a CPU pool's workers start
 together on the very cores they then train on: 3-5 s before the first candidate inside a
-search on the 2-core machine (issue 19). The fork server imports once, in a single-threaded
-process that never trains (no torch thread pool is ever forked), and each worker is a fork
-of it; later pools of the same process reuse it (0.1 s a start). `prestart` launches the
-server early (the CLI: before the data loads), so that its imports run while this process
-works. A forked worker still receives the parent's `sys.path` and main module, as a spawned
-one does (`multiprocessing.spawn.prepare`). GPU pools keep "spawn": nothing CUDA-related is
-ever forked.
+search on the 2-core machine (issue 19). The fork server imports once, in a process that
+never trains (its only other thread is numpy's idle BLAS pool, which handles forks; no
+torch thread pool is ever forked), and each worker is a fork of it; later pools of the same
+process reuse it (0.1 s a start). `prestart` launches the server early (the CLI: before the
+data loads), so that its imports run while this process works. A forked worker still
+receives the parent's `sys.path` and main module, as a spawned one does
+(`multiprocessing.spawn.prepare`), and the pool hands each worker the parent's environment
+as it is at the worker's start (the server's dates from its own start). GPU pools spawn:
+nothing CUDA-related is ever forked.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # ForkServerContext exists only where the platform has a fork server
@@ -28,10 +31,11 @@ PRELOAD = ("torch", "torch._dynamo", "nasforge.evaluator.executors.pool",
            "nasforge.evaluator.local", "nasforge.evaluator_setup")
 
 
-def worker_context(gpus: int) -> ForkServerContext | SpawnContext:
-    """The multiprocessing context a pool's workers start from (see the module docstring);
-    `gpus` > 0: "spawn"."""
-    if gpus <= 0 and "forkserver" in multiprocessing.get_all_start_methods():
+def worker_context(fork_server: bool) -> ForkServerContext | SpawnContext:
+    """The multiprocessing context a pool's workers start from (see the module docstring):
+    the fork server when asked for and on Linux (macOS's default is "spawn" because forking
+    after some system frameworks load is unsafe there; Windows has none), else "spawn"."""
+    if fork_server and sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(PRELOAD))
         return context
@@ -44,7 +48,7 @@ def prestart(device: str) -> None:
     `start` then only forks. Returns at once."""
     if device.startswith("cuda"):
         return
-    if worker_context(0).get_start_method() == "forkserver":
+    if worker_context(True).get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
         forkserver.ensure_running()

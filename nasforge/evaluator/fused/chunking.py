@@ -15,7 +15,9 @@ is a chunk of its own -> a stack predicted to cost more than a worker's share of
 cut into parts (narrowest with narrowest), so no worker trains alone while the others idle
 -> chunks by predicted cost (seconds per step x steps), costliest first (longest processing
 time first). A candidate the planner cannot read (invalid, or not fusable) is a chunk of its
-own; an invalid one costs 0 and goes last (its evaluator fails it fast). Each worker's own
+own; an invalid one costs 0 and goes last (its evaluator fails it fast). Without a cost
+model (it could not be loaded: logged once), each fusion group goes out whole, cut by
+count, and the workers' policies probe. Each worker's own
 policy then decides its chunk as it would inline: the same cost model cuts a planned stack
 into the same stack.
 """
@@ -63,7 +65,7 @@ class StackChunks:
         self.spec, self.threads, self.worker_threads = spec, threads, worker_threads
         self.model = model
         self.policy = policy or FusedPolicy(model=None)
-        self._models: dict[int, CostModel] = {}
+        self._models: dict[int, CostModel | None] = {}
 
     def __call__(self, archs: Sequence[Architecture], workers: int) -> list[tuple[int, ...]]:
         """Positions of `archs` per chunk, in the order to hand them out."""
@@ -102,24 +104,35 @@ class StackChunks:
         except Exception:
             return candidate, None
 
-    def _model(self, plans: Sequence[NetworkPlan], batch: int) -> CostModel:
+    def _model(self, plans: Sequence[NetworkPlan], batch: int) -> CostModel | None:
         """The cost model at the threads these candidates train with in a worker (as
-        `LocalEvaluator` decides a group: by its largest member)."""
+        `LocalEvaluator` decides a group: by its largest member); None when it could not be
+        loaded (logged once per thread count)."""
         threads = candidate_threads(max(p.macs for p in plans), batch, self.threads,
                                     self.worker_threads)
         if threads not in self._models:
-            with torch_threads(threads):
-                self._models[threads] = self.model(CPU)
+            try:
+                with torch_threads(threads):
+                    self._models[threads] = self.model(CPU)
+            except Exception:
+                logger.warning("The fused cost model could not be loaded or calibrated; each "
+                               "fusion group goes to the workers whole (they probe)",
+                               exc_info=True)
+                self._models[threads] = None
         return self._models[threads]
 
     def _alone(self, candidate: _Candidate) -> float:
         model = self._model([candidate.plan], candidate.batch)
+        if model is None:
+            return _steps(candidate)
         return model.alone_step(candidate.plan, candidate.batch) * _steps(candidate)
 
     def _stacks(self, group: list[_Candidate]) -> list[tuple[float, tuple[int, ...]]]:
         first = group[0]
         plans = [c.plan for c in group]
         model = self._model(plans, first.batch)
+        if model is None:  # a candidate's steps stand for its cost
+            return [(len(group) * _steps(first), tuple(c.index for c in group))]
         out: list[tuple[float, tuple[int, ...]]] = []
         for stack in plan_stacks(plans, first.batch, model):
             members = sorted((group[i] for i in stack.members),  # as plan_stacks joins them
@@ -142,7 +155,7 @@ def _parts(cost: float, members: tuple[int, ...], share: float
            ) -> list[tuple[float, tuple[int, ...]]]:
     """A stack predicted above a worker's `share` cut into that many parts (equal counts,
     in the order `plan_stacks` joins them: widest first), each costing its part."""
-    count = min(len(members), math.ceil(cost / share)) if share > 0 else 1
+    count = min(len(members), math.ceil(cost / share - 1e-9)) if share > 0 else 1
     if count <= 1:
         return [(cost, members)]
     size = math.ceil(len(members) / count)
