@@ -17,9 +17,8 @@ cut into parts (narrowest with narrowest), so no worker trains alone while the o
 time first). A candidate the planner cannot read (invalid, or not fusable) is a chunk of its
 own; an invalid one costs 0 and goes last (its evaluator fails it fast). Without a cost
 model (it could not be loaded: logged once), each fusion group goes out whole, cut by
-count, and the workers' policies probe. Each worker's own
-policy then decides its chunk as it would inline: the same cost model cuts a planned stack
-into the same stack.
+count, and the workers' policies probe. Each worker's own policy then decides its chunk as
+it would inline: the same cost model cuts a planned stack into the same stack.
 """
 
 from __future__ import annotations

@@ -260,17 +260,21 @@ class FusedPolicy:
                                  params, task)
         return self._probed(plans, data, params, task)
 
+    def _ratio(self, fused: float, alone: float) -> float:
+        """Predicted fused time x `margin` over alone: below 1, fusing pays."""
+        return fused * self.margin / max(alone, 1e-12)
+
     def may_fuse(self, fused: float, alone: float) -> bool:
         """False where the model is sure that a stack predicted at `fused` seconds a step
         (against `alone` for its members one after another) trains sequentially; True where
         it fuses or would ask the probe."""
-        return fused * self.margin / max(alone, 1e-12) < self.unsure
+        return self._ratio(fused, alone) < self.unsure
 
     def _decided(self, fused: float, alone: float, plans: Sequence[NetworkPlan],
                  data: TrainData, params: Sequence[TrainingParams], task: str) -> bool:
-        """The model's decision where it is sure (predicted fused time x `margin` against
-        alone, beyond a factor `unsure` either way), else the probe's."""
-        ratio = fused * self.margin / max(alone, 1e-12)
+        """The model's decision where it is sure (`_ratio` beyond a factor `unsure` either
+        way), else the probe's."""
+        ratio = self._ratio(fused, alone)
         if ratio >= self.unsure or ratio <= 1 / self.unsure:
             return ratio < 1
         return self._probed(plans, data, params, task)
