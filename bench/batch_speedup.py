@@ -1,26 +1,30 @@
 """Benchmark: the quickstart search end to end at `[search] batch = 32` vs `batch = 1`.
 
-    PYTHONPATH=. python bench/batch_speedup.py [--trials 200] [--repeats 3] [--threads N]
-                                               [--fused auto|always] [--workers auto|N]
+    PYTHONPATH=. python bench/batch_speedup.py [--trials 200] [--repeats 3]
+        [--workers auto|N] [--mode cli|inprocess] [--fused auto|always] [--threads N]
 
-Each run is `nasforge search examples/quickstart.toml` as the CLI builds it (the checked
-dataset, `evaluator_setup.make_executor` with the workers `--workers` gives (default "auto",
-as the CLI: `RunOptions.workers_for`, one process at batch 1, one per core at batch 32 on a
-CPU; the fork server they start from launched before the data loads and ended after each
-run, so every run pays its start-up), the checkpoint policy of the config, a fresh SQLite
-store in a temporary folder, `nasforge.search.Search`), the budget set to `--trials`, only
-`[search] batch` differing.
+`--mode cli` (the default): each run is `nasforge search` in a fresh process, as a
+user runs it: examples/quickstart.toml with `[search] batch` set, `--budget` the trials, a
+fresh SQLite store in a temporary folder, `--workers` as given (default "auto": one process
+at batch 1, one worker per core at batch 32 on a CPU). Both sides pay their own imports,
+data load and (batch 32) fork server and workers.
+`--mode inprocess`: each run is the search as the CLI builds it, in this process (the
+checked dataset, `evaluator_setup.make_executor`, the fork server launched before the data
+loads and ended after each run, `nasforge.search.Search`). This process has imported torch
+and `torch._dynamo` before the first run (the calibration trains), so batch 1 pays no
+imports there while batch 32's fork server does: the cli mode is the fair comparison.
+`--fused always` (inprocess only) fuses every stackable group.
 Runs alternate batch 1 and batch 32 (the side that goes first alternates each repeat);
 medians. The fused cost model is calibrated (or read from its cache) before the first timed
 run, at the process's threads and at one thread (what "auto" gives the quickstart's
 candidates): its time is `calibration_seconds`.
-`--threads`: `torch.set_num_threads` for the whole run (default: leave torch's setting,
-as the product does).
+`--threads` (inprocess only): `torch.set_num_threads` for the whole run (default: leave
+torch's setting, as the product does).
 
 Prints one JSON object: `batch32_speedup` = median wall(batch 1) / median wall(batch 32),
 the medians and every wall time, `batch32_cpu_speedup` the same of the CPU time of the
 process and its worker processes (steadier than wall time when other work shares the
-cores), `workers` per batch, and, when batch 32 runs in this process, its rounds' stacks
+cores), `workers` per batch, and, when batch 32 runs inline in this process, its rounds' stacks
 (`stack_sizes`: one list per round of the fused stack sizes, `fused_candidates` over
 `candidates`), machine facts and `uptime` load at start and end.
 `batch32_speedup(trials, repeats)` returns the same dict (for bench/scale.py).
@@ -119,6 +123,51 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
             time.process_time() - cpu + _children_cpu() - children, count)
 
 
+# the `nasforge` command, then the fork server ended and waited for: its CPU time
+# and its workers' then count as the process's children's (an orphaned server's would not)
+_CLI = """
+from nasforge.ui.cli import main
+try:
+    main()
+finally:
+    from multiprocessing import forkserver
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        stop()
+"""
+
+
+def run_cli(trials: int, batch: int, folder: Path, workers: int | str = "auto"
+            ) -> tuple[float, float, int]:
+    """(Wall, CPU seconds, workers) of `nasforge search` run as a user runs it: a fresh
+    process (`nasforge`'s entry point, `_CLI`) on the quickstart config with `batch` set, the
+    budget `trials` and a fresh SQLite store in `folder`. Its imports, data load, fork
+    server and workers are all in the wall time and CPU time."""
+    import subprocess
+
+    from nasforge.config import from_dict, load
+    from nasforge.frozen import thaw
+    from nasforge.ui.run_search import RunOptions
+
+    raw = thaw(load(QUICKSTART).raw)
+    raw["search"].update(budget=trials, batch=batch, name=f"quickstart-b{batch}")
+    count = RunOptions(workers=workers).check().workers_for(from_dict(raw, source="bench"))
+    text = QUICKSTART.read_text()
+    config = folder / "search.toml"
+    edited = text.replace("[search]\n", f"[search]\nbatch = {batch}\n", 1)
+    if edited == text:
+        raise SystemExit(f"{QUICKSTART} has no '[search]' line to add `batch` under")
+    config.write_text(edited)
+    command = [sys.executable, "-c", _CLI, "search", str(config), "--budget",
+               str(trials), "--storage", f"sqlite:///{folder / 'nasforge.db'}", "--workers",
+               str(workers)]
+    start, children = time.perf_counter(), _children_cpu()
+    subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                       [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+    return time.perf_counter() - start, _children_cpu() - children, count
+
+
 def _stop_fork_server() -> None:
     """End multiprocessing's fork server (a CPU pool's workers fork from it: `executors/
     start.py`) and wait for it: its CPU time and its workers' then count as this process's
@@ -136,8 +185,12 @@ def _children_cpu() -> float:
 
 
 def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto",
-                    workers: int | str = "auto") -> dict[str, Any]:
+                    workers: int | str = "auto", mode: str = "cli") -> dict[str, Any]:
     """Quickstart at batch 1 vs batch 32, interleaved repeats (see the module docstring)."""
+    if mode not in ("cli", "inprocess"):
+        raise ValueError(f"mode {mode!r}: choose cli or inprocess")
+    if fused != "auto":
+        mode = "inprocess"  # only this process's evaluator can be told to fuse everything
     import torch
 
     from nasforge.evaluator.fused.policy import default_model
@@ -160,24 +213,29 @@ def batch32_speedup(trials: int = 200, repeats: int = 3, fused: str = "auto",
         for batch in ((1, 32) if repeat % 2 == 0 else (32, 1)):
             with tempfile.TemporaryDirectory(prefix="nasforge-bench-") as folder:
                 stacks = [] if batch == 32 else None
-                wall, cpu, counts[batch] = run_search(trials, batch, Path(folder), stacks,
-                                                      fused, workers)
+                if mode == "cli":
+                    wall, cpu, counts[batch] = run_cli(trials, batch, Path(folder), workers)
+                else:
+                    wall, cpu, counts[batch] = run_search(trials, batch, Path(folder), stacks,
+                                                          fused, workers)
                 walls[batch].append(wall)
                 cpus[batch].append(cpu)
                 if stacks is not None and repeat == 0:
                     rounds = stacks
     one, many = statistics.median(walls[1]), statistics.median(walls[32])
-    fused_count = sum(sum(r) for r in rounds) if counts.get(32) == 1 else None
+    seen = mode == "inprocess" and counts.get(32) == 1  # stacks are seen inline only
+    fused_count = sum(sum(r) for r in rounds) if seen else None
     from machine import torch_machine
 
-    return {"benchmark": "batch_speedup", "trials": trials, "repeats": repeats, "fused": fused,
+    return {"benchmark": "batch_speedup", "mode": mode, "trials": trials, "repeats": repeats,
+            "fused": fused,
             "batch32_speedup": one / many, "batch1_seconds": one, "batch32_seconds": many,
             "walls": {str(k): v for k, v in walls.items()},
             "batch32_cpu_speedup": statistics.median(cpus[1]) / statistics.median(cpus[32]),
             "cpus": {str(k): v for k, v in cpus.items()},
             "workers": {str(k): v for k, v in counts.items()},
             "calibration_seconds": calibration,
-            "stack_sizes": rounds if counts.get(32) == 1 else None,  # not seen in workers
+            "stack_sizes": rounds if seen else None,
             "fused_candidates": fused_count, "candidates": trials,
             "load_start": load_start, "load_end": _load_average(), **torch_machine()}
 
@@ -191,16 +249,25 @@ def main() -> None:
     parser.add_argument("--workers", default="auto",
                         help="--workers as the CLI takes it (auto: as the CLI decides)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch.set_num_threads for the run (0: leave it)")
+                        help="torch.set_num_threads for the run (0: leave it; inprocess only)")
+    parser.add_argument("--mode", choices=("cli", "inprocess"), default=None,
+                        help="cli (default; inprocess with --fused always): each search a fresh "
+                             "`nasforge search` process; inprocess: each search in this "
+                             "process")
     args = parser.parse_args()
     if args.trials < 1 or args.repeats < 1:
         parser.error("--trials and --repeats must be at least 1")
+    if args.mode == "cli" and args.fused != "auto":
+        parser.error("--fused always reaches this process's evaluator only: --mode inprocess")
+    if args.threads and args.mode != "inprocess":
+        parser.error("--threads sets this process's torch threads: add --mode inprocess")
+    mode = args.mode or ("inprocess" if args.fused != "auto" else "cli")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused, args.workers),
-                     indent=1))
+    print(json.dumps(batch32_speedup(args.trials, args.repeats, args.fused, args.workers,
+                                     mode), indent=1))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nasforge.evaluator.fused.align import align
+from nasforge.evaluator.fused.align import align, stack_order
 from nasforge.evaluator.fused.costmodel import CostModel, alone_features, fit, fused_features
 from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import StackedModel
@@ -41,7 +41,7 @@ __all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4  # raised whenever the fused step or the calibration changes (caches are redone)
+VERSION = 5  # raised whenever the fused step or the calibration changes (caches are redone)
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
@@ -137,6 +137,7 @@ def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> Cost
     """Time the `probes` on synthetic data (best of three rounds of four steps after a
     warm-up: fewer gave fits that swung between runs) and `fit` the model."""
     alone_plans, stacks = probes()
+    stacks = [[s[i] for i in stack_order(s)] for s in stacks]  # as train_fused stacks them
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4 * BATCH, FEATURES, generator=g).to(device)
     y = torch.randint(0, CLASSES, (4 * BATCH,), generator=g).to(device)

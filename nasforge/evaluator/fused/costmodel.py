@@ -13,7 +13,8 @@ Per training step of batch B (`alone_features`, `fused_features`):
 `fit` solves both by non-negative least squares from timed probes (`calibration`).
 `plan_stacks` uses the model to cut a group of stackable candidates into stacks: candidates
 sorted widest first, each joins the current stack while the stack's predicted step grows by
-less than the candidate's own step alone.
+less than the candidate's own step alone; each stack's final prediction is made on the
+alignment it trains in (`align.ordered_alignment`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nasforge.evaluator.fused.align import Aligner, Alignment, groups_by_kind, per_model_random
+from nasforge.evaluator.fused.align import (
+    Aligner,
+    Alignment,
+    groups_by_kind,
+    ordered_alignment,
+    per_model_random,
+)
 from nasforge.searchspace.plan import NetworkPlan
 
 __all__ = ["CostModel", "PlannedStack", "alone_features", "fit", "fused_features", "plan_stacks",
@@ -137,6 +144,10 @@ def plan_stacks(plans: Sequence[NetworkPlan], batch: int, model: CostModel
         aligner, fused, alone = trial, cost, alone + own
     if members:
         stacks.append(PlannedStack(tuple(sorted(members)), fused, alone))
+    # each stack's prediction from the alignment it trains in (`stack_order`'s)
+    stacks = [stack if len(stack.members) < 2 else PlannedStack(
+        stack.members, model.fused_step(ordered_alignment([plans[i] for i in stack.members]),
+                                        batch), stack.alone) for stack in stacks]
     return sorted(stacks, key=lambda s: s.members[0])
 
 

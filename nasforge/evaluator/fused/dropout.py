@@ -47,19 +47,23 @@ class ModelStreams:
     def masks(self, shape: torch.Size, rates: Sequence[float],
               shapes: Sequence[tuple[int, ...]] | None) -> torch.Tensor:
         """(M, B, *padded) multipliers: model m's dropout noise divided by its keep rate on
-        its real units (`shapes[m]`), 1 elsewhere and for models at rate 0 (CPU only)."""
+        its real units (`shapes[m]`), 1 for models at rate 0 (CPU only). A dropping model's
+        padded units get 1 / keep rate: they are zero, or meet only zero weights whose
+        gradients the stack masks."""
         mask = torch.ones(shape)
         for slot, p in enumerate(rates):
             if p <= 0:
                 continue
             real = tuple(shapes[slot]) if shapes is not None else tuple(shape[2:])
-            noise = torch.empty((shape[1], *real)).bernoulli_(1 - p,
-                                                              generator=self.generators[slot])
             corner = mask[slot]
             for dim, size in enumerate(real, start=1):  # narrow: cheaper than slice indexing
                 corner = corner.narrow(dim, 0, size)
-            corner.copy_(noise.div_(1 - p))
-        return mask
+            # drawn in place: a strided view draws what a fresh tensor of its shape would
+            corner.bernoulli_(1 - p, generator=self.generators[slot])
+        # one division for every model (F.dropout's noise.div_(1 - p), in float32 alike);
+        # rate 0 divides by 1
+        keep = torch.tensor([1 - p if p > 0 else 1.0 for p in rates], dtype=mask.dtype)
+        return mask.div_(keep.view(-1, *([1] * (mask.dim() - 1))))
 
     def dropout(self, slices: Sequence[torch.Tensor], rates: Sequence[float]
                 ) -> list[torch.Tensor]:

@@ -17,7 +17,7 @@ stack's views ("op.name" -> (M, *padded shape)).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -138,7 +138,10 @@ class Layer:
     models that skip this slot (they pass their input through, see `align`);
     `model_options`: the `options` that hold one entry per model; `runs`: (start, count) of
     each run of models with one activation (`groups[i]` the i-th run's), when few runs cover
-    the models (then no gather is needed)."""
+    the models (then no gather is needed); `narrowable`: the slot keeps its input's shape
+    and draws nothing, so when the models that run it sit side by side (`present`: start,
+    stop) the stack runs `inner`, this layer for those models alone, on their slice
+    (`narrow_present`)."""
 
     impl: FusedImpl
     index: int
@@ -160,6 +163,9 @@ class Layer:
     model_options: tuple[str, ...] = ()
     runs: list[tuple[int, int]] = field(default_factory=list)
     device: torch.device | None = None
+    narrowable: bool = False
+    present: tuple[int, int] | None = None
+    inner: Layer | None = None
 
     def keep(self, kept: list[int]) -> None:
         """Keep only the models at the `kept` positions (in that order)."""
@@ -175,6 +181,28 @@ class Layer:
             index = torch.tensor(kept, device=self.counts.device)
             self.counts = self.counts.index_select(0, index)
             self.features = self.features.index_select(0, index)
+            if bool((self.counts == self.features.shape[-1]).all()):
+                self.counts = self.features = None  # no padding left among these models
+        self.narrow_present()
+
+    def narrow_present(self) -> None:
+        """Set `present` and `inner` when the layer is `narrowable` and the models that run
+        it (`passthrough`) form one run side by side; else clear them."""
+        self.present = self.inner = None
+        if not self.narrowable or self.passthrough is None:
+            return
+        flags = [bool(f) for f in self.passthrough.view(-1).tolist()]
+        if True not in flags:
+            return
+        start = flags.index(True)
+        stop = start + 1
+        while stop < len(flags) and flags[stop]:
+            stop += 1
+        if True in flags[stop:]:
+            return
+        inner = replace(self, options=dict(self.options), passthrough=None, narrowable=False)
+        inner.keep(list(range(start, stop)))
+        self.present, self.inner = (start, stop), inner
 
     def group(self, device: torch.device | None) -> None:
         """Models that share an activation, grouped; one group needs no regrouping. Runs of

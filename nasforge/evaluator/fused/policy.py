@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nasforge.evaluator.fused.align import align, align_key, slot_kind
+from nasforge.evaluator.fused.align import (
+    align,
+    align_key,
+    ordered_alignment,
+    slot_kind,
+    stack_order,
+)
 from nasforge.evaluator.fused.buckets import split_by_padding
 from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
 from nasforge.evaluator.fused.optimizer import StackedOptimizer
@@ -147,12 +153,13 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
 
     if spent + m * one > allowed():
         return ProbeTiming(math.inf, one * m)
+    order = stack_order(plans)  # as train_fused stacks them
     with seeded(PROBE_SEED, device):
-        stack = StackedModel.from_models([build_from_plan(plan).to(device) for plan in plans],
-                                         plans)
+        stack = StackedModel.from_models([build_from_plan(plans[i]).to(device) for i in order],
+                                         [plans[i] for i in order])
     stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
-    lr = [p.lr for p in params]
-    decay = [p.weight_decay for p in params]
+    lr = [params[i].lr for i in order]
+    decay = [params[i].weight_decay for i in order]
     stacked_idx = idx.repeat(m)
 
     def fused_steps(count: int = steps) -> None:
@@ -256,8 +263,8 @@ class FusedPolicy:
         if model is not None:
             batch = min(params[0].batch_size, len(data.x_train))
             alone = sum(model.alone_step(plan, batch) for plan in plans)
-            return self._decided(model.fused_step(align(plans), batch), alone, plans, data,
-                                 params, task)
+            return self._decided(model.fused_step(ordered_alignment(plans), batch), alone,
+                                 plans, data, params, task)
         return self._probed(plans, data, params, task)
 
     def _ratio(self, fused: float, alone: float) -> float:

@@ -18,11 +18,13 @@ Depth, norm kinds and dropout rates may differ too: the plans are aligned into s
 (`align`), and a model that skips a slot passes its input through (`torch.where` over the
 models at linear and norm slots, `nn.Identity` at activation slots, rate 0 at dropout slots).
 At a linear slot the skipping model instead multiplies by a fixed identity matrix (x @ I is
-x exactly: no selection, forward or backward). A skipped slot's parameters are all padding for
-that model (mask 0: they get no gradient; zeros stay exactly zero, and the identity's entries,
-which weight decay would shrink, are restored after every update: `restore_fixed`), and
-`write_back` copies only the slots a model runs (`placement`), so they are never reported as
-its parameters.
+x exactly: no selection, forward or backward). At a norm slot whose running models sit side
+by side (`align.stack_order` orders a stack so), the norm runs on their slice alone and the
+others' rows pass by (`_run_present`: no selection, and no norm computed for models that
+skip it). A skipped slot's parameters are all padding for that model (mask 0: they get no
+gradient; zeros stay exactly zero, and the identity's entries, which weight decay would
+shrink, are restored after every update: `restore_fixed`), and `write_back` copies only the
+slots a model runs (`placement`), so they are never reported as its parameters.
 
 Each op is stacked by the implementation its spec names (`fused`, see `ops`; `check_fusable`
 asks it): Flatten, GlobalPool, Linear and Conv (1-D / 2-D, any kernel, stride and dilation;
@@ -133,6 +135,10 @@ class StackedModel:
                 else:
                     layer.passthrough = torch.tensor([op is not None for op in slot.ops],
                                                      device=device).view(-1, 1, 1)
+                    before = alignment.padded_shapes[s - 1] if s else tuple(plans[0].input_shape)
+                    layer.narrowable = (not layer.random
+                                        and before == alignment.padded_shapes[s])
+                    layer.narrow_present()
             layers.append(layer)
             donors = [_shapes_of(donor(op)) for op in ops]
             real = [m if i is not None else None for m, i in zip(modules, slot.index,
@@ -197,6 +203,9 @@ class StackedModel:
         state = (x, "models")
         ctx = StackCtx(self.params, self.buffers, self.size, training, self.streams)
         for layer in self.layers:
+            if layer.inner is not None:
+                state = _run_present(layer, state, ctx)
+                continue
             before = state
             state = layer.impl.forward(layer, state, ctx)
             if layer.passthrough is not None:
@@ -276,6 +285,27 @@ def _corner_entries(values: torch.Tensor, shape: tuple[int, ...]
     flat = padded.reshape(-1)
     where = torch.nonzero(flat).squeeze(1)
     return where, flat[where]
+
+
+def _run_present(layer: Layer, state: tuple[torch.Tensor, str], ctx: StackCtx
+                 ) -> tuple[torch.Tensor, str]:
+    """A slot that only the models `layer.present` run, side by side: `layer.inner` on their
+    slice (their parameter and buffer rows), the others' activations passed through as they
+    are. Cheaper than computing every model and selecting (`_pass_through`)."""
+    assert layer.inner is not None and layer.present is not None
+    x, layout = state
+    assert layout == "models", "skippable slots act on flat features"
+    start, stop = layer.present
+    count = stop - start
+    head, part, tail = x.split([start, count, len(x) - stop])
+    prefix = f"{layer.index}."
+    params = {k: v.narrow(0, start, count) for k, v in ctx.params.items()
+              if k.startswith(prefix)}
+    buffers = {k: v.narrow(0, start, count) for k, v in ctx.buffers.items()
+               if k.startswith(prefix)}
+    out, layout = layer.impl.forward(layer.inner, (part, layout),
+                                     StackCtx(params, buffers, count, ctx.training))
+    return torch.cat([p for p in (head, out, tail) if len(p)]), layout
 
 
 def _pass_through(present: torch.Tensor, state: tuple[torch.Tensor, str],

@@ -3,7 +3,7 @@
 Lifecycle of one call: check the plans stack (equal `stack.stack_key`: the structure
 without widths or activation kinds; same batch size, epochs, optimizer and schedule) -> build
 each model under `seeded(seed)` (exactly the initial weights `LocalEvaluator` would train) ->
-stack them, padded to the widest (`stack.StackedModel`) ->
+stack them in `align.stack_order`, padded to the widest (`stack.StackedModel`) ->
 epochs of [per-model shuffles, steps, one host read of every model's train and validation
 metrics, per-model divergence check] -> test metrics -> one `FusedResult` per candidate.
 
@@ -40,7 +40,7 @@ from torch import nn
 from nasforge.curves.rule import EpochHook
 from nasforge.errors import DataError
 from nasforge.evaluator.augment import Augment, augment_stacked, augmenters_for
-from nasforge.evaluator.fused.align import align_key
+from nasforge.evaluator.fused.align import align_key, stack_order
 from nasforge.evaluator.fused.graphed import Amp
 from nasforge.evaluator.fused.optimizer import StackedOptimizer
 from nasforge.evaluator.fused.stack import FusionError, StackedModel, check_fusable
@@ -149,18 +149,20 @@ def train_fused(
             with seeded(seed, device):
                 models.append(build_from_plan(plan).to(device))
         begin = time.perf_counter()
-        stack = StackedModel.from_models(models, plans, seeds)
+        active = stack_order(plans)  # candidate index of each stack slot
+        stack = StackedModel.from_models([models[c] for c in active],
+                                         [plans[c] for c in active], [seeds[c] for c in active])
         starts = batch_starts(len(x), p0.batch_size)
         ends = [*starts[1:], len(x)]
         sizes = torch.tensor([e - s for s, e in zip(starts, ends, strict=True)],
                              dtype=torch.float32, device=device)
         total = len(starts) * p0.epochs
-        lrs = [lr_table(p, total) or [p.lr] * (total + 1) for p in params]  # (M, steps + 1)
-        decay = [p.weight_decay for p in params]
+        lrs = [lr_table(params[c], total) or [params[c].lr] * (total + 1)
+               for c in active]  # (M, steps + 1)
+        decay = [params[c].weight_decay for c in active]
         optimizer = StackedOptimizer(p0.optimizer, stack.flat)
         orders = [torch.Generator().manual_seed(seed) for seed in seeds]
         augmenters = augmenters_for(data, seeds)
-        active = list(range(count))  # candidate index of each stack slot
         curves: list[list[CurvePoint]] = [[] for _ in range(count)]
         errors: dict[int, Diverged] = {}
         stopped: dict[int, Mapping[str, float]] = {}
