@@ -200,16 +200,14 @@ def fusion_key(spec: DataSpec | None) -> Callable[[Architecture], Hashable]:
             return tuple((k, v) for k, v in arch.items() if k not in ("lr", "weight_decay"))
 
         return by_values
-    from nasforge.evaluator.fused import check_fusable
-    from nasforge.evaluator.fused import fusion_key as bucket_key
-    from nasforge.evaluator.train import TrainingParams
-    from nasforge.searchspace.families import plan_for
+    from nasforge.evaluator.fused import FusionError
+    from nasforge.evaluator.fused.buckets import read_candidate
 
     def by_plan(arch: Architecture) -> Hashable:
-        params = TrainingParams.from_arch(arch)
-        plan = plan_for(arch, spec)
-        check_fusable(plan, f"candidate {arch.arch_id}")
-        return bucket_key(plan, params)
+        entry = read_candidate(arch, spec)
+        if entry.key is None:
+            raise FusionError(entry.why)
+        return entry.key
 
     return by_plan
 

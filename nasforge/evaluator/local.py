@@ -50,11 +50,10 @@ from nasforge.evaluator.checkpoint_writer import save_checkpoint
 from nasforge.evaluator.fused import (
     FusedPolicy,
     FusedResult,
-    check_fusable,
-    fusion_key,
     split_by_padding,
     train_fused,
 )
+from nasforge.evaluator.fused.buckets import read_candidate
 from nasforge.evaluator.seeding import candidate_seed, seeded
 from nasforge.evaluator.threads import candidate_torch_threads
 from nasforge.evaluator.train import (
@@ -207,14 +206,14 @@ class LocalEvaluator:
         groups: dict[tuple[object, ...], list[_Prepared]] = {}
         for index, arch in enumerate(archs):
             try:
-                params = TrainingParams.from_arch(arch)
-                plan = plan_for(arch, self.data.spec)
-                check_fusable(plan, f"candidate {arch.arch_id}")
-            except Exception:  # invalid or not fusable: the sequential path reports it
+                entry = read_candidate(arch, self.data.spec)
+            except Exception:  # invalid: the sequential path reports it
                 continue
-            key = fusion_key(plan, params)
+            if entry.key is None:  # not fusable: trained alone
+                continue
             seed = candidate_seed(self.seed, arch.arch_id)
-            groups.setdefault(key, []).append(_Prepared(index, arch, seed, params, plan))
+            groups.setdefault(entry.key, []).append(
+                _Prepared(index, arch, seed, entry.params, entry.plan))
         return list(groups.values())
 
     def _buckets(self, archs: Sequence[Architecture]) -> list[list[_Prepared]]:

@@ -11,11 +11,15 @@ sample), whose steps are dominated by per-op overhead, not arithmetic, so paddin
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from nasforge.evaluator.fused.align import align, align_key
+from nasforge.evaluator.fused.stack import check_fusable
 from nasforge.evaluator.train import TrainingParams
-from nasforge.searchspace.plan import NetworkPlan
+from nasforge.searchspace.architecture import Architecture
+from nasforge.searchspace.families import plan_for
+from nasforge.searchspace.plan import DataSpec, NetworkPlan
 
 T = TypeVar("T")
 
@@ -28,6 +32,30 @@ def fusion_key(plan: NetworkPlan, params: TrainingParams) -> tuple[object, ...]:
     that one stacked run shares (batch size, epochs, optimizer, schedule)."""
     return (align_key(plan), params.batch_size, params.epochs, params.optimizer,
             params.schedule)
+
+
+@dataclass(frozen=True, slots=True)
+class StackEntry:
+    """A candidate as the fusion planners read it: its plan and training settings, and its
+    `fusion_key`, or None with the reason (`why`) when it cannot be stacked."""
+
+    plan: NetworkPlan
+    params: TrainingParams
+    key: tuple[object, ...] | None
+    why: str = ""
+
+
+def read_candidate(arch: Architecture, spec: DataSpec) -> StackEntry:
+    """`arch`'s plan on data `spec`, its training settings and its fusion key (None where
+    `check_fusable` refuses it, or no key can be made). Raises what `TrainingParams` or
+    `plan_for` raise for an invalid architecture (its evaluator then reports it)."""
+    params = TrainingParams.from_arch(arch)
+    plan = plan_for(arch, spec)
+    try:
+        check_fusable(plan, f"candidate {arch.arch_id}")
+        return StackEntry(plan, params, fusion_key(plan, params))
+    except Exception as err:  # noqa: BLE001 - a candidate that cannot stack trains alone
+        return StackEntry(plan, params, None, str(err))
 
 
 def padded_macs(plans: Sequence[NetworkPlan]) -> int:

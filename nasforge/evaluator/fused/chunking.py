@@ -87,21 +87,14 @@ class StackChunks:
     def _read(self, index: int, arch: Architecture) -> tuple[_Candidate | None, object]:
         """(The candidate, its fusion key or None when it cannot stack); (None, None) for
         an architecture without a plan."""
-        from nasforge.evaluator.fused import check_fusable, fusion_key
-        from nasforge.evaluator.train import TrainingParams
-        from nasforge.searchspace.families import plan_for
+        from nasforge.evaluator.fused.buckets import read_candidate
 
         try:
-            params = TrainingParams.from_arch(arch)
-            plan = plan_for(arch, self.spec)
+            entry = read_candidate(arch, self.spec)
         except Exception:  # invalid: its evaluator reports it
             return None, None
-        candidate = _Candidate(index, plan, params.batch_size, params.epochs)
-        try:
-            check_fusable(plan, f"candidate {arch.arch_id}")
-            return candidate, fusion_key(plan, params)
-        except Exception:
-            return candidate, None
+        return _Candidate(index, entry.plan, entry.params.batch_size,
+                          entry.params.epochs), entry.key
 
     def _model(self, plans: Sequence[NetworkPlan], batch: int) -> CostModel | None:
         """The cost model at the threads these candidates train with in a worker (as
