@@ -130,10 +130,8 @@ from nasforge.ui.cli import main
 try:
     main()
 finally:
-    from multiprocessing import forkserver
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:
-        stop()
+    from batch_speedup import _stop_fork_server
+    _stop_fork_server()
 """
 
 
@@ -164,7 +162,8 @@ def run_cli(trials: int, batch: int, folder: Path, workers: int | str = "auto"
     start, children = time.perf_counter(), _children_cpu()
     subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                       [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+                       [str(ROOT), str(ROOT / "bench"),
+                        *filter(None, [os.environ.get("PYTHONPATH")])])})
     return time.perf_counter() - start, _children_cpu() - children, count
 
 
