@@ -11,8 +11,8 @@ data load and (batch 32) fork server and workers.
 `--mode inprocess`: each run is the search as the CLI builds it, in this process (the
 checked dataset, `evaluator_setup.make_executor`, the fork server launched before the data
 loads and ended after each run, `nasforge.search.Search`). This process has imported torch
-and `torch._dynamo` before the first run (the calibration trains), so batch 1 pays no
-imports there while batch 32's fork server does: the cli mode is the fair comparison.
+before the first run (the calibration trains), so batch 1 pays no imports there while
+batch 32's fork server does: the cli mode is the fair comparison.
 `--fused always` (inprocess only) fuses every stackable group.
 Runs alternate batch 1 and batch 32 (the side that goes first alternates each repeat);
 medians. The fused cost model is calibrated (or read from its cache) before the first timed

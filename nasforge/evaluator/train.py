@@ -40,7 +40,7 @@ from nasforge.evaluator.fused.graphed import (
     train_step,
     use_graphs,
 )
-from nasforge.evaluator.fused.optimizer import FUSED_DEVICES, MOMENTUM
+from nasforge.evaluator.kernel_optimizer import FUSED_DEVICES, MOMENTUM, KernelOptimizer, Optimizer
 from nasforge.evaluator.layout import eval_batch, nhwc_inputs, use_channels_last
 from nasforge.evaluator.precision import autocast, resolve_precision, tf32
 from nasforge.evaluator.seeding import seeded
@@ -286,14 +286,14 @@ def _stepper(net: nn.Module, model: nn.Module, params: TrainingParams, loss_fn: 
         steps = GraphedSteps(net, optimizer, loss_fn, x, y, params.batch_size, amp,
                              capture=device.type == "cuda")
         return steps.step, steps.set_lr
-    optimizer = make_optimizer(model, params, device)
-    groups = optimizer.param_groups
+    eager = make_optimizer(model, params, device)
+    groups = eager.param_groups
 
     def set_lr(lr: float) -> None:
         for group in groups:
             group["lr"] = lr
 
-    return (lambda idx: train_step(net, optimizer, loss_fn, x, y, idx, amp)), set_lr
+    return (lambda idx: train_step(net, eager, loss_fn, x, y, idx, amp)), set_lr
 
 
 def checked_targets(y: torch.Tensor, classification: bool, split: str) -> torch.Tensor:
@@ -322,18 +322,19 @@ def lr_table(params: TrainingParams, steps: int) -> list[float]:
     return [0.5 * params.lr * (1.0 + math.cos(math.pi * t / steps)) for t in range(steps + 1)]
 
 
-def make_optimizer(
-    model: nn.Module, params: TrainingParams, device: torch.device
-) -> torch.optim.Optimizer:
-    """The optimizer; fused kernels (one update for all tensors) on CPU and CUDA."""
+def make_optimizer(model: nn.Module, params: TrainingParams, device: torch.device) -> Optimizer:
+    """The optimizer: torch's fused kernel called directly (`KernelOptimizer`: torch.optim's
+    ``fused=True`` update, without importing torch._dynamo) on CPU and CUDA, torch.optim's
+    default implementation elsewhere."""
     weights, lr, decay = list(model.parameters()), params.lr, params.weight_decay
-    fused = device.type in FUSED_DEVICES
+    if device.type in FUSED_DEVICES:
+        return KernelOptimizer(params.optimizer, weights, lr=lr, weight_decay=decay)
     if params.optimizer == "sgd":
-        return torch.optim.SGD(weights, lr=lr, momentum=MOMENTUM, nesterov=True, weight_decay=decay,
-                               fused=fused)
+        return torch.optim.SGD(weights, lr=lr, momentum=MOMENTUM, nesterov=True,
+                               weight_decay=decay)
     if params.optimizer == "adam":
-        return torch.optim.Adam(weights, lr=lr, weight_decay=decay, fused=fused)
-    return torch.optim.AdamW(weights, lr=lr, weight_decay=decay, fused=fused)
+        return torch.optim.Adam(weights, lr=lr, weight_decay=decay)
+    return torch.optim.AdamW(weights, lr=lr, weight_decay=decay)
 
 
 def _sums(

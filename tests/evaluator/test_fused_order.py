@@ -66,8 +66,9 @@ def test_a_slot_on_its_models_slice_equals_computing_every_model_and_selecting()
         outs.append(out)
         grads.append(torch.autograd.grad(out.square().sum(), stack.leaves()))
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-6, atol=1e-6)
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(*grads, strict=True):  # float32 sums in another order (matmul blocking
+        # differs by slice size: 1e-4 relative seen on an AVX-512 CPU), the fused tolerance
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     for layer in sliced.layers:  # running statistics of the models that run the slot (the
         # others' rows are not theirs: write-back skips them)
         running = (layer.passthrough.view(-1) if layer.passthrough is not None

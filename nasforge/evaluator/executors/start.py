@@ -2,15 +2,14 @@
 imported torch and the worker's modules once ("forkserver"); otherwise as fresh interpreters
 ("spawn").
 
-Why: a spawned worker imports torch and nasforge itself, about 2 s of CPU each (and 1.6-2 s
-more for `torch._dynamo`, which its first optimizer imports), and a CPU pool's workers start
-together on the very cores they then train on: 3-5 s before the first candidate inside a
-search on the 2-core machine (issue 19). The fork server imports once, in a process that
-never trains (its only other thread is numpy's idle BLAS pool, which handles forks; no
-torch thread pool is ever forked), and each worker is a fork of it; later pools of the same
-process reuse it (0.1 s a start). `prestart` launches the server early (the CLI: before the
-data loads), so that its imports run while this process works. A forked worker still
-receives the parent's `sys.path` and main module, as a spawned one does
+Why: a spawned worker imports torch and nasforge itself, about 2 s of CPU each, and a CPU
+pool's workers start together on the very cores they then train on: 3-5 s before the first
+candidate inside a search on the 2-core machine (issue 19). The fork server imports once, in
+a process that never trains (its only other thread is numpy's idle BLAS pool, which handles
+forks; no torch thread pool is ever forked), and each worker is a fork of it; later pools of
+the same process reuse it (0.1 s a start). `prestart` launches the server early (the CLI:
+before the data loads), so that its imports run while this process works. A forked worker
+still receives the parent's `sys.path` and main module, as a spawned one does
 (`multiprocessing.spawn.prepare`), and the pool hands each worker the parent's environment
 as it is at the worker's start (the server's dates from its own start). GPU pools spawn:
 nothing CUDA-related is ever forked.
@@ -25,9 +24,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # ForkServerContext exists only where the platform has a fork server
     from multiprocessing.context import ForkServerContext, SpawnContext
 
-#: What the fork server imports before forking workers (an ImportError is skipped).
-#: `torch._dynamo`: the first optimizer a process builds imports it, once per worker otherwise.
-PRELOAD = ("torch", "torch._dynamo", "nasforge.evaluator.executors.pool",
+#: What the fork server imports before forking workers (an ImportError is skipped). Not
+#: `torch._dynamo` (1.4-1.7 s): training no longer imports it (`kernel_optimizer`).
+PRELOAD = ("torch", "nasforge.evaluator.executors.pool",
            "nasforge.evaluator.local", "nasforge.evaluator_setup")
 
 

@@ -37,11 +37,11 @@ from nasforge.evaluator.train import TrainingParams, make_optimizer
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
 
-__all__ = ["cache_dir", "cached_model", "calibrate", "machine_facts"]
+__all__ = ["cache_dir", "cached_model", "calibrate", "interleaved", "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = 5  # raised whenever the fused step or the calibration changes (caches are redone)
+VERSION = 6  # raised whenever the fused step or the calibration changes (caches are redone)
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
@@ -121,21 +121,24 @@ def _mixed(count: int, widths: Sequence[int]) -> list[NetworkPlan]:
 
 
 def probes() -> tuple[list[NetworkPlan], list[list[NetworkPlan]]]:
-    """The calibration's models alone and its stacks: widths 16 to 512, depths 1 to 3, mixed
-    norms, activations and dropout, stacks of 4 to 16 at each width a search's rounds hold
-    (narrow stacks pay for fusion on a CPU, wide ones do not: the fit must see both)."""
+    """The calibration's models alone and its stacks: widths 16 to 512 at depths 1 to 3 with
+    mixed norms, activations and dropout alone; stacks of 4 to 16 of one width at each width
+    a search's rounds hold (narrow stacks pay for fusion on a CPU, wide ones do not: the fit
+    must see both) and of mixed widths, as a planner joins narrow candidates."""
     norms, acts = ("none", "batch", "layer"), ("relu", "gelu", "tanh", "silu")
-    sizes = ((16, 1), (16, 3), (32, 2), (64, 1), (64, 3), (128, 2), (256, 1), (256, 3), (512, 2))
-    alone = [_mlp(width, depth, norms[i % 3], acts[i % 4], (0.0, 0.1)[i % 2])
+    sizes = [(width, depth) for width in (16, 32, 64, 128, 256, 512) for depth in (1, 2, 3)]
+    alone = [_mlp(width, depth, norms[(i // 3 + depth) % 3], acts[i % 4], (0.0, 0.1)[i // 2 % 2])
              for i, (width, depth) in enumerate(sizes)]
     fused = [*(_mixed(count, (width,)) for width in (16, 64, 128, 256) for count in (4, 16)),
-             [_mlp(32, 2)] * 8, _mixed(8, (16, 256))]
+             [_mlp(32, 2)] * 8, _mixed(8, (16, 256)), _mixed(16, (16, 32, 64)),
+             _mixed(6, (128,))]
     return alone, fused
 
 
 def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> CostModel:
-    """Time the `probes` on synthetic data (best of three rounds of four steps after a
-    warm-up: fewer gave fits that swung between runs) and `fit` the model."""
+    """Time the `probes` on synthetic data (`interleaved`: every probe warmed up, then best
+    of three rounds of four steps each, a round timing every probe in turn) and `fit` the
+    model."""
     alone_plans, stacks = probes()
     stacks = [[s[i] for i in stack_order(s)] for s in stacks]  # as train_fused stacks them
     g = torch.Generator().manual_seed(0)
@@ -143,31 +146,45 @@ def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> Cost
     y = torch.randint(0, CLASSES, (4 * BATCH,), generator=g).to(device)
     idx = torch.arange(BATCH, device=device)
     with seeded(0, device):
-        alone_rows = [(alone_features(p, BATCH), _time_alone(p, x, y, idx, timer))
-                      for p in alone_plans]
-        fused_rows = [(fused_features(align(s), BATCH), _time_fused(s, x, y, idx, timer))
-                      for s in stacks]
+        steps = [*(_alone_step(p, x, y, idx) for p in alone_plans),
+                 *(_fused_step(s, x, y, idx) for s in stacks)]
+        times = interleaved(steps, device, timer)
+    alone_rows = [(alone_features(p, BATCH), t)
+                  for p, t in zip(alone_plans, times[:len(alone_plans)], strict=True)]
+    fused_rows = [(fused_features(align(s), BATCH), t)
+                  for s, t in zip(stacks, times[len(alone_plans):], strict=True)]
     model = fit(alone_rows, fused_rows)
     logger.info("Fused cost model calibrated: %s", model.as_dict())
     return model
 
 
-def _best(step: Callable[[], None], device: torch.device, timer: Timer, steps: int = 4,
-          rounds: int = 3) -> float:
-    step()  # warm-up
-    best = float("inf")
+def interleaved(steps: Sequence[Callable[[], None]], device: torch.device, timer: Timer, *,
+                count: int = 4, rounds: int = 3) -> list[float]:
+    """Seconds per call of each of `steps`: one warm-up call each, then `rounds` rounds, each
+    timing `count` calls of every step in turn; each step's best round.
+
+    Why rounds over all the probes, not each probe's rounds back to back: a burst of other
+    work on the machine then slows one round of a probe, not all of them, and the probes
+    alone and stacked (whose ratio decides fusion) are timed under the same conditions. A
+    model is cached for good (`cached_model`): one fitted while other work ran on a 2-core
+    machine (each probe's rounds back to back) costed an op 38% more than a quiet fit, and
+    the policy then stacked wide candidates that trained 6-32% slower than alone."""
+    for step in steps:
+        step()
+    best = [float("inf")] * len(steps)
     for _ in range(rounds):
-        _sync(device)
-        start = timer()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        best = min(best, (timer() - start) / steps)
+        for k, step in enumerate(steps):
+            _sync(device)
+            start = timer()
+            for _ in range(count):
+                step()
+            _sync(device)
+            best[k] = min(best[k], (timer() - start) / count)
     return best
 
 
-def _time_alone(plan: NetworkPlan, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-                timer: Timer) -> float:
+def _alone_step(plan: NetworkPlan, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
+                ) -> Callable[[], None]:
     model = build_from_plan(plan).to(x.device)
     model.train()
     optimizer = make_optimizer(model, TrainingParams(lr=1e-3, weight_decay=1e-4), x.device)
@@ -178,21 +195,22 @@ def _time_alone(plan: NetworkPlan, x: torch.Tensor, y: torch.Tensor, idx: torch.
         loss.backward()
         optimizer.step()
 
-    return _best(step, x.device, timer)
+    return step
 
 
-def _time_fused(plans: Sequence[NetworkPlan], x: torch.Tensor, y: torch.Tensor,
-                idx: torch.Tensor, timer: Timer) -> float:
+def _fused_step(plans: Sequence[NetworkPlan], x: torch.Tensor, y: torch.Tensor,
+                idx: torch.Tensor) -> Callable[[], None]:
     m, device = len(plans), x.device
     stack = StackedModel.from_models([build_from_plan(p).to(device) for p in plans], plans,
                                      list(range(m)))
     optimizer = StackedOptimizer("adamw", stack.flat)
     lr, decay = [1e-3] * m, [1e-4] * m
     stacked = idx.repeat(m)
+
     def step() -> None:
         fused_step(stack, optimizer, x, y, stacked, lr, decay, True)
 
-    return _best(step, device, timer)
+    return step
 
 
 def _sync(device: torch.device) -> None:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nasforge.evaluator.kernel_optimizer import Optimizer
+
 logger = logging.getLogger(__name__)
 
 WARMUP = 3
@@ -38,7 +40,7 @@ GRAPH_MIN_STEPS = 64
 Amp = Callable[[], contextlib.AbstractContextManager]
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
+def train_step(model: nn.Module, optimizer: Optimizer, loss_fn: Callable,
                x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, amp: Amp) -> torch.Tensor:
     """One optimizer step on the batch `x[idx]`, `y[idx]`; returns the loss, detached.
     Autocast covers forward and loss only; backward and the update run outside it."""

@@ -5,33 +5,33 @@ Lifecycle: `StackedOptimizer(kind, flat)` (zero moments, step counts 0) -> `step
 lrs, decays)` once per training step (`lrs`, `decays`: one float per model, host values) ->
 `keep(index)` when models leave the stack.
 
-Where torch has the fused kernel `train_candidate`'s optimizer runs (`torch.optim`'s
-``fused=True`` path: CPU and CUDA), each model's row is updated by that same kernel with that
-model's learning rate and decay: one pass over the row, the update bit-identical to the
-candidate's own optimizer given the same gradient. (An (M, P) formulation with (M, 1) rate
-columns takes eight passes, and on CPU `sqrt` of the zero moments that padding leaves is
-several times slower than of other values.) Elsewhere the (M, P) formulation with torch's
-single-tensor update formulas runs instead.
+Where torch has the fused kernel that `train_candidate`'s optimizer calls
+(`kernel_optimizer.KernelOptimizer`, torch.optim's ``fused=True`` update: CPU and CUDA),
+each model's row is updated by that same kernel with that model's learning rate and decay:
+one pass over the row, the update bit-identical to the candidate's own optimizer given the
+same gradient. (An (M, P) formulation with (M, 1) rate columns takes eight passes, and on
+CPU `sqrt` of the zero moments that padding leaves is several times slower than of other
+values.) Elsewhere the (M, P) formulation with torch's single-tensor update formulas runs
+instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
-__all__ = ["BETAS", "EPS", "MOMENTUM", "StackedOptimizer"]
+from nasforge.evaluator.kernel_optimizer import (
+    BETAS,
+    EPS,
+    FUSED_DEVICES,
+    KINDS,
+    MOMENTUM,
+    fused_kernel,
+)
 
-BETAS, EPS, MOMENTUM = (0.9, 0.999), 1e-8, 0.9
-#: devices with torch's fused optimizer kernels (the candidate's own optimizer uses them too)
-FUSED_DEVICES = ("cpu", "cuda")
-KINDS = ("adamw", "adam", "sgd")
-
-
-def _fused_kernel(kind: str) -> Callable[..., None] | None:
-    name = {"adamw": "_fused_adamw_", "adam": "_fused_adam_", "sgd": "_fused_sgd_"}[kind]
-    return getattr(torch, name, None)
+__all__ = ["BETAS", "EPS", "FUSED_DEVICES", "MOMENTUM", "StackedOptimizer"]
 
 
 class StackedOptimizer:
@@ -45,7 +45,7 @@ class StackedOptimizer:
         self.count = 0
         self.first = torch.zeros_like(flat)  # exp_avg, or the momentum buffer for SGD
         self.second = torch.zeros_like(flat) if kind != "sgd" else None
-        kernel = _fused_kernel(kind) if flat.device.type in FUSED_DEVICES else None
+        kernel = fused_kernel(kind) if flat.device.type in FUSED_DEVICES else None
         self.kernel = kernel if fused is not False else None
         if fused and kernel is None:
             raise ValueError(f"torch has no fused {kind} kernel for {flat.device.type}")
