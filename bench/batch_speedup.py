@@ -89,7 +89,7 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     options = RunOptions(workers=workers).check()
     if options.may_use_workers(config):  # as the CLI: the fork server imports meanwhile
-        prestart(str(config.training.device))
+        prestart(str(config.training.device), config.training.compile)
     dataset = load_checked(config, cache_dir=folder / "data")
     checkpoints = search_checkpoints(config, storage)
     count = options.workers_for(config)

@@ -296,4 +296,4 @@ def make_executor(config: SearchConfig, workers: int, cache_dir: Path | None = N
     return WorkerPool(workers, recipe, gpus=gpus, group_key=group_key, threads=threads,
                       chunks_per_worker=CPU_CHUNKS_PER_WORKER if on_cpu else 1,
                       cost_key=training_cost(spec) if on_cpu else None, planner=planner,
-                      fork_server=on_cpu)
+                      fork_server=on_cpu, compiles=config.training.compile)

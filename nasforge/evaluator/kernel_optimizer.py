@@ -4,7 +4,9 @@
 ``Adam`` / ``SGD`` (Nesterov, momentum 0.9) with ``fused=True`` is on a device that has the
 fused kernels (CPU, CUDA): the same state (a float32 step count per parameter, zero moments;
 SGD's momentum buffers from the first step) and the same kernel call, so the parameters
-after every step are bit-identical to torch.optim's. `param_groups` is one group whose
+after every step are bit-identical to torch.optim's. (One case torch.optim's fused SGD
+refuses, a parameter whose first gradient comes after the others': it gets a first step of
+its own, as torch.optim's for-loop SGD gives it.) `param_groups` is one group whose
 "lr" the caller may set between steps (as a cosine schedule does); `zero_grad` drops the
 gradients (torch.optim's ``set_to_none=True``).
 

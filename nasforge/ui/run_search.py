@@ -106,7 +106,8 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     if options.may_use_workers(config):
         from nasforge.evaluator.executors.start import prestart
 
-        prestart(str(config.training.device))  # workers' imports run while the data loads
+        # the workers' imports run while the data loads
+        prestart(str(config.training.device), config.training.compile)
     # data errors before any write; [evaluator] (the user's function) loads its own data
     dataset = None if config.evaluator else load_checked(config, cache_dir=cache_dir)
     fingerprint = None if dataset is None else data_fingerprint(config.data, dataset)

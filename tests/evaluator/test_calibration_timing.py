@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import torch
 
 from nasforge.evaluator.fused.calibration import interleaved
@@ -33,11 +34,14 @@ class Machine:
         return self.now
 
 
-def test_a_burst_shorter_than_a_round_slows_no_probes_best_time() -> None:
+@pytest.mark.parametrize("burst", [(18, 30), (13, 26)])
+def test_a_burst_shorter_than_a_round_slows_no_probes_best_time(burst: tuple[int, int]
+                                                                ) -> None:
     costs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
-    # 6 warm-up calls, then rounds of 6 probes x 4 calls: the burst (calls 18 to 29) is half
-    # a round, as long as the 3 rounds of one probe timed back to back
-    machine = Machine(burst=(18, 30))
+    # 6 warm-up calls, then rounds of 6 probes x 4 calls: each burst is about half a round,
+    # as long as one probe's warm-up and 3 rounds timed back to back (calls 13 to 25: the
+    # second probe's, had each probe been warmed up and timed in turn)
+    machine = Machine(burst=burst)
     steps = [machine.step(k, cost) for k, cost in enumerate(costs)]
     assert interleaved(steps, CPU, machine.timer, count=4, rounds=3) == costs
 

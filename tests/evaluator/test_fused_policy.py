@@ -96,7 +96,7 @@ def test_a_failing_probe_decides_sequential() -> None:
     assert not policy.use_fused([mlp()] * 2, blobs(), [TrainingParams()] * 2, "classification")
 
 
-def test_probe_scales_one_candidate_by_m_and_leaves_rng_alone() -> None:
+def test_probe_times_each_candidate_alone_and_leaves_rng_alone() -> None:
     ticks = iter(range(1000))
     before = torch.get_rng_state()
     params = [TrainingParams(batch_size=24, epochs=50)] * 5  # 250 steps: budget 25 ticks
@@ -104,6 +104,29 @@ def test_probe_scales_one_candidate_by_m_and_leaves_rng_alone() -> None:
                          steps=1, min_seconds=0.0, timer=lambda: float(next(ticks)))
     assert timing == ProbeTiming(fused=1.0, sequential=5.0)
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_the_probe_trains_every_candidate_of_the_bucket_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not one of them times M: the candidates of a stack differ in depth, norms, dropout."""
+    from nasforge.evaluator.fused import policy
+
+    built: list[NetworkPlan] = []
+    real = policy.build_from_plan
+
+    def spy(plan: NetworkPlan) -> torch.nn.Sequential:
+        built.append(plan)
+        return real(plan)
+
+    monkeypatch.setattr(policy, "build_from_plan", spy)
+    plans = [mlp("none"), mlp("batch"), mlp("layer", width=8)]
+    ticks = iter(range(1000))
+    timing = probe_steps(plans, blobs(), [TrainingParams(batch_size=24, epochs=50)] * 3,
+                         "classification", steps=1, min_seconds=0.0,
+                         timer=lambda: float(next(ticks)))
+    assert timing == ProbeTiming(fused=1.0, sequential=3.0)
+    assert built[:3] == plans  # alone, each once; then the stack's copies
+    assert len(built) == 6
 
 
 def test_a_bucket_too_short_for_a_probe_trains_sequentially() -> None:

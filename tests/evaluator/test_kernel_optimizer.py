@@ -1,6 +1,7 @@
 """`KernelOptimizer` is torch.optim's fused update called directly: bit-identical parameters
 after every step (with the learning rate changed between steps, and, for Adam, a parameter
-that gets no gradient at first), and training a candidate with it does not import torch._dynamo."""
+that gets no gradient at first; for SGD such a parameter as torch.optim's for-loop SGD takes
+it), and training a candidate with it does not import torch._dynamo."""
 
 from __future__ import annotations
 
@@ -53,6 +54,25 @@ def test_every_step_equals_torch_optims_fused_update(kind: str) -> None:
         mine.param_groups[0]["lr"] = lr
         for group in reference.param_groups:
             group["lr"] = lr
+
+
+def test_sgd_takes_a_parameter_whose_gradient_comes_late_as_torch_optims_loop_does() -> None:
+    """torch.optim's fused SGD fails on a parameter without momentum while others have it;
+    KernelOptimizer gives it a first step of its own: what torch.optim's for-loop SGD does."""
+    ours, theirs = _params(0), _params(0)
+    mine = KernelOptimizer("sgd", ours, lr=0.01, weight_decay=0.05)
+    reference = torch.optim.SGD(theirs, lr=0.01, momentum=MOMENTUM, nesterov=True,
+                                weight_decay=0.05, foreach=False)
+    g = torch.Generator().manual_seed(1)
+    for step in range(5):
+        grads = [torch.randn(p.shape, generator=g) for p in ours]
+        for params in (ours, theirs):
+            for k, (p, grad) in enumerate(zip(params, grads, strict=True)):
+                p.grad = None if k == 3 and step < 2 else grad.clone()
+        mine.step()
+        reference.step()
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b), step
 
 
 def test_an_unknown_kind_is_refused() -> None:

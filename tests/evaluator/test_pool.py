@@ -194,6 +194,24 @@ def test_cpu_pools_fork_from_a_server_and_gpu_pools_spawn() -> None:
     assert method(gpus=1) == method(fork_server=False) == "spawn"  # "cuda:N": no gpus given
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a fork server on Linux only")
+def test_the_fork_server_preloads_torch_compile_only_for_a_search_that_compiles(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training imports no `torch._dynamo` (`kernel_optimizer`); torch.compile does, in
+    every worker unless the server has it."""
+    import multiprocessing.context
+
+    from nasforge.evaluator_setup import make_executor
+
+    asked: list[list[str]] = []
+    monkeypatch.setattr(multiprocessing.context.ForkServerContext, "set_forkserver_preload",
+                        lambda self, modules: asked.append(list(modules)))
+    WorkerPool(2, EvaluatorRecipe({}))
+    assert "torch" in asked[-1] and "torch._dynamo" not in asked[-1]
+    make_executor(from_dict({**RAW, "training": {**RAW["training"], "compile": True}}), 2)
+    assert "torch._dynamo" in asked[-1]
+
+
 def test_a_worker_gets_the_environment_its_pool_has_when_it_starts(monkeypatch) -> None:
     """A forked worker would otherwise keep the fork server's, from the server's start."""
     sent: list[dict[str, str]] = []

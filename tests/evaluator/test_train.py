@@ -178,8 +178,10 @@ def test_unknown_task_is_refused() -> None:
 
 def reference_train(model: torch.nn.Module, data: DeviceData, params: TrainingParams,
                     seed: int) -> list[tuple[float, float, float]]:
-    """The plain loop as it was before the fast-path switches: (train, val loss, val acc)."""
-    from nasforge.evaluator.train import batch_starts, make_optimizer
+    """The plain loop as it was before the fast-path switches, with torch.optim's fused
+    optimizer (what `KernelOptimizer` calls): (train, val loss, val acc)."""
+    from nasforge.evaluator.kernel_optimizer import MOMENTUM
+    from nasforge.evaluator.train import batch_starts
 
     x, y = data.x_train, data.y_train
     starts = batch_starts(len(x), params.batch_size)
@@ -188,7 +190,15 @@ def reference_train(model: torch.nn.Module, data: DeviceData, params: TrainingPa
     lrs = lr_table(params, len(starts) * params.epochs)
     curve = []
     with seeded(seed):
-        optimizer = make_optimizer(model, params, x.device)
+        weights, lr, decay = list(model.parameters()), params.lr, params.weight_decay
+        optimizer: torch.optim.Optimizer
+        if params.optimizer == "sgd":
+            optimizer = torch.optim.SGD(weights, lr=lr, momentum=MOMENTUM, nesterov=True,
+                                        weight_decay=decay, fused=True)
+        elif params.optimizer == "adam":
+            optimizer = torch.optim.Adam(weights, lr=lr, weight_decay=decay, fused=True)
+        else:
+            optimizer = torch.optim.AdamW(weights, lr=lr, weight_decay=decay, fused=True)
         order = torch.Generator().manual_seed(seed)
         step = 0
         for _ in range(params.epochs):
@@ -217,7 +227,7 @@ def reference_train(model: torch.nn.Module, data: DeviceData, params: TrainingPa
     return curve
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 def test_default_path_is_bit_identical_to_the_plain_loop(optimizer: str) -> None:
     plan, data = mlp(norm="batch", dropout=0.2), blobs(n=310)  # a partial last batch
     params = TrainingParams(lr=1e-2, epochs=3, batch_size=32, optimizer=optimizer)

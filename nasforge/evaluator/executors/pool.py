@@ -201,13 +201,15 @@ class WorkerPool:
     given, cuts each batch instead (`chunks.dispatch_order`; a CPU's is
     `fused.chunking.StackChunks`: `evaluator_setup.make_executor`). `fork_server`: workers
     fork from a server with torch imported (`start.worker_context`; CPU pools only: pass
-    False for a "cuda:N" pool). Nothing starts before `start`.
+    False for a "cuda:N" pool; `compiles`: and torch.compile's modules, for a recipe that
+    compiles). Nothing starts before `start`.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
                  gpus: int = 0, group_key: GroupKey | None = None,
                  chunks_per_worker: int = 1, cost_key: CostKey | None = None,
-                 planner: ChunkPlanner | None = None, fork_server: bool = True) -> None:
+                 planner: ChunkPlanner | None = None, fork_server: bool = True,
+                 compiles: bool = False) -> None:
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise NasforgeError(f"workers = {n_workers!r}; use a whole number >= 1 "
                                 "(1 evaluates in this process).")
@@ -220,7 +222,7 @@ class WorkerPool:
         self.cost_key = cost_key
         self.planner = planner
         self._envs = worker_envs(n_workers, gpus)
-        self._context = worker_context(fork_server and gpus <= 0)
+        self._context = worker_context(fork_server and gpus <= 0, compiles)
         self._workers: list[_Worker] = []
         self.replaced = 0  # workers that died and were replaced
 

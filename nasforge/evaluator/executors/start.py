@@ -24,30 +24,35 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # ForkServerContext exists only where the platform has a fork server
     from multiprocessing.context import ForkServerContext, SpawnContext
 
-#: What the fork server imports before forking workers (an ImportError is skipped). Not
-#: `torch._dynamo` (1.4-1.7 s): training no longer imports it (`kernel_optimizer`).
+#: What the fork server imports before forking workers (an ImportError is skipped).
 PRELOAD = ("torch", "nasforge.evaluator.executors.pool",
            "nasforge.evaluator.local", "nasforge.evaluator_setup")
+#: ... and for `[training] compile = true`: torch.compile's `torch._dynamo` (1.4-1.7 s, once
+#: in the server instead of in every worker; training alone no longer imports it:
+#: `kernel_optimizer`).
+COMPILER = ("torch._dynamo",)
 
 
-def worker_context(fork_server: bool) -> ForkServerContext | SpawnContext:
+def worker_context(fork_server: bool, compiles: bool = False
+                   ) -> ForkServerContext | SpawnContext:
     """The multiprocessing context a pool's workers start from (see the module docstring):
     the fork server when asked for and on Linux (macOS's default is "spawn" because forking
-    after some system frameworks load is unsafe there; Windows has none), else "spawn"."""
+    after some system frameworks load is unsafe there; Windows has none), else "spawn".
+    `compiles`: the workers will torch.compile (the server preloads `COMPILER` too)."""
     if fork_server and sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
+        context.set_forkserver_preload([*PRELOAD, *(COMPILER if compiles else ())])
         return context
     return multiprocessing.get_context("spawn")
 
 
-def prestart(device: str) -> None:
+def prestart(device: str, compiles: bool = False) -> None:
     """Launch the fork server now, for a pool of CPU workers to come (`device`: the config's
-    `[training] device`; nothing for "cuda..."): it imports in the background and the pool's
-    `start` then only forks. Returns at once."""
+    `[training] device`; nothing for "cuda..."; `compiles`: its `[training] compile`): it
+    imports in the background and the pool's `start` then only forks. Returns at once."""
     if device.startswith("cuda"):
         return
-    if worker_context(True).get_start_method() == "forkserver":
+    if worker_context(True, compiles).get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
         forkserver.ensure_running()

@@ -67,10 +67,12 @@ def use_graphs(mode: bool | str, device: torch.device, full_steps: int) -> bool:
 
 def make_graph_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
                          device: torch.device) -> torch.optim.Optimizer:
-    """The optimizer `make_optimizer` would build, with the lr as a device tensor (the graph
-    reads it; the schedule writes it) and, for Adam/AdamW, `capturable=True` (their step
-    counters stay on the device; torch refuses capture otherwise). Fused kernels on CUDA and
-    CPU take a tensor lr; fused SGD needs no capturable flag."""
+    """torch.optim's fused optimizer (the update `make_optimizer`'s `KernelOptimizer` calls)
+    with the lr as a device tensor (the graph reads it; the schedule writes it) and, for
+    Adam/AdamW, `capturable=True` (their step counters stay on the device; torch refuses
+    capture otherwise). Fused kernels on CUDA and CPU take a tensor lr; fused SGD needs no
+    capturable flag. (torch.optim here: its first optimizer imports `torch._dynamo`, a cost
+    only the CUDA-graph path pays.)"""
     weights = list(model.parameters())
     rate = torch.tensor(lr, dtype=torch.float32, device=device)
     fused = device.type in ("cpu", "cuda")

@@ -7,7 +7,7 @@ stacks (`costmodel.plan_stacks`) and predicts each one's fused and alone step ->
 prediction says fused is at least `margin` times faster, unless that is within a factor
 `unsure` of the boundary: then the bucket key (slots, padded sizes, batch size, optimizer, M)
 -> cached decision, or `probe` (a few training steps of the stacked model vs the same steps of
-the median candidate alone, times M, on the real data) -> cached for the policy's lifetime.
+each candidate alone, on the real data) -> cached for the policy's lifetime.
 
 The probe costs at most a few percent of the bucket's estimated sequential training time
 (`budget`, or a fixed 50 ms if more: decisions are cached, so a probe pays over every later
@@ -66,8 +66,8 @@ MAX_STEP_MACS: dict[str, float] = {"cpu": 3e8}
 
 @dataclass(frozen=True, slots=True)
 class ProbeTiming:
-    """Seconds per training step: `fused` for all M stacked models, `sequential` for M
-    candidates one after another (one candidate's time scaled by M)."""
+    """Seconds per training step: `fused` for all M stacked models, `sequential` for the M
+    candidates one after another (each timed alone, summed)."""
 
     fused: float
     sequential: float
@@ -93,23 +93,26 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
                 min_seconds: float = 0.05,
                 min_steps: int = 20, max_step_macs: float | None = None,
                 timer: Timer = time.perf_counter) -> ProbeTiming:
-    """Time `steps` training steps of the stacked bucket vs one candidate alone (x M).
+    """Time `steps` training steps of the stacked bucket vs each of its candidates alone.
 
     Candidates with fewer than `min_steps` training steps each, or (compute-bound) more than
     `max_step_macs` multiply-accumulates per training step (forward and backward, about 3 x
-    plan MACs x batch; default `MAX_STEP_MACS` for the device type, None: no limit) are not
-    probed (fused = inf: fusing cannot pay, or not enough to pay for a probe). Otherwise an
-    untimed warm-up step of one candidate alone, then one timed step estimates the bucket's
-    sequential training time (that step x M x the steps of training); the probe spends at most
-    `budget` of that estimate, or `min_seconds` if more (a few tens of milliseconds: what
-    probing a stack of tiny models costs; the decision is cached). If a fused warm-up step
-    (estimated at M such steps) would not fit, fused = inf; if the first timed round would not
-    fit after it, the fused warm-up time (an overestimate) stands for fused. Otherwise up to
-    `rounds` interleaved timings while they fit (the budget follows the fastest alone step so
-    far), the minimum of each (the least noisy), per step.
-    The stack is built from the bucket's plans (padded as training pads them), the alone
-    model from the median plan by MACs, all under `PROBE_SEED`: no candidate's model or
-    generator is touched and torch's global RNG state is unchanged.
+    plan MACs x batch of the median candidate; default `MAX_STEP_MACS` for the device type,
+    None: no limit) are not probed (fused = inf: fusing cannot pay, or not enough to pay for
+    a probe). Otherwise an untimed warm-up step of each candidate alone, then one timed step
+    of each estimates the bucket's sequential training time (their sum x the steps of
+    training); the probe spends at most `budget` of that estimate, or `min_seconds` if more
+    (a few tens of milliseconds: what probing a stack of tiny models costs; the decision is
+    cached). If a fused warm-up step (estimated at the sequential step) would not fit, fused
+    = inf; if the first timed round would not fit after it, the fused warm-up time (an
+    overestimate) stands for fused. Otherwise up to `rounds` interleaved timings while they
+    fit (the budget follows the fastest sequential step so far); fused is its fastest round,
+    sequential the sum of each candidate's fastest, per step.
+    Why each candidate: the candidates of a stack differ in depth, norms and dropout, and one
+    of them (the median by MACs) times M misjudged a stack of 4 width-16 and 4 width-32
+    candidates by 30% (1664 us a step for 2354 in training), enough to train it one by one.
+    The stack and the models alone are built from the bucket's plans under `PROBE_SEED`: no
+    candidate's model or generator is touched and torch's global RNG state is unchanged.
     """
     m, p0 = len(plans), params[0]
     classification = task == "classification"
@@ -122,37 +125,30 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
         return ProbeTiming(math.inf, 0.0)
     y = checked_targets(data.y_train, classification, "train")
     idx = torch.arange(min(p0.batch_size, len(x)), device=device)
-    with seeded(PROBE_SEED, device):
-        alone = build_from_plan(typical).to(device)
-    alone.train()
-    optimizer = make_optimizer(alone, p0, device)
     loss_fn = F.cross_entropy if classification else F.mse_loss
+    with seeded(PROBE_SEED, device):
+        alones = [_alone_stepper(plan, p, x, y, idx, loss_fn) for plan, p in zip(
+            plans, params, strict=True)]
 
-    def alone_steps(count: int = steps) -> None:
-        for _ in range(count):  # train_candidate's step, lr update included
-            loss = loss_fn(alone(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for group in optimizer.param_groups:
-                group["lr"] = p0.lr
-
-    def timed(fn: Callable[[], None]) -> float:
+    def timed(fn: Callable[[int], None], count: int) -> float:
         _sync(device)
         start = timer()
-        fn()
+        fn(count)
         _sync(device)
         return timer() - start
 
-    spent = timed(lambda: alone_steps(1))  # warm-up
-    one = timed(lambda: alone_steps(1))
-    spent += one
+    def each_alone(count: int) -> list[float]:
+        return [timed(step, count) / count for step in alones]
 
-    def allowed() -> float:  # from the fastest alone step so far (warm-up steps run slow)
-        return max(budget * one * m * total_steps, min_seconds)
+    spent = sum(each_alone(1))  # warm-up
+    ones = each_alone(1)
+    spent += sum(ones)
 
-    if spent + m * one > allowed():
-        return ProbeTiming(math.inf, one * m)
+    def allowed() -> float:  # from the fastest alone steps so far (warm-up steps run slow)
+        return max(budget * sum(ones) * total_steps, min_seconds)
+
+    if spent + sum(ones) > allowed():
+        return ProbeTiming(math.inf, sum(ones))
     order = stack_order(plans)  # as train_fused stacks them
     with seeded(PROBE_SEED, device):
         stack = StackedModel.from_models([build_from_plan(plans[i]).to(device) for i in order],
@@ -162,21 +158,43 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     decay = [params[i].weight_decay for i in order]
     stacked_idx = idx.repeat(m)
 
-    def fused_steps(count: int = steps) -> None:
+    def fused_steps(count: int) -> None:
         for _ in range(count):
             fused_step(stack, stacked_optimizer, x, y, stacked_idx, lr, decay, classification)
 
-    warm = timed(lambda: fused_steps(1))
+    warm = timed(fused_steps, 1)
     spent += warm
     fused_times: list[float] = []
-    while len(fused_times) < rounds and spent + (warm + one) * steps <= allowed():
-        fused_times.append(timed(fused_steps) / steps)
-        alone_time = timed(alone_steps) / steps
-        spent += (fused_times[-1] + alone_time) * steps
-        warm, one = min(warm, fused_times[-1]), min(one, alone_time)
+    while len(fused_times) < rounds and spent + (warm + sum(ones)) * steps <= allowed():
+        fused_times.append(timed(fused_steps, steps) / steps)
+        alone_times = each_alone(steps)
+        spent += (fused_times[-1] + sum(alone_times)) * steps
+        warm = min(warm, fused_times[-1])
+        ones = [min(a, b) for a, b in zip(ones, alone_times, strict=True)]
     if not fused_times:
-        return ProbeTiming(warm, one * m)
-    return ProbeTiming(min(fused_times), one * m)
+        return ProbeTiming(warm, sum(ones))
+    return ProbeTiming(min(fused_times), sum(ones))
+
+
+def _alone_stepper(plan: NetworkPlan, params: TrainingParams, x: torch.Tensor,
+                   y: torch.Tensor, idx: torch.Tensor, loss_fn: Callable[..., torch.Tensor]
+                   ) -> Callable[[int], None]:
+    """`count` training steps of a fresh model of `plan` alone, as `train_candidate` steps
+    (its optimizer, the lr set after each step), on the fixed batch `idx`."""
+    model = build_from_plan(plan).to(x.device)
+    model.train()
+    optimizer = make_optimizer(model, params, x.device)
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            loss = loss_fn(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for group in optimizer.param_groups:
+                group["lr"] = params.lr
+
+    return run
 
 
 ModelSource = Callable[[torch.device], CostModel]
