@@ -98,7 +98,13 @@ def test_a_failing_probe_decides_sequential() -> None:
 
 def test_probe_times_each_candidate_alone_and_leaves_rng_alone() -> None:
     ticks = iter(range(1000))
+    dropped = PlanBuilder("mlp", (FEATURES,)).linear(16).norm_activation("none", "relu")
+    dropped = dropped.dropout(0.5).linear(CLASSES).build()  # alone, it draws global noise
     before = torch.get_rng_state()
+    probe_steps([dropped] * 2, blobs(), [TrainingParams(batch_size=24, epochs=50)] * 2,
+                "classification", steps=1, min_seconds=0.0, timer=lambda: float(next(ticks)))
+    assert torch.equal(before, torch.get_rng_state())
+    ticks = iter(range(1000))
     params = [TrainingParams(batch_size=24, epochs=50)] * 5  # 250 steps: budget 25 ticks
     timing = probe_steps([mlp("batch")] * 5, blobs(), params, "classification",
                          steps=1, min_seconds=0.0, timer=lambda: float(next(ticks)))

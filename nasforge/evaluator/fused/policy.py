@@ -114,7 +114,7 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     The stack and the models alone are built from the bucket's plans under `PROBE_SEED`: no
     candidate's model or generator is touched and torch's global RNG state is unchanged.
     """
-    m, p0 = len(plans), params[0]
+    p0 = params[0]
     classification = task == "classification"
     x, device = data.x_train, data.x_train.device
     total_steps = len(batch_starts(len(x), p0.batch_size)) * p0.epochs
@@ -126,9 +126,21 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     y = checked_targets(data.y_train, classification, "train")
     idx = torch.arange(min(p0.batch_size, len(x)), device=device)
     loss_fn = F.cross_entropy if classification else F.mse_loss
-    with seeded(PROBE_SEED, device):
-        alones = [_alone_stepper(plan, p, x, y, idx, loss_fn) for plan, p in zip(
-            plans, params, strict=True)]
+    with seeded(PROBE_SEED, device):  # the alone models' dropout draws from it too
+        return _timed_probe(plans, params, x, y, idx, loss_fn, total_steps, steps=steps,
+                            rounds=rounds, budget=budget, min_seconds=min_seconds,
+                            timer=timer, classification=classification)
+
+
+def _timed_probe(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams],
+                 x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
+                 loss_fn: Callable[..., torch.Tensor], total_steps: int, *, steps: int,
+                 rounds: int, budget: float, min_seconds: float, timer: Timer,
+                 classification: bool) -> ProbeTiming:
+    """`probe_steps`' timings (its docstring), inside the caller's `seeded` block."""
+    device, m, p0 = x.device, len(plans), params[0]
+    alones = [_alone_stepper(plan, p, x, y, idx, loss_fn) for plan, p in zip(
+        plans, params, strict=True)]
 
     def timed(fn: Callable[[int], None], count: int) -> float:
         _sync(device)
@@ -150,9 +162,8 @@ def probe_steps(plans: Sequence[NetworkPlan], data: TrainData, params: Sequence[
     if spent + sum(ones) > allowed():
         return ProbeTiming(math.inf, sum(ones))
     order = stack_order(plans)  # as train_fused stacks them
-    with seeded(PROBE_SEED, device):
-        stack = StackedModel.from_models([build_from_plan(plans[i]).to(device) for i in order],
-                                         [plans[i] for i in order])
+    stack = StackedModel.from_models([build_from_plan(plans[i]).to(device) for i in order],
+                                     [plans[i] for i in order])
     stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
     lr = [params[i].lr for i in order]
     decay = [params[i].weight_decay for i in order]
