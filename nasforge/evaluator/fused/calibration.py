@@ -164,8 +164,9 @@ def interleaved(steps: Sequence[Callable[[], None]], device: torch.device, timer
     timing `count` calls of every step in turn; each step's best round.
 
     Why rounds over all the probes, not each probe's rounds back to back: a burst of other
-    work on the machine then slows one round of a probe, not all of them, and the probes
-    alone and stacked (whose ratio decides fusion) are timed under the same conditions. A
+    work on the machine shorter than a round then slows one round of a probe, not all of
+    them, and the probes alone and stacked (whose ratio decides fusion) are timed under the
+    same conditions (load that lasts the whole calibration still slows it all). A
     model is cached for good (`cached_model`): one fitted while other work ran on a 2-core
     machine (each probe's rounds back to back) costed an op 38% more than a quiet fit, and
     the policy then stacked wide candidates that trained 6-32% slower than alone."""
