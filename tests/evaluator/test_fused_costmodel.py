@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from nasforge.evaluator.fused.calibration import (
     cache_dir,
     cached_model,
     calibrate,
+    cpu_share,
     machine_facts,
 )
 from nasforge.evaluator.fused.costmodel import CostModel, fused_features, plan_stacks
@@ -76,6 +78,27 @@ def test_a_corrupt_cache_is_logged_and_replaced(tmp_path: Path, text: str,
     assert fake.calls == 2 and "unreadable" in caplog.text
     assert cached_model(CPU, tmp_path, calibrate_fn=fake) == CHEAP_STACKS  # replaced
     assert fake.calls == 2
+
+
+def test_a_calibration_that_shared_its_core_is_cached_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Waiting (as a thread does while another process has its core) is wall time without
+    CPU time: the model is kept, and the user told how to redo it."""
+    def waiting(device: torch.device) -> CostModel:
+        time.sleep(0.2)
+        return CHEAP_STACKS
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with caplog.at_level(logging.WARNING):
+            assert cached_model(CPU, tmp_path, calibrate_fn=waiting) == CHEAP_STACKS
+    finally:
+        torch.set_num_threads(threads)
+    [path] = tmp_path.glob("fused-cost-*.json")
+    assert "other work shared the cores" in caplog.text and str(path) in caplog.text
+    assert json.loads(path.read_text())["cpu_share"] < 0.5
+    assert cpu_share(1.0, 0.95) == 0.95 and cpu_share(0.01, 0.0) == 1.0  # too short to judge
 
 
 def test_an_unwritable_cache_still_gives_a_model(tmp_path: Path) -> None:

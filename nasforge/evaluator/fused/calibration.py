@@ -5,7 +5,8 @@ Lifecycle: `cached_model(device, directory)` -> the file for this machine's fact
 type; a different machine or thread count has another file) -> its model, or, when the file
 is missing or unreadable (a corrupt file is logged and replaced), `calibrate` (a few timed
 training steps of synthetic MLPs alone and stacked, about three seconds on an idle 2-core CPU) ->
-written atomically -> returned.
+written atomically, with the share of its wall time it ran (`cpu_share`; at one thread, below
+`QUIET_SHARE` a warning says the machine was busy and how to calibrate again) -> returned.
 
 The folder: `cache_dir(environ)`: ``$NASFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasforge``,
 else ``~/.cache/nasforge`` (the caller passes the environment: tests pass their own).
@@ -37,11 +38,16 @@ from nasforge.evaluator.train import TrainingParams, make_optimizer
 from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
 
-__all__ = ["cache_dir", "cached_model", "calibrate", "interleaved", "machine_facts"]
+__all__ = ["cache_dir", "cached_model", "calibrate", "cpu_share", "interleaved",
+           "machine_facts"]
 
 logger = logging.getLogger(__name__)
 
 VERSION = 6  # raised whenever the fused step or the calibration changes (caches are redone)
+#: A one-thread calibration that ran less of its wall time than this shared its core with
+#: other work (a package install on the other core gave a model that fused losing stacks,
+#: `interleaved`): it is cached, with a warning that says how to redo it.
+QUIET_SHARE = 0.8
 FEATURES, CLASSES, BATCH = 64, 10, 64
 Timer = Callable[[], float]
 
@@ -92,15 +98,29 @@ def cached_model(device: torch.device, directory: Path, *,
         except (OSError, ValueError, AttributeError) as err:
             logger.warning("Fused cost model %s is unreadable (%s); calibrating again", path,
                            err)
+    wall, cpu = time.perf_counter(), time.thread_time()
     model = (calibrate_fn or calibrate)(device)
+    share = cpu_share(time.perf_counter() - wall, time.thread_time() - cpu)
+    if device.type == "cpu" and torch.get_num_threads() == 1 and share < QUIET_SHARE:
+        logger.warning("The fused cost model was calibrated while other work shared the "
+                       "cores (this process ran %.0f%% of the time); its fusion decisions "
+                       "may be off. Delete %s to calibrate again on a quiet machine.",
+                       100 * share, path)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".{os.getpid()}.tmp")
-        scratch.write_text(json.dumps({"facts": facts, "model": model.as_dict()}, indent=1))
+        scratch.write_text(json.dumps({"facts": facts, "model": model.as_dict(),
+                                       "cpu_share": round(share, 3)}, indent=1))
         os.replace(scratch, path)
     except OSError as err:  # an unwritable cache costs a calibration per process, no more
         logger.warning("Fused cost model not cached in %s: %s", directory, err)
     return model
+
+
+def cpu_share(wall: float, cpu: float) -> float:
+    """The share of `wall` seconds that a one-thread calibration ran on a core (`cpu`: its
+    thread's CPU seconds); 1.0 for a run too short to judge (under 50 ms)."""
+    return 1.0 if wall < 0.05 else min(1.0, cpu / wall)
 
 
 def _mlp(width: int, depth: int, norm: str = "none", activation: str = "relu",
