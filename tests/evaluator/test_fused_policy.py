@@ -115,16 +115,16 @@ def test_probe_times_each_candidate_alone_and_leaves_rng_alone() -> None:
 def test_the_probe_trains_every_candidate_of_the_bucket_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Not one of them times M: the candidates of a stack differ in depth, norms, dropout."""
-    from nasforge.evaluator.fused import policy
+    from nasforge.evaluator.fused import steppers
 
     built: list[NetworkPlan] = []
-    real = policy.build_from_plan
+    real = steppers.build_from_plan
 
     def spy(plan: NetworkPlan) -> torch.nn.Sequential:
         built.append(plan)
         return real(plan)
 
-    monkeypatch.setattr(policy, "build_from_plan", spy)
+    monkeypatch.setattr(steppers, "build_from_plan", spy)
     plans = [mlp("none"), mlp("batch"), mlp("layer", width=8)]
     ticks = iter(range(1000))
     timing = probe_steps(plans, blobs(), [TrainingParams(batch_size=24, epochs=50)] * 3,

@@ -6,7 +6,8 @@ one stack's slots; `align_key`, `stack_key`), `layers` (a stacked layer and its 
 layouts), `ops` (the stacked implementation of each plan op, named by the op specs' `fused`
 references),
 `buckets` (which candidates stack together), `policy` (when fusing pays), `costmodel` and
-`calibration` (the per-machine model of step times the policy plans with), `chunking` (a
+`calibration` (the per-machine model of step times the policy plans with), `steppers` (the
+steps alone and stacked that the calibration and the policy's probe time), `chunking` (a
 CPU pool's round cut into those stacks, one worker each), `quant` and
 `dropout` (per-model quantizer state and random streams), `graphed` (one training step,
 eager or replayed from a CUDA graph; used by `evaluator.train` too).

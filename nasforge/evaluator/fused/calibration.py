@@ -16,6 +16,7 @@ Calibration trains throw-away models on synthetic data under a fixed seed inside
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,12 +31,9 @@ import torch.nn.functional as F
 
 from nasforge.evaluator.fused.align import align, stack_order
 from nasforge.evaluator.fused.costmodel import CostModel, alone_features, fit, fused_features
-from nasforge.evaluator.fused.optimizer import StackedOptimizer
-from nasforge.evaluator.fused.stack import StackedModel
-from nasforge.evaluator.fused.train import fused_step
+from nasforge.evaluator.fused.steppers import alone_stepper, stack_stepper
 from nasforge.evaluator.seeding import seeded
-from nasforge.evaluator.train import TrainingParams, make_optimizer
-from nasforge.searchspace.build import build_from_plan
+from nasforge.evaluator.train import TrainingParams
 from nasforge.searchspace.plan import NetworkPlan, PlanBuilder
 
 __all__ = ["cache_dir", "cached_model", "calibrate", "cpu_share", "interleaved",
@@ -49,6 +47,7 @@ VERSION = 6  # raised whenever the fused step or the calibration changes (caches
 #: `interleaved`): it is cached, with a warning that says how to redo it.
 QUIET_SHARE = 0.8
 FEATURES, CLASSES, BATCH = 64, 10, 64
+PROBE = TrainingParams(lr=1e-3, weight_decay=1e-4)  # every probe's optimizer (AdamW)
 Timer = Callable[[], float]
 
 
@@ -166,8 +165,10 @@ def calibrate(device: torch.device, *, timer: Timer = time.perf_counter) -> Cost
     y = torch.randint(0, CLASSES, (4 * BATCH,), generator=g).to(device)
     idx = torch.arange(BATCH, device=device)
     with seeded(0, device):
-        steps = [*(_alone_step(p, x, y, idx) for p in alone_plans),
-                 *(_fused_step(s, x, y, idx) for s in stacks)]
+        steps = [*(functools.partial(alone_stepper(p, PROBE, x, y, idx, F.cross_entropy), 1)
+                   for p in alone_plans),
+                 *(functools.partial(stack_stepper(s, [PROBE] * len(s), x, y, idx, True), 1)
+                   for s in stacks)]
         times = interleaved(steps, device, timer)
     alone_rows = [(alone_features(p, BATCH), t)
                   for p, t in zip(alone_plans, times[:len(alone_plans)], strict=True)]
@@ -202,36 +203,6 @@ def interleaved(steps: Sequence[Callable[[], None]], device: torch.device, timer
             _sync(device)
             best[k] = min(best[k], (timer() - start) / count)
     return best
-
-
-def _alone_step(plan: NetworkPlan, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
-                ) -> Callable[[], None]:
-    model = build_from_plan(plan).to(x.device)
-    model.train()
-    optimizer = make_optimizer(model, TrainingParams(lr=1e-3, weight_decay=1e-4), x.device)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def _fused_step(plans: Sequence[NetworkPlan], x: torch.Tensor, y: torch.Tensor,
-                idx: torch.Tensor) -> Callable[[], None]:
-    m, device = len(plans), x.device
-    stack = StackedModel.from_models([build_from_plan(p).to(device) for p in plans], plans,
-                                     list(range(m)))
-    optimizer = StackedOptimizer("adamw", stack.flat)
-    lr, decay = [1e-3] * m, [1e-4] * m
-    stacked = idx.repeat(m)
-
-    def step() -> None:
-        fused_step(stack, optimizer, x, y, stacked, lr, decay, True)
-
-    return step
 
 
 def _sync(device: torch.device) -> None:

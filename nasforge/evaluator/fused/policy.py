@@ -35,22 +35,17 @@ from nasforge.evaluator.fused.align import (
     align_key,
     ordered_alignment,
     slot_kind,
-    stack_order,
 )
 from nasforge.evaluator.fused.buckets import split_by_padding
 from nasforge.evaluator.fused.costmodel import CostModel, plan_stacks
-from nasforge.evaluator.fused.optimizer import StackedOptimizer
-from nasforge.evaluator.fused.stack import StackedModel
-from nasforge.evaluator.fused.train import fused_step
+from nasforge.evaluator.fused.steppers import alone_stepper, stack_stepper
 from nasforge.evaluator.seeding import seeded
 from nasforge.evaluator.train import (
     TrainData,
     TrainingParams,
     batch_starts,
     checked_targets,
-    make_optimizer,
 )
-from nasforge.searchspace.build import build_from_plan
 from nasforge.searchspace.plan import NetworkPlan
 
 __all__ = ["FusedPolicy", "ProbeTiming", "bucket_key", "default_model", "probe_steps"]
@@ -138,8 +133,8 @@ def _timed_probe(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams],
                  rounds: int, budget: float, min_seconds: float, timer: Timer,
                  classification: bool) -> ProbeTiming:
     """`probe_steps`' timings (its docstring), inside the caller's `seeded` block."""
-    device, m, p0 = x.device, len(plans), params[0]
-    alones = [_alone_stepper(plan, p, x, y, idx, loss_fn) for plan, p in zip(
+    device = x.device
+    alones = [alone_stepper(plan, p, x, y, idx, loss_fn) for plan, p in zip(
         plans, params, strict=True)]
 
     def timed(fn: Callable[[int], None], count: int) -> float:
@@ -161,18 +156,7 @@ def _timed_probe(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams],
 
     if spent + sum(ones) > allowed():
         return ProbeTiming(math.inf, sum(ones))
-    order = stack_order(plans)  # as train_fused stacks them
-    stack = StackedModel.from_models([build_from_plan(plans[i]).to(device) for i in order],
-                                     [plans[i] for i in order])
-    stacked_optimizer = StackedOptimizer(p0.optimizer, stack.flat)
-    lr = [params[i].lr for i in order]
-    decay = [params[i].weight_decay for i in order]
-    stacked_idx = idx.repeat(m)
-
-    def fused_steps(count: int) -> None:
-        for _ in range(count):
-            fused_step(stack, stacked_optimizer, x, y, stacked_idx, lr, decay, classification)
-
+    fused_steps = stack_stepper(plans, params, x, y, idx, classification)
     warm = timed(fused_steps, 1)
     spent += warm
     fused_times: list[float] = []
@@ -185,27 +169,6 @@ def _timed_probe(plans: Sequence[NetworkPlan], params: Sequence[TrainingParams],
     if not fused_times:
         return ProbeTiming(warm, sum(ones))
     return ProbeTiming(min(fused_times), sum(ones))
-
-
-def _alone_stepper(plan: NetworkPlan, params: TrainingParams, x: torch.Tensor,
-                   y: torch.Tensor, idx: torch.Tensor, loss_fn: Callable[..., torch.Tensor]
-                   ) -> Callable[[int], None]:
-    """`count` training steps of a fresh model of `plan` alone, as `train_candidate` steps
-    (its optimizer, the lr set after each step), on the fixed batch `idx`."""
-    model = build_from_plan(plan).to(x.device)
-    model.train()
-    optimizer = make_optimizer(model, params, x.device)
-
-    def run(count: int) -> None:
-        for _ in range(count):
-            loss = loss_fn(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for group in optimizer.param_groups:
-                group["lr"] = params.lr
-
-    return run
 
 
 ModelSource = Callable[[torch.device], CostModel]
