@@ -7,7 +7,9 @@
 user runs it: examples/quickstart.toml with `[search] batch` set, `--budget` the trials, a
 fresh SQLite store in a temporary folder, `--workers` as given (default "auto": one process
 at batch 1, one worker per core at batch 32 on a CPU). Both sides pay their own imports,
-data load and (batch 32) fork server and workers.
+data load and (batch 32) fork server and workers. The wall time ends when the command has
+finished (it then exits at once, `ui.process_exit`): the fork server's own exit, which a
+user's shell does not wait for, counts in the CPU time only.
 `--mode inprocess`: each run is the search as the CLI builds it, in this process (the
 checked dataset, `evaluator_setup.make_executor`, the fork server launched before the data
 loads and ended after each run, `nasforge.search.Search`). This process has imported torch
@@ -123,15 +125,19 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
             time.process_time() - cpu + _children_cpu() - children, count)
 
 
-# the `nasforge` command, then the fork server ended and waited for: its CPU time
-# and its workers' then count as the process's children's (an orphaned server's would not)
+# the `nasforge` command; at its exit (its atexit handlers run last to first) the time it
+# finished is written down (the wall time ends there: a user's shell does not wait for the
+# fork server, which exits by itself once its parent has gone), then the fork server is
+# ended and waited for, so that its CPU time and its workers' count as the process's
+# children's (an orphaned server's would not)
 _CLI = """
+import atexit, os, time
+from pathlib import Path
+from batch_speedup import _stop_fork_server
+atexit.register(_stop_fork_server)
+atexit.register(lambda: Path(os.environ["NASFORGE_BENCH_END"]).write_text(repr(time.time())))
 from nasforge.ui.cli import main
-try:
-    main()
-finally:
-    from batch_speedup import _stop_fork_server
-    _stop_fork_server()
+main()
 """
 
 
@@ -159,12 +165,13 @@ def run_cli(trials: int, batch: int, folder: Path, workers: int | str = "auto"
     command = [sys.executable, "-c", _CLI, "search", str(config), "--budget",
                str(trials), "--storage", f"sqlite:///{folder / 'nasforge.db'}", "--workers",
                str(workers)]
-    start, children = time.perf_counter(), _children_cpu()
+    end = folder / "end.txt"
+    start, children = time.time(), _children_cpu()
     subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                       [str(ROOT), str(ROOT / "bench"),
-                        *filter(None, [os.environ.get("PYTHONPATH")])])})
-    return time.perf_counter() - start, _children_cpu() - children, count
+                   env={**os.environ, "NASFORGE_BENCH_END": str(end), "PYTHONPATH":
+                        os.pathsep.join([str(ROOT), str(ROOT / "bench"),
+                                         *filter(None, [os.environ.get("PYTHONPATH")])])})
+    return float(end.read_text()) - start, _children_cpu() - children, count
 
 
 def _stop_fork_server() -> None:
@@ -175,7 +182,10 @@ def _stop_fork_server() -> None:
 
     stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
     if stop is not None:
-        stop()
+        try:
+            stop()
+        except FileNotFoundError:  # at exit: multiprocessing removed the server's socket
+            pass
 
 
 def _children_cpu() -> float:

@@ -22,6 +22,7 @@ from nasforge.leases import DEFAULT_TIMEOUT
 from nasforge.ui.dashboard_launch import STORAGE_ENV
 from nasforge.ui.import_command import import_app
 from nasforge.ui.plain_params import PlainParamsGroup
+from nasforge.ui.process_exit import finish
 
 if TYPE_CHECKING:
     from nasforge.store import Store
@@ -397,4 +398,8 @@ def layers(
 
 
 def main() -> None:
-    app()
+    """The `nasforge` command; it ends without the interpreter's teardown (`finish`)."""
+    try:
+        app()
+    except SystemExit as stop:
+        finish(stop.code)

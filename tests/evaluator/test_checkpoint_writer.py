@@ -12,7 +12,8 @@ from evaluator_helpers import blobs
 from nasforge.config import from_dict
 from nasforge.evaluator import local as local_module
 from nasforge.evaluator.checkpoint_writer import checkpoint_name, save_checkpoint
-from nasforge.evaluator.executors.pool import WorkerPool, _result_from_wire, _result_to_wire
+from nasforge.evaluator.executors.pool import WorkerPool
+from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator_setup import EvaluatorRecipe, load_checked
 from nasforge.records import EvalResult, TrialState
@@ -104,9 +105,9 @@ def test_save_replaces_atomically(tmp_path: Path) -> None:
 
 def test_the_wire_carries_the_checkpoint_and_reads_old_tuples() -> None:
     result = EvalResult(TrialState.COMPLETE, {"loss": 1.0}, (), checkpoint="/c/x.pt")
-    assert _result_from_wire(_result_to_wire(result)) == result
+    assert result_from_wire(result_to_wire(result)) == result
     old = ("COMPLETE", {"loss": 1.0}, [], None)  # a worker from before checkpoints
-    assert _result_from_wire(old) == EvalResult(TrialState.COMPLETE, {"loss": 1.0})
+    assert result_from_wire(old) == EvalResult(TrialState.COMPLETE, {"loss": 1.0})
 
 
 RAW = {

@@ -271,6 +271,20 @@ def test_a_recipe_that_fails_in_the_worker_is_a_clear_error():
         WorkerPool(1, BrokenRecipe(), threads=1).start()
 
 
+@pytest.mark.slow
+def test_launch_does_not_wait_for_the_workers_and_start_does():
+    """`launch` spawns and returns (the CLI opens the store meanwhile); `start` waits, so a
+    worker that cannot build its evaluator fails there, and its pool ends."""
+    pool = WorkerPool(2, BrokenRecipe(), threads=1)
+    pool.launch()
+    assert len(pool.pids) == 2
+    pool.launch()  # idempotent
+    assert len(pool.pids) == 2
+    with pytest.raises(WorkerStartError, match="no data here"):
+        pool.start()
+    assert pool.pids == []
+
+
 @pytest.mark.parametrize("n", [0, -2, True, 1.5])
 def test_bad_worker_counts_are_refused(n):
     with pytest.raises(NasforgeError, match="whole number >= 1"):

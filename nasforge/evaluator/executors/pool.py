@@ -5,8 +5,9 @@ Both executors have the evaluator interface the search loop uses (`protocol.Eval
 `slots`: how many candidates they evaluate at once (the search asks its strategy for at
 least that many).
 
-`WorkerPool` lifecycle: constructed (nothing started) -> `start()` (or the first `evaluate`,
-or `with pool:`) spawns `n_workers` processes -> each worker builds its evaluator once from
+`WorkerPool` lifecycle: constructed (nothing started) -> `launch()` spawns `n_workers`
+processes, `start()` (or the first `evaluate`, or `with pool:`) launches them if needed and
+waits until they are ready -> each worker builds its evaluator once from
 `recipe` (a picklable zero-argument callable; it loads the data once) and then evaluates one
 chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
 the pool, then propagates: the search re-queues the batch.
@@ -26,8 +27,8 @@ from (search seed, arch_id) only (`seeding.candidate_seed`), never from a batch 
 process: bitwise equal when trained the same way (alone, or fused in the same bucket) with the
 same thread count (a different `torch.set_num_threads` may change float rounding), within
 fused training's rtol 1e-4 otherwise (a chunk's buckets are parts of the batch's buckets).
-Architectures and results cross the process boundary as plain JSON-like values (the frozen
-records hold read-only mappings, which do not pickle); an early-stopping rule
+Architectures and results cross the process boundary as plain JSON-like values (`wire`;
+the frozen records do not pickle); an early-stopping rule
 (`evaluate(archs, stop=rule)`, `nasforge.curves.rule.StopRule`) goes with each chunk as the
 picklable value it is, and the worker hands it to its evaluator (`protocol.evaluate_batch`).
 """
@@ -48,8 +49,9 @@ from nasforge.evaluator.executors.capacity import cpu_count
 from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey, dispatch_order
 from nasforge.evaluator.executors.lifeline import die_with_parent
 from nasforge.evaluator.executors.start import worker_context
+from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
 from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
-from nasforge.records import CurvePoint, EvalResult, TrialState
+from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 logger = logging.getLogger(__name__)
@@ -103,19 +105,6 @@ def worker_envs(n_workers: int, gpus: int) -> list[dict[str, str]]:
     return [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} for i in range(n_workers)]
 
 
-def _result_to_wire(result: EvalResult) -> tuple:
-    return (result.state.value, dict(result.metrics),
-            [(point.epoch, dict(point.metrics)) for point in result.curve], result.error,
-            result.checkpoint)
-
-
-def _result_from_wire(wire: tuple) -> EvalResult:
-    state, metrics, curve, error, *rest = wire  # 4-tuples: from before checkpoints
-    return EvalResult(TrialState(state), metrics,
-                      tuple(CurvePoint(epoch, values) for epoch, values in curve), error,
-                      rest[0] if rest else None)
-
-
 def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[str, str]) -> None:
     """A worker process: build the evaluator once, then answer one chunk at a time.
 
@@ -149,7 +138,7 @@ def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[st
             return
         jsons, stop = message
         results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in jsons], stop)
-        if not _send(conn, ("result", [_result_to_wire(r) for r in results])):
+        if not _send(conn, ("result", [result_to_wire(r) for r in results])):
             return
 
 
@@ -224,6 +213,7 @@ class WorkerPool:
         self._envs = worker_envs(n_workers, gpus)
         self._context = worker_context(fork_server and gpus <= 0, compiles)
         self._workers: list[_Worker] = []
+        self._started = False
         self.replaced = 0  # workers that died and were replaced
 
     stops_early = True  # each worker's evaluator decides (`protocol.evaluate_batch`)
@@ -243,17 +233,27 @@ class WorkerPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def launch(self) -> None:
+        """Spawn the workers without waiting for them: the caller works while they start."""
+        if not self._workers:
+            try:
+                self._workers = [self._spawn(i) for i in range(self.n_workers)]
+            except BaseException:
+                self.close()
+                raise
+
     def start(self) -> None:
-        """Spawn the workers and wait until each has built its evaluator."""
-        if self._workers:
+        """Spawn the workers (unless `launch`ed) and wait until each has built its evaluator."""
+        if self._started:
             return
+        self.launch()
         try:
-            self._workers = [self._spawn(i) for i in range(self.n_workers)]
             for worker in self._workers:
                 self._await_ready(worker)
         except BaseException:
             self.close()
             raise
+        self._started = True
 
     def _spawn(self, index: int) -> _Worker:
         parent, child = self._context.Pipe()
@@ -344,7 +344,7 @@ class WorkerPool:
                 chunk, worker.task = worker.task, None
                 if message is not None:
                     for i, wire in zip(chunk or (), message[1], strict=True):
-                        results[i] = _result_from_wire(wire)
+                        results[i] = result_from_wire(wire)
                     idle.append(worker)
                     continue
                 self._died(worker, chunk, archs, results, pending)
@@ -374,7 +374,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """End every worker (idempotent): ask idle ones to stop, terminate busy ones."""
-        workers, self._workers = self._workers, []
+        workers, self._workers, self._started = self._workers, [], False
         for worker in workers:
             if worker.process.is_alive() and worker.task is None and worker.ready:
                 try:

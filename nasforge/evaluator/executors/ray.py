@@ -28,7 +28,7 @@ Crashes: an actor that dies (os._exit, a segfault, Ray's OOM killer, a lost node
 its chunk's candidates run again one at a time, and a candidate whose own task kills an actor
 becomes FAILED ("ray worker died ..."). An evaluator that raises fails only the candidate that
 raised (`pool._evaluate_chunk`). Architectures and results cross as plain values
-(Architecture JSON, `pool._result_to_wire`): the frozen records do not pickle; an
+(Architecture JSON, `wire.result_to_wire`): the frozen records do not pickle; an
 early-stopping rule (`evaluate(archs, stop=rule)`) goes with each chunk, as in `WorkerPool`. Results
 equal the inline evaluator's with the same thread count (each actor runs
 `torch.set_num_threads(max(1, int(cpus_per_candidate)))`), as for `WorkerPool`.
@@ -55,9 +55,8 @@ from nasforge.evaluator.executors.pool import (
     Recipe,
     WorkerStartError,
     _evaluate_chunk,
-    _result_from_wire,
-    _result_to_wire,
 )
+from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
 from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
@@ -110,7 +109,7 @@ class _Slot:
             return "error", self.error
         archs = [Architecture.from_json(a) for a in arch_jsons]
         results = _evaluate_chunk(self.evaluator, archs, stop)
-        return "result", [_result_to_wire(r) for r in results]
+        return "result", [result_to_wire(r) for r in results]
 
 
 class RayExecutor:
@@ -312,7 +311,7 @@ class RayExecutor:
                 raise WorkerStartError(f"Ray actor {slot} could not build its evaluator: "
                                        f"{payload}")
             for i, wire in zip(task, payload, strict=True):
-                results[i] = _result_from_wire(wire)
+                results[i] = result_from_wire(wire)
         return [r for r in results if r is not None]
 
     def _retry_or_fail(self, archs: list[Architecture], task: tuple[int, ...], why: str,
