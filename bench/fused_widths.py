@@ -2,13 +2,15 @@
 time, evaluated fused against one by one, beside the fused cost model's prediction.
 
     PYTHONPATH=. python bench/fused_widths.py [--widths 16,32,64,128,256] [--sizes 4,8,16]
-                                              [--repeats 1]
+                                              [--repeats 1] [--same-structure]
 
 For each width and size M: M distinct candidates of that width drawn from
 examples/quickstart.toml's space (depths, norms, activations, dropout and lr mixed, 20
-epochs on digits), evaluated by one `LocalEvaluator` (as a search's) with `fused = True`
-(every stackable group stacked) and with `fused = False` (one by one), at one torch thread
-(what "auto" gives these candidates), interleaved, medians over `--repeats`. `measured` =
+epochs on digits; `--same-structure`: depth and norm equal too, as the first candidate's,
+so that only activations, dropout rates, lr and seeds differ), evaluated by one
+`LocalEvaluator` (as a search's) with `fused = True` (every stackable group stacked) and
+with `fused = False` (one by one), at one torch thread (what "auto" gives these
+candidates), interleaved, medians over `--repeats`. `measured` =
 fused / one-by-one wall time; `predicted` = the per-machine cost model's fused step over
 its members' alone steps (`fused/calibration.py`, calibrated on first use). Below 1 fusing
 pays. Prints one JSON object, with `uptime` load at start and end.
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--widths", default="16,32,64,128,256")
     parser.add_argument("--sizes", default="4,8,16")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--same-structure", action="store_true")
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -64,7 +67,11 @@ def main() -> None:
         evaluator.evaluate(pool[:1])  # warm-up: first-use imports
         for width in (int(w) for w in args.widths.split(",")):
             for size in (int(m) for m in args.sizes.split(",")):
-                archs = [a for a in pool if a["mlp.width"] == width][:size]
+                archs = [a for a in pool if a["mlp.width"] == width]
+                if args.same_structure:
+                    archs = [a for a in archs if (a["mlp.depth"], a["norm"]) == (
+                        archs[0]["mlp.depth"], archs[0]["norm"])]
+                archs = archs[:size]
                 pool = [a for a in pool if a not in archs]
                 times: dict[bool, list[float]] = {True: [], False: []}
                 for repeat in range(args.repeats):
@@ -78,10 +85,12 @@ def main() -> None:
                 predicted = (model.fused_step(align(plans), batch)
                              / sum(model.alone_step(p, batch) for p in plans))
                 fused_s, alone_s = statistics.median(times[True]), statistics.median(times[False])
-                rows.append({"width": width, "models": size, "fused_seconds": fused_s,
+                rows.append({"width": width, "models": len(archs), "depth": archs[0]["mlp.depth"],
+                             "norm": archs[0]["norm"], "fused_seconds": fused_s,
                              "alone_seconds": alone_s, "measured": fused_s / alone_s,
                              "predicted": predicted})
-    print(json.dumps({"benchmark": "fused_widths", "repeats": args.repeats, "rows": rows,
+    print(json.dumps({"benchmark": "fused_widths", "repeats": args.repeats,
+                      "same_structure": args.same_structure, "rows": rows,
                       "load_start": start, "load_end": _load(), **torch_machine()}, indent=1))
 
 
