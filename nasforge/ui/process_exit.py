@@ -12,9 +12,11 @@ that matters, then `os._exit`:
 - exits with the status the interpreter gives `SystemExit(code)` (None 0, an int itself, a
   message printed on stderr and 1).
 
-While any other non-daemon thread still runs it exits normally instead (the interpreter waits
-for those threads); only module and object finalizers (``__del__`` of objects alive at exit)
-are skipped.
+It exits normally instead while any other non-daemon thread still runs (the interpreter
+waits for those threads) and under a tracer or profiler (coverage, cProfile, pdb: they save
+their results after the program raises `SystemExit`). Otherwise only module and object
+finalizers (``__del__`` of objects alive at exit) are skipped. Output that cannot be
+written is reported as a normal exit reports it (status 120), except a closed pipe.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import atexit
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 
 def exit_status(code: object) -> int:
@@ -40,18 +42,47 @@ def exit_status(code: object) -> int:
 def finish(code: object = None) -> NoReturn:
     """End the process as `sys.exit(code)` would, less the interpreter's teardown (see the
     module docstring)."""
-    main = threading.main_thread()
-    if any(thread is not main and not thread.daemon and thread.is_alive()
-           for thread in threading.enumerate()):
+    if _watched() or _other_threads():
         raise SystemExit(code)
     status = exit_status(code)
     try:
         atexit._run_exitfuncs()
     finally:
-        for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__,
-                                          sys.__stderr__) if s is not None}.values():
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe or stream: nothing to deliver
-                pass
+        streams = {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+                   if s is not None}
+        if not all([_flushed(stream) for stream in streams.values()]):
+            status = status or 120
         os._exit(status)
+
+
+def _flushed(stream: TextIO) -> bool:
+    """Flush `stream`; False when its output could not be written (a closed pipe or stream
+    is not an error: nothing reads it)."""
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        return True
+    except OSError as error:  # e.g. a full disk: reported as the interpreter reports it
+        try:
+            os.write(2, f"Exception ignored flushing {getattr(stream, 'name', stream)}: "
+                        f"{error}\n".encode())
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _other_threads() -> bool:
+    main = threading.main_thread()
+    return any(thread is not main and not thread.daemon and thread.is_alive()
+               for thread in threading.enumerate())
+
+
+def _watched() -> bool:
+    """True under a tracer or profiler (sys.settrace / setprofile, or 3.12's monitoring)."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(
+        monitoring.get_tool(tool) is not None
+        for tool in (monitoring.DEBUGGER_ID, monitoring.COVERAGE_ID, monitoring.PROFILER_ID))

@@ -126,16 +126,18 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     console = Console()
     store = None
     try:
-        launch = getattr(executor, "launch", None)
-        if launch is not None:  # local workers: they start while the store opens
-            launch()
-        store = open_store(storage, create=not join)
-        if resume or join:  # changed data, a budget below the finished: before any training
+        if resume or join:  # changed data, a budget below the finished: before any worker
+            store = open_store(storage, create=not join)
             Search(config, store, executor, resume=resume, join=join,
                    data_fingerprint=fingerprint).check()
+        launch = getattr(executor, "launch", None)
+        if launch is not None:  # local workers fork and load while the store opens
+            launch()
+            store = store or open_store(storage, create=not join)
         start = getattr(executor, "start", None)
         if start is not None:  # a Ray address that fails, or a worker that cannot start: now,
             start()            # before the search is created
+        store = store or open_store(storage, create=not join)
         try:
             with RichProgress(console) as progress:
                 outcome = Search(config, store, executor, resume=resume, join=join,

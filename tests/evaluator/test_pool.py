@@ -285,6 +285,24 @@ def test_launch_does_not_wait_for_the_workers_and_start_does():
     assert pool.pids == []
 
 
+@pytest.mark.slow
+def test_a_launch_that_fails_halfway_ends_the_workers_it_started(monkeypatch):
+    pool = WorkerPool(2, BrokenRecipe(), threads=1)
+    spawn, started = pool._spawn, []
+
+    def second_fails(index):
+        if index == 1:
+            raise OSError("no more processes")
+        started.append(spawn(index))
+        return started[-1]
+
+    monkeypatch.setattr(pool, "_spawn", second_fails)
+    with pytest.raises(OSError, match="no more processes"):
+        pool.launch()
+    assert len(started) == 1 and not started[0].process.is_alive()
+    assert pool.pids == []
+
+
 @pytest.mark.parametrize("n", [0, -2, True, 1.5])
 def test_bad_worker_counts_are_refused(n):
     with pytest.raises(NasforgeError, match="whole number >= 1"):

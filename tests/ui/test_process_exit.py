@@ -4,6 +4,7 @@ still exits as a normal exit would: its status, its atexit handlers, its whole o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,38 @@ def test_a_command_skips_the_teardown_but_runs_atexit_and_delivers_all_its_outpu
     assert "atexit ran" in done.stderr
     assert "teardown ran" not in done.stderr
     assert "relu" in json.loads(done.stdout)["activations"]  # all of it, through a pipe
+
+
+def _python(code: str, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter whose stdout is block-buffered (as a user's, piped)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=stdout,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def test_buffered_output_is_flushed_before_the_process_ends() -> None:
+    done = _python("import sys\nfrom nasforge.ui.process_exit import finish\n"
+                   "sys.stdout.write('x' * 1000)\nfinish(0)\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "x" * 1000  # less than a buffer: written only by the flush
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_an_error_as_in_a_normal_exit() -> None:
+    with open("/dev/full", "w") as full:
+        done = _python("import sys\nfrom nasforge.ui.process_exit import finish\n"
+                       "sys.stdout.write('x' * 10)\nfinish(0)\n", stdout=full)
+    assert done.returncode == 120
+    assert "No space left" in done.stderr
+
+
+def test_under_a_profiler_the_exit_is_normal_and_the_profile_saved(tmp_path: Path) -> None:
+    profile = tmp_path / "nasforge.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m",
+                           "nasforge", "layers", "--json"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0
 
 
 def test_a_failing_command_keeps_its_exit_status_and_message(tmp_path: Path) -> None:

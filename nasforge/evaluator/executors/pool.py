@@ -191,7 +191,7 @@ class WorkerPool:
     `fused.chunking.StackChunks`: `evaluator_setup.make_executor`). `fork_server`: workers
     fork from a server with torch imported (`start.worker_context`; CPU pools only: pass
     False for a "cuda:N" pool; `compiles`: and torch.compile's modules, for a recipe that
-    compiles). Nothing starts before `start`.
+    compiles). Nothing starts before `launch` or `start`.
     """
 
     def __init__(self, n_workers: int, recipe: Recipe, *, threads: int | None = None,
@@ -237,7 +237,8 @@ class WorkerPool:
         """Spawn the workers without waiting for them: the caller works while they start."""
         if not self._workers:
             try:
-                self._workers = [self._spawn(i) for i in range(self.n_workers)]
+                for index in range(self.n_workers):  # each kept at once: `close` ends it
+                    self._workers.append(self._spawn(index))
             except BaseException:
                 self.close()
                 raise
