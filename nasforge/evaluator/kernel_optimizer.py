@@ -23,8 +23,8 @@ from typing import Any, TypeAlias
 
 import torch
 
-__all__ = ["BETAS", "EPS", "FUSED_DEVICES", "MOMENTUM", "KernelOptimizer", "Optimizer",
-           "fused_kernel"]
+__all__ = ["BETAS", "EPS", "FUSED_DEVICES", "KINDS", "MOMENTUM", "KernelOptimizer",
+           "Optimizer", "fused_kernel"]
 
 BETAS, EPS, MOMENTUM = (0.9, 0.999), 1e-8, 0.9
 KINDS = ("adamw", "adam", "sgd")

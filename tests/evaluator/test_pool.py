@@ -30,6 +30,7 @@ from nasforge.evaluator.executors.pool import (
     threads_per_worker,
     worker_envs,
 )
+from nasforge.evaluator.executors.worker import evaluate_chunk
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator_setup import (
     EvaluatorRecipe,
@@ -156,6 +157,10 @@ def test_group_key_keeps_a_group_in_one_chunk(pool, monkeypatch):
     # interleaved: a split by position would mix the two groups in both chunks
     batch = [a.replace(activation=("relu", "gelu")[i % 2]) for i, a in enumerate(archs(6))]
     monkeypatch.setattr(pool, "group_key", lambda arch: arch["activation"])
+    # both workers ready: a worker that the crash test replaced may still be starting, and
+    # the other would then take both chunks (seen under load)
+    pool.close()
+    pool.start()
     got = pool.evaluate(batch)
     assert [r.state for r in got] == [TrialState.COMPLETE] * 6
     assert [r.metrics["lr"] for r in got] == [a["lr"] for a in batch]  # input order
@@ -425,7 +430,7 @@ def test_a_raising_evaluator_fails_only_the_candidate_that_raises():
             return [EvalResult(TrialState.COMPLETE, {"n": len(batch)}) for _ in batch]
 
     picky = Picky()
-    results = executor_module._evaluate_chunk(picky, candidates)
+    results = evaluate_chunk(picky, candidates)
     assert [r.state for r in results] == [TrialState.COMPLETE, TrialState.FAILED,
                                          TrialState.COMPLETE]
     assert results[1].error == "RuntimeError: bad candidate"

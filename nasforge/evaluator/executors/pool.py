@@ -12,6 +12,8 @@ waits until they are ready -> each worker builds its evaluator once from
 chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
 the pool, then propagates: the search re-queues the batch.
 
+A worker process runs `worker.worker_main` (its side of the pipe protocol).
+
 Chunks: `evaluate(archs)` cuts the batch into chunks (`chunks.dispatch_order`: a `planner`'s,
 or `chunks_per_worker` a worker by `group_key`, costliest first) and hands them out as workers
 free up; a worker's evaluator gets its chunk in one `evaluate` call, so `LocalEvaluator` fuses
@@ -40,25 +42,21 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 
 from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.executors.capacity import cpu_count
 from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey, dispatch_order
-from nasforge.evaluator.executors.lifeline import die_with_parent
 from nasforge.evaluator.executors.start import worker_context
-from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
+from nasforge.evaluator.executors.wire import result_from_wire
+from nasforge.evaluator.executors.worker import Recipe, worker_main
 from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
 logger = logging.getLogger(__name__)
-
-
-#: Builds an evaluator inside a worker process; must pickle (a module-level class instance).
-Recipe = Callable[[], Evaluator]
 
 
 class WorkerStartError(NasforgeError):
@@ -103,68 +101,6 @@ def worker_envs(n_workers: int, gpus: int) -> list[dict[str, str]]:
     if gpus <= 0:
         return [{} for _ in range(n_workers)]
     return [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} for i in range(n_workers)]
-
-
-def _worker_main(conn: Connection, recipe: Recipe, threads: int, env: Mapping[str, str]) -> None:
-    """A worker process: build the evaluator once, then answer one chunk at a time.
-
-    Protocol on `conn`: the worker sends ("ready", pid) or ("error", message) once; then for
-    every (list of arch JSONs, stop rule or None) (a chunk) it receives it sends ("result",
-    [wire result per arch]); None ends it. The worker dies with its parent (`lifeline`); a
-    parent that went away (EOF, a broken pipe) ends it quietly.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    die_with_parent()
-    os.environ.clear()  # the parent's environment now (a forked worker has the server's)
-    os.environ.update(env)
-    import torch
-
-    torch.set_num_threads(threads)
-    from nasforge.plugins import load_plugins  # the plugins' parts, as the CLI's
-    load_plugins()
-    try:
-        evaluator = recipe()
-    except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
-        _send(conn, ("error", f"{type(err).__name__}: {err}"))
-        return
-    if not _send(conn, ("ready", os.getpid())):
-        return
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):  # the parent went away
-            return
-        if message is None:
-            return
-        jsons, stop = message
-        results = _evaluate_chunk(evaluator, [Architecture.from_json(a) for a in jsons], stop)
-        if not _send(conn, ("result", [result_to_wire(r) for r in results])):
-            return
-
-
-def _send(conn: Connection, message: tuple) -> bool:
-    """Send to the parent; False (no traceback) when it has gone away."""
-    try:
-        conn.send(message)
-    except OSError:  # BrokenPipeError: the parent closed the pool or died
-        return False
-    return True
-
-
-def _evaluate_chunk(evaluator: Evaluator, archs: list[Architecture],
-                    stop: StopRule | None = None) -> list[EvalResult]:
-    """The evaluator's results for the chunk; if it raises (it should not), each candidate
-    alone, so the error lands on the candidate that caused it."""
-    try:
-        results = evaluate_batch(evaluator, archs, stop)
-        if len(results) != len(archs):
-            raise RuntimeError(f"the evaluator returned {len(results)} results for "
-                               f"{len(archs)} architectures")
-        return results
-    except Exception as err:
-        if len(archs) == 1:
-            return [EvalResult.failed(f"{type(err).__name__}: {err}")]
-    return [_evaluate_chunk(evaluator, [arch], stop)[0] for arch in archs]
 
 
 class _Worker:
@@ -259,7 +195,7 @@ class WorkerPool:
     def _spawn(self, index: int) -> _Worker:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(child, self.recipe, self.threads, {**os.environ, **self._envs[index]}),
             name=f"nasforge-worker-{index}", daemon=True)
         process.start()

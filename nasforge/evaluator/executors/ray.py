@@ -27,7 +27,7 @@ import `nasforge` themselves and the recipe names files by path.
 Crashes: an actor that dies (os._exit, a segfault, Ray's OOM killer, a lost node) is replaced;
 its chunk's candidates run again one at a time, and a candidate whose own task kills an actor
 becomes FAILED ("ray worker died ..."). An evaluator that raises fails only the candidate that
-raised (`pool._evaluate_chunk`). Architectures and results cross as plain values
+raised (`worker.evaluate_chunk`). Architectures and results cross as plain values
 (Architecture JSON, `wire.result_to_wire`): the frozen records do not pickle; an
 early-stopping rule (`evaluate(archs, stop=rule)`) goes with each chunk, as in `WorkerPool`. Results
 equal the inline evaluator's with the same thread count (each actor runs
@@ -51,12 +51,9 @@ from nasforge.curves.rule import StopRule
 from nasforge.errors import NasforgeError
 from nasforge.evaluator.executors.capacity import cpu_count
 from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
-from nasforge.evaluator.executors.pool import (
-    Recipe,
-    WorkerStartError,
-    _evaluate_chunk,
-)
+from nasforge.evaluator.executors.pool import WorkerStartError
 from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
+from nasforge.evaluator.executors.worker import Recipe, evaluate_chunk
 from nasforge.evaluator.protocol import Evaluator
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
@@ -108,7 +105,7 @@ class _Slot:
         if self.evaluator is None:
             return "error", self.error
         archs = [Architecture.from_json(a) for a in arch_jsons]
-        results = _evaluate_chunk(self.evaluator, archs, stop)
+        results = evaluate_chunk(self.evaluator, archs, stop)
         return "result", [result_to_wire(r) for r in results]
 
 
@@ -297,7 +294,7 @@ class RayExecutor:
             idle.append(slot)
             try:
                 kind, payload = ray.get(ref)
-            except ray.exceptions.RayTaskError as err:  # raised outside _evaluate_chunk
+            except ray.exceptions.RayTaskError as err:  # raised outside evaluate_chunk
                 self._retry_or_fail(archs, task, f"the Ray task failed ({_brief(err)})",
                                     pending, results)
                 continue
