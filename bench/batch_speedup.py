@@ -70,7 +70,6 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
     from nasforge.config import from_dict, load
     from nasforge.evaluator import local
     from nasforge.evaluator.data.fingerprint import data_fingerprint
-    from nasforge.evaluator.executors.start import prestart
     from nasforge.evaluator_setup import load_checked, make_executor
     from nasforge.frozen import thaw
     from nasforge.search import Search
@@ -90,8 +89,7 @@ def run_search(trials: int, batch: int, folder: Path, stacks: list[list[int]] | 
 
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     options = RunOptions(workers=workers).check()
-    if options.may_use_workers(config):  # as the CLI: the fork server imports meanwhile
-        prestart(str(config.training.device), config.training.compile)
+    options.prestart(config)  # as the CLI: the fork server imports meanwhile
     dataset = load_checked(config, cache_dir=folder / "data")
     checkpoints = search_checkpoints(config, storage)
     count = options.workers_for(config)

@@ -14,12 +14,13 @@ Fused training (`fused`): `evaluate` groups the candidates whose plans stack
 depth, widths, norm kinds, activations and dropout rates of flat layers may differ) and trains
 a stack of two or more as one stacked model (`fused.train_fused`); the rest (stacks of one;
 learned-step quantized, residual, cell or learnable-activation plans) train one by one.
-"auto" asks a `FusedPolicy` (a per-machine cost model and a probe where it is unsure) to cut
-each group into stacks and decide each; True fuses every group, split where padding wastes
-compute; False never fuses. A fused candidate's metrics are measured on its own extracted
-model; ``train_seconds`` (``train_cpu_seconds``) is its share (1/M) of the bucket's time, and
-on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with sequential training to float
-rounding (rtol 1e-4, atol 1e-5). If the fused run raises, the bucket is retried sequentially.
+"auto" asks a `FusedPolicy` (a per-machine cost model, and a probe where it predicts a small
+gain) to cut each group into stacks and decide each; True fuses every group, split where
+padding wastes compute; False never fuses. A fused candidate's metrics are measured on its
+own extracted model; ``train_seconds`` (``train_cpu_seconds``) is its share (1/M) of the
+bucket's time, and on CUDA ``peak_memory_mb`` the bucket's peak. Results agree with
+sequential training to float rounding (rtol 1e-4, atol 1e-5). If the fused run raises, the
+bucket is retried sequentially.
 
 Checkpoints (`checkpoint_dir`): each COMPLETE candidate's trained state_dict is saved
 atomically as ``<checkpoint_dir>/<arch_id>.pt``, its path reported as `EvalResult.checkpoint`

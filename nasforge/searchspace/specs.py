@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,7 +74,12 @@ def resolve(ref: Ref) -> Any:
     if not attr:
         raise SpaceError(f"Spec reference {ref!r} should read 'package.module:attribute'.")
     try:
-        value: Any = importlib.import_module(module)
+        # a module already imported is sys.modules' (what import_module returns, without
+        # its import machinery: the planner resolves tens of thousands of refs a search);
+        # one still being imported (by another thread) waits in import_module
+        value: Any = sys.modules.get(module)
+        if value is None or getattr(getattr(value, "__spec__", None), "_initializing", False):
+            value = importlib.import_module(module)
         for part in attr.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError) as error:

@@ -151,6 +151,7 @@ def search(
             config_module.check_name(name)
         if any(v is not None for v in (name, budget, seed)):
             loaded = loaded.with_overrides(name=name, budget=budget, seed=seed)
+        options.prestart(loaded)  # before the store's SQLAlchemy import (`_storage`)
         run_search(loaded, _storage(storage), _cache_dir(), options, resume=resume)
 
     _run(body)

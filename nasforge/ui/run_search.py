@@ -65,6 +65,15 @@ class RunOptions:
             return workers > 1
         return config.evaluator is None and config.batch > 1
 
+    def prestart(self, config: SearchConfig) -> None:
+        """Launch the fork server now if this search may use local CPU workers: its torch
+        import then runs on another core while this process imports and loads the rest
+        (idempotent: `executors.start.prestart`)."""
+        if self.may_use_workers(config):
+            from nasforge.evaluator.executors.start import prestart
+
+            prestart(str(config.training.device), config.training.compile)
+
     def workers_for(self, config: SearchConfig, data_mb: float = 0.0) -> int:
         """The worker count for this search: the number given, or "auto"'s choice, with
         `data_mb` (each worker's copy of the data) added to a worker's memory footprint."""
@@ -103,11 +112,7 @@ def run_search(config: SearchConfig, storage: str, cache_dir: Path, options: Run
     from nasforge.ui.progress import RichProgress
 
     check_persistent(storage)
-    if options.may_use_workers(config):
-        from nasforge.evaluator.executors.start import prestart
-
-        # the workers' imports run while the data loads
-        prestart(str(config.training.device), config.training.compile)
+    options.prestart(config)  # the workers' imports run while the data loads
     # data errors before any write; [evaluator] (the user's function) loads its own data
     dataset = None if config.evaluator else load_checked(config, cache_dir=cache_dir)
     fingerprint = None if dataset is None else data_fingerprint(config.data, dataset)

@@ -140,17 +140,28 @@ class CountingProbe:
 
 def test_the_policy_probes_only_where_the_model_is_unsure() -> None:
     plans, params = [mlp(width=16)] * 4, [TrainingParams(batch_size=24)] * 4
-    probe = CountingProbe(0.1, 1.0)
+    probe = CountingProbe(0.1, 1.0)  # the probe would always fuse
     sure = FusedPolicy(probe, model=Counting(CHEAP_STACKS))
     assert sure.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], True)]
     assert probe.calls == 0
-    # fused predicted as slow as alone: unsure, the probe decides
     alone = sum(CostModel((1e-3, 0.0, 0.0, 0.0), (0.0,) * 6).alone_step(p, 24) for p in plans)
     slots = fused_features(align(plans), 24)[0]
-    unsure = FusedPolicy(probe, model=CostModel(alone=(1e-3, 0.0, 0.0, 0.0),
-                                                fused=(alone / slots, *(0.0,) * 5)))
+
+    def predicting(fused: float) -> FusedPolicy:  # the model predicts `fused` s a step
+        return FusedPolicy(probe, model=CostModel(alone=(1e-3, 0.0, 0.0, 0.0),
+                                                  fused=(fused / slots, *(0.0,) * 5)))
+
+    # fused predicted 1.2x faster: x margin 1.1, a gain by less than `unsure`: the probe decides
+    unsure = predicting(alone / 1.2)
     assert unsure.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], True)]
     assert probe.calls == 1
+    assert unsure.may_fuse(alone / 1.2, alone)
+    # fused predicted as slow as alone: no gain predicted, sequential unprobed (the model errs
+    # on the fast side)
+    no_gain = predicting(alone)
+    assert no_gain.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], False)]
+    assert probe.calls == 1
+    assert not no_gain.may_fuse(alone, alone)
     never = FusedPolicy(probe, model=CostModel(alone=(1e-6, 0.0, 0.0, 0.0),
                                                fused=(1.0, *(0.0,) * 5)))
     assert never.stacks(plans, blobs(), params, "classification") == [([0, 1, 2, 3], False)]

@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -277,21 +278,30 @@ def test_a_recipe_that_fails_in_the_worker_is_a_clear_error():
 
 
 @pytest.mark.slow
-def test_launch_does_not_wait_for_the_workers_and_start_does():
-    """`launch` spawns and returns (the CLI opens the store meanwhile); `start` waits, so a
-    worker that cannot build its evaluator fails there, and its pool ends."""
+def test_launch_returns_while_the_workers_spawn_and_start_waits(monkeypatch):
+    """`launch` spawns in the background (the CLI opens the store meanwhile, while a fork
+    server that is still importing holds each spawn); `start` waits for the spawns and then
+    for each worker's evaluator, so a worker that cannot build it fails there, and its pool
+    ends."""
     pool = WorkerPool(2, BrokenRecipe(), threads=1)
-    pool.launch()
-    assert len(pool.pids) == 2
-    pool.launch()  # idempotent
-    assert len(pool.pids) == 2
+    spawn, release = pool._spawn, threading.Event()
+
+    def held(index):
+        assert release.wait(5)
+        return spawn(index)
+
+    monkeypatch.setattr(pool, "_spawn", held)
+    pool.launch()  # returns although no worker could spawn yet
+    pool.launch()  # idempotent: one launch
+    assert pool.pids == []
+    release.set()
     with pytest.raises(WorkerStartError, match="no data here"):
         pool.start()
     assert pool.pids == []
 
 
 @pytest.mark.slow
-def test_a_launch_that_fails_halfway_ends_the_workers_it_started(monkeypatch):
+def test_a_launch_that_fails_halfway_fails_start_and_ends_the_workers_it_started(monkeypatch):
     pool = WorkerPool(2, BrokenRecipe(), threads=1)
     spawn, started = pool._spawn, []
 
@@ -302,10 +312,74 @@ def test_a_launch_that_fails_halfway_ends_the_workers_it_started(monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(pool, "_spawn", second_fails)
+    pool.launch()
     with pytest.raises(OSError, match="no more processes"):
-        pool.launch()
+        pool.start()
     assert len(started) == 1 and not started[0].process.is_alive()
     assert pool.pids == []
+
+
+def holding_the_second_spawn(pool: WorkerPool, monkeypatch: pytest.MonkeyPatch
+                             ) -> tuple[list, threading.Event, threading.Event]:
+    """(The workers the pool spawns, set when the second spawn begins, what releases it)."""
+    spawn, started, second, release = pool._spawn, [], threading.Event(), threading.Event()
+
+    def held(index):
+        if index == 1:
+            second.set()
+            assert release.wait(10)
+        started.append(spawn(index))
+        return started[-1]
+
+    monkeypatch.setattr(pool, "_spawn", held)
+    return started, second, release
+
+
+@pytest.mark.slow
+def test_close_during_a_launch_stops_it_and_ends_every_worker_it_spawned(monkeypatch):
+    pool = WorkerPool(3, BrokenRecipe(), threads=1)
+    started, second, release = holding_the_second_spawn(pool, monkeypatch)
+    pool.launch()
+    assert second.wait(10)  # worker 0 spawned, worker 1 spawning
+    threading.Timer(0.2, release.set).start()
+    pool.close()  # ends worker 0, stops the launch and waits: its thread ends worker 1
+    assert len(started) == 2  # worker 2 never spawned
+    assert not any(w.process.is_alive() for w in started)
+    assert pool.pids == []
+
+
+class InterruptedOnce:
+    """An event whose first `wait` raises KeyboardInterrupt (Ctrl-C while `start` waits)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event, self.interrupted = event, False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return self.event.wait(timeout)
+
+    def set(self) -> None:
+        self.event.set()
+
+
+@pytest.mark.slow
+def test_an_interrupt_while_start_waits_for_the_launch_leaves_no_worker(monkeypatch):
+    pool = WorkerPool(3, BrokenRecipe(), threads=1)
+    started, second, release = holding_the_second_spawn(pool, monkeypatch)
+    pool.launch()
+    assert second.wait(10)
+    pool._launch.done = InterruptedOnce(pool._launch.done)
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(KeyboardInterrupt):
+        pool.start()  # interrupted: it closes the pool, which waits for the launch to stop
+    assert len(started) == 2 and not any(w.process.is_alive() for w in started)
+    assert pool.pids == []
+    pool.launch()  # a closed pool launches again
+    with pytest.raises(WorkerStartError, match="no data here"):
+        pool.start()
+    assert len(started) == 5 and not any(w.process.is_alive() for w in started)
 
 
 @pytest.mark.parametrize("n", [0, -2, True, 1.5])

@@ -96,3 +96,18 @@ def test_log_records_are_printed_through_rich_made_on_the_first(
     assert type(handler._inner).__name__ == "RichHandler"
     printed = capsys.readouterr().err
     assert "WARNING" in printed and "[space] kept" in printed
+
+
+def test_a_search_with_workers_starts_the_fork_server_before_importing_the_store() -> None:
+    """The fork server's torch import runs on another core while this process imports
+    SQLAlchemy and loads the data (`RunOptions.prestart`): it is asked for before the store
+    package is imported."""
+    code = ("import json, runpy, sys; import nasforge.evaluator.executors.start as start; "
+            "start.prestart = lambda *a: (print(json.dumps(sorted(m for m in ('sqlalchemy', "
+            "'nasforge.store') if m in sys.modules))), sys.exit(3)); "
+            "sys.argv = ['nasforge', 'search', 'examples/quickstart.toml', '--workers', '2', "
+            "'--storage', 'sqlite:///never.db']; runpy.run_module('nasforge', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+    assert not (ROOT / "never.db").exists()

@@ -6,8 +6,9 @@ Both executors have the evaluator interface the search loop uses (`protocol.Eval
 least that many).
 
 `WorkerPool` lifecycle: constructed (nothing started) -> `launch()` spawns `n_workers`
-processes, `start()` (or the first `evaluate`, or `with pool:`) launches them if needed and
-waits until they are ready -> each worker builds its evaluator once from
+processes from a background thread and returns, `start()` (or the first `evaluate`, or
+`with pool:`) launches them if not launched, waits for the launch and until each worker is
+ready -> each worker builds its evaluator once from
 `recipe` (a picklable zero-argument callable; it loads the data once) and then evaluates one
 chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
 the pool, then propagates: the search re-queues the batch.
@@ -41,6 +42,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
@@ -150,6 +152,8 @@ class WorkerPool:
         self._context = worker_context(fork_server and gpus <= 0, compiles)
         self._workers: list[_Worker] = []
         self._started = False
+        self._launch: _Launch | None = None  # a background spawn not yet waited for
+        self._lock = threading.Lock()  # a launch adds workers; `close` takes them
         self.replaced = 0  # workers that died and were replaced
 
     stops_early = True  # each worker's evaluator decides (`protocol.evaluate_batch`)
@@ -170,21 +174,47 @@ class WorkerPool:
         self.close()
 
     def launch(self) -> None:
-        """Spawn the workers without waiting for them: the caller works while they start."""
-        if not self._workers:
-            try:
-                for index in range(self.n_workers):  # each kept at once: `close` ends it
-                    self._workers.append(self._spawn(index))
-            except BaseException:
-                self.close()
-                raise
+        """Spawn the workers from a background thread and return at once: the caller works
+        (the CLI opens the store) while a fork server that is still importing holds each
+        spawn. `start` waits for the launch and raises what it raised."""
+        if self._workers or self._launch is not None:
+            return
+        launch = self._launch = _Launch()
+        threading.Thread(target=self._spawn_all, args=(launch,), name="nasforge-launch",
+                         daemon=True).start()
+
+    def _spawn_all(self, launch: _Launch) -> None:
+        """The launch thread: each worker joins the pool as it spawns, unless the pool was
+        closed meanwhile: then the thread ends it and stops."""
+        try:
+            for index in range(self.n_workers):
+                if launch.stop.is_set():
+                    return
+                worker = self._spawn(index)
+                with self._lock:
+                    if not launch.stop.is_set():
+                        self._workers.append(worker)
+                        continue
+                _end([worker])
+                return
+        except BaseException as err:  # noqa: BLE001 - `start` re-raises it in the caller
+            launch.error = err
+        finally:
+            launch.done.set()
 
     def start(self) -> None:
-        """Spawn the workers (unless `launch`ed) and wait until each has built its evaluator."""
+        """Launch the workers (unless launched), wait for the launch and then until each
+        worker has built its evaluator."""
         if self._started:
             return
-        self.launch()
         try:
+            self.launch()
+            launch = self._launch
+            if launch is not None:
+                launch.done.wait()
+                self._launch = None
+                if launch.error is not None:
+                    raise launch.error
             for worker in self._workers:
                 self._await_ready(worker)
         except BaseException:
@@ -310,22 +340,47 @@ class WorkerPool:
         results[task[0]] = EvalResult.failed(reason)
 
     def close(self) -> None:
-        """End every worker (idempotent): ask idle ones to stop, terminate busy ones."""
-        workers, self._workers, self._started = self._workers, [], False
-        for worker in workers:
-            if worker.process.is_alive() and worker.task is None and worker.ready:
-                try:
-                    worker.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
-            else:
-                worker.process.terminate()
-        for worker in workers:
-            worker.process.join(timeout=10)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+        """End every worker (idempotent): ask idle ones to stop, terminate busy ones. A launch
+        still spawning stops: its thread ends any worker it still spawns, and `close` waits
+        for it (an interrupt there leaves nothing behind)."""
+        launch, self._launch = self._launch, None
+        with self._lock:  # from here on, a launch adds no worker
+            if launch is not None:
+                launch.stop.set()
+            workers, self._workers, self._started = self._workers, [], False
+        try:
+            _end(workers)
+        finally:
+            if launch is not None:
+                launch.done.wait()
+
+
+class _Launch:
+    """One background spawn of a pool's workers (`WorkerPool.launch`): `stop` set by
+    `close`, `done` set by the thread when it ends, `error` what it raised."""
+
+    def __init__(self) -> None:
+        self.stop, self.done = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+
+
+def _end(workers: Sequence[_Worker]) -> None:
+    """Ask idle, ready workers to stop and terminate the others; wait for each (killed after
+    10 s)."""
+    for worker in workers:
+        if worker.process.is_alive() and worker.task is None and worker.ready:
+            try:
+                worker.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        else:
+            worker.process.terminate()
+    for worker in workers:
+        worker.process.join(timeout=10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
 
 
 def _signal_name(code: int | None) -> str:
