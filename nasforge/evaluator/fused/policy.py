@@ -9,9 +9,9 @@ factor `unsure`: then the bucket key (slots, padded sizes, batch size, optimizer
 decision, or `probe` (a few training steps of the stacked model vs the same steps of each
 candidate alone, on the real data) -> cached for the policy's lifetime. A stack the model
 predicts not to pay (fused x `margin` at or above alone) trains one by one unprobed: where
-the model predicted that in three quickstart searches, the probe measured no gain for 17 of
-18 stacks and 1% for the other (docs/benchmarks.md). The model's errors that matter are on
-the fast side (large stacks of mixed depths and norms priced up to 0.2-0.6 too low).
+the model predicted that in three quickstart searches, the probe decided sequential for all
+18 stacks (docs/benchmarks.md). The model's errors that matter are on the fast side (large
+stacks of mixed depths and norms priced up to 0.2-0.6 too low).
 
 The probe costs at most a few percent of the bucket's estimated sequential training time
 (`budget`, or a fixed 50 ms if more: decisions are cached, so a probe pays over every later
