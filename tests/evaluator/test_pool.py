@@ -31,6 +31,7 @@ from nasforge.evaluator.executors.pool import (
     threads_per_worker,
     worker_envs,
 )
+from nasforge.evaluator.executors.start import SERVER_EXIT
 from nasforge.evaluator.executors.worker import evaluate_chunk
 from nasforge.evaluator.local import LocalEvaluator
 from nasforge.evaluator_setup import (
@@ -216,6 +217,8 @@ def test_the_fork_server_preloads_torch_compile_only_for_a_search_that_compiles(
     assert "torch" in asked[-1] and "torch._dynamo" not in asked[-1]
     make_executor(from_dict({**RAW, "training": {**RAW["training"], "compile": True}}), 2)
     assert "torch._dynamo" in asked[-1]
+    # last, so that its exit handler runs first (`server_exit`)
+    assert asked[0][-1] == asked[1][-1] == SERVER_EXIT
 
 
 def test_a_worker_gets_the_environment_its_pool_has_when_it_starts(monkeypatch) -> None:

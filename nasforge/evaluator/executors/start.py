@@ -31,6 +31,9 @@ PRELOAD = ("torch", "nasforge.evaluator.executors.pool",
 #: in the server instead of in every worker; training alone no longer imports it:
 #: `kernel_optimizer`).
 COMPILER = ("torch._dynamo",)
+#: ... and last, so that its exit handler runs first: the server leaves without finalizing
+#: once its parent has gone (it holds the command's stdout and stderr: `server_exit`).
+SERVER_EXIT = "nasforge.evaluator.executors.server_exit"
 
 
 def worker_context(fork_server: bool, compiles: bool = False
@@ -41,7 +44,8 @@ def worker_context(fork_server: bool, compiles: bool = False
     `compiles`: the workers will torch.compile (the server preloads `COMPILER` too)."""
     if fork_server and sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([*PRELOAD, *(COMPILER if compiles else ())])
+        context.set_forkserver_preload([*PRELOAD, *(COMPILER if compiles else ()),
+                                        SERVER_EXIT])
         return context
     return multiprocessing.get_context("spawn")
 
