@@ -1,10 +1,11 @@
-"""The fork server leaves without finalizing once its parent has gone (`server_exit`): it
+"""The fork server leaves without finalizing once the command has gone (`server_exit`): it
 holds the command's stdout and stderr, and a pipeline (`nasforge search ... | tee log`)
 would otherwise wait for its torch teardown after the command has ended."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,8 +16,32 @@ import pytest
 from nasforge.evaluator.executors.server_exit import in_fork_server
 from nasforge.evaluator.executors.start import SERVER_EXIT
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="a fork server on Linux only")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="a fork server on Linux only"), pytest.mark.slow]
+
+
+def run_parent(folder: Path, preload: list[str], body: str) -> subprocess.CompletedProcess:
+    """Run a parent process that starts a fork server preloading `preload` (modules in
+    `folder` or importable here) and then runs `body`; returns once every holder of its
+    pipes, the server too, has closed them."""
+    script = folder / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing
+        if __name__ == "__main__":
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload({preload!r})
+    """) + textwrap.indent(textwrap.dedent(body), "    "))
+    # the server imports by PYTHONPATH (3.11-3.13 ignore the parent's sys.path there)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the server too: it holds the pipes
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.mark.parametrize("leaves", [True, False])
@@ -30,25 +55,35 @@ def test_the_fork_server_skips_exit_handlers_registered_before_it(tmp_path: Path
         import atexit, pathlib
         atexit.register(pathlib.Path({str(marker)!r}).write_text, "the server finalized")
     """))
-    preload = ["finalizing", *([SERVER_EXIT] if leaves else [])]
-    script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent(f"""
-        import multiprocessing
-        if __name__ == "__main__":
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload({preload!r})
-            child = context.Process(target=print, args=("a worker",))
-            child.start()  # after the server's preload
-            child.join()
-    """))
-    # returns once every holder of the pipes, the server too, has closed them
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # the server imports by it
-        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = run_parent(tmp_path, ["finalizing", *([SERVER_EXIT] if leaves else [])], """
+        child = context.Process(target=print, args=("a worker",))
+        child.start()  # after the server's preload
+        child.join()
+    """)
     assert done.returncode == 0, done.stderr
     assert "a worker" in done.stdout
     assert marker.exists() is not leaves
+
+
+def test_a_worker_forked_from_the_server_is_not_the_server(tmp_path: Path) -> None:
+    """Its copied stack holds the server's `main` too; it keeps its own exit status."""
+    (tmp_path / "probe.py").write_text(textwrap.dedent("""
+        import sys
+        from nasforge.evaluator.executors.server_exit import in_fork_server
+        def main():
+            print("worker in fork server:", in_fork_server(), flush=True)
+            sys.exit(3)
+    """))
+    done = run_parent(tmp_path, ["probe", SERVER_EXIT], """
+        import probe
+        child = context.Process(target=probe.main)
+        child.start()
+        child.join()
+        print("worker exit code:", child.exitcode)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert "worker in fork server: False" in done.stdout
+    assert "worker exit code: 3" in done.stdout
 
 
 def test_it_does_nothing_outside_the_fork_server() -> None:
