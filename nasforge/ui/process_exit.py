@@ -25,7 +25,9 @@ import atexit
 import os
 import sys
 import threading
-from typing import NoReturn, TextIO
+from typing import NoReturn
+
+from nasforge.fast_exit import flushed, watched
 
 
 def exit_status(code: object) -> int:
@@ -42,7 +44,7 @@ def exit_status(code: object) -> int:
 def finish(code: object = None) -> NoReturn:
     """End the process as `sys.exit(code)` would, less the interpreter's teardown (see the
     module docstring)."""
-    if _watched() or _other_threads():
+    if watched() or _other_threads():
         raise SystemExit(code)
     status = exit_status(code)
     try:
@@ -50,39 +52,12 @@ def finish(code: object = None) -> NoReturn:
     finally:
         streams = {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
                    if s is not None}
-        if not all([_flushed(stream) for stream in streams.values()]):
+        if not all([flushed(stream) for stream in streams.values()]):
             status = status or 120
         os._exit(status)
-
-
-def _flushed(stream: TextIO) -> bool:
-    """Flush `stream`; False when its output could not be written (a closed pipe or stream
-    is not an error: nothing reads it)."""
-    try:
-        stream.flush()
-    except (BrokenPipeError, ValueError):
-        return True
-    except OSError as error:  # e.g. a full disk: reported as the interpreter reports it
-        try:
-            os.write(2, f"Exception ignored flushing {getattr(stream, 'name', stream)}: "
-                        f"{error}\n".encode())
-        except OSError:
-            pass
-        return False
-    return True
 
 
 def _other_threads() -> bool:
     main = threading.main_thread()
     return any(thread is not main and not thread.daemon and thread.is_alive()
                for thread in threading.enumerate())
-
-
-def _watched() -> bool:
-    """True under a tracer or profiler (sys.settrace / setprofile, or 3.12's monitoring)."""
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        return True
-    monitoring = getattr(sys, "monitoring", None)
-    return monitoring is not None and any(
-        monitoring.get_tool(tool) is not None
-        for tool in (monitoring.DEBUGGER_ID, monitoring.COVERAGE_ID, monitoring.PROFILER_ID))

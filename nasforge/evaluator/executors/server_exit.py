@@ -19,6 +19,8 @@ import os
 import sys
 from types import FrameType
 
+from nasforge.fast_exit import flushed, watched
+
 
 def in_fork_server() -> bool:
     """True in multiprocessing's fork server itself (this import runs inside its `main`), not
@@ -34,14 +36,11 @@ def in_fork_server() -> bool:
 
 
 def _leave() -> None:
-    if sys.gettrace() is not None or sys.getprofile() is not None:
+    if watched():
         return  # a tracer (coverage) or profiler saves its data on the normal way out
     for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing left to say
-            pass
+        if stream is not None:
+            flushed(stream)
     os._exit(1 if hasattr(sys, "last_value") else 0)  # set once an error was printed
 
 
