@@ -9,7 +9,6 @@ Not the metric names themselves: those are `nasforge.metrics`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from nasforge.errors import NasforgeError
@@ -35,19 +34,4 @@ def missing_objective(result: EvalResult, objectives: Sequence[Objective]) -> st
             "objectives, or make the evaluator return it.")
 
 
-def checked(results: Sequence[EvalResult], objectives: Sequence[Objective]
-            ) -> tuple[list[EvalResult], MissingMetricError | None]:
-    """The results with each one lacking an objective metric turned FAILED (its metrics
-    kept), and the error to raise once they are stored (None when every result is fine)."""
-    out: list[EvalResult] = []
-    error: MissingMetricError | None = None
-    for result in results:
-        reason = missing_objective(result, objectives)
-        if reason is not None:
-            result = dataclasses.replace(result, state=TrialState.FAILED, error=reason)
-            error = error or MissingMetricError(f"Search stopped: {reason}")
-        out.append(result)
-    return out, error
-
-
-__all__ = ["MissingMetricError", "missing_objective", "checked"]
+__all__ = ["MissingMetricError", "missing_objective"]

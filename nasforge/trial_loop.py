@@ -32,7 +32,7 @@ from nasforge.evaluator.data.fingerprint import version as fingerprint_version
 from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
 from nasforge.frozen import thaw
 from nasforge.leases import DEFAULT_TIMEOUT, Heartbeat, check_timeout, orphaned, worker_id
-from nasforge.objective_metrics import checked
+from nasforge.objective_metrics import MissingMetricError, missing_objective
 from nasforge.records import EvalResult, SearchRecord, TrialRecord, TrialState
 from nasforge.searchspace.architecture import Architecture
 from nasforge.shared_history import SharedHistory
@@ -243,12 +243,29 @@ class TrialLoop:
             raise problem
 
     def evaluate(self, trials: list[TrialRecord], strategy: Teller | None = None,
-                  history: SharedHistory | None = None) -> int:
+                 history: SharedHistory | None = None) -> int:
+        """Evaluate `trials` and finish each one as its result arrives (a worker pool's
+        chunks: stored while the other chunks still train, so an interrupted round keeps
+        them); the strategy is told the batch in order once it is done (its next ask does
+        not depend on which worker finished first)."""
+        finished: dict[int, TrialRecord] = {}
+        problems: list[MissingMetricError] = []
+        saved = False
+
+        def on_result(position: int, result: EvalResult) -> None:
+            nonlocal saved
+            saved = saved or result.checkpoint is not None
+            record = self._finish(trials[position], result, problems, history)
+            if record is not None:
+                finished[position] = record
+
         try:
             stop = self.stop_rule()  # its first read of the store may fail: trials handed back
-            results = evaluate_batch(self.evaluator, [t.arch for t in trials], stop)
+            results = evaluate_batch(self.evaluator, [t.arch for t in trials], stop,
+                                     on_result=on_result)
         except BaseException:
-            # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours.
+            # Interrupted (Ctrl-C) or broken evaluator: hand back the trials still ours (those
+            # finished are stored and leased no more).
             numbers = {t.number for t in trials}
             self.store.requeue_stale(self.config.name, {
                 lease.number: lease for lease in self.store.leases(self.config.name)
@@ -256,36 +273,44 @@ class TrialLoop:
             raise
         if len(results) != len(trials):
             raise RuntimeError(f"evaluator returned {len(results)} results for {len(trials)}")
-        results, missing_metric = checked(results, self.config.objectives)
-        saved = any(r.checkpoint for r in results)
-        pruner = self.pruner
-        for trial, result in zip(trials, results, strict=True):
-            result = self.stored(result)
-            kept = result if pruner is None else pruner.unkept(result)
-            try:
-                record = self.store.finish(self.config.name, trial.number, kept,
-                                           worker=self.worker)
-            except LeaseLostError as err:
-                logger.warning("%s", err)
-                continue
-            if pruner is not None:
-                if kept.checkpoint is None and result.checkpoint is not None:
-                    pruner.discard(result.checkpoint)  # dominated: stored without its path
-                else:
-                    pruner.note([record])
-            if self.incumbents is not None:
-                self.incumbents.note([record])
-            if history is not None:
-                history.mark([record])
-            if strategy is not None:
-                strategy.tell([record])
-            if self.observer:
-                self.observer.on_trial(record)
-        if saved and pruner is not None:
-            pruner.prune()
-        if missing_metric is not None:  # after storing the batch: nothing is lost
-            raise missing_metric
+        if strategy is not None:
+            for position in sorted(finished):
+                strategy.tell([finished[position]])
+        if saved and self.pruner is not None:
+            self.pruner.prune()
+        if problems:  # after storing the batch: nothing is lost
+            raise problems[0]
         return len(trials)
+
+    def _finish(self, trial: TrialRecord, result: EvalResult,
+                problems: list[MissingMetricError], history: SharedHistory | None
+                ) -> TrialRecord | None:
+        """Store one trial's result (FAILED if it lacks an objective metric: the error goes
+        to `problems`) and note it; None when another worker holds its lease now."""
+        reason = missing_objective(result, self.config.objectives)
+        if reason is not None:
+            result = dataclasses.replace(result, state=TrialState.FAILED, error=reason)
+            problems.append(MissingMetricError(f"Search stopped: {reason}"))
+        result = self.stored(result)
+        pruner = self.pruner
+        kept = result if pruner is None else pruner.unkept(result)
+        try:
+            record = self.store.finish(self.config.name, trial.number, kept, worker=self.worker)
+        except LeaseLostError as err:
+            logger.warning("%s", err)
+            return None
+        if pruner is not None:
+            if kept.checkpoint is None and result.checkpoint is not None:
+                pruner.discard(result.checkpoint)  # dominated: stored without its path
+            else:
+                pruner.note([record])
+        if self.incumbents is not None:
+            self.incumbents.note([record])
+        if history is not None:
+            history.mark([record])
+        if self.observer:
+            self.observer.on_trial(record)
+        return record
 
     def stored(self, result: EvalResult) -> EvalResult:
         """The result with its checkpoint path relative to the checkpoint root (or none)."""

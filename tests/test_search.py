@@ -186,3 +186,46 @@ def test_a_round_asks_for_one_candidate_per_evaluation_slot(store):
     evaluator = Slotted()  # batch above the slots wins
     Search(config(budget=6, batch=5, name="t"), store, evaluator).run()
     assert evaluator.batches == [5, 1]
+
+
+class Streaming(FakeEvaluator):
+    """Hands results over as they "arrive" (`streams_results`): in `order`, then raises
+    KeyboardInterrupt if `interrupt_after` results have been handed over."""
+
+    streams_results = True
+
+    def __init__(self, order: Sequence[int], interrupt_after: int | None = None) -> None:
+        super().__init__()
+        self.order, self.interrupt_after = order, interrupt_after
+
+    def evaluate(self, archs, on_result=None):
+        results = super().evaluate(archs)
+        for count, position in enumerate(self.order[:len(archs)]):
+            if count == self.interrupt_after:
+                raise KeyboardInterrupt
+            on_result(position, results[position])
+        return results
+
+
+def test_results_are_stored_as_they_arrive_and_an_interrupt_keeps_them(store):
+    with pytest.raises(KeyboardInterrupt):
+        Search(config(batch=3), store, Streaming([2, 0, 1], interrupt_after=2)).run()
+    # the two that arrived are stored; the third goes back to the queue
+    assert [t.state for t in store.trials("s")] == [TrialState.COMPLETE, TrialState.WAITING,
+                                                  TrialState.COMPLETE]
+
+
+def test_the_strategy_is_told_a_streamed_batch_in_input_order(store, monkeypatch):
+    from nasforge.strategies.random import RandomSearch
+
+    told: list[int] = []
+    real = RandomSearch.tell
+
+    def spy(self, records):
+        told.extend(r.number for r in records if r.state.is_finished)
+        return real(self, records)
+
+    monkeypatch.setattr(RandomSearch, "tell", spy)
+    Search(config(batch=3), store, Streaming([2, 0, 1, 2, 0, 1])).run()
+    assert told == list(range(6))
+    assert [t.state for t in store.trials("s")] == [TrialState.COMPLETE] * 6

@@ -9,6 +9,11 @@ settings, a picklable value) and may return PRUNED results for the candidates th
 `[evaluator]` function, the benchmark tables) keeps its one-argument `evaluate` and simply
 trains every candidate to the end.
 
+Results can stream the same way: an evaluator whose `streams_results` is True (a worker pool)
+takes `evaluate(archs, on_result=callback)` and calls it as each chunk's results arrive, so
+the search stores them while the other chunks still train; `evaluate_batch` calls the
+callback for every other evaluator once its batch is done.
+
 Implementers: `LocalEvaluator` (trains on this device), `FunctionEvaluator` (the user's
 `[evaluator]` callable), the supernet's and the benchmark tables' evaluators, and the
 executors that run one elsewhere (`InlineExecutor`, `WorkerPool`, `RayExecutor`). Not how an
@@ -18,7 +23,7 @@ evaluator is made from a config: that is `nasforge.evaluator_setup`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from nasforge.records import EvalResult
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
     from nasforge.curves.rule import StopRule
 
 logger = logging.getLogger(__name__)
+
+#: `on_result(position, result)`: one result of a batch as it arrives (`evaluate_batch`)
+OnResult = Callable[[int, EvalResult], None]
 
 
 class Evaluator(Protocol):
@@ -54,9 +62,28 @@ def stops_early(evaluator: object) -> bool:
     return getattr(evaluator, "stops_early", False) is True
 
 
+def streams_results(evaluator: object) -> bool:
+    """Whether `evaluator.evaluate` takes `on_result` (its `streams_results` attribute)."""
+    return getattr(evaluator, "streams_results", False) is True
+
+
 def evaluate_batch(evaluator: Evaluator, archs: Sequence[Architecture],
-                   stop: StopRule | None = None) -> list[EvalResult]:
-    """`evaluator.evaluate(archs)`, with `stop=stop` where the evaluator takes it."""
+                   stop: StopRule | None = None,
+                   on_result: OnResult | None = None
+                   ) -> list[EvalResult]:
+    """`evaluator.evaluate(archs)`, with `stop=stop` where the evaluator takes it.
+
+    `on_result(position, result)` is called once per architecture before this returns: as
+    each result arrives where the evaluator streams them (a worker pool, while its other
+    chunks still train), else for each result in order once the batch is done."""
+    kwargs: dict[str, object] = {}
     if stop is not None and stops_early(evaluator):
-        return evaluator.evaluate(archs, stop=stop)  # type: ignore[call-arg]  # stops_early
-    return evaluator.evaluate(archs)
+        kwargs["stop"] = stop
+    if on_result is not None and streams_results(evaluator):
+        kwargs["on_result"] = on_result
+        return evaluator.evaluate(archs, **kwargs)  # kwargs: streams_results (on_result)
+    results = evaluator.evaluate(archs, **kwargs)  # kwargs: stops_early (stop)
+    if on_result is not None and len(results) == len(archs):  # the caller checks the count
+        for position, result in enumerate(results):
+            on_result(position, result)
+    return results

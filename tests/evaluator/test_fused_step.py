@@ -140,3 +140,31 @@ def test_activation_runs_cover_repeated_kinds_and_match_each_models_own() -> Non
     assert torch.equal(out, torch.stack([act(x[m]) for m, act in enumerate(acts)]))
     layer.keep([3, 0])
     assert layer.runs == [(0, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("layout", ["models", "channels"])
+def test_scattered_activation_kinds_match_each_models_own_forward_and_backward(layout: str
+                                                                               ) -> None:
+    """Kinds too scattered for runs are gathered into kind order once and put back: each
+    model's slice gets its own activation and its own gradient, bit for bit."""
+    from nasforge.evaluator.fused.layers import StackCtx
+
+    kinds: list[nn.Module] = [nn.ReLU(), nn.GELU(), nn.Tanh()]
+    acts = [kinds[m % 3] for m in range(7)]
+    layer = Layer(ELEMENTWISE_LAYER, 0, acts=acts)
+    layer.group(None)
+    assert not layer.runs and layer.inverse is not None
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 4, 6, generator=g, requires_grad=True)
+    grad = torch.randn(7, 4, 6, generator=g)
+    given = x if layout == "models" else x.transpose(0, 1).reshape(4, 7 * 6)
+    out, _ = ELEMENTWISE_LAYER.forward(layer, (given, layout), StackCtx({}, {}, 7, True))
+    if layout == "channels":
+        out = out.view(4, 7, 6).transpose(0, 1)
+    (got,) = torch.autograd.grad(out, x, grad)
+    own = [x[m].detach().clone().requires_grad_(True) for m in range(7)]
+    expected = [act(part) for act, part in zip(acts, own, strict=True)]
+    assert torch.equal(out, torch.stack(expected))
+    for m, (part, value) in enumerate(zip(own, expected, strict=True)):
+        (want,) = torch.autograd.grad(value, part, grad[m])
+        assert torch.equal(got[m], want)

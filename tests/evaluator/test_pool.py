@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -255,6 +256,58 @@ def test_a_planner_s_chunks_reach_the_workers_whole_and_in_its_order(pool, monke
     assert [r.metrics["lr"] for r in got] == [a["lr"] for a in batch]  # input order
     assert [r.metrics["chunk"] for r in got] == [3, 1, 3, 3, 1]
     assert got[0].metrics["pid"] == got[2].metrics["pid"] == got[3].metrics["pid"]
+
+
+WAIT_LR = 0.00789  # a test-only marker: the worker waits for `Waiting.path` to exist
+
+
+class Waiting:
+    """Wraps an evaluator; on an architecture with WAIT_LR it first waits (up to 20 s) for
+    `path` to exist, and reports whether it did (`saw_file`)."""
+
+    def __init__(self, inner, path: str) -> None:
+        self.inner, self.path = inner, path
+
+    def evaluate(self, archs: Sequence[Architecture]) -> list[EvalResult]:
+        seen = 0.0
+        if any(arch["lr"] == WAIT_LR for arch in archs):
+            deadline = time.monotonic() + 20
+            while not os.path.exists(self.path) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen = float(os.path.exists(self.path))
+        return [EvalResult(r.state, {**r.metrics, "saw_file": seen}, r.curve, r.error)
+                for r in self.inner.evaluate(archs)]
+
+
+@dataclass(frozen=True)
+class WaitingRecipe:
+    recipe: EvaluatorRecipe
+    path: str
+
+    def __call__(self) -> Waiting:
+        return Waiting(self.recipe(), self.path)
+
+
+@pytest.mark.slow
+def test_each_chunk_s_results_reach_on_result_while_other_chunks_still_train(tmp_path):
+    """The callback gets the fast chunk's result while the other chunk's worker waits for
+    the file that the callback writes: without streaming it would wait in vain."""
+    config = from_dict(RAW)
+    flag = tmp_path / "first-result-arrived"
+    recipe = WaitingRecipe(EvaluatorRecipe.of(config, dataset=load_checked(config)), str(flag))
+    batch = archs(2)
+    batch[0] = batch[0].replace(lr=WAIT_LR)
+    seen: list[int] = []
+
+    def on_result(position: int, result: EvalResult) -> None:
+        seen.append(position)
+        flag.touch()
+
+    with WorkerPool(2, recipe, threads=1, planner=lambda archs, workers: [(0,), (1,)]) as pool:
+        got = pool.evaluate(batch, on_result=on_result)
+    assert seen == [1, 0]
+    assert got[0].metrics["saw_file"] == 1.0
+    assert [r.state for r in got] == [TrialState.COMPLETE] * 2
 
 
 @pytest.mark.slow

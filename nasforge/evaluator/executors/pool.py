@@ -18,7 +18,9 @@ A worker process runs `worker.worker_main` (its side of the pipe protocol).
 Chunks: `evaluate(archs)` cuts the batch into chunks (`chunks.dispatch_order`: a `planner`'s,
 or `chunks_per_worker` a worker by `group_key`, costliest first) and hands them out as workers
 free up; a worker's evaluator gets its chunk in one `evaluate` call, so `LocalEvaluator` fuses
-the stackable candidates of a chunk.
+the stackable candidates of a chunk. `evaluate(archs, on_result=callback)` hands each
+chunk's results to the callback as they arrive, after the worker has its next chunk: the
+search stores them while the other chunks train (`protocol.evaluate_batch`).
 
 Crashes: a worker that dies (os._exit, SIGKILL, a segfault, the OOM killer) is replaced by a
 fresh worker and the batch goes on. If it died in a chunk of several candidates, each of them
@@ -54,7 +56,7 @@ from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey,
 from nasforge.evaluator.executors.start import worker_context
 from nasforge.evaluator.executors.wire import result_from_wire
 from nasforge.evaluator.executors.worker import Recipe, worker_main
-from nasforge.evaluator.protocol import Evaluator, evaluate_batch, stops_early
+from nasforge.evaluator.protocol import Evaluator, OnResult, evaluate_batch, stops_early
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
@@ -157,6 +159,7 @@ class WorkerPool:
         self.replaced = 0  # workers that died and were replaced
 
     stops_early = True  # each worker's evaluator decides (`protocol.evaluate_batch`)
+    streams_results = True  # `evaluate(on_result=...)` as each chunk's results arrive
 
     @property
     def slots(self) -> int:
@@ -254,21 +257,23 @@ class WorkerPool:
         self._workers[worker.index] = fresh
         return fresh
 
-    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
-                 ) -> list[EvalResult]:
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None,
+                 on_result: OnResult | None = None) -> list[EvalResult]:
         """One result per architecture, in input order; a worker death is a FAILED result;
-        `stop` goes to each worker's evaluator."""
+        `stop` goes to each worker's evaluator; `on_result(position, result)` as each
+        chunk's results arrive (once the worker has its next chunk)."""
         self.start()
         try:
-            return self._evaluate(list(archs), stop)
+            return self._evaluate(list(archs), stop, on_result)
         except BaseException:
             # KeyboardInterrupt or a broken pool: workers may be mid-candidate; end them all
             self.close()
             raise
 
-    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
-                  ) -> list[EvalResult]:
+    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None,
+                  on_result: OnResult | None = None) -> list[EvalResult]:
         results: list[EvalResult | None] = [None] * len(archs)
+        arrived: list[int] = []  # positions whose results `on_result` has not seen yet
         pending = deque(dispatch_order(archs, self.n_workers, self.chunks_per_worker,
                                        self.group_key, self.cost_key, self.planner))
         idle = [w for w in self._workers if w.ready]
@@ -282,6 +287,7 @@ class WorkerPool:
                 except OSError:  # it died since its last message: its sentinel tells
                     pass
                 watched[worker.index] = worker
+            _hand_over(arrived, results, on_result)  # the workers train meanwhile
             waitables: dict[object, _Worker] = {}  # its pipe and its process sentinel
             handles: list[Connection | int] = []
             for worker in watched.values():
@@ -312,11 +318,14 @@ class WorkerPool:
                 if message is not None:
                     for i, wire in zip(chunk or (), message[1], strict=True):
                         results[i] = result_from_wire(wire)
+                        arrived.append(i)
                     idle.append(worker)
                     continue
                 self._died(worker, chunk, archs, results, pending)
+                arrived.extend(i for i in chunk or () if results[i] is not None)
                 fresh = self._replace(worker)
                 watched[fresh.index] = fresh
+        _hand_over(arrived, results, on_result)
         return [r for r in results if r is not None]
 
     def _died(self, worker: _Worker, task: tuple[int, ...] | None, archs: list[Architecture],
@@ -362,6 +371,17 @@ class _Launch:
     def __init__(self) -> None:
         self.stop, self.done = threading.Event(), threading.Event()
         self.error: BaseException | None = None
+
+
+def _hand_over(arrived: list[int], results: list[EvalResult | None],
+               on_result: OnResult | None) -> None:
+    """`on_result` for each position in `arrived` (then emptied)."""
+    if on_result is not None:
+        for position in arrived:
+            result = results[position]
+            assert result is not None
+            on_result(position, result)
+    arrived.clear()
 
 
 def _end(workers: Sequence[_Worker]) -> None:

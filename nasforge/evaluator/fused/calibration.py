@@ -41,7 +41,7 @@ __all__ = ["cache_dir", "cached_model", "calibrate", "cpu_share", "interleaved",
 
 logger = logging.getLogger(__name__)
 
-VERSION = 6  # raised whenever the fused step or the calibration changes (caches are redone)
+VERSION = 7  # raised whenever the fused step or the calibration changes (caches are redone)
 #: A one-thread calibration that ran less of its wall time than this shared its core with
 #: other work (a package install on the other core gave a model that fused losing stacks,
 #: `interleaved`): it is cached, with a warning that says how to redo it.

@@ -151,6 +151,7 @@ class Layer:
     options: dict[str, Any] = field(default_factory=dict)
     acts: list[nn.Module] = field(default_factory=list)
     groups: list[tuple[nn.Module, torch.Tensor]] = field(default_factory=list)
+    gather: torch.Tensor | None = None
     inverse: torch.Tensor | None = None
     counts: torch.Tensor | None = None
     features: torch.Tensor | None = None
@@ -226,7 +227,8 @@ class Layer:
         order = [slot for slots in by_kind.values() for slot in slots]
         self.groups = [(self.acts[slots[0]], torch.tensor(slots, device=device))
                        for slots in by_kind.values()]
-        self.inverse = torch.argsort(torch.tensor(order, device=device))
+        self.gather = torch.tensor(order, device=device)
+        self.inverse = torch.argsort(self.gather)
         self.runs = []
 
 

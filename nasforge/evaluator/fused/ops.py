@@ -259,8 +259,14 @@ class Elementwise(Op):
             parts = x.split([length for _, length in layer.runs], axis)
             pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
             return torch.cat(pieces, axis).view(shape), layout
-        assert layer.inverse is not None
-        pieces = [act(x.index_select(axis, slots)) for act, slots in layer.groups]
+        assert layer.gather is not None and layer.inverse is not None
+        if axis == 0:  # one gather into kind order, then (contiguous) views: a gather per
+            # kind would cost its backward a zero-filled input-sized gradient per kind
+            parts = x.index_select(0, layer.gather).split(
+                [len(slots) for _, slots in layer.groups])
+        else:  # a view along axis 1 is strided, and some kernels round differently there
+            parts = tuple(x.index_select(1, slots) for _, slots in layer.groups)
+        pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
         return torch.cat(pieces, axis).index_select(axis, layer.inverse).view(shape), layout
 
 
@@ -288,7 +294,8 @@ class BatchNorm(Op):
             return F.batch_norm(x, *args, **opts), layout
         _, b, c = x.shape
         cols = x.transpose(0, 1).reshape(b, ctx.m * c)  # one column per (model, channel)
-        return F.batch_norm(cols, *args, **opts).view(b, ctx.m, c).transpose(0, 1), layout
+        out = F.batch_norm(cols, *args, **opts).view(b, ctx.m, c).transpose(0, 1)
+        return out.contiguous(), layout
 
 
 class LayerNorm(Op):

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nasforge.curves.rule import EpochHook
@@ -272,9 +273,8 @@ def fused_step(stack: StackedModel, optimizer: StackedOptimizer, x: torch.Tensor
 
 def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
     """(M, B, K) outputs and (M, B) classes or (M, B, k) targets -> (M,) mean losses."""
-    if classification:  # cross entropy, as logsumexp - picked logit (faster than log_softmax)
-        picked = out.gather(2, y.unsqueeze(2)).squeeze(2)
-        return (torch.logsumexp(out, 2) - picked).mean(1)
+    if classification:  # classes on dim 1: one cross entropy over every model's batch
+        return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(1)
     return (out - y).square().mean(dim=(1, 2))
 
 
