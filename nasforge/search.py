@@ -164,6 +164,10 @@ class Search:
         swept = time.monotonic()
         idle = min(0.5, interval)
         stale_view = False  # the store refused us: read the others' news before going on
+        # a resumed run first finishes the round it was interrupted in (results stream in, so
+        # part of it may be stored), asking for nothing new: then it goes on as an
+        # uninterrupted run would (the strategy's next ask comes after the whole round)
+        finish_first = self.resume and not self.join
         while True:
             news = history.news(force=stale_view)
             stale_view = False
@@ -191,6 +195,9 @@ class Search:
             history.mark(trials)
             stale_view = len(trials) < min(want, waiting)
             room = min(want - len(trials), budget - finished - in_flight)
+            if finish_first and trials:
+                room = 0
+            finish_first = False
             ran_out, archs = False, []
             if room > 0:
                 archs = strategy.ask(room)

@@ -1,6 +1,7 @@
 """The public trial loop every search driver runs over: open (or resume, or join) the search
 record with its checks, claim and add trials under this worker's leases, finish them (record
-each result in one transaction, tell the strategy, notify the observer), and the outcome.
+each result in one transaction as it arrives and notify the observer; tell the strategy the
+batch in proposal order once it is done), and the outcome.
 
 Early stopping (`[training] early_stop = "curve"`): the loop keeps the front of the COMPLETE
 trials (`curves.incumbents.Incumbents`: the stored ones read once, then every trial finished
@@ -249,13 +250,15 @@ class TrialLoop:
         them); the strategy is told the batch in order once it is done (its next ask does
         not depend on which worker finished first)."""
         finished: dict[int, TrialRecord] = {}
-        problems: list[MissingMetricError] = []
+        problems: dict[int, MissingMetricError] = {}  # by position: the first one is raised
         saved = False
 
         def on_result(position: int, result: EvalResult) -> None:
             nonlocal saved
             saved = saved or result.checkpoint is not None
-            record = self._finish(trials[position], result, problems, history)
+            record, problem = self._finish(trials[position], result, history)
+            if problem is not None:
+                problems[position] = problem
             if record is not None:
                 finished[position] = record
 
@@ -279,18 +282,19 @@ class TrialLoop:
         if saved and self.pruner is not None:
             self.pruner.prune()
         if problems:  # after storing the batch: nothing is lost
-            raise problems[0]
+            raise problems[min(problems)]
         return len(trials)
 
-    def _finish(self, trial: TrialRecord, result: EvalResult,
-                problems: list[MissingMetricError], history: SharedHistory | None
-                ) -> TrialRecord | None:
-        """Store one trial's result (FAILED if it lacks an objective metric: the error goes
-        to `problems`) and note it; None when another worker holds its lease now."""
+    def _finish(self, trial: TrialRecord, result: EvalResult, history: SharedHistory | None
+                ) -> tuple[TrialRecord | None, MissingMetricError | None]:
+        """Store one trial's result (FAILED if it lacks an objective metric, with the error
+        to raise once the batch is stored) and note it; no record when another worker holds
+        its lease now."""
+        problem = None
         reason = missing_objective(result, self.config.objectives)
         if reason is not None:
             result = dataclasses.replace(result, state=TrialState.FAILED, error=reason)
-            problems.append(MissingMetricError(f"Search stopped: {reason}"))
+            problem = MissingMetricError(f"Search stopped: {reason}")
         result = self.stored(result)
         pruner = self.pruner
         kept = result if pruner is None else pruner.unkept(result)
@@ -298,7 +302,7 @@ class TrialLoop:
             record = self.store.finish(self.config.name, trial.number, kept, worker=self.worker)
         except LeaseLostError as err:
             logger.warning("%s", err)
-            return None
+            return None, problem
         if pruner is not None:
             if kept.checkpoint is None and result.checkpoint is not None:
                 pruner.discard(result.checkpoint)  # dominated: stored without its path
@@ -310,7 +314,7 @@ class TrialLoop:
             history.mark([record])
         if self.observer:
             self.observer.on_trial(record)
-        return record
+        return record, problem
 
     def stored(self, result: EvalResult) -> EvalResult:
         """The result with its checkpoint path relative to the checkpoint root (or none)."""

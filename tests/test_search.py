@@ -229,3 +229,21 @@ def test_the_strategy_is_told_a_streamed_batch_in_input_order(store, monkeypatch
     Search(config(batch=3), store, Streaming([2, 0, 1, 2, 0, 1])).run()
     assert told == list(range(6))
     assert [t.state for t in store.trials("s")] == [TrialState.COMPLETE] * 6
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_a_run_resumed_after_an_interrupt_mid_round_proposes_what_an_uninterrupted_would(
+        tmp_path, store, strategy):
+    """Results stream in, so an interrupted round is partly stored: the resumed run first
+    finishes that round (asking for nothing new), then goes on as an uninterrupted run."""
+    search = {"batch": 3, "budget": 9, "strategy": strategy}
+    if strategy == "evolution":
+        search["strategy_options"] = {"population_size": 3, "sample_size": 2}
+    with pytest.raises(KeyboardInterrupt):
+        Search(config(**search), store, Streaming([2, 0, 1], interrupt_after=2)).run()
+    Search(config(**search), store, FakeEvaluator(), resume=True).run()
+    reference = open_store(f"sqlite:///{tmp_path / 'ref.db'}")
+    Search(config(**search), reference, FakeEvaluator()).run()
+    assert [t.arch for t in store.trials("s")] == [t.arch for t in reference.trials("s")]
+    assert [t.state for t in store.trials("s")] == [TrialState.COMPLETE] * 9
+    reference.close()

@@ -73,9 +73,12 @@ def evaluate_batch(evaluator: Evaluator, archs: Sequence[Architecture],
                    ) -> list[EvalResult]:
     """`evaluator.evaluate(archs)`, with `stop=stop` where the evaluator takes it.
 
-    `on_result(position, result)` is called once per architecture before this returns: as
-    each result arrives where the evaluator streams them (a worker pool, while its other
-    chunks still train), else for each result in order once the batch is done."""
+    `on_result(position, result)` is called once per architecture when this returns
+    normally: as each result arrives where the evaluator streams them (a worker pool, while
+    its other chunks still train), else for each result in order once the batch is done
+    (not at all for an evaluator that returned a wrong number of results: the caller
+    checks). If the evaluator or the callback raises, the results not yet handed over are
+    lost with the batch."""
     kwargs: dict[str, object] = {}
     if stop is not None and stops_early(evaluator):
         kwargs["stop"] = stop

@@ -10,8 +10,9 @@ processes from a background thread and returns, `start()` (or the first `evaluat
 `with pool:`) launches them if not launched, waits for the launch and until each worker is
 ready -> each worker builds its evaluator once from
 `recipe` (a picklable zero-argument callable; it loads the data once) and then evaluates one
-chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error) while waiting closes
-the pool, then propagates: the search re-queues the batch.
+chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error, an `on_result`
+callback's too) while waiting closes the pool, then propagates: the search re-queues the
+trials of the batch it has not stored yet.
 
 A worker process runs `worker.worker_main` (its side of the pipe protocol).
 

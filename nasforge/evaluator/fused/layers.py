@@ -208,11 +208,13 @@ class Layer:
     def group(self, device: torch.device | None) -> None:
         """Models that share an activation, grouped; one group needs no regrouping. Runs of
         equal activations side by side (at most two per kind, e.g. a kind's models, then
-        those that skip the slot) apply to views (`runs`); otherwise each kind's models are
-        gathered (`groups`) and put back in order (`inverse`)."""
+        those that skip the slot) apply to views (`runs`); otherwise the models are gathered
+        into kind order (`gather`), each kind's (`groups`) applied to its part, and put back
+        in order (`inverse`)."""
         by_kind: dict[str, list[int]] = {}
         for slot, act in enumerate(self.acts):
             by_kind.setdefault(repr(act), []).append(slot)
+        self.gather = None
         if len(by_kind) == 1:
             self.groups, self.inverse, self.runs = [(self.acts[0], torch.empty(0))], None, []
             return
