@@ -9,10 +9,10 @@ settings, a picklable value) and may return PRUNED results for the candidates th
 `[evaluator]` function, the benchmark tables) keeps its one-argument `evaluate` and simply
 trains every candidate to the end.
 
-Results can stream the same way: an evaluator whose `streams_results` is True (a worker pool)
-takes `evaluate(archs, on_result=callback)` and calls it as each chunk's results arrive, so
-the search stores them while the other chunks still train; `evaluate_batch` calls the
-callback for every other evaluator once its batch is done.
+Results can stream the same way: an evaluator whose `streams_results` is True (a worker pool,
+the Ray executor) takes `evaluate(archs, on_result=callback)` and calls it as each chunk's
+results arrive, so the search stores them while the other chunks still train;
+`evaluate_batch` calls the callback for every other evaluator once its batch is done.
 
 Implementers: `LocalEvaluator` (trains on this device), `FunctionEvaluator` (the user's
 `[evaluator]` callable), the supernet's and the benchmark tables' evaluators, and the
@@ -90,3 +90,15 @@ def evaluate_batch(evaluator: Evaluator, archs: Sequence[Architecture],
         for position, result in enumerate(results):
             on_result(position, result)
     return results
+
+
+def hand_over(arrived: list[int], results: Sequence[EvalResult | None],
+              on_result: OnResult | None) -> None:
+    """`on_result` for each position in `arrived` (then emptied): how an executor that
+    streams hands over the results it has received (`WorkerPool`, `RayExecutor`)."""
+    if on_result is not None:
+        for position in arrived:
+            result = results[position]
+            assert result is not None
+            on_result(position, result)
+    arrived.clear()

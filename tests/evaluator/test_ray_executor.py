@@ -111,7 +111,9 @@ def test_on_a_local_ray_instance(executor, expected, tmp_path):
 
 def check_matches_inline_in_input_order_one_chunk_per_actor(executor, expected):
     candidates = archs(4)
-    got = executor.evaluate(candidates)
+    handed: dict[int, EvalResult] = {}  # streamed: each chunk's results as they arrive
+    got = executor.evaluate(candidates, on_result=handed.setdefault)
+    assert sorted(handed) == [0, 1, 2, 3] and all(handed[i] is got[i] for i in range(4))
     assert [r.state for r in got] == [TrialState.COMPLETE] * 4
     assert_same(got, [expected[a.arch_id] for a in candidates])
     assert [r.metrics["chunk"] for r in got] == [2, 2, 2, 2]  # chunks (0, 1) and (2, 3)
@@ -141,7 +143,10 @@ def check_an_actor_death_fails_only_the_candidate_that_causes_it(executor, expec
     healthy = archs(4)
     before = executor.replaced
     batch = [healthy[0], healthy[1].replace(lr=CRASH_LR), healthy[2], healthy[3]]
-    got = executor.evaluate(batch)  # chunk (0, 1) dies; 0 and 1 run again alone
+    handed: list[int] = []
+    got = executor.evaluate(batch, on_result=lambda i, r: handed.append(i))
+    # chunk (0, 1) dies; 0 and 1 run again alone; every result is handed over once
+    assert sorted(handed) == [0, 1, 2, 3]
     assert [r.state for r in got] == [TrialState.COMPLETE, TrialState.FAILED,
                                      TrialState.COMPLETE, TrialState.COMPLETE]
     assert got[1].error.startswith("ray worker died (")

@@ -57,7 +57,13 @@ from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey,
 from nasforge.evaluator.executors.start import worker_context
 from nasforge.evaluator.executors.wire import result_from_wire
 from nasforge.evaluator.executors.worker import Recipe, worker_main
-from nasforge.evaluator.protocol import Evaluator, OnResult, evaluate_batch, stops_early
+from nasforge.evaluator.protocol import (
+    Evaluator,
+    OnResult,
+    evaluate_batch,
+    hand_over,
+    stops_early,
+)
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
@@ -288,7 +294,7 @@ class WorkerPool:
                 except OSError:  # it died since its last message: its sentinel tells
                     pass
                 watched[worker.index] = worker
-            _hand_over(arrived, results, on_result)  # the workers train meanwhile
+            hand_over(arrived, results, on_result)  # the workers train meanwhile
             waitables: dict[object, _Worker] = {}  # its pipe and its process sentinel
             handles: list[Connection | int] = []
             for worker in watched.values():
@@ -326,7 +332,7 @@ class WorkerPool:
                 arrived.extend(i for i in chunk or () if results[i] is not None)
                 fresh = self._replace(worker)
                 watched[fresh.index] = fresh
-        _hand_over(arrived, results, on_result)
+        hand_over(arrived, results, on_result)
         return [r for r in results if r is not None]
 
     def _died(self, worker: _Worker, task: tuple[int, ...] | None, archs: list[Architecture],
@@ -372,17 +378,6 @@ class _Launch:
     def __init__(self) -> None:
         self.stop, self.done = threading.Event(), threading.Event()
         self.error: BaseException | None = None
-
-
-def _hand_over(arrived: list[int], results: list[EvalResult | None],
-               on_result: OnResult | None) -> None:
-    """`on_result` for each position in `arrived` (then emptied)."""
-    if on_result is not None:
-        for position in arrived:
-            result = results[position]
-            assert result is not None
-            on_result(position, result)
-    arrived.clear()
 
 
 def _end(workers: Sequence[_Worker]) -> None:

@@ -54,7 +54,7 @@ from nasforge.evaluator.executors.chunks import GroupKey, plan_chunks
 from nasforge.evaluator.executors.pool import WorkerStartError
 from nasforge.evaluator.executors.wire import result_from_wire, result_to_wire
 from nasforge.evaluator.executors.worker import Recipe, evaluate_chunk
-from nasforge.evaluator.protocol import Evaluator
+from nasforge.evaluator.protocol import Evaluator, OnResult, hand_over
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 
@@ -263,24 +263,27 @@ class RayExecutor:
                                        f"{payload}")
 
     stops_early = True  # each actor's evaluator decides (`protocol.evaluate_batch`)
+    streams_results = True  # `evaluate(on_result=...)` as each chunk's results arrive
 
-    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None
-                 ) -> list[EvalResult]:
+    def evaluate(self, archs: Sequence[Architecture], stop: StopRule | None = None,
+                 on_result: OnResult | None = None) -> list[EvalResult]:
         """One result per architecture, in input order; an actor death is a FAILED result;
-        `stop` goes to each actor's evaluator."""
+        `stop` goes to each actor's evaluator; `on_result(position, result)` as each
+        chunk's results arrive (once the actor has its next chunk)."""
         if not archs:
             return []
         self.start()
         try:
-            return self._evaluate(list(archs), stop)
+            return self._evaluate(list(archs), stop, on_result)
         except BaseException:
             self.close()  # Ctrl-C or a broken cluster: actors may be mid-candidate
             raise
 
-    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None
-                  ) -> list[EvalResult]:
+    def _evaluate(self, archs: list[Architecture], stop: StopRule | None = None,
+                  on_result: OnResult | None = None) -> list[EvalResult]:
         ray = import_ray()
         results: list[EvalResult | None] = [None] * len(archs)
+        arrived: list[int] = []  # positions whose results `on_result` has not seen yet
         pending = deque(plan_chunks(archs, self._slots, self.group_key))
         idle = list(range(len(self._actors)))
         running: dict[Any, tuple[int, tuple[int, ...]]] = {}  # ref -> (actor index, chunk)
@@ -289,6 +292,7 @@ class RayExecutor:
                 slot, task = idle.pop(0), pending.popleft()
                 ref = self._actors[slot].evaluate.remote([archs[i].json for i in task], stop)
                 running[ref] = (slot, task)
+            hand_over(arrived, results, on_result)  # the actors train meanwhile
             (ref,), _ = ray.wait(list(running), num_returns=1)
             slot, task = running.pop(ref)
             idle.append(slot)
@@ -297,18 +301,22 @@ class RayExecutor:
             except ray.exceptions.RayTaskError as err:  # raised outside evaluate_chunk
                 self._retry_or_fail(archs, task, f"the Ray task failed ({_brief(err)})",
                                     pending, results)
+                arrived.extend(i for i in task if results[i] is not None)  # a lone FAILED
                 continue
             except ray.exceptions.RayError as err:  # the actor (or its node) died
                 self._replace(ray, slot)
                 self._retry_or_fail(archs, task, f"ray worker died ({_brief(err)})", pending,
                                     results, "while evaluating this candidate; the actor was "
                                     "replaced")
+                arrived.extend(i for i in task if results[i] is not None)
                 continue
             if kind == "error":
                 raise WorkerStartError(f"Ray actor {slot} could not build its evaluator: "
                                        f"{payload}")
             for i, wire in zip(task, payload, strict=True):
                 results[i] = result_from_wire(wire)
+                arrived.append(i)
+        hand_over(arrived, results, on_result)
         return [r for r in results if r is not None]
 
     def _retry_or_fail(self, archs: list[Architecture], task: tuple[int, ...], why: str,
