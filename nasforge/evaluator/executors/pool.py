@@ -8,13 +8,11 @@ least that many).
 `WorkerPool` lifecycle: constructed (nothing started) -> `launch()` spawns `n_workers`
 processes from a background thread and returns, `start()` (or the first `evaluate`, or
 `with pool:`) launches them if not launched, waits for the launch and until each worker is
-ready -> each worker builds its evaluator once from
-`recipe` (a picklable zero-argument callable; it loads the data once) and then evaluates one
-chunk at a time -> `close()` ends them. KeyboardInterrupt (or any error, an `on_result`
-callback's too) while waiting closes the pool, then propagates: the search re-queues the
-trials of the batch it has not stored yet.
-
-A worker process runs `worker.worker_main` (its side of the pipe protocol).
+ready -> each worker (`worker.worker_main`, its side of the pipe protocol) builds its
+evaluator once from `recipe` (a picklable zero-argument callable; it loads the data once)
+and then evaluates one chunk at a time -> `close()` ends them. KeyboardInterrupt (or any
+error, an `on_result` callback's too) while waiting closes the pool, then propagates: the
+search re-queues the trials of the batch it has not stored yet.
 
 Chunks: `evaluate(archs)` cuts the batch into chunks (`chunks.dispatch_order`: a `planner`'s,
 or `chunks_per_worker` a worker by `group_key`, costliest first) and hands them out as workers
@@ -34,9 +32,9 @@ process: bitwise equal when trained the same way (alone, or fused in the same bu
 same thread count (a different `torch.set_num_threads` may change float rounding), within
 fused training's rtol 1e-4 otherwise (a chunk's buckets are parts of the batch's buckets).
 Architectures and results cross the process boundary as plain JSON-like values (`wire`;
-the frozen records do not pickle); an early-stopping rule
-(`evaluate(archs, stop=rule)`, `nasforge.curves.rule.StopRule`) goes with each chunk as the
-picklable value it is, and the worker hands it to its evaluator (`protocol.evaluate_batch`).
+the frozen records do not pickle); an early-stopping rule (`evaluate(archs, stop=rule)`,
+`nasforge.curves.rule.StopRule`) goes with each chunk as the picklable value it is, and the
+worker hands it to its evaluator (`protocol.evaluate_batch`).
 """
 
 from __future__ import annotations
@@ -57,13 +55,7 @@ from nasforge.evaluator.executors.chunks import ChunkPlanner, CostKey, GroupKey,
 from nasforge.evaluator.executors.start import worker_context
 from nasforge.evaluator.executors.wire import result_from_wire
 from nasforge.evaluator.executors.worker import Recipe, worker_main
-from nasforge.evaluator.protocol import (
-    Evaluator,
-    OnResult,
-    evaluate_batch,
-    hand_over,
-    stops_early,
-)
+from nasforge.evaluator.protocol import Evaluator, OnResult, evaluate_batch, hand_over, stops_early
 from nasforge.records import EvalResult
 from nasforge.searchspace.architecture import Architecture
 

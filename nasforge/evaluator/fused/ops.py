@@ -254,20 +254,17 @@ class Elementwise(Op):
         axis, shape = (0 if layout == "models" else 1), x.shape
         if axis == 1:  # channels layout: (B, M * C, ...) -> (B, M, C, ...)
             x = x.view(shape[0], ctx.m, -1, *shape[2:])
-        if layer.runs:  # each run's models side by side: views, no gather or scatter
-            # one split (its backward is one cat; a narrow's zero-fills the whole input)
+        if layer.runs:  # runs side by side: one split into views (its backward is one cat)
             parts = x.split([length for _, length in layer.runs], axis)
-            pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
-            return torch.cat(pieces, axis).view(shape), layout
-        assert layer.gather is not None and layer.inverse is not None
-        if axis == 0:  # one gather into kind order, then (contiguous) views: a gather per
-            # kind would cost its backward a zero-filled input-sized gradient per kind
-            parts = x.index_select(0, layer.gather).split(
-                [len(slots) for _, slots in layer.groups])
+        elif axis == 0:  # one gather, then views (a gather per kind: an input-sized backward each)
+            assert layer.gather is not None
+            parts = x.index_select(0, layer.gather).split([len(s) for _, s in layer.groups])
         else:  # a view along axis 1 is strided, and some kernels round differently there
             parts = tuple(x.index_select(1, slots) for _, slots in layer.groups)
-        pieces = [act(part) for (act, _), part in zip(layer.groups, parts, strict=True)]
-        return torch.cat(pieces, axis).index_select(axis, layer.inverse).view(shape), layout
+        out = torch.cat([act(p) for (act, _), p in zip(layer.groups, parts, strict=True)], axis)
+        if layer.inverse is not None:
+            out = out.index_select(axis, layer.inverse)  # back in stack order
+        return out.view(shape), layout
 
 
 class BatchNorm(Op):
@@ -295,7 +292,7 @@ class BatchNorm(Op):
         _, b, c = x.shape
         cols = x.transpose(0, 1).reshape(b, ctx.m * c)  # one column per (model, channel)
         out = F.batch_norm(cols, *args, **opts).view(b, ctx.m, c).transpose(0, 1)
-        return out.contiguous(), layout
+        return out.contiguous(), layout  # a strided one sends elementwise kernels down slow paths
 
 
 class LayerNorm(Op):
